@@ -1,0 +1,20 @@
+"""Arguments and objects that several sub-commands share."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..pipeline import Pipeline
+from ..settings import Settings
+
+
+def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    if model:
+        parser.add_argument("--model", help="model name (see `models`); default: facenet-vggface2 if usable, else the first available")
+    parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
+    parser.add_argument("--alignment", choices=["similarity", "crop"], help="5-point similarity alignment (default) or facenet-pytorch's margin crop")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+
+
+def pipeline_from(args) -> Pipeline:
+    return Pipeline(Settings.from_env(device=getattr(args, "device", None), alignment=getattr(args, "alignment", None)))

@@ -1,0 +1,5 @@
+"""Sub-commands added by a later issue."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,122 @@
+"""Face detection with facenet-pytorch's MTCNN, wrapped once so the rest of the code never sees
+its ``None`` results or ``dtype=object`` arrays."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in the pixel coordinates of the image it was found in."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+    landmarks: tuple[Point, Point, Point, Point, Point]  # left eye, right eye, nose, mouth left, mouth right
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    @property
+    def center(self) -> Point:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    def scaled(self, factor: float) -> "Face":
+        return Face(
+            box=tuple(v * factor for v in self.box),
+            score=self.score,
+            landmarks=tuple((x * factor, y * factor) for x, y in self.landmarks),
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "score": round(self.score, 4),
+            "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
+        }
+
+
+def largest_face(faces: Sequence[Face]) -> Face:
+    return max(faces, key=lambda f: f.area)
+
+
+def central_face(faces: Sequence[Face], size: tuple[int, int]) -> Face:
+    """The face nearest the image centre (LFW-style photos are centred on their subject)."""
+    cx, cy = size[0] / 2, size[1] / 2
+    return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
+
+
+class Detector:
+    """MTCNN with a minimum face size and score; large images are downscaled for detection only."""
+
+    def __init__(self, device, min_face_size: int = 20, min_score: float = 0.90, max_side: int = 1600):
+        from facenet_pytorch import MTCNN
+
+        self.device = device
+        self.min_face_size = min_face_size
+        self.min_score = min_score
+        self.max_side = max_side
+        self._mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, device=device, select_largest=False)
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Face]]:
+        """Detect faces in several images, batching those of equal size (MTCNN's own constraint)."""
+        results: list[list[Face] | None] = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        prepared, factors = [], []
+        for index, image in enumerate(images):
+            small, factor = self._shrink(image)
+            prepared.append(small)
+            factors.append(factor)
+            groups[small.size].append(index)
+        for indices in groups.values():
+            batch = [prepared[i] for i in indices]
+            boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
+            for i, b, p, pts in zip(indices, boxes, probs, points):
+                results[i] = self._faces(b, p, pts, factors[i])
+        return results  # type: ignore[return-value]
+
+    def _shrink(self, image: Image.Image) -> tuple[Image.Image, float]:
+        longest = max(image.size)
+        if longest <= self.max_side:
+            return image, 1.0
+        factor = longest / self.max_side
+        size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
+        return image.resize(size, Image.Resampling.BILINEAR), factor
+
+    def _faces(self, boxes, probs, points, factor: float) -> list[Face]:
+        if boxes is None or probs is None or points is None or len(boxes) == 0:
+            return []
+        faces = []
+        for box, prob, pts in zip(np.asarray(boxes, dtype=np.float64), probs, np.asarray(points, dtype=np.float64)):
+            if prob is None or float(prob) < self.min_score:
+                continue
+            face = Face(
+                box=tuple(float(v) for v in box),
+                score=float(prob),
+                landmarks=tuple((float(x), float(y)) for x, y in pts),
+            )
+            if factor != 1.0:
+                face = face.scaled(factor)
+            if min(face.width, face.height) >= self.min_face_size:
+                faces.append(face)
+        faces.sort(key=lambda f: f.box[0])  # left to right, as people read a group photo
+        return faces

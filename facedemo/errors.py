@@ -1,0 +1,41 @@
+"""The errors a user can cause, each with a sentence a person understands.
+
+Every public entry point (CLI, dashboard, API) catches ``FaceDemoError`` and shows ``str(error)``;
+anything else is a bug and may show a traceback.
+"""
+
+
+class FaceDemoError(Exception):
+    """Base class: the message is meant to be read by the user as it is."""
+
+
+class ImageError(FaceDemoError):
+    """The input is not an image we can read, or is too large to decode safely."""
+
+
+class NoFaceError(FaceDemoError):
+    """An image holds no face where one was needed."""
+
+
+class TooManyFacesError(FaceDemoError):
+    """An image holds several faces where exactly one was needed."""
+
+
+class ModelUnavailableError(FaceDemoError):
+    """A model's weights or libraries are missing; the message says how to provide them."""
+
+
+class UnknownModelError(FaceDemoError):
+    """A model name that is not in the registry."""
+
+
+class InvalidNameError(FaceDemoError):
+    """A person's name that cannot be stored (empty, path tricks, control characters)."""
+
+
+class UnknownPersonError(FaceDemoError):
+    """A person who is not in the gallery."""
+
+
+class GalleryError(FaceDemoError):
+    """The gallery store cannot do what was asked (unreachable server, read-only, conflict)."""

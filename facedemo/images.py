@@ -1,0 +1,105 @@
+"""Turn whatever the user gave us (path, bytes, PIL image, numpy array) into a safe RGB PIL image."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+ImageInput = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
+
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Return an RGB image with its EXIF orientation applied.
+
+    Raises ``ImageError`` with a plain sentence for a missing, unreadable, truncated or oversized file.
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        _check_size(source.size, max_pixels, "The image")
+        return _to_rgb(ImageOps.exif_transpose(source))
+    if isinstance(source, (bytes, bytearray)):
+        name = "The uploaded data"
+        stream = io.BytesIO(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        name = f"'{path.name}'"
+        if not path.exists():
+            raise ImageError(f"{name} does not exist.")
+        if path.is_dir():
+            raise ImageError(f"{name} is a folder, not an image.")
+        stream = path
+    else:
+        raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
+    try:
+        # Pillow warns (and past 2x raises) on decompression bombs; treat both as a refusal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            _check_size(image.size, max_pixels, name)
+            image.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name} is too large to open safely.") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image file we can read (JPEG, PNG, WebP, BMP, TIFF, GIF).") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name} could not be decoded: it may be truncated or damaged ({exc}).") from None
+    return _to_rgb(ImageOps.exif_transpose(image))
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name} is empty (0 pixels).")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} MP), more than the "
+            f"{max_pixels / 1e6:.0f} MP allowed; please upload a smaller image."
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and float images: Pillow's convert("L") clips instead of scaling, so stretch the range.
+        array = np.asarray(image, dtype=np.float64)
+        return _from_array(array)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels go onto white, as a browser would show them.
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"An image array must be HxW, HxWx3 or HxWx4, not {array.shape}.")
+    if array.size == 0:
+        raise ImageError("The image is empty (0 pixels).")
+    if array.dtype != np.uint8:
+        array = array.astype(np.float64)
+        low, high = float(np.nanmin(array)), float(np.nanmax(array))
+        if high <= 1.0 and low >= 0.0 and array.dtype.kind == "f" and high > 0:
+            array = array * 255.0  # float images in [0, 1]
+        elif high > 255.0 or low < 0.0:
+            array = (array - low) * (255.0 / max(high - low, 1e-9))
+        array = np.nan_to_num(array).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(array))
+    return _to_rgb(image)

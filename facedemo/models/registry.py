@@ -1,0 +1,145 @@
+"""The model registry: each model is a ``ModelSpec`` (data), built into an ``Embedder`` on demand.
+
+Distances everywhere are Euclidean distances between L2-normalised embeddings (0 = identical,
+2 = opposite); ``similarity`` is the cosine similarity, ``1 - d**2 / 2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelUnavailableError, UnknownModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "facenet" | "dlib" | "adapter"
+    dim: int
+    input_size: int
+    # Where MTCNN's 5 landmarks go in the model's input, as fractions of input_size
+    # (derived by scripts/derive_templates.py on 300 LFW photos).
+    template: tuple[tuple[float, float], ...]
+    crop_margin: float  # the margin (pixels at input scale) of the plain crop alignment
+    threshold: float  # default verification threshold on the L2 distance (calibrated values override it)
+    weights: str  # where the weights come from, in words
+    published_lfw: str = ""
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    dim: int
+    available: bool
+    reason: str | None  # why not, with what to do about it; None when available
+    note: str | None = None  # e.g. "downloads 107 MB on first use"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
+
+
+class Embedder(Protocol):
+    spec: ModelSpec
+    device: str
+
+    def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
+        """Aligned face images (input_size square, RGB) -> (n, dim) float32, L2-normalised rows."""
+
+
+FACENET_TEMPLATE = ((0.2970, 0.3966), (0.7030, 0.3966), (0.5000, 0.5910), (0.3130, 0.7642), (0.6870, 0.7642))
+DLIB_TEMPLATE = ((0.2893, 0.2278), (0.7107, 0.2278), (0.5000, 0.4764), (0.3148, 0.6898), (0.6852, 0.6898))
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="facenet-vggface2",
+            family="facenet",
+            dim=512,
+            input_size=160,
+            template=FACENET_TEMPLATE,
+            crop_margin=14,
+            threshold=1.10,
+            weights="facenet-pytorch release 20180402-114759-vggface2.pt (107 MB), downloaded on first use",
+            published_lfw="99.65% (facenet-pytorch)",
+            description="InceptionResnetV1 trained on VGGFace2 (FaceNet, Schroff et al. 2015)",
+            extra={"url": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"},
+        ),
+        ModelSpec(
+            name="facenet-casia-webface",
+            family="facenet",
+            dim=512,
+            input_size=160,
+            template=FACENET_TEMPLATE,
+            crop_margin=14,
+            threshold=1.10,
+            weights="facenet-pytorch release 20180408-102900-casia-webface.pt (111 MB), downloaded on first use",
+            published_lfw="99.05% (facenet-pytorch)",
+            description="InceptionResnetV1 trained on CASIA-Webface",
+            extra={"url": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt"},
+        ),
+        ModelSpec(
+            name="dlib-resnet",
+            family="dlib",
+            dim=128,
+            input_size=150,
+            template=DLIB_TEMPLATE,
+            crop_margin=30,
+            threshold=0.46,
+            weights="dlib_face_recognition_resnet_model_v1.dat from the PyPI package face-recognition-models (ships offline)",
+            published_lfw="99.38% (dlib)",
+            description="dlib's ResNet-29 face descriptor",
+        ),
+    )
+}
+
+PREFERRED_DEFAULT = "facenet-vggface2"
+
+
+def get_spec(name: str, extra: dict[str, ModelSpec] | None = None) -> ModelSpec:
+    table = {**MODELS, **(extra or {})}
+    if name not in table:
+        known = ", ".join(sorted(table))
+        raise UnknownModelError(f"Unknown model '{name}'. Known models: {known}.")
+    return table[name]
+
+
+def _family(spec: ModelSpec):
+    if spec.family == "facenet":
+        from . import facenet
+
+        return facenet
+    if spec.family == "dlib":
+        from . import dlib_resnet
+
+        return dlib_resnet
+    raise UnknownModelError(f"Model '{spec.name}' has an unknown family '{spec.family}'.")
+
+
+def model_status(spec: ModelSpec, settings) -> ModelStatus:
+    return _family(spec).status(spec, settings)
+
+
+def list_models(settings) -> list[ModelStatus]:
+    return [model_status(spec, settings) for spec in MODELS.values()]
+
+
+def build_embedder(spec: ModelSpec, settings, device) -> Embedder:
+    """Load the weights and return a ready embedder; ``ModelUnavailableError`` says why not."""
+    return _family(spec).build(spec, settings, device)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+BuildFn = Callable[[ModelSpec, object, object], Embedder]
+__all__ = ["ModelSpec", "ModelStatus", "Embedder", "MODELS", "get_spec", "model_status", "list_models", "build_embedder", "ModelUnavailableError"]

@@ -1,0 +1,83 @@
+"""All tunable settings in one place, read once from the environment and passed around.
+
+Nothing here loads a model or opens a client: objects are built from a ``Settings`` at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def default_home() -> Path:
+    """Where facedemo keeps its own files (fine-tuned models, caches, calibrated thresholds)."""
+    return Path(os.environ.get("FACEDEMO_HOME") or Path.home() / ".facedemo").expanduser()
+
+
+def torch_home() -> Path:
+    """facenet-pytorch's weight cache root, resolved the way facenet-pytorch resolves it."""
+    return Path(
+        os.environ.get("TORCH_HOME")
+        or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"
+    ).expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Device: "auto" picks CUDA when present, else CPU; "cpu" or "cuda[:N]" force one.
+    device: str = "auto"
+    # CPU threads for torch; 0 means "all cores" (torch's own default is sometimes far off in containers).
+    cpu_threads: int = 0
+    # Detection: faces smaller than this many pixels (box side) or below this MTCNN score are ignored.
+    min_face_size: int = 20
+    min_face_score: float = 0.90
+    # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
+    # images are downscaled to max_side before detection, and boxes are mapped back.
+    max_pixels: int = 64_000_000
+    max_side: int = 1600
+    # Alignment: "similarity" (5-point) or "crop" (facenet-pytorch's margin crop).
+    alignment: str = "similarity"
+    # Models: the default (None = facenet-vggface2 where its weights exist or can be fetched, else the
+    # first available), explicit weight files, and the download bound for facenet weights.
+    model: str | None = None
+    facenet_weights: dict[str, str] = field(default_factory=dict)
+    download_timeout_s: float = 20.0
+    home: Path = field(default_factory=default_home)
+    batch_size: int = 32
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        weights = {}
+        for name, var in (
+            ("facenet-vggface2", "FACEDEMO_FACENET_VGGFACE2_WEIGHTS"),
+            ("facenet-casia-webface", "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS"),
+        ):
+            if os.environ.get(var):
+                weights[name] = os.environ[var]
+        base = cls(
+            device=os.environ.get("FACEDEMO_DEVICE", "auto"),
+            cpu_threads=_env_int("FACEDEMO_CPU_THREADS", 0),
+            min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20),
+            min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90),
+            max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000),
+            alignment=os.environ.get("FACEDEMO_ALIGNMENT", "similarity"),
+            model=os.environ.get("FACEDEMO_MODEL") or None,
+            facenet_weights=weights,
+            download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),
+            home=default_home(),
+        )
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **overrides)

@@ -1,0 +1,57 @@
+"""Derive the 5-point alignment templates shipped in facedemo/models/registry.py.
+
+A template is where MTCNN's five landmarks sit, on average, in a model's canonical input:
+- dlib-resnet: dlib's own 150x150 chip (dlib.get_face_chip, padding 0.25, from dlib's 5-point
+  shape predictor). We cut dlib's chip, run MTCNN on it and average the landmarks it finds.
+- facenet-*: facenet-pytorch's margin crop (MTCNN box + margin 14, 160x160), which is what
+  InceptionResnetV1 saw in training; the average landmark positions there make it an upright template.
+
+Usage: python scripts/derive_templates.py ../shared/faces/lfw 300
+"""
+
+import random
+import sys
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from facedemo.align import crop_face
+from facedemo.detect import Detector, central_face
+from facedemo.images import load_image
+from facedemo.models.dlib_resnet import dlib_model_files
+
+
+def main(root: str, count: int) -> None:
+    paths = sorted(Path(root).glob("*/*.jpg"))
+    random.Random(0).shuffle(paths)
+    detector = Detector("cpu", min_face_size=20, min_score=0.9)
+    predictor = dlib.shape_predictor(str(dlib_model_files()["shape_predictor"]))
+    dlib_pts, facenet_pts = [], []
+    for path in paths[:count]:
+        image = load_image(path)
+        faces = detector.detect(image)
+        if not faces:
+            continue
+        face = central_face(faces, image.size)
+        rect = dlib.rectangle(*[int(v) for v in face.box])
+        shape = predictor(np.asarray(image), rect)
+        chip = dlib.get_face_chip(np.asarray(image), shape, size=150, padding=0.25)
+        on_chip = detector.detect(load_image(chip))
+        if len(on_chip) == 1:
+            dlib_pts.append(np.asarray(on_chip[0].landmarks) / 150)
+        crop = crop_face(image, face, 160, 14)
+        on_crop = detector.detect(crop)
+        if len(on_crop) == 1:
+            facenet_pts.append(np.asarray(on_crop[0].landmarks) / 160)
+    for name, pts in (("dlib-resnet", dlib_pts), ("facenet", facenet_pts)):
+        mean = np.mean(pts, axis=0)
+        # Symmetrise left/right so the template is upright and centred.
+        mirrored = mean[[1, 0, 2, 4, 3]].copy()
+        mirrored[:, 0] = 1 - mirrored[:, 0]
+        sym = (mean + mirrored) / 2
+        print(f"{name} ({len(pts)} faces): " + ", ".join(f"({x:.4f}, {y:.4f})" for x, y in sym))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300)
