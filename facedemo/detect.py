@@ -87,7 +87,13 @@ class Detector:
             prepared.append(small)
             factors.append(factor)
             groups[small.size].append(index)
-        for indices in groups.values():
+        for size, indices in groups.items():
+            if min(size) < self.min_face_size:
+                # Smaller than the smallest face we look for: MTCNN would build no image pyramid and
+                # crash on an empty torch.cat, so answer "no face" ourselves.
+                for i in indices:
+                    results[i] = []
+                continue
             batch = [prepared[i] for i in indices]
             boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
             for i, b, p, pts in zip(indices, boxes, probs, points):
