@@ -1,0 +1,117 @@
+"""What the dashboard (and anything else long-running) needs, built once at start-up: the pipeline,
+the gallery store, and the public-demo rule that every visitor gets a private gallery.
+
+No gradio here: the UI calls these functions and only renders what they return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import GalleryError, NoFaceError
+from .gallery import Candidate, FaceMatch, Gallery, IdentifyResult
+from .images import ImageInput
+from .pipeline import Pipeline
+from .settings import REPO_ROOT, Settings
+from .store import ChromaStore, open_store
+
+
+def on_spaces() -> bool:
+    return bool(os.environ.get("SPACE_ID"))
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    gallery_dir: Path
+    public: bool  # each visitor gets a private gallery; the shared gallery is read-only
+    chroma_host: str | None = None
+    chroma_port: int | None = None
+
+    @classmethod
+    def from_env(cls, **overrides) -> "AppConfig":
+        public_env = os.environ.get("FACEDEMO_PUBLIC")
+        public = on_spaces() if public_env in (None, "") else public_env.strip().lower() in ("1", "true", "yes", "on")
+        port = os.environ.get("CHROMA_PORT")
+        config = cls(
+            gallery_dir=Path(os.environ.get("FACEDEMO_GALLERY") or REPO_ROOT / "gallery"),
+            public=public,
+            chroma_host=os.environ.get("CHROMA_HOST") or None,
+            chroma_port=int(port) if port else None,
+        )
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class Services:
+    def __init__(self, settings: Settings | None = None, config: AppConfig | None = None):
+        self.settings = settings or Settings.from_env()
+        self.config = config or AppConfig.from_env()
+        self.pipeline = Pipeline(self.settings)
+        self._store: ChromaStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> ChromaStore:
+        with self._lock:
+            if self._store is None:
+                c = self.config
+                self._store = open_store(c.gallery_dir, c.chroma_host, c.chroma_port)
+            return self._store
+
+    # -- galleries ----------------------------------------------------------------------------------
+    @staticmethod
+    def namespace(session: str) -> str:
+        return "v" + hashlib.sha256(session.encode()).hexdigest()[:24]
+
+    def shared(self) -> Gallery:
+        return Gallery(self.pipeline, self.store)
+
+    def gallery(self, session: str | None) -> Gallery:
+        """The gallery a visitor writes to and manages: their own in public mode, else the shared one."""
+        if not self.config.public:
+            return self.shared()
+        if not session:
+            raise GalleryError("This public demo keeps a private gallery per browser session, and none was found; reload the page.")
+        return Gallery(self.pipeline, self.store.with_namespace(self.namespace(session)))
+
+    def forget(self, session: str | None) -> None:
+        """A public-mode visitor left: their faces are deleted, embeddings and thumbnails alike."""
+        if self.config.public and session:
+            self.gallery(session).clear()
+
+    # -- identification across the visitor's gallery and (read-only) the shared one ----------------
+    def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
+                 method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
+        model = self.pipeline.spec(model).name
+        galleries = [self.gallery(session)]
+        if self.config.public:
+            galleries.append(self.shared())
+        galleries = [g for g in galleries if g.store.count(model) > 0]
+        if not galleries:
+            raise GalleryError(f"Nobody is enrolled for model '{model}' yet: enroll someone on the Gallery tab first.")
+        picture, faces = self.pipeline.analyze(image, model)
+        if not faces:
+            raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+        kwargs = {"method": method} if method else {}
+        results = [g.match(faces, model, top_k, **kwargs) for g in galleries]
+        return picture, results[0] if len(results) == 1 else _merge(results, top_k)
+
+
+def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
+    first = results[0]
+    faces = []
+    for matches in zip(*(r.faces for r in results)):
+        best: dict[str, float] = {}
+        for match in matches:
+            for c in match.candidates:
+                best[c.name] = min(best.get(c.name, c.distance), c.distance)
+        ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
+        known = [m for m in matches if m.name is not None]
+        winner = min(known, key=lambda m: m.distance) if known else None
+        faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
+    return IdentifyResult(first.model, first.method, first.threshold, faces)

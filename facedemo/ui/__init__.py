@@ -1,0 +1,79 @@
+"""The Gradio dashboard: one module per tab, each a ``render(services, ...)``; this module lays them out.
+
+Only this package imports gradio. Handlers validate, call the core through ``Services`` and render.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from ..services import Services
+from . import explore_tab, gallery_tab, identify_tab, verify_tab
+from .common import models_note, session_of
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+
+CSS = """
+.verdict { border-radius: 6px; background: var(--block-background-fill); }
+footer { opacity: .6 }
+"""
+
+
+def examples() -> dict:
+    e = {name: str(EXAMPLES_DIR / name) for name in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg", "group.jpg")}
+    return {
+        "verify": [[e["astronaut.jpg"], e["astronaut_2.jpg"]], [e["astronaut.jpg"], e["hopper.jpg"]]],
+        "identify": [[e["group.jpg"]], [e["hopper.jpg"]]],
+    }
+
+
+def theme() -> gr.Theme:
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
+
+
+def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
+    explorer = explorer or explore_tab.ExplorerState()
+    with gr.Blocks(title="facedemo: see how a face model behaves") as demo:
+        gr.Markdown(
+            "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "
+            f"embedding space. Device: **{services.pipeline.device.description}**."
+        )
+        with gr.Accordion("Models", open=False):
+            gr.Markdown(models_note(services))
+        people_changed = gr.State(0.0)
+        with gr.Tabs():
+            with gr.Tab("Verify", id="verify"):
+                verify_tab.render(services, examples())
+            with gr.Tab("Identify", id="identify"):
+                identify_tab.render(services, examples(), people_changed)
+            with gr.Tab("Gallery", id="gallery"):
+                gallery_tab.render(services, people_changed)
+            with gr.Tab("Explorer", id="explorer"):
+                explore_tab.render(services, explorer)
+
+        def forget(request: gr.Request):
+            services.forget(session_of(request))
+
+        if services.config.public:
+            demo.unload(forget)
+    return demo
+
+
+def warm_up(services: Services, explorer: explore_tab.ExplorerState) -> threading.Thread:
+    """Load the default model and JIT-compile UMAP in the background, so the first page is up at once
+    and the first Explorer click does not wait ~16 s for numba."""
+
+    def run():
+        try:
+            services.pipeline.embedder()
+            services.pipeline.detector
+            explorer.warm_up()
+        except Exception:  # warming is best effort; the real call reports any error to the user
+            pass
+
+    thread = threading.Thread(target=run, name="facedemo-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,84 @@
+"""Explorer: the gallery's embedding space (UMAP / PCA), distance histograms, ROC and a metrics table,
+for one model or two side by side.
+
+UMAP costs ~16 s of numba JIT the first time in a process on 2 cores: ``ExplorerState.warm_up`` compiles
+it in the background at start-up, "auto" shows PCA until then, and figures are cached until the gallery
+changes (the key is the exact set of stored face ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import gradio as gr
+
+from ..explore import Exploration, explore, umap_ready, warm_up_umap
+from ..figures import metrics_table, roc_figure
+from ..services import Services
+from .common import default_model, model_choices, session_of, user_errors
+
+
+class ExplorerState:
+    """The tab's cache: explorations keyed by the exact set of stored faces, so any change invalidates them."""
+
+    def __init__(self, size: int = 32):
+        self._cache: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def warm_up() -> None:
+        warm_up_umap(block=True)
+
+    def explore(self, gallery, model: str, method: str) -> Exploration:
+        wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
+        ids = gallery.store.get(model)[0] if gallery.store.count(model) else []
+        digest = hashlib.sha256(",".join(sorted(r.id for r in ids)).encode()).hexdigest()
+        key = (getattr(gallery.store, "namespace", None), model, wanted, digest, gallery.pipeline.threshold(model))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        result = explore(gallery, model, wanted)
+        if wanted != "auto":  # an "auto" answer may be a stop-gap PCA: do not keep it
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        return result
+
+
+def render(services: Services, state: ExplorerState) -> None:
+    choices = model_choices(services)
+    default = default_model(services)
+    with gr.Row():
+        models = gr.Dropdown(choices, value=[default] if default else [], multiselect=True, max_choices=2, label="Models (pick two to compare)", scale=3)
+        method = gr.Radio(["auto", "umap", "pca"], value="auto", label="Projection", info="auto: PCA at once, UMAP once it is compiled", scale=2)
+        button = gr.Button("Explore", variant="primary", scale=1)
+    note = gr.Markdown()
+    with gr.Row():
+        map_a = gr.Plot(label="Embedding space")
+        map_b = gr.Plot(label="Second model", visible=True)
+    with gr.Row():
+        hist_a = gr.Plot(label="Distances")
+        hist_b = gr.Plot(label="Distances (second model)")
+    with gr.Row():
+        roc = gr.Plot(label="ROC on every pair of gallery faces")
+        table = gr.Plot(label="Metrics")
+    summary = gr.JSON(label="Summary")
+
+    @user_errors
+    def run(names=None, how="auto", request: gr.Request = None):
+        names = [n for n in (names or [default]) if n][:2]
+        gallery = services.gallery(session_of(request))
+        views = [state.explore(gallery, gallery.pipeline.spec(n).name, how or "auto") for n in names]
+        maps = [v.projection for v in views] + [None]
+        hists = [v.histogram for v in views] + [None]
+        curves = {v.model: v.view.metrics.roc for v in views if v.view.metrics is not None}
+        roc = roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None
+        table = metrics_table([v.view.row() for v in views])
+        return "  \n".join(v.note for v in views), maps[0], maps[1], hists[0], hists[1], roc, table, {v.model: v.to_json() for v in views}
+
+    button.click(run, [models, method], [note, map_a, map_b, hist_a, hist_b, roc, table, summary], api_name="explore")

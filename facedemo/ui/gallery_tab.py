@@ -1,0 +1,101 @@
+"""Gallery: enroll people, bulk-import a zip, see everyone with thumbnails, rename and delete."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from ..archive import extract_images, identity_root
+from ..services import Services
+from .common import default_model, model_choices, session_of, user_errors
+
+
+def render(services: Services, people_changed: gr.State) -> None:
+    if services.config.public:
+        gr.Markdown("**Public demo:** the people you enroll are visible only to you, and are deleted when you leave.")
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("### Enroll a person")
+            name = gr.Textbox(label="Name", placeholder="e.g. Ada Lovelace")
+            photos = gr.File(label="Photos (one face each)", file_count="multiple", file_types=["image"], type="filepath")
+            model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
+            enroll_button = gr.Button("Enroll", variant="primary")
+            enroll_note = gr.Markdown()
+            enroll_json = gr.JSON(label="Enrollment (as the CLI's --json)", visible=False)
+        with gr.Column():
+            gr.Markdown("### Bulk import")
+            archive = gr.File(label="A zip with one folder per person", file_types=[".zip"], type="filepath")
+            import_button = gr.Button("Import")
+            import_note = gr.Markdown()
+    gr.Markdown("### People")
+    people_gallery = gr.Gallery(label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False)
+    with gr.Row():
+        person = gr.Dropdown([], label="Person", allow_custom_value=True, scale=2)
+        new_name = gr.Textbox(label="New name", scale=2)
+        rename_button = gr.Button("Rename", scale=1)
+    with gr.Row():
+        confirm = gr.Checkbox(label="Yes, delete every photo and embedding of this person", value=False, scale=3)
+        delete_button = gr.Button("Delete", variant="stop", scale=1)
+    manage_note = gr.Markdown()
+    people_json = gr.JSON(label="People (as the CLI's --json)", visible=True)
+    refresh = gr.Button("Refresh", size="sm")
+
+    def gallery_of(request):
+        return services.gallery(session_of(request))
+
+    @user_errors
+    def list_people(request: gr.Request = None):
+        people = gallery_of(request).people()
+        tiles = [(str(p.thumbnail), f"{p.name} ({p.images})") for p in people if p.thumbnail]
+        names = [p.name for p in people]
+        return tiles, gr.update(choices=names, value=None), [p.to_json() for p in people]
+
+    @user_errors
+    def enroll(person_name, files, model_name=None, request: gr.Request = None):
+        paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+        result = gallery_of(request).enroll(person_name or "", paths, model_name or None, labels=[Path(p).name for p in paths])
+        parts = [f"Enrolled **{len(result.added)}** photo(s) of **{result.person}** ({result.model})."]
+        if result.duplicates:
+            parts.append(f"{len(result.duplicates)} photo(s) were already enrolled and were skipped.")
+        return " ".join(parts), result.to_json()
+
+    @user_errors
+    def import_zip(path, model_name=None, request: gr.Request = None, progress=gr.Progress()):
+        if not path:
+            raise gr.Error("Choose a zip file first.")
+        with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
+            progress(0, desc="Unpacking")
+            extract_images(path, Path(tmp))
+            report = gallery_of(request).import_folder(
+                identity_root(Path(tmp)), model_name or None, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
+            )
+        skipped = "\n".join(f"- {s.path}: {s.reason}" for s in report.skipped[:20])
+        more = f"\n- … and {len(report.skipped) - 20} more" if len(report.skipped) > 20 else ""
+        text = f"Imported **{report.added}** face(s) of **{len(report.enrolled)}** people; {report.duplicates} already there; {len(report.skipped)} skipped."
+        return text + ("\n\nSkipped:\n" + skipped + more if skipped else "")
+
+    @user_errors
+    def rename(old, new, request: gr.Request = None):
+        if not old:
+            raise gr.Error("Pick the person to rename.")
+        count = gallery_of(request).rename(old, new or "")
+        return f"Renamed **{old}** to **{new.strip()}** ({count} face(s))."
+
+    @user_errors
+    def delete(name, sure, request: gr.Request = None):
+        if not name:
+            raise gr.Error("Pick the person to delete.")
+        if not sure:
+            raise gr.Error("Tick the box to confirm: deleting removes every photo and embedding of this person.")
+        count = gallery_of(request).delete(name)
+        return f"Deleted **{name}**: {count} face(s), their embeddings and thumbnails are gone.", False
+
+    outputs = [people_gallery, person, people_json]
+    enroll_button.click(enroll, [name, photos, model], [enroll_note, enroll_json], api_name="enroll").then(list_people, None, outputs, api_visibility="private")
+    import_button.click(import_zip, [archive, model], [import_note], api_name="import").then(list_people, None, outputs, api_visibility="private")
+    rename_button.click(rename, [person, new_name], [manage_note], api_name="rename").then(list_people, None, outputs, api_visibility="private")
+    delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(list_people, None, outputs, api_visibility="private")
+    refresh.click(list_people, None, outputs, api_name="people")
+    people_changed.change(list_people, None, outputs, api_visibility="private")

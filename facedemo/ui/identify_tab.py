@@ -1,0 +1,78 @@
+"""Identify (1:N): every face in a photo boxed and named, and an unknown face enrolled from the result."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..gallery import METHODS, DEFAULT_METHOD
+from ..services import Services
+from .common import default_model, model_choices, require_image, session_of, user_errors
+
+TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
+
+
+def face_label(index: int, match) -> str:
+    return f"{index}. {match.name} ({match.distance:.2f})" if match.name else f"{index}. unknown"
+
+
+def render(services: Services, examples: dict, people_changed: gr.State) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Photo (one face or a group)", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
+            with gr.Row():
+                model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
+                top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
+            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos")
+            button = gr.Button("Identify", variant="primary")
+            if examples.get("identify"):
+                gr.Examples(examples["identify"], inputs=[image], label="Examples")
+        with gr.Column(scale=2):
+            annotated = gr.AnnotatedImage(label="Faces found", height=420)
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True)
+    with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
+        with gr.Row():
+            face_pick = gr.Dropdown([], label="Face", scale=1)
+            name = gr.Dropdown([], label="Name (new, or pick an existing person)", allow_custom_value=True, scale=2)
+            enroll_button = gr.Button("Enroll this face", scale=1)
+        enroll_note = gr.Markdown()
+    result_json = gr.JSON(label="Result (as the CLI's --json)")
+
+    @user_errors
+    def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
+        path = require_image(path, "a photo")
+        session = session_of(request)
+        picture, result = services.identify(path, session, model_name or None, int(k), how or DEFAULT_METHOD)
+        boxes = [(tuple(int(round(v)) for v in m.face.box), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
+        rows = [
+            [i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates)]
+            for i, m in enumerate(result.faces, 1)
+        ]
+        unknown_first = sorted(range(len(result.faces)), key=lambda i: result.faces[i].name is not None)
+        choices = [(face_label(i + 1, result.faces[i]), i) for i in unknown_first]
+        people = [p.name for p in services.gallery(session).people()]
+        return (
+            (picture, boxes),
+            rows,
+            gr.update(choices=choices, value=choices[0][1] if choices else None),
+            gr.update(choices=people),
+            result.to_json(),
+        )
+
+    @user_errors
+    def enroll_face(path, index, person, model_name=None, request: gr.Request = None):
+        path = require_image(path, "a photo")
+        if index in (None, ""):
+            raise gr.Error("Identify the photo first, then pick the face to enroll.")
+        gallery = services.gallery(session_of(request))
+        result = gallery.enroll(person or "", [path], model_name or None, face_index=int(index), labels=["identify upload"])
+        if result.duplicates:
+            return f"That face is already enrolled as **{result.duplicates[0].person}**.", people_changed_value()
+        return f"Enrolled face {int(index) + 1} as **{result.person}**. Identify again to see the name.", people_changed_value()
+
+    def people_changed_value():
+        import time
+
+        return time.time()
+
+    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, result_json], api_name="identify", preprocess=False)
+    enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)

@@ -1,0 +1,48 @@
+"""Verify (1:1): two photos, the two aligned faces side by side, the distance on the model's distribution."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import distributions
+from ..services import Services
+from .common import default_model, model_choices, require_image, user_errors
+
+
+def verdict_html(result) -> str:
+    color, word = ("#2e7d32", "Same person") if result.same_person else ("#c62828", "Different people")
+    notes = "".join(f"<div style='opacity:.8'>{n}</div>" for n in result.notes)
+    return (
+        f"<div class='verdict' style='border-left:6px solid {color};padding:8px 14px'>"
+        f"<div style='font-size:1.6em;font-weight:700;color:{color}'>{word}</div>"
+        f"<div>distance <b>{result.distance:.3f}</b> {'≤' if result.same_person else '>'} threshold {result.threshold:.3f} · "
+        f"cosine similarity {result.similarity:.3f} · model {result.model}</div>{notes}</div>"
+    )
+
+
+def render(services: Services, examples: dict) -> None:
+    with gr.Row():
+        image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
+        image_b = gr.Image(label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
+    with gr.Row():
+        model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
+        threshold = gr.Number(value=None, label="Threshold (blank: the model's calibrated one)", scale=1)
+        button = gr.Button("Verify", variant="primary", scale=1)
+    if examples.get("verify"):
+        gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
+    verdict = gr.HTML(elem_id="verify-verdict")
+    with gr.Row():
+        crops = gr.Gallery(label="The faces compared (aligned as the model sees them)", columns=2, height=220, object_fit="contain")
+        plot = gr.Plot(label="Distance on the model's genuine / impostor distribution")
+    result_json = gr.JSON(label="Result (as the CLI's --json)")
+
+    @user_errors
+    def verify(a, b, model_name=None, limit=None):
+        a, b = require_image(a, "photo A"), require_image(b, "photo B")
+        result, first, second = services.pipeline.verify(a, b, model_name or None, float(limit) if limit not in (None, "") else None)
+        record = distributions.load(result.model, services.settings.home)
+        figure = distributions.verify_figure(result.model, result.distance, result.threshold, record)
+        gallery = [(first.crop, "A"), (second.crop, "B")]
+        return verdict_html(result), gallery, figure, result.to_json()
+
+    button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)

@@ -1,0 +1,150 @@
+"""The real dashboard, launched in-process and driven through its HTTP API with gradio_client."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(settings, gallery_dir: Path, public: bool = False):
+    from facedemo.services import AppConfig, Services
+    from facedemo.ui import build_app
+
+    services = Services(settings, AppConfig(gallery_dir=gallery_dir, public=public))
+    demo = build_app(services)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, services, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def app(settings, tmp_path_factory):
+    demo, services, url = launch(settings, tmp_path_factory.mktemp("gallery"))
+    yield services, url
+    demo.close()
+
+
+def photo(name: str):
+    return handle_file(str(EXAMPLES / name))
+
+
+def test_endpoints_are_named(app):
+    _, url = app
+    names = set(Client(url, verbose=False).view_api(return_format="dict")["named_endpoints"])
+    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/delete", "/rename", "/import", "/enroll_face"} <= names
+
+
+def test_verify_same_person(app):
+    _, url = app
+    verdict, crops, plot, result = Client(url, verbose=False).predict(photo("astronaut.jpg"), photo("astronaut_2.jpg"), api_name="/verify")
+    assert result["same_person"] is True and result["model"] == "dlib-resnet"
+    assert set(result) >= {"model", "distance", "similarity", "threshold", "same_person"}
+    assert "Same person" in verdict
+    assert len(crops) == 2
+
+
+def test_verify_different_people_on_lfw(app, shared_faces):
+    _, url = app
+    a = shared_faces / "lfw" / "George_W_Bush" / "George_W_Bush_0001.jpg"
+    b = shared_faces / "lfw" / "Serena_Williams" / "Serena_Williams_0001.jpg"
+    verdict, _, _, result = Client(url, verbose=False).predict(handle_file(str(a)), handle_file(str(b)), api_name="/verify")
+    assert result["same_person"] is False and "Different people" in verdict
+
+
+def test_verify_errors_are_sentences(app, tmp_path):
+    _, url = app
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="Please add photo A first"):
+        client.predict(None, photo("hopper.jpg"), api_name="/verify")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    with pytest.raises(Exception, match="not an image file we can read"):
+        client.predict(handle_file(str(text)), photo("hopper.jpg"), api_name="/verify")
+
+
+def test_enroll_identify_group_unknown_then_enroll_from_result_then_delete(app):
+    services, url = app
+    client = Client(url, verbose=False)
+    note, enrolled = client.predict("Eileen Collins", [photo("astronaut.jpg")], api_name="/enroll")
+    assert enrolled["person"] == "Eileen Collins" and len(enrolled["added"]) == 1
+
+    # Grace Hopper is not enrolled: she is "unknown", Eileen Collins is named.
+    annotated, table, face_pick, names, result = client.predict(photo("group.jpg"), api_name="/identify")
+    faces = result["faces"]
+    assert [f["name"] for f in faces] == ["Eileen Collins", None]
+    assert faces[1]["distance"] is None and faces[1]["candidates"][0]["name"] == "Eileen Collins"
+    assert len(annotated["annotations"]) == 2
+
+    # Enroll the unknown face straight from the result, as a user would.
+    message = client.predict(photo("group.jpg"), 1, "Grace Hopper", api_name="/enroll_face")
+    assert "Enrolled face 2 as **Grace Hopper**" in message
+    *_, result = client.predict(photo("group.jpg"), api_name="/identify")
+    assert [f["name"] for f in result["faces"]] == ["Eileen Collins", "Grace Hopper"]
+
+    *_, people = client.predict(api_name="/people")
+    assert {p["name"]: p["images"] for p in people} == {"Eileen Collins": 1, "Grace Hopper": 1}
+
+    # Delete asks for confirmation, then leaves nothing behind.
+    with pytest.raises(Exception, match="Tick the box to confirm"):
+        client.predict("Grace Hopper", False, api_name="/delete")
+    thumbs_before = {p.name for p in services.store.thumbs_dir.glob("*.jpg")}
+    message, _ = client.predict("Grace Hopper", True, api_name="/delete")
+    assert "Deleted **Grace Hopper**" in message
+    *_, people = client.predict(api_name="/people")
+    assert [p["name"] for p in people] == ["Eileen Collins"]
+    assert len(list(services.store.thumbs_dir.glob("*.jpg"))) == len(thumbs_before) - 1
+    records, _ = services.store.get("dlib-resnet", person="Grace Hopper")
+    assert records == []
+    *_, result = client.predict(photo("group.jpg"), api_name="/identify")
+    assert [f["name"] for f in result["faces"]] == ["Eileen Collins", None]
+
+
+def test_bad_names_and_photos_with_several_faces(app):
+    _, url = app
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="cannot be a name"):
+        client.predict("../etc/passwd", [photo("hopper.jpg")], api_name="/enroll")
+    with pytest.raises(Exception, match="2 faces"):
+        client.predict("Two People", [photo("group.jpg")], api_name="/enroll")
+
+
+def test_explore_answers_with_figures(app):
+    _, url = app
+    client = Client(url, verbose=False)
+    client.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+    note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
+    assert summary["dlib-resnet"]["faces"] >= 2 and summary["dlib-resnet"]["projection"] == "pca"
+    assert map_a is not None and map_a["type"] == "plotly"
+    assert "dlib-resnet" in note
+
+
+def test_public_mode_keeps_visitors_apart(settings, tmp_path):
+    demo, services, url = launch(settings, tmp_path / "gallery", public=True)
+    try:
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict("Alice Private", [photo("astronaut.jpg")], api_name="/enroll")
+        assert [p["name"] for p in alice.predict(api_name="/people")[-1]] == ["Alice Private"]
+        assert bob.predict(api_name="/people")[-1] == []
+        with pytest.raises(Exception, match="Nobody called 'Alice Private'"):
+            bob.predict("Alice Private", True, api_name="/delete")
+        with pytest.raises(Exception, match="Nobody is enrolled"):
+            bob.predict(photo("astronaut.jpg"), api_name="/identify")
+        assert [p["name"] for p in alice.predict(api_name="/people")[-1]] == ["Alice Private"]
+        # The shared gallery was never written to.
+        assert services.shared().people() == []
+    finally:
+        demo.close()
