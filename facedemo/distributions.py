@@ -77,7 +77,7 @@ def verify_figure(model: str, distance: float, threshold: float, record: dict | 
     fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}", annotation_position="top left")
     fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}", annotation_position="top right")
     fig.update_layout(
-        title=f"{model}: where this pair's distance falls" + ("" if record else " (no LFW distribution recorded for this model)"),
+        title=f"{model}: this pair among LFW pairs" if record else f"{model}: this pair and the threshold",
         xaxis_title="L2 distance between embeddings (smaller = more alike)",
         yaxis_title="density",
         height=320,

@@ -26,6 +26,16 @@ def on_spaces() -> bool:
     return bool(os.environ.get("SPACE_ID"))
 
 
+def on_gpu(fn):
+    """On a Hugging Face ZeroGPU Space, run ``fn`` with a GPU attached (the ``spaces`` package's
+    decorator); everywhere else, ``fn`` itself."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(fn)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     gallery_dir: Path

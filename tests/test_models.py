@@ -125,3 +125,15 @@ def test_cuda_asked_for_without_gpu_is_not_silent(settings):
     with pytest.raises(FaceDemoError, match="no CUDA GPU"):
         Pipeline(replace(settings, device="cuda")).device
     assert Pipeline(replace(settings, device="auto")).device.description.startswith("CPU")
+
+
+def test_two_requests_at_once_get_the_same_answers(pipeline, astronaut, hopper):
+    """Two visitors clicking at once: concurrent calls on one pipeline equal the sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [astronaut, hopper] * 4
+    sequential = [pipeline.analyze(image, "dlib-resnet")[1][0].embedding for image in images]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda image: pipeline.analyze(image, "dlib-resnet")[1][0].embedding, images))
+    for a, b in zip(sequential, concurrent):
+        assert np.allclose(a, b, atol=1e-5)

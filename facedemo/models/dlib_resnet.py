@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -52,12 +53,16 @@ class DlibEmbedder:
         self.spec = spec
         self.device = "cpu"  # dlib-bin is a CPU build
         self._model = dlib.face_recognition_model_v1(str(dlib_model_files()["descriptor"]))
+        # A dlib network keeps its working buffers inside the object and dlib does not promise that one
+        # net may be used from two threads at once (two visitors clicking together), so calls are serialised.
+        self._lock = threading.Lock()
 
     def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         chips = [np.ascontiguousarray(np.asarray(face.convert("RGB"), dtype=np.uint8)) for face in faces]
-        vectors = self._model.compute_face_descriptor(chips)  # one batched call
+        with self._lock:
+            vectors = self._model.compute_face_descriptor(chips)  # one batched call
         return l2_normalise(np.array([list(v) for v in vectors], dtype=np.float32))
 
 

@@ -61,8 +61,8 @@ def session_of(request: gr.Request | None) -> str | None:
 def require_image(value, label: str) -> str:
     """The uploaded file's path. Events that take photos run with ``preprocess=False`` so that gradio does
     not decode the upload itself: our loader does, with its pixel cap and its plain-sentence errors."""
-    if isinstance(value, dict):
-        value = value.get("path") or (value.get("image") or {}).get("path") if isinstance(value.get("image"), dict) else value.get("path")
+    if isinstance(value, dict):  # gradio's FileData, as the browser and gradio_client send it
+        value = value.get("path")
     elif hasattr(value, "path"):
         value = value.path
     if value is None or value == "":

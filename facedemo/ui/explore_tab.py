@@ -16,7 +16,7 @@ import gradio as gr
 
 from ..explore import Exploration, explore, umap_ready, warm_up_umap
 from ..figures import metrics_table, roc_figure
-from ..services import Services
+from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
 
@@ -70,6 +70,7 @@ def render(services: Services, state: ExplorerState) -> None:
     summary = gr.JSON(label="Summary")
 
     @user_errors
+    @on_gpu
     def run(names=None, how="auto", request: gr.Request = None):
         names = [n for n in (names or [default]) if n][:2]
         gallery = services.gallery(session_of(request))

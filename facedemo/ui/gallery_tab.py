@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..archive import extract_images, identity_root
-from ..services import Services
+from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
 
@@ -53,6 +53,7 @@ def render(services: Services, people_changed: gr.State) -> None:
         return tiles, gr.update(choices=names, value=None), [p.to_json() for p in people]
 
     @user_errors
+    @on_gpu
     def enroll(person_name, files, model_name=None, request: gr.Request = None):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
         result = gallery_of(request).enroll(person_name or "", paths, model_name or None, labels=[Path(p).name for p in paths])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..gallery import METHODS, DEFAULT_METHOD
-from ..services import Services
+from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, session_of, user_errors
 
 TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
@@ -38,6 +38,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     result_json = gr.JSON(label="Result (as the CLI's --json)")
 
     @user_errors
+    @on_gpu
     def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
         path = require_image(path, "a photo")
         session = session_of(request)
@@ -59,6 +60,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         )
 
     @user_errors
+    @on_gpu
     def enroll_face(path, index, person, model_name=None, request: gr.Request = None):
         path = require_image(path, "a photo")
         if index in (None, ""):

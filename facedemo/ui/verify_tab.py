@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gradio as gr
+from PIL import Image
 
 from .. import distributions
-from ..services import Services
+from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, user_errors
 
 
@@ -20,29 +21,36 @@ def verdict_html(result) -> str:
     )
 
 
+def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image:
+    canvas = Image.new("RGB", (2 * size + 12, size), (255, 255, 255))
+    canvas.paste(a.resize((size, size)), (0, 0))
+    canvas.paste(b.resize((size, size)), (size + 12, 0))
+    return canvas
+
+
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
         image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
         image_b = gr.Image(label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
     with gr.Row():
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
-        threshold = gr.Number(value=None, label="Threshold (blank: the model's calibrated one)", scale=1)
+        threshold = gr.Number(value=None, minimum=0, maximum=2, label="Threshold (blank or 0: the model's calibrated one)", scale=1)
         button = gr.Button("Verify", variant="primary", scale=1)
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
     verdict = gr.HTML(elem_id="verify-verdict")
     with gr.Row():
-        crops = gr.Gallery(label="The faces compared (aligned as the model sees them)", columns=2, height=220, object_fit="contain")
+        crops = gr.Image(label="The faces compared, aligned as the model sees them", type="pil", height=260, interactive=False)
         plot = gr.Plot(label="Distance on the model's genuine / impostor distribution")
     result_json = gr.JSON(label="Result (as the CLI's --json)")
 
     @user_errors
+    @on_gpu
     def verify(a, b, model_name=None, limit=None):
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result, first, second = services.pipeline.verify(a, b, model_name or None, float(limit) if limit not in (None, "") else None)
+        result, first, second = services.pipeline.verify(a, b, model_name or None, float(limit) if limit not in (None, "") and float(limit) > 0 else None)
         record = distributions.load(result.model, services.settings.home)
         figure = distributions.verify_figure(result.model, result.distance, result.threshold, record)
-        gallery = [(first.crop, "A"), (second.crop, "B")]
-        return verdict_html(result), gallery, figure, result.to_json()
+        return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
     button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)

@@ -1,0 +1,70 @@
+"""A real browser: Debian's chromium, driven by Playwright, uploads two photos on the Verify tab."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_app import EXAMPLES, launch
+
+pytestmark = pytest.mark.browser
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("chromium is not installed (apt-get install chromium); scripts/setup.sh --dev installs it as root")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = chromium_path()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page_url(settings, tmp_path_factory):
+    demo, services, url = launch(settings, tmp_path_factory.mktemp("browser-gallery"))
+    yield url
+    demo.close()
+
+
+def upload(page, label: str, path: Path) -> None:
+    block = page.locator(".block", has=page.get_by_text(label, exact=True)).first
+    block.locator("input[type=file]").first.set_input_files(str(path))
+
+
+def test_verify_in_a_real_browser(browser, page_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(page_url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Verify").click()
+    upload(page, "Photo A", EXAMPLES / "astronaut.jpg")
+    upload(page, "Photo B", EXAMPLES / "astronaut_2.jpg")
+    # wait until both previews are shown, then ask
+    page.locator("img[src*='astronaut']").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Verify", exact=True).click()
+    verdict = page.locator("#verify-verdict")
+    verdict.get_by_text("Same person").wait_for(timeout=120_000)
+    assert "distance" in verdict.inner_text()
+    page.screenshot(path=str(tmp_path / "verify.png"), full_page=True)
+
+    upload(page, "Photo B", EXAMPLES / "hopper.jpg")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Verify", exact=True).click()
+    page.wait_for_function("() => !document.querySelector('#verify-verdict').innerText.includes('Same person')", timeout=120_000)
+    text = verdict.inner_text()
+    assert "Different people" in text or "Same person" not in text
+    page.close()
