@@ -18,7 +18,7 @@ from .detect import Detector, Face, central_face, largest_face
 from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
 from .images import ImageInput, load_image
-from .models.registry import PREFERRED_DEFAULT, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models, model_status
+from .models.registry import PREFERRED_DEFAULT, user_models, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models, model_status
 from .settings import Settings
 from .thresholds import threshold_for
 from .verify import VerifyResult, compare
@@ -52,7 +52,6 @@ class Pipeline:
         self._device: DeviceInfo | None = None
         self._detector: Detector | None = None
         self._embedders: dict[str, Embedder] = {}
-        self._extra_specs: dict[str, ModelSpec] = {}
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
@@ -71,13 +70,18 @@ class Pipeline:
             return self._detector
 
     def spec(self, name: str | None) -> ModelSpec:
-        return get_spec(name or self.default_model(), self._extra_specs)
+        return get_spec(name or self.default_model(), user_models(self.settings.home))
 
     def embedder(self, name: str | None = None) -> Embedder:
         spec = self.spec(name)
         with self._lock:
             if spec.name not in self._embedders:
-                self._embedders[spec.name] = build_embedder(spec, self.settings, self.device)
+                if spec.family == "adapter":  # share the base model already loaded rather than load it twice
+                    from .models import adapter
+
+                    self._embedders[spec.name] = adapter.build(spec, self.settings, self.device, self.embedder(spec.extra["base"]))
+                else:
+                    self._embedders[spec.name] = build_embedder(spec, self.settings, self.device)
             return self._embedders[spec.name]
 
     def models(self) -> list[ModelStatus]:

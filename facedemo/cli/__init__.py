@@ -11,7 +11,7 @@ import json
 import sys
 
 from ..errors import FaceDemoError
-from . import core, evaluate, gallery
+from . import core, evaluate, finetune, gallery
 
 EXIT_USER_ERROR = 2
 
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facedemo", description="Face verification, identification and exploration.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (core, gallery, evaluate):
+    for module in (core, gallery, evaluate, finetune):
         module.register(sub)
     return parser
 

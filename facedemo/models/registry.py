@@ -110,7 +110,33 @@ def get_spec(name: str, extra: dict[str, ModelSpec] | None = None) -> ModelSpec:
     return table[name]
 
 
+def user_models(home) -> dict[str, ModelSpec]:
+    """Fine-tuned models saved under ``$FACEDEMO_HOME/models/NAME/model.json`` (see facedemo.finetune)."""
+    import json
+    from pathlib import Path
+
+    found = {}
+    for record_file in sorted((Path(home) / "models").glob("*/model.json")):
+        try:
+            record = json.loads(record_file.read_text())
+            base = MODELS[record["base"]]
+            name = str(record["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a half-written or foreign folder is not a model
+        found[name] = ModelSpec(
+            name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
+            crop_margin=base.crop_margin, threshold=float(record.get("threshold", base.threshold)),
+            weights=f"fine-tuned adapter in {record_file.parent}", description=f"{base.name} + a head fine-tuned with triplet loss",
+            extra={"base": base.name, "path": str(record_file.parent), "mode": record.get("mode", "adapter")},
+        )
+    return found
+
+
 def _family(spec: ModelSpec):
+    if spec.family == "adapter":
+        from . import adapter
+
+        return adapter
     if spec.family == "facenet":
         from . import facenet
 
@@ -127,7 +153,8 @@ def model_status(spec: ModelSpec, settings) -> ModelStatus:
 
 
 def list_models(settings) -> list[ModelStatus]:
-    return [model_status(spec, settings) for spec in MODELS.values()]
+    specs = {**MODELS, **user_models(settings.home)}
+    return [model_status(spec, settings) for spec in specs.values()]
 
 
 def build_embedder(spec: ModelSpec, settings, device) -> Embedder:

@@ -11,8 +11,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..services import Services
-from . import explore_tab, gallery_tab, identify_tab, verify_tab
-from .common import models_note, session_of
+from . import explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
+from .common import model_choices, models_note, session_of
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -46,13 +46,24 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         people_changed = gr.State(0.0)
         with gr.Tabs():
             with gr.Tab("Verify", id="verify"):
-                verify_tab.render(services, examples())
+                dropdowns = [verify_tab.render(services, examples())]
             with gr.Tab("Identify", id="identify"):
-                identify_tab.render(services, examples(), people_changed)
+                dropdowns.append(identify_tab.render(services, examples(), people_changed))
             with gr.Tab("Gallery", id="gallery"):
-                gallery_tab.render(services, people_changed)
+                dropdowns.append(gallery_tab.render(services, people_changed))
             with gr.Tab("Explorer", id="explorer"):
-                explore_tab.render(services, explorer)
+                dropdowns.append(explore_tab.render(services, explorer))
+            with gr.Tab("Fine-tune", id="finetune"):
+                base, finetuned = finetune_tab.render(services, explorer)
+                dropdowns.append(base)
+
+        def refresh_models():
+            """Model lists are read when a page opens and after a fine-tune, so new models appear everywhere."""
+            choices = model_choices(services)
+            return [gr.update(choices=choices)] * len(dropdowns)
+
+        demo.load(refresh_models, None, dropdowns, api_visibility="private")
+        finetuned.then(refresh_models, None, dropdowns, api_visibility="private")
 
         def forget(request: gr.Request):
             services.forget(session_of(request))

@@ -83,3 +83,4 @@ def render(services: Services, state: ExplorerState) -> None:
         return "  \n".join(v.note for v in views), maps[0], maps[1], hists[0], hists[1], roc, table, {v.model: v.to_json() for v in views}
 
     button.click(run, [models, method], [note, map_a, map_b, hist_a, hist_b, roc, table, summary], api_name="explore")
+    return models

@@ -100,3 +100,4 @@ def render(services: Services, people_changed: gr.State) -> None:
     delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(list_people, None, outputs, api_visibility="private")
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
+    return model

@@ -78,3 +78,4 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
     button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, result_json], api_name="identify", preprocess=False)
     enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)
+    return model

@@ -54,3 +54,4 @@ def render(services: Services, examples: dict) -> None:
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
     button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)
+    return model

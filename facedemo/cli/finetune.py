@@ -1,0 +1,64 @@
+"""``finetune``: adapt a model to a folder of your own people and compare it with its base."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a model on a folder-per-identity tree (triplet loss, semi-hard mining)")
+    p.add_argument("--data", type=Path, required=True, help="training photos: one sub-folder per person")
+    p.add_argument("--base", required=True, help="the model to start from (see `models`)")
+    p.add_argument("--name", required=True, help="the new model's name")
+    p.add_argument("--mode", choices=["adapter", "full"], default="adapter", help="adapter: a head on frozen embeddings (default); full: InceptionResnetV1's last blocks")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--val", type=Path, help="validation people (a folder-per-identity tree of people not in --data); default: a quarter of --data's people, held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--general", type=Path, help="a general pairs file (LFW format or CSV a,b,same) to show what the fine-tune costs elsewhere")
+    p.add_argument("--general-root", type=Path, help="the folder the --general pairs' photos are in (default: the pairs file's folder)")
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_finetune)
+
+
+def cmd_finetune(args) -> int:
+    from tqdm import tqdm
+
+    from ..finetune import finetune
+    from . import emit
+    from .common import pipeline_from
+
+    pipeline = pipeline_from(args)
+    bars: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int, message: str) -> None:
+        kind = "train" if message.startswith("epoch") else "embed"
+        bar = bars.get(kind) or bars.setdefault(kind, tqdm(total=total, desc="training" if kind == "train" else "embedding", file=sys.stderr, leave=False))
+        if bar.total != total:
+            bar.reset(total)
+        bar.n = done
+        bar.set_postfix_str(message if kind == "train" else "")
+        bar.refresh()
+
+    try:
+        general = (args.general, args.general_root or args.general.parent) if args.general else None
+        result = finetune(pipeline, args.data, args.base, args.name, args.mode, args.epochs, args.val, args.seed, progress, general)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    b, a = result.before, result.after
+    rows = [f"{'':<20}{'before':>10}{'after':>10}"]
+    for key in ("loss", "mean_pos_distance", "mean_neg_distance", "val", "far", "auc", "threshold"):
+        rows.append(f"{key:<20}{b[key]:>10.4f}{a[key]:>10.4f}")
+    if "general" in b:
+        rows.append(f"on the general pairs ({args.general.name}, {b['general']['pairs']} pairs):")
+        for key in ("accuracy", "auc", "val", "far", "mean_pos_distance", "mean_neg_distance"):
+            rows.append(f"  {key:<18}{b['general'][key]:>10.4f}{a['general'][key]:>10.4f}")
+    text = (
+        f"Saved {result.name} ({result.mode} on {result.base}) in {result.path}\n"
+        f"{result.train_people} training people, {result.val_people} validation people never trained on; "
+        f"{result.epochs_run} epochs, best at {result.best_epoch}; {len(result.skipped)} photos skipped (no face)\n" + "\n".join(rows)
+    )
+    emit(args, result.to_json(), text)
+    return 0

@@ -1,0 +1,384 @@
+"""Fine-tuning: adapt a model to your own faces with FaceNet's triplet loss and online semi-hard mining,
+and compare it with its base on people it never trained on.
+
+``adapter`` mode (the default) trains a small residual head on top of the frozen base embeddings. The
+head starts as the identity (its last layer is zero), so "before" is exactly the base model; training
+runs on cached embeddings, so it is fast on a CPU and works for every base, dlib-resnet included.
+``full`` mode unfreezes InceptionResnetV1's last blocks and trains them on the aligned face crops.
+
+The result is a named model under ``$FACEDEMO_HOME/models/NAME/`` (``model.json`` + weights) that every
+command and the dashboard list and use like a built-in one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import FaceDemoError, InvalidNameError
+from .metrics import all_pairs, best_threshold, contrastive_loss, distance_stats, rates_at, roc
+
+MARGIN = 0.2  # FaceNet's alpha, for L2-normalised embeddings
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".tif", ".tiff"}
+Progress = Callable[[int, int, str], None]
+
+
+def models_dir(home: Path) -> Path:
+    return Path(home) / "models"
+
+
+def validate_model_name(name: str, taken: Sequence[str]) -> str:
+    name = (name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
+        raise InvalidNameError(f"'{name}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+    if name in taken:
+        raise InvalidNameError(f"A model called '{name}' already exists; choose another name or delete {name} first.")
+    return name
+
+
+# -- the head ------------------------------------------------------------------------------------
+def make_head(dim: int, hidden: int | None = None):
+    import torch
+
+    class ResidualHead(torch.nn.Module):
+        """x + W2 relu(W1 x), re-normalised; W2 starts at zero so the head starts as the identity."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(dim, hidden or dim)
+            self.fc2 = torch.nn.Linear(hidden or dim, dim)
+            torch.nn.init.zeros_(self.fc2.weight)
+            torch.nn.init.zeros_(self.fc2.bias)
+
+        def forward(self, x):
+            return torch.nn.functional.normalize(x + self.fc2(torch.relu(self.fc1(x))), dim=1)
+
+    return ResidualHead()
+
+
+def load_head(folder: Path, dim: int):
+    import torch
+
+    head = make_head(dim)
+    head.load_state_dict(torch.load(Path(folder) / "adapter.pt", map_location="cpu", weights_only=True))
+    return head.eval()
+
+
+def apply_head(head, vectors: np.ndarray) -> np.ndarray:
+    import torch
+
+    if len(vectors) == 0:
+        return np.asarray(vectors, dtype=np.float32)
+    with torch.inference_mode():
+        return head(torch.from_numpy(np.asarray(vectors, dtype=np.float32))).numpy()
+
+
+def semi_hard_triplet_loss(embeddings, labels, margin: float = MARGIN):
+    """FaceNet's loss with online semi-hard mining over a batch: for every anchor-positive pair, the
+    negative farther than the positive but within the margin (the hardest beyond the positive if none is
+    within it, the farthest-inside one if every negative is closer)."""
+    import torch
+
+    d = torch.cdist(embeddings, embeddings)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    anchors, positives = torch.nonzero(same & ~eye, as_tuple=True)
+    if len(anchors) == 0:
+        return embeddings.sum() * 0.0, 0
+    d_ap = d[anchors, positives]
+    d_an = d[anchors]  # (pairs, batch)
+    negative = ~same[anchors]
+    inf = torch.tensor(float("inf"), device=d.device)
+    semi = negative & (d_an > d_ap[:, None]) & (d_an < d_ap[:, None] + margin)
+    beyond = negative & (d_an > d_ap[:, None])
+    chosen = torch.where(semi, d_an, inf).min(dim=1).values
+    chosen = torch.where(torch.isinf(chosen), torch.where(beyond, d_an, inf).min(dim=1).values, chosen)
+    hardest = torch.where(negative, d_an, inf).min(dim=1).values
+    chosen = torch.where(torch.isinf(chosen), hardest, chosen)
+    valid = ~torch.isinf(chosen)
+    losses = torch.relu(d_ap[valid] - chosen[valid] + margin)
+    active = int((losses > 0).sum())
+    return (losses.mean() if len(losses) else embeddings.sum() * 0.0), active
+
+
+# -- data ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelledEmbeddings:
+    vectors: np.ndarray
+    names: list[str]
+    paths: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def folder_images(folder: Path) -> list[tuple[str, Path]]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FaceDemoError(f"{folder} is not a folder; give a folder with one sub-folder per person.")
+    items = []
+    for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        items += [(person.name, f) for f in sorted(person.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise FaceDemoError(f"{folder} has no photos in per-person sub-folders.")
+    return items
+
+
+def embed_folder(pipeline, folder: Path, model: str, progress: Progress | None = None) -> LabelledEmbeddings:
+    """The base embedding of every photo of a folder-per-identity tree, through the evaluation's on-disk
+    cache (a second run, or photos already embedded by ``eval lfw``, cost nothing). Photos where no
+    face was found are skipped: a centre crop is fine for a benchmark, not for training."""
+    from .lfw import embed_images
+
+    items = folder_images(folder)
+    embedded = embed_images(pipeline, [p for _, p in items], model, progress=(lambda d, t: progress(d, t, "embedding photos")) if progress else None)
+    failed = set(embedded.failures)
+    keep = [(person, path) for person, path in items if path not in failed]
+    dim = pipeline.spec(model).dim
+    vectors = np.array([embedded.vectors[path] for _, path in keep], dtype=np.float32).reshape(-1, dim)
+    return LabelledEmbeddings(vectors, [n for n, _ in keep], [str(p) for _, p in keep], [(str(p), "no face found") for p in sorted(failed)])
+
+
+def split_by_person(data: LabelledEmbeddings, fraction: float, seed: int) -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
+    people = sorted(set(data.names))
+    if len(people) < 4:
+        raise FaceDemoError(f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}.")
+    random.Random(seed).shuffle(people)
+    held = set(people[: max(2, round(len(people) * fraction))])
+    pick = lambda keep: [i for i, n in enumerate(data.names) if (n in held) == keep]  # noqa: E731
+    return _subset(data, pick(False)), _subset(data, pick(True))
+
+
+def _subset(data: LabelledEmbeddings, rows: list[int]) -> LabelledEmbeddings:
+    return LabelledEmbeddings(data.vectors[rows], [data.names[i] for i in rows], [data.paths[i] for i in rows], [])
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def pair_report(vectors: np.ndarray, names: Sequence[str], threshold: float) -> dict:
+    """The source studies' numbers on every pair of a labelled set: loss, mean distances, VAL and FAR at
+    ``threshold``, and ROC AUC."""
+    d, same = all_pairs(vectors, names)
+    if not same.any() or same.all():
+        raise FaceDemoError("The validation set needs several people with at least two photos each.")
+    stats = distance_stats(d, same)
+    at = rates_at(d, same, threshold)
+    return {
+        "loss": contrastive_loss(d, same),
+        "mean_pos_distance": stats.mean_pos,
+        "mean_neg_distance": stats.mean_neg,
+        "val": at.val,
+        "far": at.far,
+        "auc": roc(d, same).auc,
+        "threshold": threshold,
+        "pairs": int(d.size),
+    }
+
+
+def general_report(pipeline, base: str, head, pairs_file: Path, root: Path) -> tuple[dict, dict]:
+    """Before/after on a general set of labelled pairs (LFW's format or a CSV): the price, if any, that
+    a narrow fine-tune pays elsewhere (one source study saw top-1 fall from 0.98 to 0.64)."""
+    from .lfw import embed_images, read_pairs
+    from .metrics import pair_metrics
+
+    pairs = read_pairs(Path(pairs_file), Path(root))
+    embedded = embed_images(pipeline, [p for pair in pairs for p in (pair.a, pair.b)], base)
+    a = np.stack([embedded.vectors[pair.a] for pair in pairs])
+    b = np.stack([embedded.vectors[pair.b] for pair in pairs])
+    labels = np.array([pair.same for pair in pairs], dtype=bool)
+    folds = np.array([pair.fold for pair in pairs], dtype=int)
+    reports = []
+    for x, y in ((a, b), (apply_head(head, a), apply_head(head, b))):
+        m = pair_metrics(np.linalg.norm(x - y, axis=1), labels, folds)
+        reports.append({
+            "accuracy": m.cv.accuracy, "auc": m.roc.auc, "val": m.at_far.val, "far": m.at_far.far,
+            "loss": m.loss, "mean_pos_distance": m.stats.mean_pos, "mean_neg_distance": m.stats.mean_neg, "pairs": m.pairs,
+        })
+    return reports[0], reports[1]
+
+
+# -- training ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FinetuneResult:
+    name: str
+    base: str
+    mode: str
+    path: Path
+    epochs_run: int
+    best_epoch: int
+    threshold: float
+    train_people: int
+    val_people: int
+    before: dict
+    after: dict
+    history: list[dict]
+    skipped: list[tuple[str, str]]
+
+    def to_json(self) -> dict:
+        def clean(d: dict) -> dict:
+            return {k: (clean(v) if isinstance(v, dict) else round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+        return {
+            "name": self.name, "base": self.base, "mode": self.mode, "saved_in": str(self.path),
+            "epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "threshold": round(self.threshold, 4),
+            "train_people": self.train_people, "val_people": self.val_people,
+            "before": clean(self.before), "after": clean(self.after),
+            "history": [clean(h) for h in self.history], "skipped": [{"photo": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def train_adapter(
+    train: LabelledEmbeddings,
+    val: LabelledEmbeddings,
+    epochs: int = 30,
+    seed: int = 0,
+    patience: int = 5,
+    people_per_batch: int = 16,
+    faces_per_person: int = 4,
+    lr: float = 1e-3,
+    progress: Progress | None = None,
+):
+    """Train the residual head; early stopping on the validation people's contrastive loss."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    head = make_head(train.vectors.shape[1])
+    optimiser = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
+    names = np.asarray(train.names)
+    people = sorted(set(train.names))
+    rows_of = {p: np.flatnonzero(names == p) for p in people}
+    usable = [p for p in people if len(rows_of[p]) >= 2]
+    if len(usable) < 2:
+        raise FaceDemoError("Fine-tuning needs at least two training people with two or more photos each.")
+    label_index = {p: i for i, p in enumerate(people)}
+    x_all = torch.from_numpy(train.vectors)
+
+    def val_loss() -> float:
+        d, same = all_pairs(apply_head(head.eval(), val.vectors), val.names)
+        return contrastive_loss(d, same)
+
+    best = (val_loss(), 0, {k: v.clone() for k, v in head.state_dict().items()})
+    history, waited = [], 0
+    steps = max(1, len(train.names) // (people_per_batch * faces_per_person))
+    for epoch in range(1, epochs + 1):
+        head.train()
+        total, active = 0.0, 0
+        for _ in range(steps):
+            batch_people = rng.choice(usable, size=min(people_per_batch, len(usable)), replace=False)
+            rows = np.concatenate([rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False) for p in batch_people])
+            labels = torch.tensor([label_index[names[r]] for r in rows])
+            loss, n_active = semi_hard_triplet_loss(head(x_all[rows]), labels)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            active += n_active
+        current = val_loss()
+        history.append({"epoch": epoch, "train_triplet_loss": total / steps, "active_triplets": active, "val_loss": current})
+        if progress:
+            progress(epoch, epochs, f"epoch {epoch}: validation loss {current:.4f}")
+        if current < best[0] - 1e-5:
+            best, waited = (current, epoch, {k: v.clone() for k, v in head.state_dict().items()}), 0
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    head.load_state_dict(best[2])
+    return head.eval(), history, best[1]
+
+
+def finetune(
+    pipeline,
+    data: Path | LabelledEmbeddings,
+    base: str,
+    name: str,
+    mode: str = "adapter",
+    epochs: int = 30,
+    val: Path | LabelledEmbeddings | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    general: tuple[Path, Path] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``base`` on ``data`` (a folder-per-identity tree, or embeddings already labelled, as the
+    dashboard passes from the gallery) and save the result as model ``name``."""
+    import torch
+
+    from .models.registry import user_models
+
+    spec = pipeline.spec(base)
+    if spec.family == "adapter":
+        raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.extra['base']}) instead.")
+    taken = [s.name for s in pipeline.models()] + list(user_models(pipeline.settings.home))
+    name = validate_model_name(name, taken)
+    if mode == "full":
+        if spec.family != "facenet":
+            raise FaceDemoError(f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter).")
+        raise FaceDemoError("Full fine-tuning of InceptionResnetV1 is not built yet; use --mode adapter.")
+    if mode != "adapter":
+        raise FaceDemoError(f"Unknown mode '{mode}': use adapter or full.")
+    train = data if isinstance(data, LabelledEmbeddings) else embed_folder(pipeline, Path(data), spec.name, progress)
+    skipped = list(train.skipped)
+    if val is None:
+        train, held = split_by_person(train, 0.25, seed)
+    else:
+        held = val if isinstance(val, LabelledEmbeddings) else embed_folder(pipeline, Path(val), spec.name, progress)
+        skipped += held.skipped
+        overlap = set(train.names) & set(held.names)
+        if overlap:
+            raise FaceDemoError(f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}.")
+    base_threshold = pipeline.threshold(spec.name)
+    before = pair_report(held.vectors, held.names, base_threshold)
+    head, history, best_epoch = train_adapter(train, held, epochs, seed, progress=progress)
+    # The adapter's own threshold: the best-accuracy one on the training people's pairs.
+    d_train, same_train = all_pairs(apply_head(head, train.vectors), train.names)
+    threshold = float(best_threshold(d_train, same_train).threshold)
+    after = pair_report(apply_head(head, held.vectors), held.names, threshold)
+    if general is not None:
+        before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
+    folder = models_dir(pipeline.settings.home) / name
+    folder.mkdir(parents=True, exist_ok=False)
+    torch.save(head.state_dict(), folder / "adapter.pt")
+    result = FinetuneResult(
+        name, spec.name, mode, folder, len(history), best_epoch, threshold,
+        len(set(train.names)), len(set(held.names)), before, after, history, skipped,
+    )
+    record = {"name": name, "base": spec.name, "mode": mode, "dim": spec.dim, "threshold": threshold, "seed": seed, "report": result.to_json()}
+    (folder / "model.json").write_text(json.dumps(record, indent=2))
+    return result
+
+
+def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None) -> FinetuneResult:
+    """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
+    then store the adapted embeddings of every gallery face under the new model, so it can identify and
+    be explored at once without re-reading any photo."""
+    from .store import FaceRecord, record_id
+
+    base = gallery.model_name(base)
+    records, vectors = gallery.store.get(base, embeddings=True)
+    if not records:
+        raise FaceDemoError(f"Nobody is enrolled for {base}; enroll or import people first.")
+    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], [r.id for r in records], [])
+    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress)
+    adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
+    new_records, thumbs = [], []
+    for r in records:
+        new_records.append(FaceRecord(record_id(result.name, r.image_sha, r.box), r.person, r.image, r.image_sha, r.box, result.name, r.enrolled_at))
+        old = gallery.store.thumb_path(r.id)
+        thumbs.append(_open(old))
+    with gallery.store.lock:
+        gallery.store.add(result.name, new_records, adapted, thumbs)
+    gallery.reindex(result.name)
+    return result
+
+
+def _open(path):
+    from PIL import Image
+
+    if path is None:
+        return None
+    with Image.open(path) as image:
+        return image.copy()

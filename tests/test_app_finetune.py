@@ -1,0 +1,56 @@
+"""The dashboard on real cast photos: zip import, a group photo named, a fine-tune that shows up everywhere."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+from gradio_client import Client, handle_file
+
+from test_app import launch
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared]
+
+CAST = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
+
+
+@pytest.fixture(scope="module")
+def bbt_app(settings, shared_faces, tmp_path_factory):
+    from dataclasses import replace
+
+    home = tmp_path_factory.mktemp("finetune-home")
+    demo, services, url = launch(replace(settings, home=home), tmp_path_factory.mktemp("bbt-gallery"))
+    archive = tmp_path_factory.mktemp("zip") / "bbt.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted((shared_faces / "bbt_faceapi").rglob("*.png")):
+            zf.write(path, f"bbt/{path.relative_to(shared_faces / 'bbt_faceapi')}")
+        zf.writestr("../escape/evil.png", b"not really")  # a zip-slip entry is ignored, never written
+    yield services, url, archive
+    demo.close()
+
+
+def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
+    services, url, archive = bbt_app
+    client = Client(url, verbose=False)
+    summary = client.predict(handle_file(str(archive)), api_name="/import")
+    assert "of **8** people" in summary
+    *_, people = client.predict(api_name="/people")
+    assert sorted(p["name"] for p in people) == CAST
+    assert not (archive.parent.parent / "escape").exists()
+
+    # Group photo bbt4 has six of the cast; every face found must be named as one of them.
+    *_, result = client.predict(handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")), api_name="/identify")
+    named = [f["name"] for f in result["faces"] if f["name"]]
+    assert len(named) >= 4 and set(named) <= set(CAST)
+    assert len(set(named)) == len(named), f"two faces got the same name: {named}"
+
+    note, table, *_figures, report = client.predict("dlib-resnet", "bbt-adapter", 10, api_name="/finetune")
+    assert report["name"] == "bbt-adapter" and report["val_people"] >= 2
+    metrics = {row[0] for row in table["data"]}
+    assert {"loss", "mean_pos_distance", "mean_neg_distance", "val", "far"} <= metrics
+    assert "bbt-adapter" in {s.name for s in services.pipeline.models()}
+    # The new model identifies against the gallery straight away.
+    *_, again = client.predict(handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")), "bbt-adapter", api_name="/identify")
+    assert len([f for f in again["faces"] if f["name"]]) >= 3
+    with pytest.raises(Exception, match="already exists"):
+        client.predict("dlib-resnet", "bbt-adapter", 3, api_name="/finetune")
