@@ -230,48 +230,49 @@ class FinetuneResult:
         }
 
 
-def train_adapter(
-    train: LabelledEmbeddings,
-    val: LabelledEmbeddings,
-    epochs: int = 30,
-    seed: int = 0,
-    patience: int = 5,
-    people_per_batch: int = 16,
-    faces_per_person: int = 4,
-    lr: float = 1e-3,
-    progress: Progress | None = None,
+def train_loop(
+    module, forward, names: Sequence[str], val_embed, val_names: Sequence[str], epochs: int, seed: int,
+    lr: float, patience: int = 5, people_per_batch: int = 16, faces_per_person: int = 4, progress: Progress | None = None,
+    set_train=None,
 ):
-    """Train the residual head; early stopping on the validation people's contrastive loss."""
+    """FaceNet-style training: batches of P people x K faces, semi-hard triplet loss, early stopping on
+    the validation people's contrastive loss (the best epoch's weights are kept).
+
+    ``forward(rows)`` embeds training rows with gradients; ``val_embed()`` embeds the validation set."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = make_head(train.vectors.shape[1])
-    optimiser = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
-    names = np.asarray(train.names)
-    people = sorted(set(train.names))
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=lr, weight_decay=1e-4)
+    names = np.asarray(names)
+    people = sorted(set(names.tolist()))
     rows_of = {p: np.flatnonzero(names == p) for p in people}
     usable = [p for p in people if len(rows_of[p]) >= 2]
     if len(usable) < 2:
         raise FaceDemoError("Fine-tuning needs at least two training people with two or more photos each.")
     label_index = {p: i for i, p in enumerate(people)}
-    x_all = torch.from_numpy(train.vectors)
 
     def val_loss() -> float:
-        d, same = all_pairs(apply_head(head.eval(), val.vectors), val.names)
+        module.eval()
+        with torch.inference_mode():
+            d, same = all_pairs(val_embed(), val_names)
         return contrastive_loss(d, same)
 
-    best = (val_loss(), 0, {k: v.clone() for k, v in head.state_dict().items()})
+    def snapshot():
+        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    best = (val_loss(), 0, snapshot())
     history, waited = [], 0
-    steps = max(1, len(train.names) // (people_per_batch * faces_per_person))
+    steps = max(1, len(names) // (people_per_batch * faces_per_person))
     for epoch in range(1, epochs + 1):
-        head.train()
+        (set_train or module.train)()
         total, active = 0.0, 0
         for _ in range(steps):
             batch_people = rng.choice(usable, size=min(people_per_batch, len(usable)), replace=False)
             rows = np.concatenate([rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False) for p in batch_people])
             labels = torch.tensor([label_index[names[r]] for r in rows])
-            loss, n_active = semi_hard_triplet_loss(head(x_all[rows]), labels)
+            loss, n_active = semi_hard_triplet_loss(forward(rows), labels)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -282,13 +283,146 @@ def train_adapter(
         if progress:
             progress(epoch, epochs, f"epoch {epoch}: validation loss {current:.4f}")
         if current < best[0] - 1e-5:
-            best, waited = (current, epoch, {k: v.clone() for k, v in head.state_dict().items()}), 0
+            best, waited = (current, epoch, snapshot()), 0
         else:
             waited += 1
             if waited >= patience:
                 break
-    head.load_state_dict(best[2])
-    return head.eval(), history, best[1]
+    module.load_state_dict(best[2])
+    module.eval()
+    return history, best[1]
+
+
+def train_adapter(train: LabelledEmbeddings, val: LabelledEmbeddings, epochs: int = 30, seed: int = 0, progress: Progress | None = None):
+    """The residual head on cached embeddings."""
+    import torch
+
+    torch.manual_seed(seed)
+    head = make_head(train.vectors.shape[1])
+    x_all = torch.from_numpy(train.vectors)
+    x_val = torch.from_numpy(val.vectors)
+    history, best_epoch = train_loop(
+        head, lambda rows: head(x_all[rows]), train.names, lambda: head(x_val).numpy(), val.names, epochs, seed, lr=1e-3, progress=progress
+    )
+    return head, history, best_epoch
+
+
+# -- full fine-tuning of InceptionResnetV1 ---------------------------------------------------------
+TRAINABLE_BLOCKS = ("block8", "last_linear", "last_bn")  # the last Inception block and the embedding layer
+
+
+@dataclass(frozen=True)
+class LabelledCrops:
+    crops: np.ndarray  # (n, size, size, 3) uint8, aligned as the model expects
+    names: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def crop_folder(pipeline, folder: Path, model: str, progress: Progress | None = None) -> LabelledCrops:
+    from .pipeline import analyze_many
+
+    items = folder_images(folder)
+    spec = pipeline.spec(model)
+    crops, names, skipped = [], [], []
+    for start in range(0, len(items), 16):
+        part = items[start : start + 16]
+        for (person, path), result in zip(part, analyze_many(pipeline, [str(p) for _, p in part], model)):
+            if result.error or not result.faces:
+                skipped.append((str(path), result.error or "no face found"))
+                continue
+            face = max(result.faces, key=lambda f: f.face.area)
+            crops.append(np.asarray(face.crop.convert("RGB").resize((spec.input_size, spec.input_size))))
+            names.append(person)
+        if progress:
+            progress(min(start + 16, len(items)), len(items), "aligning faces")
+    return LabelledCrops(np.stack(crops) if crops else np.zeros((0, spec.input_size, spec.input_size, 3), np.uint8), names, skipped)
+
+
+def _split_crops(data: LabelledCrops, fraction: float, seed: int) -> tuple[LabelledCrops, LabelledCrops]:
+    people = sorted(set(data.names))
+    if len(people) < 4:
+        raise FaceDemoError(f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}.")
+    random.Random(seed).shuffle(people)
+    held = set(people[: max(2, round(len(people) * fraction))])
+    rows = lambda keep: [i for i, n in enumerate(data.names) if (n in held) == keep]  # noqa: E731
+    part = lambda r: LabelledCrops(data.crops[r], [data.names[i] for i in r], [])  # noqa: E731
+    return part(rows(False)), part(rows(True))
+
+
+def train_full(pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs: int, seed: int, progress: Progress | None = None):
+    """Unfreeze InceptionResnetV1's last block and embedding layer; the rest, BatchNorm statistics
+    included, stays as trained. Runs on the pipeline's device (the GPU when there is one)."""
+    import copy
+
+    import torch
+
+    base = pipeline.embedder(spec.name)
+    model = copy.deepcopy(base._model).float()
+    device = pipeline.device.device
+    for name, param in model.named_parameters():
+        param.requires_grad = name.split(".")[0] in TRAINABLE_BLOCKS
+
+    def set_train():
+        model.eval()
+        for block in TRAINABLE_BLOCKS:
+            getattr(model, block).train()
+
+    def tensor(crops):
+        return ((torch.from_numpy(np.asarray(crops, dtype=np.float32)).permute(0, 3, 1, 2) - 127.5) / 128.0).to(device)
+
+    def embed_val():
+        return np.concatenate([model(tensor(val.crops[i : i + 32])).cpu().numpy() for i in range(0, len(val.crops), 32)])
+
+    history, best_epoch = train_loop(
+        model, lambda rows: model(tensor(train.crops[rows])), train.names, embed_val, val.names, epochs, seed,
+        lr=1e-4, people_per_batch=8, faces_per_person=4, progress=progress, set_train=set_train,
+    )
+    return model, history, best_epoch
+
+
+def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> FinetuneResult:
+    import torch
+
+    train = crop_folder(pipeline, Path(data), spec.name, progress)
+    skipped = list(train.skipped)
+    if val is None:
+        train, held = _split_crops(train, 0.25, seed)
+    else:
+        held = crop_folder(pipeline, Path(val), spec.name, progress)
+        skipped += held.skipped
+    base_embedder = pipeline.embedder(spec.name)
+    from PIL import Image
+
+    def base_vectors(crops):
+        return base_embedder.embed([Image.fromarray(c) for c in crops])
+
+    base_threshold = pipeline.threshold(spec.name)
+    before = pair_report(base_vectors(held.crops), held.names, base_threshold)
+    model, history, best_epoch = train_full(pipeline, spec, train, held, epochs, seed, progress)
+    tuned = FacenetLike(model, pipeline.device.device)
+    d_train, same_train = all_pairs(tuned.embed(train.crops), train.names)
+    threshold = float(best_threshold(d_train, same_train).threshold)
+    after = pair_report(tuned.embed(held.crops), held.names, threshold)
+    folder = models_dir(pipeline.settings.home) / name
+    folder.mkdir(parents=True, exist_ok=False)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
+    return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
+                          len(set(train.names)), len(set(held.names)), before, after, history, skipped)
+
+
+class FacenetLike:
+    def __init__(self, model, device):
+        self.model, self.device = model.eval(), device
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), 32):
+                x = (torch.from_numpy(np.asarray(crops[i : i + 32], dtype=np.float32)).permute(0, 3, 1, 2) - 127.5) / 128.0
+                out.append(torch.nn.functional.normalize(self.model(x.to(self.device)), dim=1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 512), np.float32)
 
 
 def finetune(
@@ -317,7 +451,11 @@ def finetune(
     if mode == "full":
         if spec.family != "facenet":
             raise FaceDemoError(f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter).")
-        raise FaceDemoError("Full fine-tuning of InceptionResnetV1 is not built yet; use --mode adapter.")
+        if isinstance(data, LabelledEmbeddings):
+            raise FaceDemoError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
+        result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress)
+        _save_record(result, spec, seed)
+        return result
     if mode != "adapter":
         raise FaceDemoError(f"Unknown mode '{mode}': use adapter or full.")
     train = data if isinstance(data, LabelledEmbeddings) else embed_folder(pipeline, Path(data), spec.name, progress)
@@ -346,9 +484,14 @@ def finetune(
         name, spec.name, mode, folder, len(history), best_epoch, threshold,
         len(set(train.names)), len(set(held.names)), before, after, history, skipped,
     )
-    record = {"name": name, "base": spec.name, "mode": mode, "dim": spec.dim, "threshold": threshold, "seed": seed, "report": result.to_json()}
-    (folder / "model.json").write_text(json.dumps(record, indent=2))
+    _save_record(result, spec, seed)
     return result
+
+
+def _save_record(result: FinetuneResult, spec, seed: int) -> None:
+    """model.json is written last: a folder without it (a run killed mid-way) is not listed as a model."""
+    record = {"name": result.name, "base": spec.name, "mode": result.mode, "dim": spec.dim, "threshold": result.threshold, "seed": seed, "report": result.to_json()}
+    (result.path / "model.json").write_text(json.dumps(record, indent=2))
 
 
 def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None) -> FinetuneResult:

@@ -76,7 +76,7 @@ class Pipeline:
         spec = self.spec(name)
         with self._lock:
             if spec.name not in self._embedders:
-                if spec.family == "adapter":  # share the base model already loaded rather than load it twice
+                if spec.family == "adapter" and spec.extra.get("mode") != "full":  # share the loaded base model
                     from .models import adapter
 
                     self._embedders[spec.name] = adapter.build(spec, self.settings, self.device, self.embedder(spec.extra["base"]))

@@ -1,4 +1,5 @@
-"""A fine-tuned model: its base embedder followed by the head trained by ``facedemo.finetune``."""
+"""A fine-tuned model: its base embedder followed by the head trained by ``facedemo.finetune`` (adapter
+mode), or a whole fine-tuned InceptionResnetV1 (full mode)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from .registry import MODELS, ModelSpec, ModelStatus, build_embedder, model_stat
 
 def status(spec: ModelSpec, settings) -> ModelStatus:
     base = model_status(MODELS[spec.extra["base"]], settings)
-    if not base.available:
+    if not base.available and spec.extra.get("mode") != "full":  # a full fine-tune carries all its weights
         return ModelStatus(spec.name, spec.dim, False, f"Its base model {base.name} is unavailable: {base.reason}")
-    if not (Path(spec.extra["path"]) / "adapter.pt").is_file():
-        return ModelStatus(spec.name, spec.dim, False, f"{spec.extra['path']}/adapter.pt is missing; fine-tune it again.")
+    weights = "model.pt" if spec.extra.get("mode") == "full" else "adapter.pt"
+    if not (Path(spec.extra["path"]) / weights).is_file():
+        return ModelStatus(spec.name, spec.dim, False, f"{spec.extra['path']}/{weights} is missing; fine-tune it again.")
     return ModelStatus(spec.name, spec.dim, True, None)
 
 
@@ -42,6 +44,10 @@ def build(spec: ModelSpec, settings, device, base=None) -> AdapterEmbedder:
     current = status(spec, settings)
     if not current.available:
         raise ModelUnavailableError(current.reason)
+    if spec.extra.get("mode") == "full":  # a whole fine-tuned InceptionResnetV1: load it like the released weights
+        from .facenet import FacenetEmbedder
+
+        return FacenetEmbedder(spec, Path(spec.extra["path"]) / "model.pt", device)
     try:
         head = load_head(Path(spec.extra["path"]), spec.dim)
     except Exception as exc:
