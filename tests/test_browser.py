@@ -41,9 +41,8 @@ def page_url(settings, tmp_path_factory):
     demo.close()
 
 
-def upload(page, label: str, path: Path) -> None:
-    block = page.locator(".block", has=page.get_by_text(label, exact=True)).first
-    block.locator("input[type=file]").first.set_input_files(str(path))
+def upload(page, elem_id: str, path: Path) -> None:
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
 
 
 def test_verify_in_a_real_browser(browser, page_url, tmp_path):
@@ -51,8 +50,8 @@ def test_verify_in_a_real_browser(browser, page_url, tmp_path):
     page.goto(page_url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
     page.get_by_role("tab", name="Verify").click()
-    upload(page, "Photo A", EXAMPLES / "astronaut.jpg")
-    upload(page, "Photo B", EXAMPLES / "astronaut_2.jpg")
+    upload(page, "verify-a", EXAMPLES / "astronaut.jpg")
+    upload(page, "verify-b", EXAMPLES / "astronaut_2.jpg")
     # wait until both previews are shown, then ask
     page.locator("img[src*='astronaut']").first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Verify", exact=True).click()
@@ -61,7 +60,7 @@ def test_verify_in_a_real_browser(browser, page_url, tmp_path):
     assert "distance" in verdict.inner_text()
     page.screenshot(path=str(tmp_path / "verify.png"), full_page=True)
 
-    upload(page, "Photo B", EXAMPLES / "hopper.jpg")
+    upload(page, "verify-b", EXAMPLES / "hopper.jpg")
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Verify", exact=True).click()
     page.wait_for_function("() => !document.querySelector('#verify-verdict').innerText.includes('Same person')", timeout=120_000)

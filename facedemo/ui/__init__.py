@@ -49,8 +49,8 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
                 dropdowns = [verify_tab.render(services, examples())]
             with gr.Tab("Identify", id="identify"):
                 dropdowns.append(identify_tab.render(services, examples(), people_changed))
-            with gr.Tab("Gallery", id="gallery"):
-                dropdowns.append(gallery_tab.render(services, people_changed))
+            with gr.Tab("Gallery", id="gallery") as gallery:
+                dropdowns.append(gallery_tab.render(services, people_changed, gallery))
             with gr.Tab("Explorer", id="explorer"):
                 dropdowns.append(explore_tab.render(services, explorer))
             with gr.Tab("Fine-tune", id="finetune"):

@@ -12,7 +12,7 @@ from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
 
-def render(services: Services, people_changed: gr.State) -> None:
+def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
     if services.config.public:
         gr.Markdown("**Public demo:** the people you enroll are visible only to you, and are deleted when you leave.")
     with gr.Row():
@@ -100,4 +100,6 @@ def render(services: Services, people_changed: gr.State) -> None:
     delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(list_people, None, outputs, api_visibility="private")
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
+    if tab is not None:  # the list is fresh whenever the tab is opened
+        tab.select(list_people, None, outputs, api_visibility="private")
     return model

@@ -18,7 +18,7 @@ def face_label(index: int, match) -> str:
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Photo (one face or a group)", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
+            image = gr.Image(label="Photo (one face or a group)", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="identify-image")
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")

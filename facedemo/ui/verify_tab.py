@@ -30,8 +30,8 @@ def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image
 
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
-        image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
-        image_b = gr.Image(label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
+        image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-a")
+        image_b = gr.Image(label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-b")
     with gr.Row():
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
         threshold = gr.Number(value=None, minimum=0, maximum=2, label="Threshold (blank or 0: the model's calibrated one)", scale=1)

@@ -1,0 +1,85 @@
+"""Regenerate the README's pictures: each dashboard tab in use, in Debian's chromium.
+
+Usage: .venv/bin/python scripts/screenshots.py [--out docs]
+Needs ../shared/faces (the Big Bang Theory cast is imported as the gallery) and /usr/bin/chromium.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from facedemo.services import AppConfig, Services  # noqa: E402
+from facedemo.settings import Settings  # noqa: E402
+from facedemo.ui import CSS, build_app, theme  # noqa: E402
+from facedemo.ui.explore_tab import ExplorerState  # noqa: E402
+
+EXAMPLES = REPO / "facedemo" / "ui" / "examples"
+CAST = REPO.parent / "shared" / "faces" / "bbt_faceapi"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=REPO / "docs")
+    args = parser.parse_args()
+    args.out.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="facedemo-shots-"))
+    services = Services(Settings.from_env(home=tmp / "home"), AppConfig(gallery_dir=tmp / "gallery", public=False))
+    services.shared().import_folder(CAST)
+    explorer = ExplorerState()
+    explorer.warm_up()
+    demo = build_app(services, explorer)
+    demo.queue().launch(server_port=7899, prevent_thread_lock=True, quiet=True, theme=theme(), css=CSS)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto("http://127.0.0.1:7899/", wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+
+        page.locator("#verify-a input[type=file]").set_input_files(str(EXAMPLES / "astronaut.jpg"))
+        page.locator("#verify-b input[type=file]").set_input_files(str(EXAMPLES / "astronaut_2.jpg"))
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Verify", exact=True).click()
+        page.locator("#verify-verdict").get_by_text("Same person").wait_for(timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(args.out / "verify.png"), full_page=True)
+
+        page.get_by_role("tab", name="Identify").click()
+        page.locator("#identify-image input[type=file]").set_input_files(str(CAST / "_group_photos" / "bbt4.jpg"))
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Identify", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('sheldon')", timeout=120_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(args.out / "identify.png"), full_page=True)
+
+        page.get_by_role("tab", name="Gallery").click()
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(4000)
+        page.screenshot(path=str(args.out / "gallery.png"), full_page=True)
+
+        page.get_by_role("tab", name="Explorer").click()
+        page.get_by_role("button", name="Explore", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('faces of 8 people')", timeout=120_000)
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(args.out / "explorer.png"), full_page=True)
+
+        page.get_by_role("tab", name="Fine-tune").click()
+        page.get_by_label("New model name").fill("cast-adapter")
+        page.get_by_role("button", name="Fine-tune", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('Saved cast-adapter') || document.body.innerText.includes('Saved **cast-adapter')  || document.body.innerText.includes('Saved cast')", timeout=300_000)
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(args.out / "finetune.png"), full_page=True)
+        browser.close()
+    demo.close()
+    print("screenshots in", args.out)
+
+
+if __name__ == "__main__":
+    main()
