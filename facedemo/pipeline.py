@@ -100,8 +100,9 @@ class Pipeline:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in statuses.values())
         raise ModelUnavailableError(f"No face model is available. {reasons}")
 
-    def threshold(self, name: str | None = None) -> float:
-        return threshold_for(self.spec(name), self.settings.home)
+    def threshold(self, name: str | None = None, task: str = "verify") -> float:
+        """The threshold in force for a model: ``verify`` (1:1) or the stricter ``identify`` (1:N)."""
+        return threshold_for(self.spec(name), self.settings.home, task)
 
     # -- the pipeline ---------------------------------------------------------------------------
     def load(self, source: ImageInput) -> Image.Image:

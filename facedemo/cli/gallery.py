@@ -1,5 +1,227 @@
-"""Sub-commands added by a later issue."""
+"""Gallery sub-commands: enroll, import, identify, people (list, delete, rename), and `bench gallery`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import FaceDemoError
+
+
+def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    # Under `people delete|rename` the defaults are suppressed so `people --gallery X delete NAME` keeps X.
+    keep = {"default": argparse.SUPPRESS} if nested else {}
+    p.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)", **keep)
+    p.add_argument("--chroma-host", help="use a Chroma server at this host (default: $CHROMA_HOST)",
+                   **(keep or {"default": os.environ.get("CHROMA_HOST") or None}))
+    p.add_argument("--chroma-port", type=int, help="the Chroma server's port (default: $CHROMA_PORT, else 8000)",
+                   **(keep or {"default": os.environ.get("CHROMA_PORT") or None}))  # argparse applies type=int to it
 
 
 def register(sub) -> None:
-    pass
+    from .common import add_pipeline_args
+
+    p = sub.add_parser("enroll", help="add photos of one person to the gallery")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--face", type=int, dest="face_index", help="which face to enroll when a photo holds several (0 = leftmost)")
+    _add_store_args(p)
+    add_pipeline_args(p)
+    p.set_defaults(handler=cmd_enroll)
+
+    p = sub.add_parser("import", help="enroll a folder-per-identity tree (folders starting with '_' are skipped)")
+    p.add_argument("folder")
+    _add_store_args(p)
+    add_pipeline_args(p)
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("identify", help="name every face in an image")
+    p.add_argument("image")
+    p.add_argument("--top-k", type=int, default=3, help="candidates to list per face (default 3)")
+    p.add_argument("--method", choices=["centroid", "nearest", "knn"], default="centroid",
+                   help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos")
+    p.add_argument("--threshold", type=float, help="L2 distance beyond which a face is unknown (default: the model's identification threshold, 0.40 for dlib-resnet)")
+    p.add_argument("--out", help="write the image with boxes and names here")
+    _add_store_args(p)
+    add_pipeline_args(p)
+    p.set_defaults(handler=cmd_identify)
+
+    p = sub.add_parser("people", help="list the people in the gallery; `people delete NAME`, `people rename OLD NEW`")
+    _add_store_args(p)
+    p.add_argument("--model", help="only people enrolled with this model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_people)
+    actions = p.add_subparsers(dest="action", parser_class=type(p))
+    d = actions.add_parser("delete", help="remove a person: every embedding and every thumbnail")
+    d.add_argument("name")
+    _add_store_args(d, nested=True)
+    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    d.set_defaults(handler=cmd_delete)
+    r = actions.add_parser("rename", help="rename a person")
+    r.add_argument("old")
+    r.add_argument("new")
+    _add_store_args(r, nested=True)
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    r.set_defaults(handler=cmd_rename)
+
+
+def register_bench(bench) -> None:
+    b = bench.add_parser("gallery", help="Chroma query latency and recall@1 at 1k/10k/100k synthetic faces, embedded and server")
+    b.add_argument("--sizes", default="1000,10000,100000", help="comma-separated collection sizes")
+    b.add_argument("--queries", type=int, default=200)
+    b.add_argument("--backends", default="embedded,server", help="embedded, server or both")
+    b.add_argument("--uniform", action="store_true", help="uniform random unit vectors (harder for HNSW) instead of clusters of ten")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_gallery)
+
+    b = bench.add_parser("identify", help="compare the identification methods on real photos (enrolled people and strangers)")
+    b.add_argument("--lfw", default=None, help="LFW folder (default ../shared/faces/lfw)")
+    b.add_argument("--people", type=int, default=40, help="enrolled people (LFW people with >= 10 photos)")
+    b.add_argument("--enroll", type=int, default=5, help="photos enrolled per person; the rest are probes")
+    b.add_argument("--strangers", type=int, default=150, help="probe photos of people not enrolled")
+    b.add_argument("--model")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_identify)
+
+
+def gallery_from(args):
+    """The pipeline and the gallery the arguments ask for (embedded by default, a server with --chroma-host)."""
+    from ..gallery import Gallery
+    from ..store import open_store
+    from .common import pipeline_from
+
+    store = open_store(args.gallery, args.chroma_host, args.chroma_port)
+    return Gallery(pipeline_from(args), store)
+
+
+def _port_check(args) -> None:
+    if args.chroma_port is not None and not args.chroma_host:
+        raise FaceDemoError("--chroma-port needs --chroma-host (or CHROMA_HOST) too.")
+
+
+def cmd_enroll(args) -> int:
+    from . import emit
+
+    _port_check(args)
+    result = gallery_from(args).enroll(args.name, args.images, args.model, args.face_index)
+    lines = [f"{result.person}: {len(result.added)} photo(s) added (model {result.model})."]
+    lines += [f"  skipped {d.image}: already enrolled as {d.person}" for d in result.duplicates]
+    emit(args, result.to_json(), "\n".join(lines))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from . import emit
+
+    _port_check(args)
+    gallery = gallery_from(args)
+    bar = None
+
+    def progress(done: int, total: int, message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="photo", file=sys.stderr, desc="import")
+        bar.set_postfix_str(message, refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        report = gallery.import_folder(args.folder, args.model, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    lines = [
+        f"{report.total} photo(s): {report.added} face(s) added for {len(report.enrolled)} people, "
+        f"{report.duplicates} already in the gallery, {len(report.skipped)} skipped (model {report.model})."
+    ]
+    lines += [f"  skipped {s.path}: {s.reason}" for s in report.skipped]
+    emit(args, report.to_json(), "\n".join(lines))
+    return 0
+
+
+def cmd_identify(args) -> int:
+    from . import emit
+    from ..gallery import annotate
+
+    _port_check(args)
+    gallery = gallery_from(args)
+    image = gallery.pipeline.load(args.image)
+    result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
+    lines = [f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"]
+    for i, match in enumerate(result.faces, 1):
+        x1, y1, x2, y2 = match.face.box
+        who = f"{match.name} (distance {match.distance:.3f})" if match.name else "unknown"
+        others = ", ".join(f"{c.name} {c.distance:.3f}" for c in match.candidates)
+        lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others}")
+    if args.out:
+        try:
+            annotate(image, result).save(args.out)
+        except (OSError, ValueError) as exc:
+            raise FaceDemoError(f"Cannot write '{args.out}': {exc}.") from None
+        lines.append(f"annotated image written to {args.out}")
+    emit(args, result.to_json(), "\n".join(lines))
+    return 0
+
+
+def _store_gallery(args):
+    """people/delete/rename need no model: a gallery without loading one."""
+    from ..gallery import Gallery
+    from ..pipeline import Pipeline
+    from ..settings import Settings
+    from ..store import open_store
+
+    _port_check(args)
+    return Gallery(Pipeline(Settings.from_env()), open_store(args.gallery, args.chroma_host, args.chroma_port))
+
+
+def cmd_people(args) -> int:
+    from . import emit
+
+    people = _store_gallery(args).people(args.model)
+    lines = [f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; {', '.join(p.models)})" for p in people]
+    emit(args, [p.to_json() for p in people], "\n".join(lines) if lines else "The gallery is empty.")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from . import emit
+
+    count = _store_gallery(args).delete(args.name)
+    emit(args, {"deleted": args.name.strip(), "faces": count}, f"Deleted {args.name.strip()}: {count} face(s) and their thumbnails.")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from . import emit
+
+    count = _store_gallery(args).rename(args.old, args.new)
+    emit(args, {"old": args.old.strip(), "new": args.new.strip(), "faces": count}, f"Renamed {args.old.strip()} to {args.new.strip()} ({count} face(s)).")
+    return 0
+
+
+def cmd_bench_gallery(args) -> int:
+    from . import emit
+    from ..bench_gallery import bench_gallery
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise FaceDemoError(f"--sizes must be comma-separated numbers, not '{args.sizes}'.") from None
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    report = bench_gallery(sizes, backends, args.queries, args.uniform, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
+    return 0
+
+
+def cmd_bench_identify(args) -> int:
+    from . import emit
+    from ..bench_gallery import bench_identify
+    from ..pipeline import Pipeline
+    from ..settings import Settings
+
+    pipeline = Pipeline(Settings.from_env())
+    report = bench_identify(pipeline, args.lfw, args.people, args.enroll, args.strangers, args.model, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
+    return 0

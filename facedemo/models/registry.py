@@ -26,9 +26,11 @@ class ModelSpec:
     template: tuple[tuple[float, float], ...]
     crop_margin: float  # the margin (pixels at input scale) of the plain crop alignment
     threshold: float  # default verification threshold on the L2 distance (calibrated values override it)
+    # default identification threshold, stricter (calibrated values override it); None: the verification one
     weights: str  # where the weights come from, in words
     published_lfw: str = ""
     description: str = ""
+    identify_threshold: float | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -92,6 +94,7 @@ MODELS: dict[str, ModelSpec] = {
             template=DLIB_TEMPLATE,
             crop_margin=30,
             threshold=0.46,
+            identify_threshold=0.40,
             weights="dlib_face_recognition_resnet_model_v1.dat from the PyPI package face-recognition-models (ships offline)",
             published_lfw="99.38% (dlib)",
             description="dlib's ResNet-29 face descriptor",

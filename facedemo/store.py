@@ -1,0 +1,363 @@
+"""Where enrolled faces live: a small store interface and its Chroma implementation.
+
+One collection per model (embedding sizes differ, and a ``where`` filter costs about 12x a plain query
+in Chroma 1.5), cosine space, and ``embedding_function=None`` always: we hand Chroma our own vectors,
+and any other value makes it fetch a text model. A second, small collection per model holds one
+re-normalised mean embedding per person, so "nearest person" is one vector query however large the
+gallery grows. Face-crop thumbnails are small JPEGs on disk beside the store.
+
+Chroma's cosine distance ``c`` and the project's L2 distance between unit vectors ``d`` relate as
+``d = sqrt(2c)``; everything leaving this module is ``d``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .errors import GalleryError
+from .settings import REPO_ROOT
+
+THUMB_SIZE = 112  # longest side, pixels
+FACES, PEOPLE = "faces", "people"
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def default_gallery_dir() -> Path:
+    return Path(os.environ.get("FACEDEMO_GALLERY") or REPO_ROOT / "gallery").expanduser()
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One enrolled face: who, from which photo (name and sha256 of its bytes), where, with which model."""
+
+    id: str
+    person: str
+    image: str
+    image_sha: str
+    box: tuple[float, float, float, float]
+    model: str
+    enrolled_at: str  # ISO 8601, UTC
+
+    def metadata(self) -> dict:
+        x1, y1, x2, y2 = self.box
+        return {
+            "person": self.person, "image": self.image, "image_sha": self.image_sha, "model": self.model,
+            "enrolled_at": self.enrolled_at, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+        }
+
+    @classmethod
+    def from_metadata(cls, id: str, meta: dict) -> "FaceRecord":
+        box = tuple(float(meta.get(k, 0.0)) for k in ("x1", "y1", "x2", "y2"))
+        return cls(id, str(meta["person"]), str(meta.get("image", "")), str(meta.get("image_sha", "")), box,
+                   str(meta.get("model", "")), str(meta.get("enrolled_at", "")))
+
+
+@dataclass(frozen=True)
+class Hit:
+    record: FaceRecord
+    distance: float
+
+
+@dataclass(frozen=True)
+class PersonHit:
+    person: str
+    distance: float
+
+
+def record_id(model: str, image_sha: str, box: Sequence[float]) -> str:
+    """The same face of the same photo for the same model always gets the same id, so re-imports upsert."""
+    key = f"{model}|{image_sha}|" + ",".join(f"{v:.0f}" for v in box)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def cosine_to_l2(c) -> np.ndarray:
+    return np.sqrt(np.clip(2.0 * np.asarray(c, dtype=np.float64), 0.0, 4.0))
+
+
+class FaceStore(Protocol):
+    """What the gallery needs from a store. ``lock`` serialises writers that share the store."""
+
+    lock: threading.RLock
+
+    def models(self) -> list[str]: ...
+    def count(self, model: str) -> int: ...
+    def add(self, model: str, records: Sequence[FaceRecord], embeddings: np.ndarray, thumbs: Sequence[Image.Image | None]) -> None: ...
+    def get(self, model: str, ids: Sequence[str] = (), person: str | None = None, image_shas: Sequence[str] = (), embeddings: bool = False) -> tuple[list[FaceRecord], np.ndarray | None]: ...
+    def query(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Hit]]: ...
+    def delete(self, model: str, ids: Sequence[str]) -> None: ...
+    def rename(self, model: str, records: Sequence[FaceRecord], person: str) -> None: ...
+    def set_centroids(self, model: str, centroids: dict[str, np.ndarray | None]) -> None: ...
+    def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[PersonHit]]: ...
+    def thumb_path(self, record_id: str) -> Path | None: ...
+    def drop(self) -> None: ...
+
+
+def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False):
+    """A Chroma client: a server when ``host`` is given, in memory when ``ephemeral``, else on disk at ``path``.
+
+    Note that every ``EphemeralClient`` in a process shares one database (Chroma's design); give each
+    store its own ``namespace`` where that matters."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if host:
+            return chromadb.HttpClient(host=host, port=int(port or 8000), settings=settings)
+        if ephemeral:
+            return chromadb.EphemeralClient(settings=settings)
+        folder = Path(path) if path else default_gallery_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(folder), settings=settings)
+    except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/RuntimeError here
+        where = f"the Chroma server at {host}:{port or 8000}" if host else ("an in-memory Chroma" if ephemeral else f"the gallery at {path or default_gallery_dir()}")
+        raise GalleryError(f"Cannot open {where}: {_reason(exc)}") from exc
+
+
+def open_store(gallery: str | Path | None = None, host: str | None = None, port: int | None = None,
+               ephemeral: bool = False, namespace: str | None = None) -> "ChromaStore":
+    """The usual way in: a client from the arguments, thumbnails under ``<gallery>/thumbs``."""
+    folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
+    client = make_client(folder, host, port, ephemeral)
+    thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
+    return ChromaStore(client, thumbs, namespace)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300].rstrip(".") + "."
+
+
+class ChromaStore:
+    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None):
+        if namespace is not None and not _NAMESPACE.match(namespace):
+            raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
+        self.client = client
+        self.namespace = namespace
+        self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
+        self.lock = lock or threading.RLock()
+        self._collections: dict[tuple[str, str], object] = {}
+
+    def with_namespace(self, namespace: str | None) -> "ChromaStore":
+        """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
+        root = self.thumbs_dir.parent if self.thumbs_dir else None
+        return ChromaStore(self.client, root, namespace, self.lock)
+
+    # -- collections ------------------------------------------------------------------------------
+    def _prefix(self) -> str:
+        return f"{self.namespace}.fd." if self.namespace else "fd."
+
+    def _name(self, model: str, kind: str) -> str:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", model)
+        return f"{self._prefix()}{kind}.{safe}"
+
+    def _collection(self, model: str, kind: str = FACES, create: bool = True):
+        key = (model, kind)
+        if key not in self._collections:
+            with _chroma_errors("open the collection for " + model):
+                name = self._name(model, kind)
+                if create:
+                    col = self.client.get_or_create_collection(
+                        name, configuration={"hnsw": {"space": "cosine"}},
+                        metadata={"facedemo": kind, "model": model}, embedding_function=None,
+                    )
+                else:
+                    from chromadb.errors import NotFoundError
+
+                    try:
+                        col = self.client.get_collection(name, embedding_function=None)
+                    except NotFoundError:
+                        return None
+            self._collections[key] = col
+        return self._collections[key]
+
+    def _names(self) -> list[str]:
+        with _chroma_errors("list the collections"):
+            return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+
+    def models(self) -> list[str]:
+        """The models with a face collection in this namespace (read from the collections' metadata)."""
+        prefix = self._prefix() + FACES + "."
+        models = []
+        for name in self._names():
+            if name.startswith(prefix):
+                col = self._collection_by_name(name)
+                models.append(str((col.metadata or {}).get("model") or name[len(prefix):]))
+        return sorted(models)
+
+    def _collection_by_name(self, name: str):
+        with _chroma_errors("open " + name):
+            return self.client.get_collection(name, embedding_function=None)
+
+    # -- faces ------------------------------------------------------------------------------------
+    def count(self, model: str) -> int:
+        col = self._collection(model, create=False)
+        with _chroma_errors("count the faces"):
+            return col.count() if col is not None else 0
+
+    def add(self, model, records, embeddings, thumbs) -> None:
+        """Upsert records with their embeddings; thumbnails are written first so a record never lacks one."""
+        if not records:
+            return
+        for record, thumb in zip(records, thumbs):
+            if thumb is not None:
+                self._write_thumb(record.id, thumb)
+        col = self._collection(model)
+        vectors = _unit(embeddings)
+        with _chroma_errors("store the faces"):
+            for start in range(0, len(records), 1000):
+                part = records[start : start + 1000]
+                col.upsert(ids=[r.id for r in part], embeddings=vectors[start : start + len(part)],
+                           metadatas=[r.metadata() for r in part])
+
+    def get(self, model, ids=(), person=None, image_shas=(), embeddings=False):
+        col = self._collection(model, create=False)
+        if col is None:
+            return [], (np.zeros((0, 0), np.float32) if embeddings else None)
+        where = None
+        if person is not None:
+            where = {"person": person}
+        elif image_shas:
+            where = {"image_sha": {"$in": list(image_shas)}}
+        include = ["metadatas", "embeddings"] if embeddings else ["metadatas"]
+        with _chroma_errors("read the gallery"):
+            got = col.get(ids=list(ids) or None, where=where, include=include)
+        records = [FaceRecord.from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"])]
+        vectors = None
+        if embeddings:
+            raw = got.get("embeddings")
+            vectors = np.asarray(raw, dtype=np.float32) if raw is not None and len(raw) else np.zeros((0, 0), np.float32)
+        return records, vectors
+
+    def query(self, model, embeddings, k):
+        col = self._collection(model, create=False)
+        if col is None or k <= 0:
+            return [[] for _ in range(len(embeddings))]
+        with _chroma_errors("search the gallery"):
+            n = min(k, col.count())
+            if n == 0:
+                return [[] for _ in range(len(embeddings))]
+            got = col.query(query_embeddings=_unit(embeddings), n_results=n, include=["metadatas", "distances"])
+        return [
+            [Hit(FaceRecord.from_metadata(i, m), float(d)) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
+            for ids, metas, dists in zip(got["ids"], got["metadatas"], got["distances"])
+        ]
+
+    def delete(self, model, ids) -> None:
+        """Thumbnails go first: if the process dies half-way, the records are still there to delete again."""
+        if not ids:
+            return
+        for record_id in ids:
+            path = self.thumb_path(record_id, must_exist=False)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        col = self._collection(model, create=False)
+        if col is not None:
+            with _chroma_errors("delete faces"):
+                col.delete(ids=list(ids))
+
+    def rename(self, model, records, person) -> None:
+        col = self._collection(model, create=False)
+        if col is None or not records:
+            return
+        metas = [FaceRecord(r.id, person, r.image, r.image_sha, r.box, r.model, r.enrolled_at).metadata() for r in records]
+        with _chroma_errors("rename"):
+            col.update(ids=[r.id for r in records], metadatas=metas)
+
+    # -- one mean vector per person -----------------------------------------------------------------
+    def set_centroids(self, model, centroids) -> None:
+        """``{person: unit vector}`` upserts; ``{person: None}`` removes that person's centroid."""
+        col = self._collection(model, PEOPLE)
+        gone = [_person_id(p) for p, v in centroids.items() if v is None]
+        keep = [(p, v) for p, v in centroids.items() if v is not None]
+        with _chroma_errors("update the people index"):
+            if gone:
+                col.delete(ids=gone)
+            if keep:
+                col.upsert(ids=[_person_id(p) for p, _ in keep], embeddings=_unit(np.stack([v for _, v in keep])),
+                           metadatas=[{"person": p} for p, _ in keep])
+
+    def query_centroids(self, model, embeddings, k):
+        col = self._collection(model, PEOPLE, create=False)
+        if col is None or k <= 0:
+            return [[] for _ in range(len(embeddings))]
+        with _chroma_errors("search the people index"):
+            n = min(k, col.count())
+            if n == 0:
+                return [[] for _ in range(len(embeddings))]
+            got = col.query(query_embeddings=_unit(embeddings), n_results=n, include=["metadatas", "distances"])
+        return [
+            [PersonHit(str(m["person"]), float(d)) for m, d in zip(metas, cosine_to_l2(dists))]
+            for metas, dists in zip(got["metadatas"], got["distances"])
+        ]
+
+    def centroid_people(self, model) -> list[str]:
+        col = self._collection(model, PEOPLE, create=False)
+        if col is None:
+            return []
+        with _chroma_errors("read the people index"):
+            return [str(m["person"]) for m in col.get(include=["metadatas"])["metadatas"]]
+
+    # -- thumbnails -------------------------------------------------------------------------------
+    def _write_thumb(self, record_id: str, image: Image.Image) -> None:
+        if self.thumbs_dir is None:
+            return
+        self.thumbs_dir.mkdir(parents=True, exist_ok=True)
+        thumb = image.convert("RGB")
+        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        with tempfile.NamedTemporaryFile(dir=self.thumbs_dir, suffix=".part", delete=False) as tmp:
+            thumb.save(tmp, format="JPEG", quality=85)
+        os.replace(tmp.name, self.thumbs_dir / f"{record_id}.jpg")
+
+    def thumb_path(self, record_id: str, must_exist: bool = True) -> Path | None:
+        if self.thumbs_dir is None or not re.fullmatch(r"[0-9a-f]{8,64}", record_id):
+            return None
+        path = self.thumbs_dir / f"{record_id}.jpg"
+        return path if (path.exists() or not must_exist) else None
+
+    def drop(self) -> None:
+        """Remove this namespace's collections and thumbnails (a public-mode visitor's gallery expiring)."""
+        prefix = self._prefix()
+        with _chroma_errors("drop the gallery"):
+            for name in self._names():
+                if name.startswith(prefix):
+                    self.client.delete_collection(name)
+        self._collections.clear()
+        if self.thumbs_dir is not None:
+            shutil.rmtree(self.thumbs_dir, ignore_errors=True)
+
+
+def _person_id(person: str) -> str:
+    return hashlib.sha256(person.encode()).hexdigest()[:32]
+
+
+def _unit(vectors) -> np.ndarray:
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim == 1:
+        v = v[None, :]
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+@contextlib.contextmanager
+def _chroma_errors(doing: str) -> Iterator[None]:
+    """Chroma and its HTTP client raise many kinds of errors; the user gets one sentence."""
+    try:
+        yield
+    except GalleryError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("chromadb", "httpx", "httpcore") and not isinstance(exc, (OSError, ConnectionError, ValueError)):
+            raise
+        raise GalleryError(f"Could not {doing}: {_reason(exc)}") from exc
