@@ -1,0 +1,81 @@
+"""One model's exploration of a gallery, for the dashboard's Explorer tab: the embedding map, the
+distance histogram and a summary. ``method="auto"`` shows PCA at once and UMAP once numba has compiled it
+(``warm_up_umap`` starts that in the background at start-up).
+
+Built on ``explorer`` (views and metrics) and ``figures`` (plotly); no gradio here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .errors import FaceDemoError
+from .explorer import ModelView, gallery_views
+from .figures import distance_histogram, embedding_map
+
+# numba's compiled code is process-wide, so "UMAP is warm" is a fact about the process, not a model or client.
+_UMAP_READY = threading.Event()
+_WARMING = threading.Lock()
+
+
+def _warm() -> None:
+    from .figures import project
+
+    try:
+        project(np.random.default_rng(0).normal(size=(32, 8)), "umap")
+    finally:
+        _UMAP_READY.set()  # even on failure: do not leave the tab waiting for a UMAP that cannot come
+
+
+def warm_up_umap(block: bool = False) -> None:
+    """Compile UMAP once in a background thread (``block=True`` waits for it)."""
+    if not _UMAP_READY.is_set() and _WARMING.acquire(blocking=False):
+        threading.Thread(target=_warm, name="umap-warm-up", daemon=True).start()
+    if block:
+        _UMAP_READY.wait()
+
+
+def umap_ready() -> bool:
+    return _UMAP_READY.is_set()
+
+
+@dataclass(frozen=True)
+class Exploration:
+    model: str
+    method: str  # the projection actually drawn: "umap" or "pca"
+    projection: go.Figure
+    histogram: go.Figure | None  # None with fewer than two faces
+    note: str
+    view: ModelView
+
+    def to_json(self) -> dict:
+        row = self.view.row()
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in {**row, "projection": self.method}.items()}
+
+
+def explore(gallery, model: str | None = None, method: str = "auto") -> Exploration:
+    if method not in ("auto", "umap", "pca"):
+        raise FaceDemoError(f"Unknown projection '{method}': use auto, umap or pca.")
+    name = gallery.pipeline.spec(model).name
+    (view,) = gallery_views(gallery, [name])
+    waiting = method == "auto" and not umap_ready()
+    if waiting:
+        warm_up_umap()
+    wanted = "pca" if waiting or method == "pca" else "umap"
+    projection = embedding_map(view.vectors, view.names, wanted, hover=[t.name if t else "" for t in view.thumbs], ids=view.ids, title=f"{name}: embeddings")
+    used = projection.layout.meta["method"]
+    histogram = None
+    if len(view.distances):
+        histogram = distance_histogram(view.distances, view.labels, view.threshold, title=f"{name}: distances between gallery faces")
+    parts = [f"{name}: {len(view.names)} faces of {len(set(view.names))} people, {used.upper()}"]
+    if waiting:
+        parts.append("UMAP is still warming up, so PCA is shown; press Explore again in a few seconds")
+    elif used != wanted:
+        parts.append("PCA because UMAP needs at least 10 faces")
+    if view.note:
+        parts.append(view.note)
+    return Exploration(name, used, projection, histogram, "; ".join(parts) + ".", view)

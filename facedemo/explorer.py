@@ -1,0 +1,188 @@
+"""The embedding explorer: a gallery's embeddings per model, turned into metrics and figures.
+
+Without a pairs file, every pair of faces in the gallery is a labelled pair (same person or not), so the
+histograms, ROC and metrics describe how well each model separates the gallery's own people.
+``python -m facedemo explore`` calls ``gallery_views`` then ``write_report``; the dashboard goes through
+``facedemo.explore.explore`` (one model at a time) which uses the same pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .errors import FaceDemoError
+from .figures import distance_histogram, embedding_map, metrics_table, report_html, roc_figure
+from .metrics import IdentificationResult, PairMetrics, accuracy_at, all_pairs, identification_accuracy, pair_metrics
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """One model's view of a gallery."""
+
+    model: str
+    vectors: np.ndarray
+    names: list[str]
+    ids: list[str]
+    thumbs: list[Path | None]
+    threshold: float  # the model's threshold in force (calibrated or default)
+    distances: np.ndarray  # every pair of faces
+    labels: np.ndarray  # True where the pair is the same person
+    metrics: PairMetrics | None  # None when the gallery lacks same-person or different-person pairs
+    note: str | None = None  # why there are no metrics
+
+    def row(self) -> dict:
+        """This model's line in the metrics table."""
+        row = {"model": self.model, "faces": len(self.names), "people": len(set(self.names)), "threshold": self.threshold}
+        if self.metrics is None:
+            return {**row, "note": self.note}
+        m = self.metrics
+        return {
+            **row,
+            "accuracy at threshold": accuracy_at(self.distances, self.labels, self.threshold),
+            "best accuracy": m.cv.accuracy,
+            "auc": m.roc.auc,
+            "val": m.at_far.val,
+            "far": m.at_far.far,
+            "mean distance same": m.stats.mean_pos,
+            "mean distance different": m.stats.mean_neg,
+            "loss": m.loss,
+            "pairs": m.pairs,
+        }
+
+
+def model_view(model: str, vectors, names, ids=None, thumbs=None, threshold: float = 1.0, far: float = 1e-3) -> ModelView:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    names = [str(n) for n in names]
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(names))]
+    thumbs = list(thumbs) if thumbs is not None else [None] * len(names)
+    if len(vectors) < 2:
+        d, same = np.zeros(0), np.zeros(0, dtype=bool)
+    else:
+        d, same = all_pairs(vectors, names)
+    metrics, note = None, None
+    if not same.any():
+        note = "no person has two faces, so there are no same-person pairs"
+    elif same.all():
+        note = "only one person, so there are no different-person pairs"
+    else:
+        metrics = pair_metrics(d, same, far=far)
+    return ModelView(model, vectors, names, ids, thumbs, float(threshold), d, same, metrics, note)
+
+
+def gallery_views(gallery, models: Sequence[str] | None = None) -> list[ModelView]:
+    """A ``ModelView`` for each model (default: every model the gallery has embeddings for)."""
+    names = list(models) if models else list(gallery.store.models())
+    if not names:
+        raise FaceDemoError("The gallery is empty; enroll or import some people first.")
+    views = []
+    for name in names:
+        vectors, people, ids, thumbs = gallery.embeddings(name)
+        if len(vectors) == 0:
+            raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
+        model = gallery.pipeline.spec(name).name
+        views.append(model_view(model, vectors, people, ids, thumbs, gallery.pipeline.threshold(model)))
+    return views
+
+
+@dataclass(frozen=True)
+class ExplorerFigures:
+    maps: dict[str, go.Figure]  # model -> embedding map
+    histograms: dict[str, go.Figure] = field(default_factory=dict)  # model -> distance histogram
+    roc: go.Figure | None = None  # every model with metrics, on one chart
+    table: go.Figure | None = None
+
+    def all(self) -> list[go.Figure]:
+        figures = [f for f in (self.table, self.roc) if f is not None]
+        for model in self.maps:
+            figures.append(self.maps[model])
+            if model in self.histograms:
+                figures.append(self.histograms[model])
+        return figures
+
+
+def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> ExplorerFigures:
+    """Use ``method="pca"`` for an instant picture while UMAP (seconds, more on first use) is computed."""
+    maps, histograms, curves = {}, {}, {}
+    for v in views:
+        hover = [str(t.name) if t else "" for t in v.thumbs]
+        maps[v.model] = embedding_map(v.vectors, v.names, method, hover=hover, ids=v.ids, title=f"{v.model}: embeddings")
+        if len(v.distances):
+            histograms[v.model] = distance_histogram(v.distances, v.labels, v.threshold, title=f"{v.model}: distances between gallery faces")
+        if v.metrics is not None:
+            curves[v.model] = v.metrics.roc
+    return ExplorerFigures(
+        maps=maps,
+        histograms=histograms,
+        roc=roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None,
+        table=metrics_table([v.row() for v in views]),
+    )
+
+
+def write_report(views: Sequence[ModelView], out: Path, method: str = "umap", title: str = "facedemo: embedding explorer") -> Path:
+    figures = explorer_figures(views, method)
+    notes = [
+        "Every pair of faces in the gallery is a labelled pair; distances are L2 between L2-normalised embeddings "
+        "(0..2, smaller = more alike). 'best accuracy' uses the best threshold on these same pairs (optimistic); "
+        "'accuracy at threshold' uses the model's threshold in force.",
+        *(f"{v.model}: {v.note}." for v in views if v.note),
+    ]
+    return report_html(out, figures.all(), title, notes)
+
+
+# -- identification of a labelled probe set ------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeIdentification:
+    model: str
+    result: IdentificationResult
+    no_face: int  # probe photos where no face was found (left out)
+    unreadable: int  # probe files that could not be read as images (left out)
+
+    def to_json(self) -> dict:
+        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable}
+
+
+def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
+    """A folder-per-identity tree: every image under ``folder/<person>/`` (folders starting with '_' skipped)."""
+    from .gallery import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FaceDemoError(f"The probe folder {folder} does not exist.")
+    paths, names = [], []
+    for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        for photo in sorted(person.rglob("*")):
+            if photo.suffix.lower() in IMAGE_SUFFIXES and photo.is_file():
+                paths.append(photo)
+                names.append(person.name)
+    if not paths:
+        raise FaceDemoError(f"{folder} holds no photos in per-person folders ({folder}/<name>/<photo>.jpg).")
+    return paths, names
+
+
+def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequence[int] = (1, 5)) -> ProbeIdentification:
+    """Top-1/top-k identification of each probe photo's largest face against the gallery's people."""
+    from .pipeline import analyze_many
+
+    name = gallery.pipeline.spec(model).name
+    vectors, people, _, _ = gallery.embeddings(name)
+    if len(vectors) == 0:
+        raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
+    paths, names = probe_photos(folder)
+    found, labels, no_face, unreadable = [], [], 0, 0
+    for analyzed, label in zip(analyze_many(gallery.pipeline, paths, name), names):
+        if analyzed.error:
+            unreadable += 1
+        elif not analyzed.faces:
+            no_face += 1
+        else:
+            found.append(max(analyzed.faces, key=lambda f: f.face.area).embedding)
+            labels.append(label)
+    if not found:
+        raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
+    result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
+    return ProbeIdentification(name, result, no_face, unreadable)

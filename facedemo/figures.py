@@ -1,0 +1,147 @@
+"""The explorer's pictures, as plotly figures built without any UI: a 2-D map of embeddings coloured by
+person, same/different distance histograms with the threshold, ROC curves of several models, a metrics
+table, and one standalone HTML report holding them (plotly's JS embedded, so it opens offline)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .errors import FaceDemoError
+from .metrics import RocCurve
+
+UMAP_MIN_POINTS = 10  # below this UMAP's neighbour graph is meaningless: PCA is used instead
+METHODS = ("umap", "pca")
+
+
+class FigureError(FaceDemoError):
+    """There is nothing (or not enough) to draw."""
+
+
+def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, str]:
+    """2-D coordinates of the rows of ``vectors`` and the method actually used ("umap" or "pca")."""
+    if method not in METHODS:
+        raise FigureError(f"Unknown projection '{method}': use 'umap' or 'pca'.")
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2 or len(v) == 0:
+        raise FigureError("There are no embeddings to draw; enroll some faces first.")
+    if len(v) < UMAP_MIN_POINTS:
+        method = "pca"
+    if method == "umap":
+        import umap  # imported here: it compiles with numba on first use, which takes a while
+
+        reducer = umap.UMAP(n_neighbors=min(15, len(v) - 1), min_dist=0.1, metric="euclidean", random_state=seed, n_jobs=1)
+        return np.asarray(reducer.fit_transform(v), dtype=np.float64), "umap"
+    from sklearn.decomposition import PCA
+
+    k = min(2, len(v), v.shape[1])
+    coords = np.zeros((len(v), 2))
+    if len(v) > 1:
+        coords[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(v)
+    return coords, "pca"
+
+
+def embedding_map(
+    vectors, names: Sequence[str], method: str = "umap", hover: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None, title: str | None = None, seed: int = 0,
+) -> go.Figure:
+    """One marker per face, one trace (colour and legend entry) per person; hover shows the name (and
+    ``hover``), each point's ``customdata`` is its id so a UI can tell which face was clicked."""
+    if len(names) != len(vectors):
+        raise FigureError(f"There are {len(vectors)} embeddings but {len(names)} names.")
+    coords, used = project(vectors, method, seed)
+    names = [str(n) for n in names]
+    extra = list(hover) if hover is not None else [""] * len(names)
+    keys = list(ids) if ids is not None else [str(i) for i in range(len(names))]
+    fig = go.Figure()
+    for person in sorted(set(names)):
+        rows = [i for i, n in enumerate(names) if n == person]
+        fig.add_trace(
+            go.Scatter(
+                x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=person,
+                text=[f"{person}<br>{extra[i]}" if extra[i] else person for i in rows],
+                customdata=[keys[i] for i in rows], hovertemplate="%{text}<extra></extra>",
+                marker={"size": 9, "line": {"width": 0.5, "color": "white"}},
+            )
+        )
+    label = used.upper()
+    fig.update_layout(
+        title=title or f"Embeddings ({label}, {len(names)} faces, {len(set(names))} people)",
+        xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", legend_title="person",
+        meta={"method": used}, template="plotly_white",
+    )
+    return fig
+
+
+def distance_histogram(distances, labels, threshold: float | None, title: str | None = None, bins: int = 50) -> go.Figure:
+    """Same-person and different-person distances (each normalised to sum 1, since different pairs far
+    outnumber same ones), with the threshold as a dashed vertical line."""
+    d = np.asarray(distances, dtype=np.float64)
+    same = np.asarray(labels).astype(bool)
+    if d.size == 0:
+        raise FigureError("There are no pairs to draw.")
+    end = max(float(d.max()), float(threshold or 0.0)) * 1.02 + 1e-9
+    edges = {"start": 0.0, "end": end, "size": end / bins}
+    fig = go.Figure()
+    for mask, name in ((same, "same person"), (~same, "different people")):
+        fig.add_trace(go.Histogram(x=d[mask], name=f"{name} ({int(mask.sum())})", xbins=edges, histnorm="probability", opacity=0.6))
+    if threshold is not None:
+        fig.add_vline(x=float(threshold), line_dash="dash", line_color="black", annotation_text=f"threshold {threshold:.3f}")
+    fig.update_layout(
+        title=title or "Distances between pairs", barmode="overlay", xaxis_title="L2 distance (smaller = more alike)",
+        yaxis_title="share of pairs", template="plotly_white",
+    )
+    return fig
+
+
+def roc_figure(curves: Mapping[str, RocCurve], title: str = "ROC", log_far: bool = False) -> go.Figure:
+    """One ROC curve per model (legend: name and AUC), and the chance diagonal."""
+    if not curves:
+        raise FigureError("There is no ROC curve to draw.")
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=curve.fpr, y=curve.tpr, mode="lines", name=f"{name} (AUC {curve.auc:.4f})"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "grey"}))
+    fig.update_layout(
+        title=title, xaxis_title="false accept rate (FAR)", yaxis_title="validation rate (VAL)", template="plotly_white",
+        xaxis_type="log" if log_far else "linear",
+    )
+    return fig
+
+
+def metrics_table(rows: Sequence[Mapping], title: str = "Metrics") -> go.Figure:
+    """A table with one row per model; columns are the keys of the first row."""
+    if not rows:
+        raise FigureError("There are no metrics to tabulate.")
+    columns = list(rows[0])
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return "" if value is None else str(value)
+
+    fig = go.Figure(go.Table(header={"values": columns}, cells={"values": [[cell(r.get(c)) for r in rows] for c in columns]}))
+    fig.update_layout(title=title, height=160 + 30 * len(rows), margin={"t": 50, "b": 10, "l": 10, "r": 10})
+    return fig
+
+
+def report_html(path: Path, figures: Sequence[go.Figure], title: str = "facedemo report", notes: Sequence[str] = ()) -> Path:
+    """One HTML file with every figure; plotly's JS is embedded once so it works offline."""
+    if not figures:
+        raise FigureError("There are no figures to put in the report.")
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
+    paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>{paragraphs}"
+        + "".join(f"<div>{part}</div>" for part in parts)
+        + "</body></html>"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
