@@ -74,7 +74,7 @@ def verify_figure(model: str, distance: float, threshold: float, record: dict | 
             top = max(top, float(density.max()))
             fig.add_bar(x=centers, y=density, name=f"{name} (LFW)", marker_color=color, opacity=0.55, width=float(np.diff(edges)[0]))
         fig.update_layout(barmode="overlay")
-    fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}", annotation_position="top left")
+    fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}", annotation_position="bottom right")
     fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}", annotation_position="top right")
     fig.update_layout(
         title=f"{model}: this pair among LFW pairs" if record else f"{model}: this pair and the threshold",
