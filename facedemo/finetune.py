@@ -143,14 +143,19 @@ def embed_folder(pipeline, folder: Path, model: str, progress: Progress | None =
     return LabelledEmbeddings(vectors, [n for n, _ in keep], [str(p) for _, p in keep], [(str(p), "no face found") for p in sorted(failed)])
 
 
-def split_by_person(data: LabelledEmbeddings, fraction: float, seed: int) -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
-    people = sorted(set(data.names))
+def held_out_rows(names: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Split rows by person, never by photo: (training rows, validation rows)."""
+    people = sorted(set(names))
     if len(people) < 4:
         raise FaceDemoError(f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}.")
     random.Random(seed).shuffle(people)
     held = set(people[: max(2, round(len(people) * fraction))])
-    pick = lambda keep: [i for i, n in enumerate(data.names) if (n in held) == keep]  # noqa: E731
-    return _subset(data, pick(False)), _subset(data, pick(True))
+    return [i for i, n in enumerate(names) if n not in held], [i for i, n in enumerate(names) if n in held]
+
+
+def split_by_person(data: LabelledEmbeddings, fraction: float, seed: int) -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
+    train, held = held_out_rows(data.names, fraction, seed)
+    return _subset(data, train), _subset(data, held)
 
 
 def _subset(data: LabelledEmbeddings, rows: list[int]) -> LabelledEmbeddings:
@@ -339,14 +344,11 @@ def crop_folder(pipeline, folder: Path, model: str, progress: Progress | None = 
 
 
 def _split_crops(data: LabelledCrops, fraction: float, seed: int) -> tuple[LabelledCrops, LabelledCrops]:
-    people = sorted(set(data.names))
-    if len(people) < 4:
-        raise FaceDemoError(f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}.")
-    random.Random(seed).shuffle(people)
-    held = set(people[: max(2, round(len(people) * fraction))])
-    rows = lambda keep: [i for i, n in enumerate(data.names) if (n in held) == keep]  # noqa: E731
-    part = lambda r: LabelledCrops(data.crops[r], [data.names[i] for i in r], [])  # noqa: E731
-    return part(rows(False)), part(rows(True))
+    def part(rows):
+        return LabelledCrops(data.crops[rows], [data.names[i] for i in rows], [])
+
+    train, held = held_out_rows(data.names, fraction, seed)
+    return part(train), part(held)
 
 
 def train_full(pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs: int, seed: int, progress: Progress | None = None):
