@@ -10,7 +10,7 @@ from PIL import Image
 
 from .detect import Face
 
-ALIGNMENTS = ("similarity", "crop")
+ALIGNMENTS = ("similarity", "crop", "native")
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -46,6 +46,17 @@ def align_face(image: Image.Image, face: Face, size: int, template: Sequence[tup
     full = np.vstack([matrix, [0.0, 0.0, 1.0]])
     inverse = np.linalg.inv(full)[:2].ravel()
     return image.transform((size, size), Image.Transform.AFFINE, tuple(inverse), resample=Image.Resampling.BILINEAR)
+
+
+def dlib_chip(image: Image.Image, face: Face, predictor, size: int = 150) -> Image.Image:
+    """dlib's own alignment: its 5-point shape predictor run inside the MTCNN box, then
+    ``dlib.get_face_chip`` (padding 0.25), the crop dlib's face descriptor was trained on."""
+    import dlib
+
+    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    shape = predictor(pixels, dlib.rectangle(x1, y1, x2, y2))
+    return Image.fromarray(dlib.get_face_chip(pixels, shape, size=size, padding=0.25))
 
 
 def crop_face(image: Image.Image, face: Face, size: int, margin: float) -> Image.Image:

@@ -231,7 +231,9 @@ def embed_images(
     det_key = detector_key(pipeline.settings)
     detections = ArrayCache(folder / f"detections-{det_key}.npz", FACE_WIDTH)
     tag = weights_key(pipeline, spec)
-    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-{det_key}.npz", spec.dim)
+    # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
+    layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
+    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}.npz", spec.dim)
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
     if progress:

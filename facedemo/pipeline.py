@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .align import align_face, crop_face
+from .align import ALIGNMENTS, align_face, crop_face, dlib_chip
 from .detect import Detector, Face, central_face, largest_face
 from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
@@ -46,12 +46,13 @@ class ChosenFace:
 class Pipeline:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
-        if self.settings.alignment not in ("similarity", "crop"):
-            raise FaceDemoError(f"Unknown alignment '{self.settings.alignment}': use 'similarity' or 'crop'.")
+        if self.settings.alignment not in ALIGNMENTS:
+            raise FaceDemoError(f"Unknown alignment '{self.settings.alignment}': use one of {', '.join(ALIGNMENTS)}.")
         self._lock = threading.RLock()
         self._device: DeviceInfo | None = None
         self._detector: Detector | None = None
         self._embedders: dict[str, Embedder] = {}
+        self._predictor = None  # dlib's 5-point shape predictor, for the "native" alignment
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
@@ -112,9 +113,26 @@ class Pipeline:
         return self.detector.detect(image)
 
     def aligned(self, image: Image.Image, face: Face, spec: ModelSpec, alignment: str | None = None) -> Image.Image:
-        if (alignment or self.settings.alignment) == "crop":
+        """The model's input for one face. ``similarity``: MTCNN's 5 landmarks onto the model's template;
+        ``crop``: facenet-pytorch's margin crop; ``native``: each model's own way (dlib: its shape
+        predictor and face chip; facenet: the margin crop it was trained on)."""
+        mode = alignment or self.settings.alignment
+        family = spec.family if spec.family != "adapter" else get_spec(spec.extra["base"]).family
+        if mode == "native" and family == "dlib":
+            return dlib_chip(image, face, self._dlib_predictor(), spec.input_size)
+        if mode in ("crop", "native"):
             return crop_face(image, face, spec.input_size, spec.crop_margin)
         return align_face(image, face, spec.input_size, spec.template)
+
+    def _dlib_predictor(self):
+        with self._lock:
+            if self._predictor is None:
+                import dlib
+
+                from .models.dlib_resnet import dlib_model_files
+
+                self._predictor = dlib.shape_predictor(str(dlib_model_files()["shape_predictor"]))
+            return self._predictor
 
     def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: str | None = None, alignment: str | None = None) -> list[EmbeddedFace]:
         embedder = self.embedder(model)

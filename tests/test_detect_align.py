@@ -101,3 +101,22 @@ def test_crop_alignment_keeps_the_box(pipeline, astronaut):
     inner = crop.crop((7, 7, 153, 153)).resize((160, 160))
     diff = np.abs(np.asarray(inner, dtype=float) - np.asarray(reference, dtype=float)).mean()
     assert diff < 25
+
+
+def test_native_dlib_chip_matches_the_derived_template(pipeline, astronaut):
+    """dlib's own chip (its shape predictor in the MTCNN box, then get_face_chip) puts the eyes where the
+    template derived from such chips (scripts/derive_templates.py) says: the two alignments agree."""
+    spec = MODELS["dlib-resnet"]
+    rotated = astronaut.rotate(-20, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(0, 0, 0))
+    face = largest_face(pipeline.detect(rotated))
+    chip = pipeline.aligned(rotated, face, spec, "native")
+    assert chip.size == (150, 150)
+    pad = 75
+    canvas = Image.new("RGB", (300, 300))
+    canvas.paste(chip, (pad, pad))
+    (again,) = pipeline.detect(canvas)
+    eyes = np.asarray(again.landmarks[:2]) - pad
+    assert np.abs(eyes - np.asarray(spec.template[:2]) * 150).max() < 0.06 * 150
+    # facenet's native input is the margin crop it was trained on
+    facenet = MODELS["facenet-vggface2"]
+    assert np.array_equal(np.asarray(pipeline.aligned(astronaut, face, facenet, "native")), np.asarray(pipeline.aligned(astronaut, face, facenet, "crop")))

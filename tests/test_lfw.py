@@ -305,3 +305,15 @@ def test_cli_eval_pairs_csv_counts_a_photo_without_a_face(tmp_path, capsys, monk
     assert list(data) == JSON_KEYS
     assert data["detection_failures"] == 1 and data["pairs"] == 4 and data["model"] == "dlib-resnet"
     assert data["mean_pos_distance"] < data["mean_neg_distance"]
+
+
+def test_a_new_alignment_template_is_not_served_from_the_cache(tmp_path):
+    """Embeddings depend on the model's input layout: changing the template must recompute them."""
+    from dataclasses import replace
+
+    paths = photos(tmp_path)
+    first = FakePipeline(tmp_path / "home")
+    assert embed_images(first, paths, "fake", "similarity").computed == 5
+    moved = FakePipeline(tmp_path / "home")
+    moved._spec = replace(moved._spec, template=tuple((x, y + 0.05) for x, y in moved._spec.template))
+    assert embed_images(moved, paths, "fake", "similarity").computed == 5

@@ -12,7 +12,8 @@ def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True) -> No
     if model:
         parser.add_argument("--model", help="model name (see `models`); default: facenet-vggface2 if usable, else the first available")
     parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
-    parser.add_argument("--alignment", choices=["similarity", "crop"], help="5-point similarity alignment (default) or facenet-pytorch's margin crop")
+    parser.add_argument("--alignment", choices=["similarity", "crop", "native"],
+                        help="similarity: MTCNN's 5 points onto the model's template (default); crop: facenet-pytorch's margin crop; native: each model's own (dlib: its shape predictor and face chip)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
 
 

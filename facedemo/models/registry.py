@@ -54,8 +54,8 @@ class Embedder(Protocol):
         """Aligned face images (input_size square, RGB) -> (n, dim) float32, L2-normalised rows."""
 
 
-FACENET_TEMPLATE = ((0.2970, 0.3966), (0.7030, 0.3966), (0.5000, 0.5910), (0.3130, 0.7642), (0.6870, 0.7642))
-DLIB_TEMPLATE = ((0.2893, 0.2278), (0.7107, 0.2278), (0.5000, 0.4764), (0.3148, 0.6898), (0.6852, 0.6898))
+FACENET_TEMPLATE = ((0.3082, 0.3962), (0.6918, 0.3962), (0.5000, 0.5829), (0.3248, 0.7463), (0.6752, 0.7463))
+DLIB_TEMPLATE = ((0.3144, 0.3012), (0.6856, 0.3012), (0.5000, 0.5199), (0.3400, 0.7055), (0.6600, 0.7055))
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
