@@ -150,10 +150,9 @@ def test_import_report_and_people(bbt):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
-# At the calibrated 1:N threshold (dlib-resnet: 0.376, FAR 1e-3 on LFW View 1) one face of the 23 is a
-# borderline case: Leonard in bbt1 is 0.394 from his centroid, so he is "unknown" rather than named.
-# That is the price of rejecting 80% of strangers with 40 people enrolled (45% at 0.40; docs/GALLERY.md).
-BORDERLINE = {("bbt1.jpg", 1)}
+# Faces expected to be "unknown" at the calibrated 1:N threshold (dlib-resnet: 0.3807, FAR 1e-3 on LFW
+# View 1). None today: the hardest, Leonard in bbt1, is 0.378 from his centroid (docs/GALLERY.md).
+BORDERLINE: set[tuple[str, int]] = set()
 
 
 @pytest.mark.shared
