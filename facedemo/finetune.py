@@ -356,7 +356,7 @@ def train_full(pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs:
     included, stays as trained. Runs on the pipeline's device (the GPU when there is one)."""
     import copy
 
-    import torch
+    from .models.facenet import standardise, embed_pixels
 
     base = pipeline.embedder(spec.name)
     model = copy.deepcopy(base._model).float()
@@ -369,14 +369,9 @@ def train_full(pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs:
         for block in TRAINABLE_BLOCKS:
             getattr(model, block).train()
 
-    def tensor(crops):
-        return ((torch.from_numpy(np.asarray(crops, dtype=np.float32)).permute(0, 3, 1, 2) - 127.5) / 128.0).to(device)
-
-    def embed_val():
-        return np.concatenate([model(tensor(val.crops[i : i + 32])).cpu().numpy() for i in range(0, len(val.crops), 32)])
-
     history, best_epoch = train_loop(
-        model, lambda rows: model(tensor(train.crops[rows])), train.names, embed_val, val.names, epochs, seed,
+        model, lambda rows: model(standardise(train.crops[rows], device)), train.names,
+        lambda: embed_pixels(model, val.crops, device), val.names, epochs, seed,
         lr=1e-4, people_per_batch=8, faces_per_person=4, progress=progress, set_train=set_train,
     )
     return model, history, best_epoch
@@ -384,6 +379,8 @@ def train_full(pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs:
 
 def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> FinetuneResult:
     import torch
+
+    from .models.facenet import embed_pixels
 
     train = crop_folder(pipeline, Path(data), spec.name, progress)
     skipped = list(train.skipped)
@@ -401,30 +398,15 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> F
     base_threshold = pipeline.threshold(spec.name)
     before = pair_report(base_vectors(held.crops), held.names, base_threshold)
     model, history, best_epoch = train_full(pipeline, spec, train, held, epochs, seed, progress)
-    tuned = FacenetLike(model, pipeline.device.device)
-    d_train, same_train = all_pairs(tuned.embed(train.crops), train.names)
+    device = pipeline.device.device
+    d_train, same_train = all_pairs(embed_pixels(model, train.crops, device), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
-    after = pair_report(tuned.embed(held.crops), held.names, threshold)
+    after = pair_report(embed_pixels(model, held.crops, device), held.names, threshold)
     folder = models_dir(pipeline.settings.home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
     return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
                           len(set(train.names)), len(set(held.names)), before, after, history, skipped)
-
-
-class FacenetLike:
-    def __init__(self, model, device):
-        self.model, self.device = model.eval(), device
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), 32):
-                x = (torch.from_numpy(np.asarray(crops[i : i + 32], dtype=np.float32)).permute(0, 3, 1, 2) - 127.5) / 128.0
-                out.append(torch.nn.functional.normalize(self.model(x.to(self.device)), dim=1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 512), np.float32)
 
 
 def finetune(

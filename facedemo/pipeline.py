@@ -18,7 +18,7 @@ from .detect import Detector, Face, central_face, largest_face
 from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
 from .images import ImageInput, load_image
-from .models.registry import PREFERRED_DEFAULT, user_models, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models, model_status
+from .models.registry import PREFERRED_DEFAULT, user_models, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models
 from .settings import Settings
 from .thresholds import threshold_for
 from .verify import VerifyResult, compare

@@ -123,7 +123,6 @@ def load_state_dict(path: Path) -> dict:
 
 class FacenetEmbedder:
     def __init__(self, spec: ModelSpec, path: Path, device):
-        import torch
         from facenet_pytorch import InceptionResnetV1
 
         self.spec = spec
@@ -141,20 +140,33 @@ class FacenetEmbedder:
         if self._fp16:
             model.half()
         self._model = model
-        self._torch = torch
 
     def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
-        torch = self._torch
         if not faces:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
-        array = np.stack([np.asarray(face.convert("RGB"), dtype=np.float32) for face in faces])
-        batch = torch.from_numpy(array).permute(0, 3, 1, 2)
-        batch = (batch - 127.5) / 128.0  # facenet-pytorch's fixed_image_standardization
-        batch = batch.to(self.device, dtype=torch.float16 if self._fp16 else torch.float32)
-        with torch.inference_mode():
-            out = self._model(batch).float()
-        out = torch.nn.functional.normalize(out, dim=1)
-        return out.cpu().numpy().astype(np.float32)
+        pixels = np.stack([np.asarray(face.convert("RGB")) for face in faces])
+        return embed_pixels(self._model, pixels, self.device, self._fp16)
+
+
+def standardise(pixels: np.ndarray, device, fp16: bool = False):
+    """(n, h, w, 3) RGB pixels -> the NCHW tensor InceptionResnetV1 expects (facenet-pytorch's
+    ``fixed_image_standardization``)."""
+    import torch
+
+    batch = (torch.from_numpy(np.asarray(pixels, dtype=np.float32)).permute(0, 3, 1, 2) - 127.5) / 128.0
+    return batch.to(device, dtype=torch.float16 if fp16 else torch.float32)
+
+
+def embed_pixels(model, pixels: np.ndarray, device, fp16: bool = False, batch_size: int = 32) -> np.ndarray:
+    """L2-normalised embeddings of aligned face crops, in batches, without gradients."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(pixels), batch_size):
+            vectors = model(standardise(pixels[start : start + batch_size], device, fp16)).float()
+            out.append(torch.nn.functional.normalize(vectors, dim=1).cpu().numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 512), np.float32)
 
 
 def build(spec: ModelSpec, settings, device) -> FacenetEmbedder:

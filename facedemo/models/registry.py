@@ -7,12 +7,12 @@ Distances everywhere are Euclidean distances between L2-normalised embeddings (0
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ModelUnavailableError, UnknownModelError
+from ..errors import UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,3 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
-
-BuildFn = Callable[[ModelSpec, object, object], Embedder]
-__all__ = ["ModelSpec", "ModelStatus", "Embedder", "MODELS", "get_spec", "model_status", "list_models", "build_embedder", "ModelUnavailableError"]
