@@ -1,27 +1,31 @@
-"""The face pipeline: image -> faces -> aligned crops -> embeddings -> comparisons.
+"""The face pipeline: image -> faces -> aligned crops -> embeddings -> verdicts.
 
 A ``Pipeline`` is built once from ``Settings`` and passed to the CLI, the gallery and the dashboard.
-Models load lazily, once each, behind a lock so two requests never load the same model twice.
+Models load lazily, once each, behind a lock so two requests never load the same model twice. A model
+is named by the caller once; from there on its ``ModelSpec`` is passed down.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Sequence, Union
 
 import numpy as np
 from PIL import Image
 
-from .align import ALIGNMENTS, align_face, crop_face, dlib_chip
-from .detect import Detector, Face, central_face, largest_face
 from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
-from .images import ImageInput, load_image
-from .models.registry import PREFERRED_DEFAULT, user_models, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models
+from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
+from .models.registry import PREFERRED_DEFAULT, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
+from .models.thresholds import threshold_for
 from .settings import Settings
-from .thresholds import threshold_for
-from .verify import VerifyResult, compare
+from .vectors import cosine_similarity, l2_distance
+from .vision.align import ALIGNMENTS, align_face, crop_face
+from .vision.detect import Detector, Face, central_face, largest_face
+from .vision.images import ImageInput, load_image
+
+ModelRef = Union[str, ModelSpec, None]  # a model's name, its spec, or None for the default model
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,14 @@ class EmbeddedFace:
     face: Face
     crop: Image.Image  # the aligned model input
     embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class AnalyzedImage:
+    source: object
+    image: Image.Image | None
+    faces: list[EmbeddedFace]
+    error: str | None = None  # the sentence for an image that could not be read
 
 
 @dataclass(frozen=True)
@@ -43,16 +55,56 @@ class ChosenFace:
     note: str | None
 
 
+@dataclass(frozen=True)
+class VerifyResult:
+    """A 1:1 verdict: ``same_person`` when the distance is at or below the threshold."""
+
+    model: str
+    distance: float
+    similarity: float
+    threshold: float
+    notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "image A holds 3 faces; the largest was used"
+
+    @property
+    def same_person(self) -> bool:
+        return self.distance <= self.threshold
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "distance": round(self.distance, 4),
+            "similarity": round(self.similarity, 4),
+            "threshold": round(self.threshold, 4),
+            "same_person": self.same_person,
+            "notes": list(self.notes),
+        }
+
+
+def compare(model: str, a: np.ndarray, b: np.ndarray, threshold: float, notes=()) -> VerifyResult:
+    return VerifyResult(model=model, distance=l2_distance(a, b), similarity=cosine_similarity(a, b), threshold=threshold, notes=tuple(notes))
+
+
 class Pipeline:
+    """Detection, alignment and embedding, with the models loaded once and shared.
+
+    Args:
+        settings: every tunable (device, detector limits, alignment, model, weights); default ``Settings.from_env()``.
+
+    Example:
+        >>> pipeline = Pipeline(Settings(model="dlib-resnet"))
+        >>> result, a, b = pipeline.verify("ada1.jpg", "ada2.jpg")
+        >>> result.same_person, round(result.distance, 3)
+    """
+
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
-        if self.settings.alignment not in ALIGNMENTS:
+        if self.settings.alignment is not None and self.settings.alignment not in ALIGNMENTS:
             raise FaceDemoError(f"Unknown alignment '{self.settings.alignment}': use one of {', '.join(ALIGNMENTS)}.")
         self._lock = threading.RLock()
         self._device: DeviceInfo | None = None
         self._detector: Detector | None = None
         self._embedders: dict[str, Embedder] = {}
-        self._predictor = None  # dlib's 5-point shape predictor, for the "native" alignment
+        self._aligners: dict[str, Aligner] = {}  # each model's "native" alignment
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
@@ -70,19 +122,19 @@ class Pipeline:
                 self._detector = Detector(self.device.device, s.min_face_size, s.min_face_score, s.max_side)
             return self._detector
 
-    def spec(self, name: str | None) -> ModelSpec:
-        return get_spec(name or self.default_model(), user_models(self.settings.home))
+    def spec(self, model: ModelRef = None) -> ModelSpec:
+        """The spec of a model name (fine-tuned models included), or of the default model."""
+        if isinstance(model, ModelSpec):
+            return model
+        return get_spec(model or self.default_model(), user_models(self.settings.home))
 
-    def embedder(self, name: str | None = None) -> Embedder:
-        spec = self.spec(name)
+    def embedder(self, model: ModelRef = None) -> Embedder:
+        """The loaded model, built on first use; a fine-tuned adapter shares its loaded base model."""
+        spec = self.spec(model)
         with self._lock:
             if spec.name not in self._embedders:
-                if spec.family == "adapter" and spec.extra.get("mode") != "full":  # share the loaded base model
-                    from .models import adapter
-
-                    self._embedders[spec.name] = adapter.build(spec, self.settings, self.device, self.embedder(spec.extra["base"]))
-                else:
-                    self._embedders[spec.name] = build_embedder(spec, self.settings, self.device)
+                base = self.embedder(spec.base) if spec.stacks_on_base else None
+                self._embedders[spec.name] = build_embedder(spec, self.settings, self.device, base)
             return self._embedders[spec.name]
 
     def models(self) -> list[ModelStatus]:
@@ -101,9 +153,23 @@ class Pipeline:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in statuses.values())
         raise ModelUnavailableError(f"No face model is available. {reasons}")
 
-    def threshold(self, name: str | None = None, task: str = "verify") -> float:
+    def threshold(self, model: ModelRef = None, task: str = "verify") -> float:
         """The threshold in force for a model: ``verify`` (1:1) or the stricter ``identify`` (1:N)."""
-        return threshold_for(self.spec(name), self.settings.home, task)
+        return threshold_for(self.spec(model), self.settings.home, task)
+
+    def alignment(self, model: ModelRef = None) -> str:
+        """The alignment in force for a model: the setting when one is given, else the model's own."""
+        return self.settings.alignment or self.spec(model).alignment
+
+    def weights_id(self, model: ModelRef = None) -> str:
+        """A key for the exact weights a model uses (caches of embeddings are keyed on it); fetches
+        the weights first where they are not on this machine yet, or says why they cannot be."""
+        spec = self.spec(model)
+        key = weights_fingerprint(spec, self.settings)
+        if key is None:
+            self.embedder(spec)  # fetches the weights, or raises with the reason
+            key = weights_fingerprint(spec, self.settings)
+        return key or "weights-unknown"
 
     # -- the pipeline ---------------------------------------------------------------------------
     def load(self, source: ImageInput) -> Image.Image:
@@ -112,46 +178,70 @@ class Pipeline:
     def detect(self, image: Image.Image) -> list[Face]:
         return self.detector.detect(image)
 
-    def aligned(self, image: Image.Image, face: Face, spec: ModelSpec, alignment: str | None = None) -> Image.Image:
+    def aligned(self, image: Image.Image, face: Face, model: ModelRef = None, alignment: str | None = None) -> Image.Image:
         """The model's input for one face. ``similarity``: MTCNN's 5 landmarks onto the model's template;
         ``crop``: facenet-pytorch's margin crop; ``native``: each model's own way (dlib: its shape
         predictor and face chip; facenet: the margin crop it was trained on)."""
-        mode = alignment or self.settings.alignment
-        family = spec.family if spec.family != "adapter" else get_spec(spec.extra["base"]).family
-        if mode == "native" and family == "dlib":
-            return dlib_chip(image, face, self._dlib_predictor(), spec.input_size)
-        if mode in ("crop", "native"):
+        spec = self.spec(model)
+        mode = alignment or self.alignment(spec)
+        if mode == "native":
+            with self._lock:
+                if spec.name not in self._aligners:
+                    self._aligners[spec.name] = native_aligner(spec, self.settings)
+            return self._aligners[spec.name](image, face)
+        if mode == "crop":
             return crop_face(image, face, spec.input_size, spec.crop_margin)
         return align_face(image, face, spec.input_size, spec.template)
 
-    def _dlib_predictor(self):
-        with self._lock:
-            if self._predictor is None:
-                import dlib
-
-                from .models.dlib_resnet import dlib_model_files
-
-                self._predictor = dlib.shape_predictor(str(dlib_model_files()["shape_predictor"]))
-            return self._predictor
-
-    def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: str | None = None, alignment: str | None = None) -> list[EmbeddedFace]:
+    def embed_crops(self, model: ModelRef, crops: Sequence[Image.Image]) -> np.ndarray:
+        """Aligned crops -> (n, dim) unit vectors, in batches of ``settings.batch_size``."""
         embedder = self.embedder(model)
-        crops = [self.aligned(image, face, embedder.spec, alignment) for face in faces]
-        vectors = self._embed_batched(embedder, crops)
-        return [EmbeddedFace(face, crop, vector) for face, crop, vector in zip(faces, crops, vectors)]
-
-    def _embed_batched(self, embedder: Embedder, crops: list[Image.Image]) -> np.ndarray:
         if not crops:
             return np.zeros((0, embedder.spec.dim), dtype=np.float32)
         size = max(1, self.settings.batch_size)
         return np.concatenate([embedder.embed(crops[i : i + size]) for i in range(0, len(crops), size)])
 
-    def analyze(self, source: ImageInput, model: str | None = None) -> tuple[Image.Image, list[EmbeddedFace]]:
-        """Every face in an image, embedded."""
+    def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, alignment: str | None = None) -> list[EmbeddedFace]:
+        spec = self.spec(model)
+        crops = [self.aligned(image, face, spec, alignment) for face in faces]
+        vectors = self.embed_crops(spec, crops)
+        return [EmbeddedFace(face, crop, vector) for face, crop, vector in zip(faces, crops, vectors)]
+
+    def analyze(self, source: ImageInput, model: ModelRef = None) -> tuple[Image.Image, list[EmbeddedFace]]:
+        """Every face in an image, embedded.
+
+        Args:
+            source: a path, bytes, a PIL image or an array.
+            model: a model name (default: the default model).
+
+        Returns:
+            The decoded RGB image and one ``EmbeddedFace`` per face, left to right (empty: no face).
+        """
         image = self.load(source)
         return image, self.embed_faces(image, self.detect(image), model)
 
-    def choose_face(self, source: ImageInput, model: str | None = None, label: str = "The image", pick: str = "largest") -> ChosenFace:
+    def analyze_many(self, sources: Sequence[ImageInput], model: ModelRef = None, chunk: int = 16) -> list[AnalyzedImage]:
+        """Like ``analyze`` for many images: MTCNN runs on batches of equal-sized images and the embedder
+        on batches of faces across images. A bad image gets its error; the others go on."""
+        spec = self.spec(model)
+        results: list[AnalyzedImage | None] = [None] * len(sources)
+        for start in range(0, len(sources), chunk):
+            loaded: list[tuple[int, Image.Image]] = []
+            for index in range(start, min(start + chunk, len(sources))):
+                try:
+                    loaded.append((index, self.load(sources[index])))
+                except FaceDemoError as exc:
+                    results[index] = AnalyzedImage(sources[index], None, [], str(exc))
+            detections = self.detector.detect_many([image for _, image in loaded])
+            crops = [self.aligned(image, face, spec) for (_, image), faces in zip(loaded, detections) for face in faces]
+            vectors = iter(self.embed_crops(spec, crops))
+            crop_iter = iter(crops)
+            for (index, image), faces in zip(loaded, detections):
+                embedded = [EmbeddedFace(face, next(crop_iter), next(vectors)) for face in faces]
+                results[index] = AnalyzedImage(sources[index], image, embedded)
+        return results  # type: ignore[return-value]
+
+    def choose_face(self, source: ImageInput, model: ModelRef = None, label: str = "The image", pick: str = "largest") -> ChosenFace:
         """The one face of an image to verify: the largest (or the most central), saying so if there were several."""
         image = self.load(source)
         faces = self.detect(image)
@@ -165,40 +255,23 @@ class Pipeline:
         (embedded,) = self.embed_faces(image, [face], model)
         return ChosenFace(image, face, embedded.crop, embedded.embedding, len(faces), note)
 
-    def verify(self, a: ImageInput, b: ImageInput, model: str | None = None, threshold: float | None = None) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
-        name = self.spec(model).name
-        first = self.choose_face(a, name, "Image A")
-        second = self.choose_face(b, name, "Image B")
-        limit = self.threshold(name) if threshold is None else float(threshold)
+    def verify(self, a: ImageInput, b: ImageInput, model: ModelRef = None, threshold: float | None = None) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
+        """Are the faces in two images the same person (1:1)?
+
+        Args:
+            a, b: the two photos (path, bytes, PIL image or array); the largest face of each is used.
+            model: a model name (default: the default model).
+            threshold: the L2 distance at or below which it is the same person (default: the model's calibrated one).
+
+        Returns:
+            ``(VerifyResult, ChosenFace A, ChosenFace B)``; the chosen faces hold the aligned crops.
+
+        Raises:
+            NoFaceError: a photo has no face. ImageError: a photo cannot be read.
+        """
+        spec = self.spec(model)
+        first = self.choose_face(a, spec, "Image A")
+        second = self.choose_face(b, spec, "Image B")
+        limit = self.threshold(spec) if threshold is None else float(threshold)
         notes = [n for n in (first.note, second.note) if n]
-        return compare(name, first.embedding, second.embedding, limit, notes), first, second
-
-
-@dataclass(frozen=True)
-class AnalyzedImage:
-    source: object
-    image: Image.Image | None
-    faces: list[EmbeddedFace]
-    error: str | None = None  # the sentence for an image that could not be read
-
-
-def analyze_many(pipeline: Pipeline, sources: Sequence[ImageInput], model: str | None = None, chunk: int = 16) -> list[AnalyzedImage]:
-    """Like ``Pipeline.analyze`` for many images: MTCNN runs on batches of equal-sized images and the
-    embedder on batches of faces across images. A bad image gets its error; the others go on."""
-    embedder = pipeline.embedder(model)
-    results: list[AnalyzedImage | None] = [None] * len(sources)
-    for start in range(0, len(sources), chunk):
-        loaded: list[tuple[int, Image.Image]] = []
-        for index in range(start, min(start + chunk, len(sources))):
-            try:
-                loaded.append((index, pipeline.load(sources[index])))
-            except FaceDemoError as exc:
-                results[index] = AnalyzedImage(sources[index], None, [], str(exc))
-        detections = pipeline.detector.detect_many([image for _, image in loaded])
-        crops = [pipeline.aligned(image, face, embedder.spec) for (_, image), faces in zip(loaded, detections) for face in faces]
-        vectors = iter(pipeline._embed_batched(embedder, crops))
-        crop_iter = iter(crops)
-        for (index, image), faces in zip(loaded, detections):
-            embedded = [EmbeddedFace(face, next(crop_iter), next(vectors)) for face in faces]
-            results[index] = AnalyzedImage(sources[index], image, embedded)
-    return results  # type: ignore[return-value]
+        return compare(spec.name, first.embedding, second.embedding, limit, notes), first, second

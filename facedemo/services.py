@@ -15,11 +15,10 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import GalleryError, NoFaceError
-from .gallery import Candidate, FaceMatch, Gallery, IdentifyResult
-from .images import ImageInput
+from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
 from .pipeline import Pipeline
-from .settings import REPO_ROOT, Settings
-from .store import ChromaStore, open_store
+from .settings import Settings, default_gallery_dir
+from .vision.images import ImageInput
 
 
 def on_spaces() -> bool:
@@ -49,7 +48,7 @@ class AppConfig:
         public = on_spaces() if public_env in (None, "") else public_env.strip().lower() in ("1", "true", "yes", "on")
         port = os.environ.get("CHROMA_PORT")
         config = cls(
-            gallery_dir=Path(os.environ.get("FACEDEMO_GALLERY") or REPO_ROOT / "gallery"),
+            gallery_dir=default_gallery_dir(),
             public=public,
             chroma_host=os.environ.get("CHROMA_HOST") or None,
             chroma_port=int(port) if port else None,

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The photos a checkout of this project finds beside it (../shared/faces): LFW and the smaller sets that
+# the tests, evaluations and benchmarks read. Never part of the project itself.
+SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
+SHARED_LFW = SHARED_FACES / "lfw"
 
 
 def _env_float(name: str, default: float) -> float:
@@ -25,6 +29,11 @@ def _env_int(name: str, default: int) -> int:
 def default_home() -> Path:
     """Where facedemo keeps its own files (fine-tuned models, caches, calibrated thresholds)."""
     return Path(os.environ.get("FACEDEMO_HOME") or Path.home() / ".facedemo").expanduser()
+
+
+def default_gallery_dir() -> Path:
+    """The Chroma gallery folder: ``FACEDEMO_GALLERY``, else ``gallery/`` in the checkout."""
+    return Path(os.environ.get("FACEDEMO_GALLERY") or REPO_ROOT / "gallery").expanduser()
 
 
 def torch_home() -> Path:
@@ -48,8 +57,9 @@ class Settings:
     # images are downscaled to max_side before detection, and boxes are mapped back.
     max_pixels: int = 64_000_000
     max_side: int = 1600
-    # Alignment: "similarity" (5-point) or "crop" (facenet-pytorch's margin crop).
-    alignment: str = "similarity"
+    # Alignment: "similarity" (5-point), "crop" (facenet-pytorch's margin crop) or "native" (each model's
+    # own) for every model; None: each model's own default (ModelSpec.alignment, chosen from LFW figures).
+    alignment: str | None = None
     # Models: the default (None = facenet-vggface2 where its weights exist or can be fetched, else the
     # first available), explicit weight files, and the download bound for facenet weights.
     model: str | None = None
@@ -73,7 +83,7 @@ class Settings:
             min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20),
             min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000),
-            alignment=os.environ.get("FACEDEMO_ALIGNMENT", "similarity"),
+            alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             model=os.environ.get("FACEDEMO_MODEL") or None,
             facenet_weights=weights,
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),

@@ -16,9 +16,9 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from facedemo.align import crop_face
-from facedemo.detect import Detector, central_face
-from facedemo.images import load_image
+from facedemo.vision.align import crop_face
+from facedemo.vision.detect import Detector, central_face
+from facedemo.vision.images import load_image
 from facedemo.models.dlib_resnet import dlib_model_files
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facedemo.bench_gallery import chroma_command, chroma_server, free_port
+from facedemo.gallery.server import chroma_command, chroma_server, free_port
 from facedemo.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.align import align_face, crop_face, similarity_transform
-from facedemo.detect import largest_face
+from facedemo.vision.align import align_face, crop_face, similarity_transform
+from facedemo.vision.detect import largest_face
 from facedemo.models.registry import MODELS
 
 

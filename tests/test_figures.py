@@ -9,8 +9,8 @@ import pytest
 
 from facedemo.errors import FaceDemoError
 from facedemo.explorer import gallery_views, model_view, write_report
-from facedemo.figures import FigureError, distance_histogram, embedding_map, metrics_table, project, report_html, roc_figure
-from facedemo.metrics import roc
+from facedemo.explorer.figures import FigureError, distance_histogram, embedding_map, metrics_table, project, report_html, roc_figure
+from facedemo.evaluation.metrics import roc
 
 
 def clusters(people=("ann", "bob", "cy"), per_person=4, dim=16, seed=0):
@@ -147,7 +147,7 @@ def test_empty_gallery_says_so():
 
 
 def test_explore_for_the_dashboard_tab():
-    from facedemo.explore import explore
+    from facedemo.explorer import explore
 
     a, names = clusters()
     result = explore(FakeGallery({"model-a": (a, names)}), "model-a", "pca")
@@ -159,7 +159,7 @@ def test_explore_for_the_dashboard_tab():
 
 
 def test_probe_folder_is_read_per_person(tmp_path):
-    from facedemo.explorer import probe_photos
+    from facedemo.evaluation.identification import probe_photos
 
     for person, files in {"ann": ["1.jpg", "2.PNG", "notes.txt"], "bob": ["a.jpeg"], "_group": ["g.jpg"]}.items():
         (tmp_path / person).mkdir()

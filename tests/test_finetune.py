@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from facedemo.errors import FaceDemoError, InvalidNameError
-from facedemo.finetune import LabelledEmbeddings, finetune, make_head, semi_hard_triplet_loss
+from facedemo.models.adapter import make_head
+from facedemo.training import LabelledEmbeddings, finetune
+from facedemo.training.losses import semi_hard_triplet_loss
 from facedemo.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent

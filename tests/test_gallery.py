@@ -19,7 +19,7 @@ from facedemo.errors import FaceDemoError, ImageError, InvalidNameError, NoFaceE
 from facedemo.gallery import DEFAULT_METHOD, METHODS, Gallery, annotate, validate_name
 from facedemo.pipeline import Pipeline
 from facedemo.settings import Settings
-from facedemo.store import ChromaStore, make_client, open_store
+from facedemo.gallery.store import ChromaStore, make_client, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 FACES = REPO.parent / "shared" / "faces"

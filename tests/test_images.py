@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from facedemo.errors import ImageError
-from facedemo.images import load_image
+from facedemo.vision.images import load_image
 
 
 def _bytes(image: Image.Image, fmt: str, **kw) -> bytes:

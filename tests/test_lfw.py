@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.align import center_crop_face
+from facedemo.vision.align import center_crop_face
 from facedemo.cli import main
-from facedemo.detect import Face
+from facedemo.vision.detect import Face
 from facedemo.errors import FaceDemoError
-from facedemo.lfw import PairsFileError, embed_images, evaluate_pairs, read_csv_pairs, read_lfw_pairs, read_pairs
+from facedemo.evaluation import PairsFileError, embed_images, evaluate_pairs, read_csv_pairs, read_lfw_pairs, read_pairs
 from facedemo.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,6 +162,15 @@ class FakePipeline:
     def embedder(self, name=None):
         return self.embedder_
 
+    def embed_crops(self, model, crops):
+        return self.embedder_.embed(crops)
+
+    def weights_id(self, model=None):
+        return "fake-weights"
+
+    def alignment(self, model=None):
+        return self.settings.alignment or self._spec.alignment
+
 
 def photos(tmp_path, dark=()):
     paths = []
@@ -210,15 +219,14 @@ def test_cache_skips_known_photos_and_notices_changed_ones(tmp_path):
 
 
 def test_embeddings_of_other_weights_are_not_reused(tmp_path):
-    from facedemo.lfw import weights_key
-    from facedemo.models.registry import get_spec
+    from facedemo.models.registry import get_spec, weights_fingerprint
 
     first, second = tmp_path / "a.pt", tmp_path / "b.pt"
     first.write_bytes(b"one")
     second.write_bytes(b"other")
     spec = get_spec("facenet-vggface2")
     keys = [
-        weights_key(SimpleNamespace(settings=Settings(home=tmp_path, facenet_weights={spec.name: str(path)})), spec)
+        weights_fingerprint(spec, Settings(home=tmp_path, facenet_weights={spec.name: str(path)}))
         for path in (first, second, first)
     ]
     assert keys[0] != keys[1] and keys[0] == keys[2]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facedemo.errors import FaceDemoError
-from facedemo.metrics import (
+from facedemo.evaluation.metrics import (
     MetricsError,
     accuracy_at,
     all_pairs,

@@ -56,7 +56,7 @@ def test_facenet_path_with_a_local_state_dict(settings, facenet_weights, astrona
     assert statuses["facenet-vggface2"].available and statuses["facenet-vggface2"].reason is None
     assert pipe.default_model() == "facenet-vggface2"
     embedder = pipe.embedder("facenet-vggface2")
-    assert not embedder._model.training  # .eval() was called
+    assert not embedder.module.training  # .eval() was called
     _, faces = pipe.analyze(collage, "facenet-vggface2")
     vectors = np.stack([f.embedding for f in faces])
     assert vectors.shape == (2, 512)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.bench_gallery import chroma_command, chroma_server, free_port
+from facedemo.gallery.server import chroma_command, chroma_server, free_port
 from facedemo.errors import GalleryError
-from facedemo.store import ChromaStore, FaceRecord, make_client, open_store, record_id
+from facedemo.gallery.store import ChromaStore, FaceRecord, make_client, open_store, record_id
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "dlib-resnet"
@@ -112,7 +112,7 @@ def test_rename_and_centroids(store):
     store.add(MODEL, records("ann", 1), a[None], [None])
     store.set_centroids(MODEL, {"ann": a, "bob": b})
     (row,) = store.query_centroids(MODEL, a[None], 5)
-    assert [h.person for h in row] == ["ann", "bob"] and row[0].distance < 1e-3
+    assert [h.name for h in row] == ["ann", "bob"] and row[0].distance < 1e-3
     store.set_centroids(MODEL, {"bob": None})
     assert store.centroid_people(MODEL) == ["ann"]
     store.rename(MODEL, store.get(MODEL)[0], "Zoë")
@@ -152,7 +152,7 @@ def test_persistent_store_reopens_in_another_process(tmp_path):
     del store
     code = (
         "import json, sys, numpy as np\n"
-        "from facedemo.store import open_store\n"
+        "from facedemo.gallery.store import open_store\n"
         f"s = open_store({str(tmp_path)!r})\n"
         "v = np.array(json.loads(sys.stdin.read()), dtype=np.float32)\n"
         f"(hits,) = s.query({MODEL!r}, v, 1)\n"

@@ -7,11 +7,11 @@ Each feature module adds its own sub-commands through ``register(subparsers)``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..errors import FaceDemoError
 from . import core, evaluate, finetune, gallery
+from .common import emit  # noqa: F401  (re-exported: the one way every command prints)
 
 EXIT_USER_ERROR = 2
 
@@ -28,14 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (core, gallery, evaluate, finetune):
         module.register(sub)
     return parser
-
-
-def emit(args, payload, text: str) -> None:
-    """Print ``payload`` as JSON with --json, else the human-readable ``text``."""
-    if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        print(text)
 
 
 def main(argv: list[str] | None = None) -> int:

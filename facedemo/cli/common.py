@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..pipeline import Pipeline
 from ..settings import Settings
@@ -13,9 +14,17 @@ def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True) -> No
         parser.add_argument("--model", help="model name (see `models`); default: facenet-vggface2 if usable, else the first available")
     parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
     parser.add_argument("--alignment", choices=["similarity", "crop", "native"],
-                        help="similarity: MTCNN's 5 points onto the model's template (default); crop: facenet-pytorch's margin crop; native: each model's own (dlib: its shape predictor and face chip)")
+                        help="for every model: similarity (MTCNN's 5 points onto the model's template), crop (facenet-pytorch's margin crop) or native (each model's own: dlib's shape predictor and face chip); default: each model's best on LFW")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
 
 
 def pipeline_from(args) -> Pipeline:
     return Pipeline(Settings.from_env(device=getattr(args, "device", None), alignment=getattr(args, "alignment", None)))
+
+
+def emit(args, payload, text: str) -> None:
+    """Print ``payload`` as JSON with --json, else the human-readable ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(text)

@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from . import emit
+    from .common import emit
     from ..pipeline import Pipeline
 
     pipeline = Pipeline(Settings.from_env())
@@ -59,7 +59,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_detect(args) -> int:
-    from . import emit
+    from .common import emit
 
     pipeline = pipeline_from(args)
     image = pipeline.load(args.image)
@@ -73,7 +73,7 @@ def cmd_detect(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from . import emit
+    from .common import emit
 
     pipeline = pipeline_from(args)
     result, _, _ = pipeline.verify(args.image_a, args.image_b, args.model, args.threshold)
@@ -88,8 +88,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_bench_pipeline(args) -> int:
-    from . import emit
-    from ..bench import bench_pipeline
+    from .common import emit
+    from ..bench.pipeline import bench_pipeline
 
     report = bench_pipeline(args.images, args.limit, args.model, args.device)
     emit(args, report, report["text"])

@@ -1,6 +1,6 @@
 """Evaluation sub-commands: ``eval lfw``, ``eval pairs``, ``eval identify``, ``calibrate`` and ``explore``.
 
-Handlers only parse, call the core (``lfw``, ``explorer``) and print; progress bars go to stderr."""
+Handlers only parse, call the core (``evaluation``, ``explorer``) and print; progress bars go to stderr."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 from ..errors import FaceDemoError
-from ..settings import REPO_ROOT
+from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
+from ..settings import SHARED_LFW as DEFAULT_LFW, default_gallery_dir
 from .common import add_pipeline_args, pipeline_from
-
-DEFAULT_LFW = REPO_ROOT.parent / "shared" / "faces" / "lfw"
-CALIBRATION_PAIRS = "pairsDevTrain.txt"  # LFW View 1: thresholds are never chosen on View 2
 
 
 def register(sub) -> None:
@@ -70,20 +68,17 @@ def _register_gallery_commands(sub, ev) -> None:
 
 
 def _gallery(args):
-    import os
+    from ..gallery import Gallery, open_store
 
-    from ..gallery import Gallery
-    from ..store import open_store
-
-    folder = args.gallery or os.environ.get("FACEDEMO_GALLERY") or None
-    if folder and not Path(folder).is_dir():
+    folder = args.gallery or default_gallery_dir()
+    if not Path(folder).is_dir():
         raise FaceDemoError(f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`.")
     return Gallery(pipeline_from(args), open_store(folder))
 
 
 def cmd_identify(args) -> int:
-    from ..explorer import identify_probes
-    from . import emit
+    from ..evaluation import identify_probes
+    from .common import emit
 
     report = identify_probes(_gallery(args), args.probe, args.model, ks=(1, args.top_k))
     r = report.result
@@ -98,18 +93,12 @@ def cmd_identify(args) -> int:
 
 def cmd_explore(args) -> int:
     from ..explorer import gallery_views, write_report
-    from . import emit
+    from .common import emit
 
     views = gallery_views(_gallery(args), args.model)
     path = write_report(views, args.out, args.method)
     emit(args, {"out": str(path), "models": [v.row() for v in views]}, f"wrote {path} ({', '.join(v.model for v in views)})")
     return 0
-
-
-def check_far(far: float) -> None:
-    """Refuse a bad --far before minutes of embedding, not after."""
-    if not 0.0 < far < 1.0:
-        raise FaceDemoError(f"--far is a false accept rate between 0 and 1 (e.g. 1e-3), not {far:g}.")
 
 
 def resolve_pairs(root: Path, pairs: str) -> Path:
@@ -125,7 +114,7 @@ def tqdm_progress(label: str):
 
     state = {}
 
-    def update(done: int, total: int) -> None:
+    def update(done: int, total: int, message: str = "") -> None:
         if total == 0:
             return
         bar = state.get("bar")
@@ -139,8 +128,8 @@ def tqdm_progress(label: str):
 
 
 def cmd_eval(args) -> int:
-    from ..lfw import evaluate_pairs, read_pairs
-    from . import emit
+    from ..evaluation import evaluate_pairs, read_pairs
+    from .common import emit
 
     check_far(args.far)
     if not Path(args.root).is_dir():
@@ -150,7 +139,7 @@ def cmd_eval(args) -> int:
     names = args.model or [pipeline.default_model()]
     results = []
     for name in names:
-        label = f"{pipeline.spec(name).name} ({pipeline.settings.alignment})"
+        label = f"{pipeline.spec(name).name} ({pipeline.alignment(name)})"
         results.append(evaluate_pairs(pipeline, pairs, name, far=args.far, progress=tqdm_progress(label)))
     payload = [r.to_json() for r in results]
     emit(args, payload[0] if len(payload) == 1 else payload, "\n".join(describe(r, args.far) for r in results))
@@ -171,56 +160,20 @@ def describe(result, far: float) -> str:
 
 
 def cmd_calibrate(args) -> int:
-    from datetime import datetime, timezone
-
-    from .. import distributions
-    from ..lfw import evaluate_pairs, read_lfw_pairs
-    from ..metrics import best_threshold, rates_at
-    from ..thresholds import save_calibration
-    from . import emit
+    from ..evaluation import calibrate
+    from .common import emit
 
     check_far(args.far)
-    pairs_file = Path(args.root) / CALIBRATION_PAIRS
-    pairs = read_lfw_pairs(pairs_file, args.root)
     pipeline = pipeline_from(args)
     name = pipeline.spec(args.model).name
-    alignment = pipeline.settings.alignment
-    result = evaluate_pairs(pipeline, pairs, name, far=args.far, progress=tqdm_progress(f"{name} ({alignment})"))
-    best = best_threshold(result.distances, result.labels)
-    strict = result.metrics.at_far
-    chosen = best.threshold if args.use == "accuracy" else strict.threshold
-    at_chosen = rates_at(result.distances, result.labels, chosen)
-    command = f"python -m facedemo calibrate --model {name} --far {args.far:g} --use {args.use}"
-    if alignment != "similarity":
-        command += f" --alignment {alignment}"
-    record = {
-        "threshold": round(chosen, 4),
-        "criterion": "best accuracy" if args.use == "accuracy" else f"FAR <= {args.far:g}",
-        "far": round(at_chosen.far, 5),  # measured on View 1 at `threshold`
-        "val": round(at_chosen.val, 5),
-        "accuracy_threshold": round(best.threshold, 4),
-        "accuracy": round(best.accuracy, 5),
-        "far_target": args.far,
-        "far_threshold": round(strict.threshold, 4),
-        "val_at_far_target": round(strict.val, 5),
-        "alignment": alignment,
-        "pairs": len(pairs),
-        "detection_failures": result.detection_failures,
-        "source": f"LFW View 1 {CALIBRATION_PAIRS}",
-        "command": command,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
-    path = save_calibration(name, record, pipeline.settings.home)
-    # The Verify tab shows where a pair's distance falls among these View 1 distances.
-    histograms = distributions.histogram_record(
-        result.distances[result.labels], result.distances[~result.labels], source=f"LFW View 1 {CALIBRATION_PAIRS}, {alignment} alignment"
-    )
-    distributions.save(name, histograms, pipeline.settings.home)
+    label = f"{name} ({pipeline.alignment(name)})"
+    result = calibrate(pipeline, args.root, name, args.far, args.use, progress=tqdm_progress(label))
+    r = result.record
     text = (
-        f"{name} ({alignment}) on {len(pairs)} View 1 pairs:\n"
-        f"  best accuracy {best.accuracy:.2%} at threshold {best.threshold:.4f}\n"
-        f"  FAR <= {args.far:g}: threshold {strict.threshold:.4f}, VAL {strict.val:.2%}, FAR {strict.far:.4f}\n"
-        f"  saved threshold {chosen:.4f} ({record['criterion']}) to {path}"
+        f"{name} ({result.alignment}) on {r['pairs']} View 1 pairs:\n"
+        f"  best accuracy {r['accuracy']:.2%} at threshold {r['accuracy_threshold']:.4f}\n"
+        f"  FAR <= {args.far:g}: threshold {r['far_threshold']:.4f}, VAL {r['val_at_far_target']:.2%}, FAR {result.far_at_far_threshold:.4f}\n"
+        f"  saved threshold {r['threshold']:.4f} ({r['criterion']}) to {result.file}"
     )
-    emit(args, {"model": name, **record, "file": str(path)}, text)
+    emit(args, result.to_json(), text)
     return 0

@@ -25,8 +25,8 @@ def register(sub) -> None:
 def cmd_finetune(args) -> int:
     from tqdm import tqdm
 
-    from ..finetune import finetune
-    from . import emit
+    from ..training import finetune
+    from .common import emit
     from .common import pipeline_from
 
     pipeline = pipeline_from(args)

@@ -87,8 +87,7 @@ def register_bench(bench) -> None:
 
 def gallery_from(args):
     """The pipeline and the gallery the arguments ask for (embedded by default, a server with --chroma-host)."""
-    from ..gallery import Gallery
-    from ..store import open_store
+    from ..gallery import Gallery, open_store
     from .common import pipeline_from
 
     store = open_store(args.gallery, args.chroma_host, args.chroma_port)
@@ -101,7 +100,7 @@ def _port_check(args) -> None:
 
 
 def cmd_enroll(args) -> int:
-    from . import emit
+    from .common import emit
 
     _port_check(args)
     result = gallery_from(args).enroll(args.name, args.images, args.model, args.face_index)
@@ -114,7 +113,7 @@ def cmd_enroll(args) -> int:
 def cmd_import(args) -> int:
     from tqdm import tqdm
 
-    from . import emit
+    from .common import emit
 
     _port_check(args)
     gallery = gallery_from(args)
@@ -142,7 +141,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_identify(args) -> int:
-    from . import emit
+    from .common import emit
     from ..gallery import annotate
 
     _port_check(args)
@@ -167,17 +166,16 @@ def cmd_identify(args) -> int:
 
 def _store_gallery(args):
     """people/delete/rename need no model: a gallery without loading one."""
-    from ..gallery import Gallery
+    from ..gallery import Gallery, open_store
     from ..pipeline import Pipeline
     from ..settings import Settings
-    from ..store import open_store
 
     _port_check(args)
     return Gallery(Pipeline(Settings.from_env()), open_store(args.gallery, args.chroma_host, args.chroma_port))
 
 
 def cmd_people(args) -> int:
-    from . import emit
+    from .common import emit
 
     people = _store_gallery(args).people(args.model)
     lines = [f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; {', '.join(p.models)})" for p in people]
@@ -186,7 +184,7 @@ def cmd_people(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from . import emit
+    from .common import emit
 
     count = _store_gallery(args).delete(args.name)
     emit(args, {"deleted": args.name.strip(), "faces": count}, f"Deleted {args.name.strip()}: {count} face(s) and their thumbnails.")
@@ -194,7 +192,7 @@ def cmd_delete(args) -> int:
 
 
 def cmd_rename(args) -> int:
-    from . import emit
+    from .common import emit
 
     count = _store_gallery(args).rename(args.old, args.new)
     emit(args, {"old": args.old.strip(), "new": args.new.strip(), "faces": count}, f"Renamed {args.old.strip()} to {args.new.strip()} ({count} face(s)).")
@@ -202,8 +200,8 @@ def cmd_rename(args) -> int:
 
 
 def cmd_bench_gallery(args) -> int:
-    from . import emit
-    from ..bench_gallery import bench_gallery
+    from .common import emit
+    from ..bench.gallery import bench_gallery
 
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -216,8 +214,8 @@ def cmd_bench_gallery(args) -> int:
 
 
 def cmd_bench_identify(args) -> int:
-    from . import emit
-    from ..bench_gallery import bench_identify
+    from .common import emit
+    from ..bench.identify import bench_identify
     from ..pipeline import Pipeline
     from ..settings import Settings
 

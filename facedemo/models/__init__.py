@@ -1,5 +1,13 @@
-"""Named face embedders: the registry (specs as data) and one module per model family."""
+"""Models: aligned faces to embeddings. Specs as data, one module per family, the fine-tuned adapter and its
+head, and the thresholds each model uses. Knows nothing of galleries, evaluation or training."""
 
-from .registry import MODELS, Embedder, ModelSpec, ModelStatus, build_embedder, get_spec, list_models, model_status
+from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus
+from .registry import (
+    FAMILIES, MODELS, PREFERRED_DEFAULT, build_embedder, family_of, get_spec, list_models, model_status, native_aligner, user_models,
+    weights_file, weights_fingerprint,
+)
 
-__all__ = ["MODELS", "Embedder", "ModelSpec", "ModelStatus", "build_embedder", "get_spec", "list_models", "model_status"]
+__all__ = [
+    "Aligner", "Embedder", "FAMILIES", "MODELS", "ModelFamily", "ModelSpec", "ModelStatus", "PREFERRED_DEFAULT", "build_embedder",
+    "family_of", "get_spec", "list_models", "model_status", "native_aligner", "user_models", "weights_file", "weights_fingerprint",
+]

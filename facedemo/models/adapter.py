@@ -1,8 +1,14 @@
-"""A fine-tuned model: its base embedder followed by the head trained by ``facedemo.finetune`` (adapter
-mode), or a whole fine-tuned InceptionResnetV1 (full mode)."""
+"""Fine-tuned models: a residual head on top of a frozen base embedder (``adapter`` mode), or a whole
+fine-tuned InceptionResnetV1 (``full`` mode). Training them is ``facedemo.training``'s job; the head
+itself, and how a saved model is loaded and used, live here, because the head is part of the model.
+
+A fine-tuned model is a folder ``$FACEDEMO_HOME/models/NAME/`` with ``model.json`` (written last) and
+``adapter.pt`` or ``model.pt``.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -10,47 +16,115 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailableError
-from .registry import MODELS, ModelSpec, ModelStatus, build_embedder, model_status
+from .base import Embedder, ModelFamily, ModelSpec, ModelStatus
+
+ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD = "adapter.pt", "model.pt", "model.json"
 
 
-def status(spec: ModelSpec, settings) -> ModelStatus:
-    base = model_status(MODELS[spec.extra["base"]], settings)
-    if not base.available and spec.extra.get("mode") != "full":  # a full fine-tune carries all its weights
-        return ModelStatus(spec.name, spec.dim, False, f"Its base model {base.name} is unavailable: {base.reason}")
-    weights = "model.pt" if spec.extra.get("mode") == "full" else "adapter.pt"
-    if not (Path(spec.extra["path"]) / weights).is_file():
-        return ModelStatus(spec.name, spec.dim, False, f"{spec.extra['path']}/{weights} is missing; fine-tune it again.")
-    return ModelStatus(spec.name, spec.dim, True, None)
+def models_dir(home: Path) -> Path:
+    """Where fine-tuned models are saved."""
+    return Path(home) / "models"
+
+
+# -- the head -------------------------------------------------------------------------------------
+def make_head(dim: int, hidden: int | None = None):
+    """x + W2 relu(W1 x), re-normalised; W2 starts at zero so a new head is exactly the identity."""
+    import torch
+
+    class ResidualHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(dim, hidden or dim)
+            self.fc2 = torch.nn.Linear(hidden or dim, dim)
+            torch.nn.init.zeros_(self.fc2.weight)
+            torch.nn.init.zeros_(self.fc2.bias)
+
+        def forward(self, x):
+            return torch.nn.functional.normalize(x + self.fc2(torch.relu(self.fc1(x))), dim=1)
+
+    return ResidualHead()
+
+
+def load_head(folder: Path, dim: int):
+    import torch
+
+    head = make_head(dim)
+    head.load_state_dict(torch.load(Path(folder) / ADAPTER_WEIGHTS, map_location="cpu", weights_only=True))
+    return head.eval()
+
+
+def apply_head(head, vectors: np.ndarray) -> np.ndarray:
+    """The head on base embeddings, without gradients."""
+    import torch
+
+    if len(vectors) == 0:
+        return np.asarray(vectors, dtype=np.float32)
+    with torch.inference_mode():
+        return head(torch.from_numpy(np.asarray(vectors, dtype=np.float32))).numpy()
+
+
+# -- saved models ---------------------------------------------------------------------------------
+def read_specs(home: Path, bases: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+    """The fine-tuned models saved under ``home``, as specs that inherit their base's input layout."""
+    found = {}
+    for record_file in sorted(models_dir(home).glob(f"*/{RECORD}")):
+        try:
+            record = json.loads(record_file.read_text())
+            base = bases[record["base"]]
+            name = str(record["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a half-written or foreign folder is not a model
+        found[name] = ModelSpec(
+            name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
+            crop_margin=base.crop_margin, alignment=base.alignment, threshold=float(record.get("threshold", base.threshold)),
+            weights=f"fine-tuned adapter in {record_file.parent}", description=f"{base.name} + a head fine-tuned with triplet loss",
+            base=base.name, folder=record_file.parent, mode=record.get("mode", "adapter"),
+        )
+    return found
 
 
 class AdapterEmbedder:
-    def __init__(self, spec: ModelSpec, base, head):
+    module = None  # the head is not the network; training works on the head itself
+
+    def __init__(self, spec: ModelSpec, base: Embedder, head, weights_file: Path):
         self.spec = spec
         self.base = base
         self.device = base.device
+        self.weights_file = weights_file
         self._head = head
 
     def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
-        from ..finetune import apply_head
-
         return apply_head(self._head, self.base.embed(faces))
 
 
-def build(spec: ModelSpec, settings, device, base=None) -> AdapterEmbedder:
-    """``base``: the base model's embedder when the caller already has it loaded (the pipeline does)."""
+class AdapterFamily(ModelFamily):
+    name = "adapter"
 
-    from ..finetune import load_head
+    def _file(self, spec: ModelSpec) -> Path:
+        return Path(spec.folder) / (FULL_WEIGHTS if spec.mode == "full" else ADAPTER_WEIGHTS)
 
-    current = status(spec, settings)
-    if not current.available:
-        raise ModelUnavailableError(current.reason)
-    if spec.extra.get("mode") == "full":  # a whole fine-tuned InceptionResnetV1: load it like the released weights
-        from .facenet import FacenetEmbedder
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        if spec.stacks_on_base and base is not None and not base.available:  # a full fine-tune carries all its weights
+            return ModelStatus(spec.name, spec.dim, False, f"Its base model {base.name} is unavailable: {base.reason}")
+        if not self._file(spec).is_file():
+            return ModelStatus(spec.name, spec.dim, False, f"{self._file(spec)} is missing; fine-tune it again.")
+        return ModelStatus(spec.name, spec.dim, True, None)
 
-        return FacenetEmbedder(spec, Path(spec.extra["path"]) / "model.pt", device)
-    try:
-        head = load_head(Path(spec.extra["path"]), spec.dim)
-    except Exception as exc:
-        raise ModelUnavailableError(f"The fine-tuned model {spec.name} cannot be loaded ({exc.__class__.__name__}); fine-tune it again.") from None
-    base = base or build_embedder(MODELS[spec.extra["base"]], settings, device)
-    return AdapterEmbedder(spec, base, head)
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
+        current = self.status(spec, settings)
+        if not current.available:
+            raise ModelUnavailableError(current.reason)
+        if spec.mode == "full":  # a whole fine-tuned InceptionResnetV1: loaded like the released weights
+            from .facenet import FacenetEmbedder
+
+            return FacenetEmbedder(spec, self._file(spec), device)
+        if base is None:
+            raise ModelUnavailableError(f"{spec.name} needs its base model {spec.base} loaded first.")
+        try:
+            head = load_head(Path(spec.folder), spec.dim)
+        except Exception as exc:
+            raise ModelUnavailableError(f"The fine-tuned model {spec.name} cannot be loaded ({exc.__class__.__name__}); fine-tune it again.") from None
+        return AdapterEmbedder(spec, base, head, self._file(spec))
+
+    def weights_file(self, spec: ModelSpec, settings) -> Path | None:
+        return self._file(spec) if self._file(spec).is_file() else None

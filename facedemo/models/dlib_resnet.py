@@ -11,7 +11,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailableError
-from .registry import ModelSpec, ModelStatus, l2_normalise
+from ..vectors import l2_normalise
+from ..vision.align import dlib_chip
+from ..vision.detect import Face
+from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus
 
 FILES = {
     "descriptor": "dlib_face_recognition_resnet_model_v1.dat",
@@ -47,12 +50,17 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
 
 
 class DlibEmbedder:
+    """dlib's face descriptor (one batched call per batch of chips)."""
+
+    module = None  # not a torch model
+
     def __init__(self, spec: ModelSpec):
         import dlib
 
         self.spec = spec
         self.device = "cpu"  # dlib-bin is a CPU build
-        self._model = dlib.face_recognition_model_v1(str(dlib_model_files()["descriptor"]))
+        self.weights_file = dlib_model_files()["descriptor"]
+        self._model = dlib.face_recognition_model_v1(str(self.weights_file))
         # A dlib network keeps its working buffers inside the object and dlib does not promise that one
         # net may be used from two threads at once (two visitors clicking together), so calls are serialised.
         self._lock = threading.Lock()
@@ -66,8 +74,34 @@ class DlibEmbedder:
         return l2_normalise(np.array([list(v) for v in vectors], dtype=np.float32))
 
 
-def build(spec: ModelSpec, settings, device) -> DlibEmbedder:
-    current = status(spec, settings)
-    if not current.available:
-        raise ModelUnavailableError(current.reason)
-    return DlibEmbedder(spec)
+class DlibFamily(ModelFamily):
+    name = "dlib"
+
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        return status(spec, settings)
+
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> DlibEmbedder:
+        current = status(spec, settings)
+        if not current.available:
+            raise ModelUnavailableError(current.reason)
+        return DlibEmbedder(spec)
+
+    def native_aligner(self, spec: ModelSpec, settings) -> Aligner:
+        """dlib's own alignment: its 5-point shape predictor inside the MTCNN box, then ``get_face_chip``,
+        the crop dlib's descriptor was trained on. Calls are serialised like the descriptor's."""
+        import dlib
+
+        predictor = dlib.shape_predictor(str(dlib_model_files()["shape_predictor"]))
+        lock = threading.Lock()
+
+        def align(image: Image.Image, face: Face) -> Image.Image:
+            with lock:
+                return dlib_chip(image, face, predictor, spec.input_size)
+
+        return align
+
+    def weights_file(self, spec: ModelSpec, settings) -> Path | None:
+        try:
+            return dlib_model_files()["descriptor"]
+        except ModelUnavailableError:
+            return None

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..errors import ModelUnavailableError
 from ..settings import torch_home
-from .registry import ModelSpec, ModelStatus
+from .base import Embedder, ModelFamily, ModelSpec, ModelStatus
 
 ENV_VARS = {
     "facenet-vggface2": "FACEDEMO_FACENET_VGGFACE2_WEIGHTS",
@@ -31,7 +31,7 @@ ENV_VARS = {
 
 def cache_path(spec: ModelSpec) -> Path:
     """Where facenet-pytorch itself caches this model's weights."""
-    return torch_home() / "checkpoints" / os.path.basename(spec.extra["url"])
+    return torch_home() / "checkpoints" / os.path.basename(spec.url)
 
 
 def configured_path(spec: ModelSpec, settings) -> Path | None:
@@ -41,7 +41,7 @@ def configured_path(spec: ModelSpec, settings) -> Path | None:
 
 def how_to_provide(spec: ModelSpec) -> str:
     return (
-        f"Download {spec.extra['url']} on a machine with internet access and save it as {cache_path(spec)}, "
+        f"Download {spec.url} on a machine with internet access and save it as {cache_path(spec)}, "
         f"or set {ENV_VARS.get(spec.name, 'the weights setting')} to the file's path."
     )
 
@@ -64,7 +64,7 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
         return ModelStatus(spec.name, spec.dim, False, f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
     if cache_path(spec).is_file():
         return ModelStatus(spec.name, spec.dim, True, None)
-    problem = _reachable(urlparse(spec.extra["url"]).hostname, min(3.0, settings.download_timeout_s))
+    problem = _reachable(urlparse(spec.url).hostname, min(3.0, settings.download_timeout_s))
     if problem is None:
         return ModelStatus(spec.name, spec.dim, True, None, note="weights download on first use (about 110 MB)")
     return ModelStatus(
@@ -77,7 +77,7 @@ def download(spec: ModelSpec, timeout_s: float) -> Path:
     written to a temporary file and renamed, so an interrupted download never leaves a broken file."""
     target = cache_path(spec)
     target.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(spec.extra["url"], headers={"User-Agent": "facedemo"})
+    request = urllib.request.Request(spec.url, headers={"User-Agent": "facedemo"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response, tempfile.NamedTemporaryFile(
             dir=target.parent, delete=False, suffix=".part"
@@ -122,11 +122,15 @@ def load_state_dict(path: Path) -> dict:
 
 
 class FacenetEmbedder:
+    """InceptionResnetV1 in eval mode on the pipeline's device (fp16 on CUDA). ``module`` is the network
+    itself, for full fine-tuning and the benchmarks."""
+
     def __init__(self, spec: ModelSpec, path: Path, device):
         from facenet_pytorch import InceptionResnetV1
 
         self.spec = spec
         self.device = device.device
+        self.weights_file = Path(path)
         self._fp16 = device.fp16
         model = InceptionResnetV1(pretrained=None, classify=False)
         state = load_state_dict(path)
@@ -139,13 +143,13 @@ class FacenetEmbedder:
         model.eval().to(self.device)
         if self._fp16:
             model.half()
-        self._model = model
+        self.module = model
 
     def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         pixels = np.stack([np.asarray(face.convert("RGB")) for face in faces])
-        return embed_pixels(self._model, pixels, self.device, self._fp16)
+        return embed_pixels(self.module, pixels, self.device, self._fp16)
 
 
 def standardise(pixels: np.ndarray, device, fp16: bool = False):
@@ -169,5 +173,15 @@ def embed_pixels(model, pixels: np.ndarray, device, fp16: bool = False, batch_si
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 512), np.float32)
 
 
-def build(spec: ModelSpec, settings, device) -> FacenetEmbedder:
-    return FacenetEmbedder(spec, weights_path(spec, settings), device)
+class FacenetFamily(ModelFamily):
+    name = "facenet"
+
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        return status(spec, settings)
+
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> FacenetEmbedder:
+        return FacenetEmbedder(spec, weights_path(spec, settings), device)
+
+    def weights_file(self, spec: ModelSpec, settings) -> Path | None:
+        path = configured_path(spec, settings) or cache_path(spec)
+        return path if path.is_file() else None

@@ -1,4 +1,5 @@
-"""The model registry: each model is a ``ModelSpec`` (data), built into an ``Embedder`` on demand.
+"""The model registry: every built-in model as a ``ModelSpec`` (data), every family as the object that
+knows how to find, build and identify its models, and the functions the rest of facedemo calls with a spec.
 
 Distances everywhere are Euclidean distances between L2-normalised embeddings (0 = identical,
 2 = opposite); ``similarity`` is the cosine similarity, ``1 - d**2 / 2``.
@@ -6,53 +7,14 @@ Distances everywhere are Euclidean distances between L2-normalised embeddings (0
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol, Sequence
-
-import numpy as np
-from PIL import Image
+import hashlib
+from pathlib import Path
 
 from ..errors import UnknownModelError
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    family: str  # "facenet" | "dlib" | "adapter"
-    dim: int
-    input_size: int
-    # Where MTCNN's 5 landmarks go in the model's input, as fractions of input_size
-    # (derived by scripts/derive_templates.py on 300 LFW photos).
-    template: tuple[tuple[float, float], ...]
-    crop_margin: float  # the margin (pixels at input scale) of the plain crop alignment
-    threshold: float  # default verification threshold on the L2 distance (calibrated values override it)
-    # default identification threshold, stricter (calibrated values override it); None: the verification one
-    weights: str  # where the weights come from, in words
-    published_lfw: str = ""
-    description: str = ""
-    identify_threshold: float | None = None
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    name: str
-    dim: int
-    available: bool
-    reason: str | None  # why not, with what to do about it; None when available
-    note: str | None = None  # e.g. "downloads 107 MB on first use"
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
-
-
-class Embedder(Protocol):
-    spec: ModelSpec
-    device: str
-
-    def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
-        """Aligned face images (input_size square, RGB) -> (n, dim) float32, L2-normalised rows."""
-
+from .adapter import AdapterFamily, read_specs
+from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus
+from .dlib_resnet import DlibFamily
+from .facenet import FacenetFamily
 
 FACENET_TEMPLATE = ((0.3082, 0.3962), (0.6918, 0.3962), (0.5000, 0.5829), (0.3248, 0.7463), (0.6752, 0.7463))
 DLIB_TEMPLATE = ((0.3144, 0.3012), (0.6856, 0.3012), (0.5000, 0.5199), (0.3400, 0.7055), (0.6600, 0.7055))
@@ -71,7 +33,7 @@ MODELS: dict[str, ModelSpec] = {
             weights="facenet-pytorch release 20180402-114759-vggface2.pt (107 MB), downloaded on first use",
             published_lfw="99.65% (facenet-pytorch)",
             description="InceptionResnetV1 trained on VGGFace2 (FaceNet, Schroff et al. 2015)",
-            extra={"url": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"},
+            url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
         ),
         ModelSpec(
             name="facenet-casia-webface",
@@ -84,7 +46,7 @@ MODELS: dict[str, ModelSpec] = {
             weights="facenet-pytorch release 20180408-102900-casia-webface.pt (111 MB), downloaded on first use",
             published_lfw="99.05% (facenet-pytorch)",
             description="InceptionResnetV1 trained on CASIA-Webface",
-            extra={"url": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt"},
+            url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt",
         ),
         ModelSpec(
             name="dlib-resnet",
@@ -104,6 +66,13 @@ MODELS: dict[str, ModelSpec] = {
 
 PREFERRED_DEFAULT = "facenet-vggface2"
 
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (FacenetFamily(), DlibFamily(), AdapterFamily())}
+
+
+def user_models(home) -> dict[str, ModelSpec]:
+    """Fine-tuned models saved under ``$FACEDEMO_HOME/models/NAME/model.json`` (see facedemo.training)."""
+    return read_specs(Path(home), MODELS)
+
 
 def get_spec(name: str, extra: dict[str, ModelSpec] | None = None) -> ModelSpec:
     table = {**MODELS, **(extra or {})}
@@ -113,46 +82,15 @@ def get_spec(name: str, extra: dict[str, ModelSpec] | None = None) -> ModelSpec:
     return table[name]
 
 
-def user_models(home) -> dict[str, ModelSpec]:
-    """Fine-tuned models saved under ``$FACEDEMO_HOME/models/NAME/model.json`` (see facedemo.finetune)."""
-    import json
-    from pathlib import Path
-
-    found = {}
-    for record_file in sorted((Path(home) / "models").glob("*/model.json")):
-        try:
-            record = json.loads(record_file.read_text())
-            base = MODELS[record["base"]]
-            name = str(record["name"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a half-written or foreign folder is not a model
-        found[name] = ModelSpec(
-            name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
-            crop_margin=base.crop_margin, threshold=float(record.get("threshold", base.threshold)),
-            weights=f"fine-tuned adapter in {record_file.parent}", description=f"{base.name} + a head fine-tuned with triplet loss",
-            extra={"base": base.name, "path": str(record_file.parent), "mode": record.get("mode", "adapter")},
-        )
-    return found
-
-
-def _family(spec: ModelSpec):
-    if spec.family == "adapter":
-        from . import adapter
-
-        return adapter
-    if spec.family == "facenet":
-        from . import facenet
-
-        return facenet
-    if spec.family == "dlib":
-        from . import dlib_resnet
-
-        return dlib_resnet
-    raise UnknownModelError(f"Model '{spec.name}' has an unknown family '{spec.family}'.")
+def family_of(spec: ModelSpec) -> ModelFamily:
+    if spec.family not in FAMILIES:
+        raise UnknownModelError(f"Model '{spec.name}' has an unknown family '{spec.family}'.")
+    return FAMILIES[spec.family]
 
 
 def model_status(spec: ModelSpec, settings) -> ModelStatus:
-    return _family(spec).status(spec, settings)
+    base = model_status(MODELS[spec.base], settings) if spec.stacks_on_base else None
+    return family_of(spec).status(spec, settings, base)
 
 
 def list_models(settings) -> list[ModelStatus]:
@@ -160,13 +98,33 @@ def list_models(settings) -> list[ModelStatus]:
     return [model_status(spec, settings) for spec in specs.values()]
 
 
-def build_embedder(spec: ModelSpec, settings, device) -> Embedder:
-    """Load the weights and return a ready embedder; ``ModelUnavailableError`` says why not."""
-    return _family(spec).build(spec, settings, device)
+def build_embedder(spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
+    """Load the weights and return a ready embedder; ``ModelUnavailableError`` says why not. A model that
+    stacks on a base gets ``base`` (the caller's already loaded one) or builds its own."""
+    if spec.stacks_on_base and base is None:
+        base = build_embedder(MODELS[spec.base], settings, device)
+    return family_of(spec).build(spec, settings, device, base)
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+def native_aligner(spec: ModelSpec, settings) -> Aligner:
+    """The ``native`` alignment of a model; a fine-tuned model sees faces as its base does."""
+    target = MODELS[spec.base] if spec.base else spec
+    return family_of(target).native_aligner(target, settings)
 
+
+def weights_file(spec: ModelSpec, settings) -> Path | None:
+    """The file holding a model's weights, if it is on this machine (nothing is loaded or fetched)."""
+    return family_of(spec).weights_file(spec, settings)
+
+
+def weights_fingerprint(spec: ModelSpec, settings) -> str | None:
+    """A short key for the exact weights a model would use now (their file's path, size and mtime, and
+    its base's for a stacked model), or None while they are not on this machine."""
+    parts = []
+    for each in ([MODELS[spec.base]] if spec.stacks_on_base else []) + [spec]:
+        file = weights_file(each, settings)
+        if file is None or not Path(file).is_file():
+            return None
+        stat = Path(file).stat()
+        parts.append(f"{Path(file).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
+    return "w" + hashlib.sha1("||".join(parts).encode()).hexdigest()[:10]

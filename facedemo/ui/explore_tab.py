@@ -14,8 +14,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from ..explore import Exploration, explore, umap_ready, warm_up_umap
-from ..figures import metrics_table, roc_figure
+from ..explorer import Exploration, explore, metrics_table, roc_figure, umap_ready, warm_up_umap
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 

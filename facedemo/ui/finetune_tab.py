@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..finetune import finetune_gallery
+from ..training import finetune_gallery
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..archive import extract_images, identity_root
+from ..gallery.archive import extract_images, identity_root
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from .. import distributions
+from ..evaluation import distributions
+from ..explorer.figures import verify_figure
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, user_errors
 
@@ -50,7 +51,7 @@ def render(services: Services, examples: dict) -> None:
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
         result, first, second = services.pipeline.verify(a, b, model_name or None, float(limit) if limit not in (None, "") and float(limit) > 0 else None)
         record = distributions.load(result.model, services.settings.home)
-        figure = distributions.verify_figure(result.model, result.distance, result.threshold, record)
+        figure = verify_figure(result.model, result.distance, result.threshold, record)
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
     button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)

@@ -26,16 +26,13 @@ from typing import Iterator, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from .errors import GalleryError
-from .settings import REPO_ROOT
+from ..errors import GalleryError
+from ..settings import default_gallery_dir
+from ..vectors import cosine_to_l2, l2_normalise
 
 THUMB_SIZE = 112  # longest side, pixels
 FACES, PEOPLE = "faces", "people"
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-
-
-def default_gallery_dir() -> Path:
-    return Path(os.environ.get("FACEDEMO_GALLERY") or REPO_ROOT / "gallery").expanduser()
 
 
 @dataclass(frozen=True)
@@ -71,8 +68,10 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class PersonHit:
-    person: str
+class Candidate:
+    """A person and their distance to a face (a centroid hit, or a person's nearest face)."""
+
+    name: str
     distance: float
 
 
@@ -80,10 +79,6 @@ def record_id(model: str, image_sha: str, box: Sequence[float]) -> str:
     """The same face of the same photo for the same model always gets the same id, so re-imports upsert."""
     key = f"{model}|{image_sha}|" + ",".join(f"{v:.0f}" for v in box)
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def cosine_to_l2(c) -> np.ndarray:
-    return np.sqrt(np.clip(2.0 * np.asarray(c, dtype=np.float64), 0.0, 4.0))
 
 
 class FaceStore(Protocol):
@@ -99,7 +94,7 @@ class FaceStore(Protocol):
     def delete(self, model: str, ids: Sequence[str]) -> None: ...
     def rename(self, model: str, records: Sequence[FaceRecord], person: str) -> None: ...
     def set_centroids(self, model: str, centroids: dict[str, np.ndarray | None]) -> None: ...
-    def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[PersonHit]]: ...
+    def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Candidate]]: ...
     def thumb_path(self, record_id: str) -> Path | None: ...
     def drop(self) -> None: ...
 
@@ -215,7 +210,7 @@ class ChromaStore:
             if thumb is not None:
                 self._write_thumb(record.id, thumb)
         col = self._collection(model)
-        vectors = _unit(embeddings)
+        vectors = l2_normalise(embeddings)
         with _chroma_errors("store the faces"):
             for start in range(0, len(records), 1000):
                 part = records[start : start + 1000]
@@ -249,7 +244,7 @@ class ChromaStore:
             n = min(k, col.count())
             if n == 0:
                 return [[] for _ in range(len(embeddings))]
-            got = col.query(query_embeddings=_unit(embeddings), n_results=n, include=["metadatas", "distances"])
+            got = col.query(query_embeddings=l2_normalise(embeddings), n_results=n, include=["metadatas", "distances"])
         return [
             [Hit(FaceRecord.from_metadata(i, m), float(d)) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
             for ids, metas, dists in zip(got["ids"], got["metadatas"], got["distances"])
@@ -286,7 +281,7 @@ class ChromaStore:
             if gone:
                 col.delete(ids=gone)
             if keep:
-                col.upsert(ids=[_person_id(p) for p, _ in keep], embeddings=_unit(np.stack([v for _, v in keep])),
+                col.upsert(ids=[_person_id(p) for p, _ in keep], embeddings=l2_normalise(np.stack([v for _, v in keep])),
                            metadatas=[{"person": p} for p, _ in keep])
 
     def query_centroids(self, model, embeddings, k):
@@ -297,9 +292,9 @@ class ChromaStore:
             n = min(k, col.count())
             if n == 0:
                 return [[] for _ in range(len(embeddings))]
-            got = col.query(query_embeddings=_unit(embeddings), n_results=n, include=["metadatas", "distances"])
+            got = col.query(query_embeddings=l2_normalise(embeddings), n_results=n, include=["metadatas", "distances"])
         return [
-            [PersonHit(str(m["person"]), float(d)) for m, d in zip(metas, cosine_to_l2(dists))]
+            [Candidate(str(m["person"]), float(d)) for m, d in zip(metas, cosine_to_l2(dists))]
             for metas, dists in zip(got["metadatas"], got["distances"])
         ]
 
@@ -341,13 +336,6 @@ class ChromaStore:
 
 def _person_id(person: str) -> str:
     return hashlib.sha256(person.encode()).hexdigest()[:32]
-
-
-def _unit(vectors) -> np.ndarray:
-    v = np.asarray(vectors, dtype=np.float32)
-    if v.ndim == 1:
-        v = v[None, :]
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 distance histogram and a summary. ``method="auto"`` shows PCA at once and UMAP once numba has compiled it
 (``warm_up_umap`` starts that in the background at start-up).
 
-Built on ``explorer`` (views and metrics) and ``figures`` (plotly); no gradio here.
+Built on ``views`` (views and metrics) and ``figures`` (plotly); no gradio here.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from .errors import FaceDemoError
-from .explorer import ModelView, gallery_views
-from .figures import distance_histogram, embedding_map
+from ..errors import FaceDemoError
+from .figures import distance_histogram, embedding_map, project
+from .views import ModelView, gallery_views
 
 # numba's compiled code is process-wide, so "UMAP is warm" is a fact about the process, not a model or client.
 _UMAP_READY = threading.Event()
@@ -23,8 +23,6 @@ _WARMING = threading.Lock()
 
 
 def _warm() -> None:
-    from .figures import project
-
     try:
         project(np.random.default_rng(0).normal(size=(32, 8)), "umap")
     finally:

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, auc, confusion_matrix, roc_curve, top_k_accuracy_score
 
-from .errors import FaceDemoError
+from ..errors import FaceDemoError
 
 DEFAULT_FAR = 1e-3
 CONTRASTIVE_MARGIN = 1.0
@@ -321,7 +321,7 @@ class IdentificationResult:
 def identification_accuracy(
     probe_vectors, probe_names: Sequence[str], gallery_vectors, gallery_names: Sequence[str], ks: Sequence[int] = (1, 5)
 ) -> IdentificationResult:
-    from .verify import distance_matrix
+    from ..vectors import distance_matrix
 
     probes = np.asarray(probe_vectors, dtype=np.float64)
     gallery = np.asarray(gallery_vectors, dtype=np.float64)

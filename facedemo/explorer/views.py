@@ -3,7 +3,7 @@
 Without a pairs file, every pair of faces in the gallery is a labelled pair (same person or not), so the
 histograms, ROC and metrics describe how well each model separates the gallery's own people.
 ``python -m facedemo explore`` calls ``gallery_views`` then ``write_report``; the dashboard goes through
-``facedemo.explore.explore`` (one model at a time) which uses the same pieces.
+``exploration.explore`` (one model at a time) which uses the same pieces.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .errors import FaceDemoError
+from ..errors import FaceDemoError
+from ..evaluation.metrics import PairMetrics, accuracy_at, all_pairs, pair_metrics
 from .figures import distance_histogram, embedding_map, metrics_table, report_html, roc_figure
-from .metrics import IdentificationResult, PairMetrics, accuracy_at, all_pairs, identification_accuracy, pair_metrics
 
 
 @dataclass(frozen=True)
@@ -132,57 +132,3 @@ def write_report(views: Sequence[ModelView], out: Path, method: str = "umap", ti
         *(f"{v.model}: {v.note}." for v in views if v.note),
     ]
     return report_html(out, figures.all(), title, notes)
-
-
-# -- identification of a labelled probe set ------------------------------------------------------
-@dataclass(frozen=True)
-class ProbeIdentification:
-    model: str
-    result: IdentificationResult
-    no_face: int  # probe photos where no face was found (left out)
-    unreadable: int  # probe files that could not be read as images (left out)
-
-    def to_json(self) -> dict:
-        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable}
-
-
-def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
-    """A folder-per-identity tree: every image under ``folder/<person>/`` (folders starting with '_' skipped)."""
-    from .gallery import IMAGE_SUFFIXES
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FaceDemoError(f"The probe folder {folder} does not exist.")
-    paths, names = [], []
-    for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        for photo in sorted(person.rglob("*")):
-            if photo.suffix.lower() in IMAGE_SUFFIXES and photo.is_file():
-                paths.append(photo)
-                names.append(person.name)
-    if not paths:
-        raise FaceDemoError(f"{folder} holds no photos in per-person folders ({folder}/<name>/<photo>.jpg).")
-    return paths, names
-
-
-def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequence[int] = (1, 5)) -> ProbeIdentification:
-    """Top-1/top-k identification of each probe photo's largest face against the gallery's people."""
-    from .pipeline import analyze_many
-
-    name = gallery.pipeline.spec(model).name
-    vectors, people, _, _ = gallery.embeddings(name)
-    if len(vectors) == 0:
-        raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
-    paths, names = probe_photos(folder)
-    found, labels, no_face, unreadable = [], [], 0, 0
-    for analyzed, label in zip(analyze_many(gallery.pipeline, paths, name), names):
-        if analyzed.error:
-            unreadable += 1
-        elif not analyzed.faces:
-            no_face += 1
-        else:
-            found.append(max(analyzed.faces, key=lambda f: f.face.area).embedding)
-            labels.append(label)
-    if not found:
-        raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
-    result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
-    return ProbeIdentification(name, result, no_face, unreadable)

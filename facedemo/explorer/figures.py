@@ -1,6 +1,7 @@
 """The explorer's pictures, as plotly figures built without any UI: a 2-D map of embeddings coloured by
 person, same/different distance histograms with the threshold, ROC curves of several models, a metrics
-table, and one standalone HTML report holding them (plotly's JS embedded, so it opens offline)."""
+table, one standalone HTML report holding them (plotly's JS embedded, so it opens offline), and the Verify
+tab's picture of where a pair's distance falls among LFW's genuine and impostor distances."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .errors import FaceDemoError
-from .metrics import RocCurve
+from ..errors import FaceDemoError
+from ..evaluation.metrics import RocCurve
 
 UMAP_MIN_POINTS = 10  # below this UMAP's neighbour graph is meaningless: PCA is used instead
 METHODS = ("umap", "pca")
@@ -145,3 +146,32 @@ def report_html(path: Path, figures: Sequence[go.Figure], title: str = "facedemo
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def verify_figure(model: str, distance: float, threshold: float, record: dict | None):
+    """A plotly figure: the genuine and impostor histograms (if known), the threshold and this pair."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    top = 1.0
+    if record:
+        edges = np.asarray(record["edges"])
+        centers = (edges[:-1] + edges[1:]) / 2
+        for key, name, color in (("same", "same person", "#2e7d32"), ("different", "different people", "#c62828")):
+            counts = np.asarray(record[key], dtype=float)
+            density = counts / max(counts.sum(), 1) / np.diff(edges)
+            top = max(top, float(density.max()))
+            fig.add_bar(x=centers, y=density, name=f"{name} (LFW)", marker_color=color, opacity=0.55, width=float(np.diff(edges)[0]))
+        fig.update_layout(barmode="overlay")
+    fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}", annotation_position="bottom right")
+    fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}", annotation_position="top right")
+    fig.update_layout(
+        title=f"{model}: this pair among LFW pairs" if record else f"{model}: this pair and the threshold",
+        xaxis_title="L2 distance between embeddings (smaller = more alike)",
+        yaxis_title="density",
+        height=320,
+        margin=dict(l=40, r=20, t=50, b=40),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    fig.update_xaxes(range=[0, max(1.6, distance + 0.1)])
+    return fig

@@ -1,7 +1,10 @@
-"""Turn whatever the user gave us (path, bytes, PIL image, numpy array) into a safe RGB PIL image."""
+"""Images in, safely: turn whatever the user gave (path, bytes, PIL image, numpy array) into an RGB PIL
+image, and the one home of what counts as a photo on disk (suffixes, folder-per-person trees, the hash
+that recognises a photo by its bytes)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -10,11 +13,55 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from ..errors import FaceDemoError, ImageError
 
 ImageInput = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# Every suffix the loader takes in a folder or a zip (Pillow reads them all).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"})
+
+
+def is_photo(path: Path) -> bool:
+    """A regular, non-hidden file with an image suffix."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Every photo below ``folder``, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if is_photo(p))
+
+
+def identity_folders(root: str | Path) -> list[tuple[str, list[Path]]]:
+    """A folder-per-identity tree: each sub-folder of ``root`` is a person, except those whose name
+    starts with ``_`` (group photos, extras) or ``.``; a person's photos are every photo below their
+    folder. Returns ``(folder name, photos)`` pairs sorted by name; people with no photo are kept (with
+    an empty list) so a caller can say so."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FaceDemoError(f"'{root}' is not a folder; give a folder with one sub-folder per person.")
+    people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    return [(person.name, list_images(person)) for person in people]
+
+
+def image_sha(source: "ImageInput") -> str:
+    """sha256 of a photo's bytes (of its pixels when it is already decoded): how a photo already in the
+    gallery is recognised before any model runs."""
+    digest = hashlib.sha256()
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    elif isinstance(source, (bytes, bytearray)):
+        digest.update(source)
+    elif isinstance(source, Image.Image):
+        digest.update(f"{source.mode}{source.size}".encode())
+        digest.update(source.tobytes())
+    else:
+        array = np.ascontiguousarray(source)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import FaceDemoError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"}
+from ..errors import FaceDemoError
+from ..vision.images import IMAGE_SUFFIXES
 MAX_FILES = 20_000
 MAX_TOTAL_BYTES = 2_000_000_000
 

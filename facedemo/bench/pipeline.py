@@ -11,19 +11,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import FaceDemoError
-from .pipeline import Pipeline, analyze_many
-from .settings import REPO_ROOT, Settings
-
-SHARED_LFW = REPO_ROOT.parent / "shared" / "faces" / "lfw"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+from ..errors import FaceDemoError
+from ..pipeline import Pipeline
+from ..settings import SHARED_LFW, Settings
+from ..vision.images import list_images
 
 
 def bench_images(folder: str | None, limit: int) -> list[Path]:
     root = Path(folder) if folder else SHARED_LFW
     if not root.is_dir():
         raise FaceDemoError(f"No image folder at {root}: pass --images DIR.")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = list_images(root)
     if not paths:
         raise FaceDemoError(f"{root} holds no images.")
     step = max(1, len(paths) // limit)  # spread over many identities, deterministically
@@ -69,7 +67,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
                 continue
             if model.startswith("facenet"):
                 with torch.no_grad():
-                    embedder._model(crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32))
+                    embedder.module(crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32))
             else:
                 face = ((crop.permute(1, 2, 0).numpy() * 128 + 127.5).clip(0, 255)).astype("uint8")
                 embedder.embed([Image.fromarray(face)])
@@ -77,7 +75,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         naive_s = time.perf_counter() - start
 
         start = time.perf_counter()
-        results = analyze_many(pipeline, [str(p) for p in paths], model)
+        results = pipeline.analyze_many([str(p) for p in paths], model)
         ours_s = time.perf_counter() - start
         ours_faces = sum(len(r.faces) for r in results)
 

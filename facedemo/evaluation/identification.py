@@ -1,0 +1,61 @@
+"""Closed-set identification of a labelled probe set: each probe photo's largest face against the
+gallery's people, top-1 and top-k."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import FaceDemoError
+from ..vision.images import identity_folders
+from .metrics import IdentificationResult, identification_accuracy
+
+
+@dataclass(frozen=True)
+class ProbeIdentification:
+    model: str
+    result: IdentificationResult
+    no_face: int  # probe photos where no face was found (left out)
+    unreadable: int  # probe files that could not be read as images (left out)
+
+    def to_json(self) -> dict:
+        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable}
+
+
+def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
+    """A folder-per-identity tree: every image under ``folder/<person>/`` (folders starting with '_' skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FaceDemoError(f"The probe folder {folder} does not exist.")
+    paths, names = [], []
+    for person, photos in identity_folders(folder):
+        paths += photos
+        names += [person] * len(photos)
+    if not paths:
+        raise FaceDemoError(f"{folder} holds no photos in per-person folders ({folder}/<name>/<photo>.jpg).")
+    return paths, names
+
+
+def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequence[int] = (1, 5)) -> ProbeIdentification:
+    """Top-1/top-k identification of each probe photo's largest face against the gallery's people."""
+    name = gallery.pipeline.spec(model).name
+    vectors, people, _, _ = gallery.embeddings(name)
+    if len(vectors) == 0:
+        raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
+    paths, names = probe_photos(folder)
+    found, labels, no_face, unreadable = [], [], 0, 0
+    for analyzed, label in zip(gallery.pipeline.analyze_many(paths, name), names):
+        if analyzed.error:
+            unreadable += 1
+        elif not analyzed.faces:
+            no_face += 1
+        else:
+            found.append(max(analyzed.faces, key=lambda f: f.face.area).embedding)
+            labels.append(label)
+    if not found:
+        raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
+    result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
+    return ProbeIdentification(name, result, no_face, unreadable)

@@ -1,0 +1,49 @@
+"""Writing files so that a crash never leaves half of one: write beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str = ".part") -> Iterator[Path]:
+    """A temporary path in the target's folder; renamed onto ``target`` when the block succeeds,
+    removed when it fails. Readers see the old file or the new one, never a partial one."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON object from ``path``; ``{}`` when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError, OSError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: str | Path, data, **options) -> Path:
+    """``json.dump`` to ``path``, atomically."""
+    with atomic_path(path, ".tmp") as tmp:
+        tmp.write_text(json.dumps(data, **options))
+    return Path(path)
+
+
+def update_json(path: str | Path, key: str, value, **options) -> Path:
+    """Set one key of a JSON object file (e.g. one model's calibration), atomically."""
+    data = read_json(path)
+    data[key] = value
+    return write_json(path, data, **options)

@@ -1,0 +1,224 @@
+"""Enrollment: add one person's photos, or import a whole folder-per-identity tree, resumably.
+
+Ids are derived from the model, the photo's bytes and the face box, so every write is an idempotent upsert:
+an import killed half-way is simply run again, and photos already stored are recognised by their bytes
+before any model runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import FaceDemoError, ImageError, InvalidNameError, NoFaceError, TooManyFacesError
+from ..pipeline import AnalyzedImage, EmbeddedFace
+from ..progress import Progress, report as report_progress
+from ..vision.detect import Face
+from ..vision.images import ImageInput, identity_folders, image_sha
+from .names import box_json, validate_name
+from .store import FaceRecord, record_id
+
+
+@dataclass(frozen=True)
+class EnrolledFace:
+    id: str
+    image: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    image: str
+    person: str  # who the photo is already enrolled as
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    person: str
+    model: str
+    added: list[EnrolledFace]
+    duplicates: list[Duplicate]
+
+    def to_json(self) -> dict:
+        return {
+            "person": self.person, "model": self.model,
+            "added": [{"id": a.id, "image": a.image, "box": box_json(a.box)} for a in self.added],
+            "duplicates": [{"image": d.image, "person": d.person} for d in self.duplicates],
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    model: str
+    total: int = 0  # image files seen
+    enrolled: Counter = field(default_factory=Counter)  # person -> faces added this run
+    duplicates: int = 0  # already in the gallery (a rerun after an interruption lands here)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return sum(self.enrolled.values())
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "images": self.total, "added": self.added, "duplicates": self.duplicates,
+            "people": dict(sorted(self.enrolled.items())),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
+
+
+class Enrollment:
+    """The enrollment half of ``Gallery`` (which provides ``pipeline``, ``store``, ``model_name``,
+    ``existing`` and ``refresh_centroids``)."""
+
+    def enroll(self, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
+               labels: Sequence[str] | None = None) -> EnrollResult:
+        """Add photos of one person. Every photo is checked before anything is stored: a photo must hold
+        exactly one face (or ``face_index`` picks one, counted left to right from 0). ``labels`` names the
+        photos in results and records (an upload's original file name rather than its temporary path)."""
+        name = validate_name(name)
+        model = self.model_name(model)
+        if not images:
+            raise FaceDemoError("Give at least one photo to enroll.")
+        labels = list(labels) if labels else [_label(src, i) for i, src in enumerate(images)]
+        if len(labels) != len(images):
+            raise FaceDemoError(f"{len(images)} photos were given but {len(labels)} labels.")
+        analyzed = self.pipeline.analyze_many(list(images), model)
+        chosen: list[tuple[int, EmbeddedFace, Image.Image]] = []
+        for i, result in enumerate(analyzed):
+            if result.error:
+                raise ImageError(result.error)
+            chosen.append((i, _pick(result, labels[i], face_index), result.image))
+        shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
+        with self.store.lock:
+            records, vectors, thumbs, duplicates = [], [], [], []
+            known = {r.id: r for r in self.existing(model, shas)}
+            for i, face, image in chosen:
+                rid = record_id(model, shas[i], face.face.box)
+                if rid in known or rid in {r.id for r in records}:
+                    duplicates.append(Duplicate(labels[i], known[rid].person if rid in known else name))
+                    continue
+                records.append(FaceRecord(rid, name, labels[i], shas[i], face.face.box, model, _now()))
+                vectors.append(face.embedding)
+                thumbs.append(_thumb(image, face.face))
+            if records:
+                self.store.add(model, records, np.stack(vectors), thumbs)
+            self.refresh_centroids(model, [name])
+        return EnrollResult(name, model, [EnrolledFace(r.id, r.image, r.box) for r in records], duplicates)
+
+    def import_folder(self, folder: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16) -> ImportReport:
+        """Enroll a folder-per-identity tree. Folders starting with '_' or '.' are not identities. Photos
+        already in the gallery are recognised by their bytes before any model runs, so a rerun after an
+        interruption only does the rest."""
+        root = Path(folder)
+        if not root.is_dir():
+            raise FaceDemoError(f"'{root}' is not a folder.")
+        model = self.model_name(model)
+        report = ImportReport(model)
+        work: list[tuple[str, Path]] = []
+        for folder_name, photos in identity_folders(root):
+            try:
+                person = validate_name(folder_name)
+            except InvalidNameError as exc:
+                report.skipped.append(Skipped(str(root / folder_name), str(exc)))
+                continue
+            work += [(person, photo) for photo in photos]
+        report.total = len(work)
+        if not work:
+            raise FaceDemoError(f"'{root}' holds no identity folders with photos (one folder per person, photos inside).")
+        done = 0
+        report_progress(progress, 0, len(work))
+        for start in range(0, len(work), chunk):
+            part = work[start : start + chunk]
+            self._import_chunk(model, part, report)
+            done += len(part)
+            report_progress(progress, done, len(work), part[-1][0])
+        with self.store.lock:  # a run killed between storing faces and updating centroids is healed here
+            self.refresh_centroids(model, sorted({person for person, _ in work}))
+        return report
+
+    def _import_chunk(self, model: str, part: list[tuple[str, Path]], report: ImportReport) -> None:
+        shas = []
+        for person, path in part:
+            try:
+                shas.append(image_sha(path))
+            except OSError as exc:
+                shas.append(None)
+                report.skipped.append(Skipped(str(path), f"could not be read ({exc.strerror or exc})."))
+        have = {r.image_sha for r in self.existing(model, [s for s in shas if s])}
+        todo = []
+        for (person, path), sha in zip(part, shas):
+            if sha is None:
+                continue
+            if sha in have:
+                report.duplicates += 1
+            else:
+                have.add(sha)  # the same photo twice in one run is stored once
+                todo.append((person, path, sha))
+        if not todo:
+            return
+        analyzed = self.pipeline.analyze_many([path for _, path, _ in todo], model)
+        records, vectors, thumbs = [], [], []
+        for (person, path, sha), result in zip(todo, analyzed):
+            if result.error or len(result.faces) != 1:
+                reason = result.error or ("no face was detected." if not result.faces else f"it holds {len(result.faces)} faces; enroll it with a chosen face instead.")
+                report.skipped.append(Skipped(str(path), reason))
+                continue
+            face = result.faces[0]
+            records.append(FaceRecord(record_id(model, sha, face.face.box), person, path.name, sha, face.face.box, model, _now()))
+            vectors.append(face.embedding)
+            thumbs.append(_thumb(result.image, face.face))
+        if records:
+            with self.store.lock:
+                self.store.add(model, records, np.stack(vectors), thumbs)
+                self.refresh_centroids(model, sorted({r.person for r in records}))
+            report.enrolled.update(r.person for r in records)
+
+
+def _pick(result: AnalyzedImage, label: str, face_index: int | None) -> EmbeddedFace:
+    faces = result.faces
+    if not faces:
+        raise NoFaceError(f"{label} has no face that could be detected; try a clearer, front-facing photo.")
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise NoFaceError(f"{label} has no face number {face_index}: it holds {len(faces)} (numbered 0 to {len(faces) - 1}, left to right).")
+        return faces[face_index]
+    if len(faces) > 1:
+        raise TooManyFacesError(f"{label} holds {len(faces)} faces; choose one (face 0 to {len(faces) - 1}, left to right) or use a photo of this person alone.")
+    return faces[0]
+
+
+def _label(source: ImageInput, index: int) -> str:
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    return f"photo {index + 1}"
+
+
+def _thumb(image: Image.Image | None, face: Face) -> Image.Image | None:
+    """The face box with a quarter of its size as margin, clipped to the image."""
+    if image is None:
+        return None
+    x1, y1, x2, y2 = face.box
+    mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
+    box = (max(0, int(x1 - mx)), max(0, int(y1 - my)), min(image.width, int(x2 + mx)), min(image.height, int(y2 + my)))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return image.crop(box)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+

@@ -1,0 +1,139 @@
+"""Identification (1:N): name every face of a photo against the gallery's people, with "unknown" for
+strangers, by one of three decision methods; and draw the answer on the photo."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import FaceDemoError, GalleryError, NoFaceError
+from ..pipeline import EmbeddedFace
+from ..vision.detect import Face
+from ..vision.images import ImageInput, load_image
+from .names import box_json
+from .store import Candidate
+
+METHODS = ("centroid", "nearest", "knn")
+DEFAULT_METHOD = "centroid"
+KNN_K = 5  # neighbours that vote in the "knn" method
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    face: Face
+    name: str | None  # None: farther than the threshold from everyone (unknown)
+    distance: float | None
+    candidates: list[Candidate]
+
+    def to_json(self) -> dict:
+        return {
+            "box": box_json(self.face.box), "name": self.name,
+            "distance": None if self.distance is None else round(self.distance, 4),
+            "candidates": [{"name": c.name, "distance": round(c.distance, 4)} for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    model: str
+    method: str
+    threshold: float
+    faces: list[FaceMatch]
+
+    def to_json(self) -> dict:
+        return {"faces": [f.to_json() for f in self.faces]}
+
+
+class Identification:
+    """The identification half of ``Gallery`` (which provides ``pipeline``, ``store``, ``model_name``,
+    ``threshold`` and ``reindex``)."""
+
+    def identify(self, image: ImageInput, model: str | None = None, top_k: int = 3, method: str = DEFAULT_METHOD,
+                 threshold: float | None = None) -> IdentifyResult:
+        """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
+        A face farther than ``threshold`` (default: ``self.threshold(model)``) from every person is unknown (``name`` None)."""
+        _check_method(method)
+        model = self.model_name(model)
+        if self.store.count(model) == 0:
+            raise GalleryError(f"Nobody is enrolled for model '{model}' yet; enroll someone first.")
+        _, faces = self.pipeline.analyze(image, model)
+        if not faces:
+            raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+        return self.match(faces, model, top_k, method, threshold)
+
+    def match(self, faces: Sequence[EmbeddedFace], model: str, top_k: int = 3, method: str = DEFAULT_METHOD,
+              threshold: float | None = None) -> IdentifyResult:
+        """The decision for faces already embedded (the dashboard and the method benchmark reuse them)."""
+        _check_method(method)
+        limit = self.threshold(model) if threshold is None else float(threshold)
+        if not faces:
+            return IdentifyResult(model, method, limit, [])
+        top_k = max(1, int(top_k))
+        vectors = np.stack([f.embedding for f in faces])
+        if method == "centroid":
+            hits = self.store.query_centroids(model, vectors, top_k)
+            if any(not row for row in hits):  # faces but no centroids: a store written before them, or edited by hand
+                self.reindex(model)
+                hits = self.store.query_centroids(model, vectors, top_k)
+            ranked = hits
+            winners = [row[0] if row else None for row in ranked]
+        else:
+            rows = self.store.query(model, vectors, max(KNN_K, 8 * top_k))
+            ranked = [_per_person(row) for row in rows]
+            winners = [(_vote(row, limit) if method == "knn" else (ranked[i][0] if ranked[i] else None)) for i, row in enumerate(rows)]
+        matches = []
+        for face, best, cands in zip(faces, winners, ranked):
+            known = best is not None and best.distance <= limit
+            matches.append(FaceMatch(face.face, best.name if known else None, best.distance if known else None, cands[:top_k]))
+        return IdentifyResult(model, method, limit, matches)
+
+
+# -- decisions ----------------------------------------------------------------------------------------
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise FaceDemoError(f"Unknown identification method '{method}': use one of {', '.join(METHODS)}.")
+
+
+def _per_person(hits) -> list[Candidate]:
+    best: dict[str, float] = {}
+    for h in hits:
+        if h.record.person not in best or h.distance < best[h.record.person]:
+            best[h.record.person] = h.distance
+    return [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])]
+
+
+def _vote(hits, limit: float) -> Candidate | None:
+    """The person most often among the k nearest faces within the threshold; ties go to the closer person."""
+    near = [h for h in hits[:KNN_K] if h.distance <= limit]
+    if not near:
+        return Candidate(hits[0].record.person, hits[0].distance) if hits else None
+    votes: dict[str, list[float]] = defaultdict(list)
+    for h in near:
+        votes[h.record.person].append(h.distance)
+    name = min(votes, key=lambda n: (-len(votes[n]), min(votes[n])))
+    return Candidate(name, min(votes[name]))
+
+
+# -- drawing ------------------------------------------------------------------------------------------
+def annotate(image: ImageInput | Image.Image, result: IdentifyResult) -> Image.Image:
+    """A copy of the image with a box and a label per face: green for a name, red for unknown."""
+    canvas = (image if isinstance(image, Image.Image) else load_image(image)).convert("RGB").copy()
+    draw = ImageDraw.Draw(canvas)
+    size = max(12, round(max(canvas.size) / 50))
+    font = ImageFont.load_default(size=size)
+    width = max(2, round(max(canvas.size) / 400))
+    for match in result.faces:
+        x1, y1, x2, y2 = match.face.box
+        colour = (40, 200, 80) if match.name else (230, 50, 50)
+        label = f"{match.name} ({match.distance:.2f})" if match.name else "unknown"
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
+        _, _, text_w, text_h = draw.textbbox((0, 0), label, font=font)
+        tag_h = text_h + 2 * width
+        ty = y1 - tag_h if y1 - tag_h >= 0 else y2  # above the box, or below it at the top edge
+        draw.rectangle((x1, ty, x1 + text_w + 2 * width, ty + tag_h), fill=colour)
+        draw.text((x1 + width, ty + width), label, fill=(255, 255, 255), font=font)
+    return canvas

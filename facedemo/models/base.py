@@ -1,0 +1,101 @@
+"""What every face model is: a ``ModelSpec`` (data), a ``ModelFamily`` (how such models are found, built and
+identified) and the ``Embedder`` a family builds (aligned faces in, unit vectors out).
+
+The registry (``registry.py``) names the specs and maps each family name to its ``ModelFamily``; nothing
+outside this package asks which family a spec belongs to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..vision.align import crop_face
+from ..vision.detect import Face
+
+Aligner = Callable[[Image.Image, Face], Image.Image]  # (image, face) -> the model's input crop
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # a key of registry.FAMILIES: "facenet" | "dlib" | "adapter"
+    dim: int
+    input_size: int
+    # Where MTCNN's 5 landmarks go in the model's input, as fractions of input_size
+    # (derived by scripts/derive_templates.py on 300 LFW photos).
+    template: tuple[tuple[float, float], ...]
+    crop_margin: float  # the margin (pixels at input scale) of the plain crop alignment
+    threshold: float  # default verification threshold on the L2 distance (calibrated values override it)
+    weights: str  # where the weights come from, in words
+    published_lfw: str = ""
+    description: str = ""
+    # default identification threshold, stricter (calibrated values override it); None: the verification one
+    identify_threshold: float | None = None
+    # The alignment this model's LFW figures favour (docs/EVALUATION.md); Settings.alignment, when set,
+    # overrides it for every model.
+    alignment: str = "similarity"
+    url: str | None = None  # released weights: where they download from
+    base: str | None = None  # a fine-tuned model: the model it was trained from
+    folder: Path | None = None  # a fine-tuned model: the folder holding its files
+    mode: str | None = None  # a fine-tuned model: "adapter" (a head on the base) or "full" (whole network)
+
+    @property
+    def stacks_on_base(self) -> bool:
+        """True when embedding needs the base model's embedder too (an adapter head on top of it)."""
+        return self.base is not None and self.mode != "full"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    dim: int
+    available: bool
+    reason: str | None  # why not, with what to do about it; None when available
+    note: str | None = None  # e.g. "downloads 107 MB on first use"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
+
+
+class Embedder(Protocol):
+    """A loaded model. ``module`` is the torch module it wraps (None for a model that is not torch, like
+    dlib's), for training and benchmarks that need the network itself."""
+
+    spec: ModelSpec
+    device: str
+    module: object | None
+
+    def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
+        """Aligned face images (input_size square, RGB) -> (n, dim) float32, L2-normalised rows."""
+
+
+class ModelFamily(ABC):
+    """How the models of one family are found, built and identified."""
+
+    name: str
+
+    @abstractmethod
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        """Whether the model can run here, and if not, what to do about it. ``base``: the status of
+        the model it stacks on, for a fine-tuned model."""
+
+    @abstractmethod
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
+        """Load the weights and return a ready embedder; ``ModelUnavailableError`` says why not.
+        ``base``: the loaded base embedder, for a model that ``stacks_on_base``."""
+
+    def native_aligner(self, spec: ModelSpec, settings) -> Aligner:
+        """How this family cuts a face out the way its models were trained to see it (the ``native``
+        alignment); by default facenet-pytorch's margin crop. Built once per model by the pipeline."""
+        return lambda image, face: crop_face(image, face, spec.input_size, spec.crop_margin)
+
+    @abstractmethod
+    def weights_file(self, spec: ModelSpec, settings) -> Path | None:
+        """The file holding the weights, without loading or fetching anything (None while it is not
+        on this machine). Caches key their entries on it, so other weights never reuse old results."""

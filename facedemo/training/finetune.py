@@ -1,0 +1,170 @@
+"""Fine-tuning: adapt a model to your own faces with FaceNet's triplet loss and online semi-hard mining,
+and compare it with its base on people it never trained on.
+
+``adapter`` mode (the default) trains a small residual head on top of the frozen base embeddings. The
+head starts as the identity (its last layer is zero), so "before" is exactly the base model; training
+runs on cached embeddings, so it is fast on a CPU and works for every base, dlib-resnet included.
+``full`` mode unfreezes InceptionResnetV1's last blocks and trains them on the aligned face crops.
+
+The result is a named model under ``$FACEDEMO_HOME/models/NAME/`` (``model.json`` + weights) that every
+command and the dashboard list and use like a built-in one (``models.adapter`` loads it). The pieces:
+``data`` (labelled faces, splits by person), ``losses``, ``loop`` (the training loop), ``report``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import FaceDemoError, InvalidNameError
+from ..evaluation.metrics import all_pairs, best_threshold
+from ..files import write_json
+from ..gallery.store import FaceRecord, record_id
+from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
+from ..models.facenet import embed_pixels
+from ..models.registry import user_models
+from ..progress import Progress
+from .data import LabelledCrops, LabelledEmbeddings, crop_folder, embed_folder, split_by_person, split_crops
+from .loop import train_adapter, train_full
+from .report import FinetuneResult, general_report, pair_report
+
+
+def validate_model_name(name: str, taken: Sequence[str]) -> str:
+    name = (name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
+        raise InvalidNameError(f"'{name}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+    if name in taken:
+        raise InvalidNameError(f"A model called '{name}' already exists; choose another name or delete {name} first.")
+    return name
+
+
+def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> FinetuneResult:
+    import torch
+
+    train = crop_folder(pipeline, Path(data), spec, progress)
+    skipped = list(train.skipped)
+    if val is None:
+        train, held = split_crops(train, 0.25, seed)
+    else:
+        held = crop_folder(pipeline, Path(val), spec, progress)
+        skipped += held.skipped
+    from PIL import Image
+
+    base_embedder = pipeline.embedder(spec)
+
+    def base_vectors(crops):
+        return base_embedder.embed([Image.fromarray(c) for c in crops])
+
+    base_threshold = pipeline.threshold(spec)
+    before = pair_report(base_vectors(held.crops), held.names, base_threshold)
+    model, history, best_epoch = train_full(pipeline, spec, train, held, epochs, seed, progress)
+    device = pipeline.device.device
+    d_train, same_train = all_pairs(embed_pixels(model, train.crops, device), train.names)
+    threshold = float(best_threshold(d_train, same_train).threshold)
+    after = pair_report(embed_pixels(model, held.crops, device), held.names, threshold)
+    folder = models_dir(pipeline.settings.home) / name
+    folder.mkdir(parents=True, exist_ok=False)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FULL_WEIGHTS)
+    return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
+                          len(set(train.names)), len(set(held.names)), before, after, history, skipped)
+
+
+def finetune(
+    pipeline,
+    data: Path | LabelledEmbeddings,
+    base: str,
+    name: str,
+    mode: str = "adapter",
+    epochs: int = 30,
+    val: Path | LabelledEmbeddings | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    general: tuple[Path, Path] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``base`` on ``data`` (a folder-per-identity tree, or embeddings already labelled, as the
+    dashboard passes from the gallery) and save the result as model ``name``."""
+    import torch
+
+    spec = pipeline.spec(base)
+    if spec.base is not None:
+        raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
+    taken = [s.name for s in pipeline.models()] + list(user_models(pipeline.settings.home))
+    name = validate_model_name(name, taken)
+    if mode == "full":
+        if getattr(pipeline.embedder(spec), "module", None) is None:
+            raise FaceDemoError(f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter).")
+        if isinstance(data, LabelledEmbeddings):
+            raise FaceDemoError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
+        result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress)
+        _save_record(result, spec, seed)
+        return result
+    if mode != "adapter":
+        raise FaceDemoError(f"Unknown mode '{mode}': use adapter or full.")
+    train = data if isinstance(data, LabelledEmbeddings) else embed_folder(pipeline, Path(data), spec, progress)
+    skipped = list(train.skipped)
+    if val is None:
+        train, held = split_by_person(train, 0.25, seed)
+    else:
+        held = val if isinstance(val, LabelledEmbeddings) else embed_folder(pipeline, Path(val), spec, progress)
+        skipped += held.skipped
+        overlap = set(train.names) & set(held.names)
+        if overlap:
+            raise FaceDemoError(f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}.")
+    base_threshold = pipeline.threshold(spec)
+    before = pair_report(held.vectors, held.names, base_threshold)
+    head, history, best_epoch = train_adapter(train, held, epochs, seed, progress=progress)
+    # The adapter's own threshold: the best-accuracy one on the training people's pairs.
+    d_train, same_train = all_pairs(apply_head(head, train.vectors), train.names)
+    threshold = float(best_threshold(d_train, same_train).threshold)
+    after = pair_report(apply_head(head, held.vectors), held.names, threshold)
+    if general is not None:
+        before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
+    folder = models_dir(pipeline.settings.home) / name
+    folder.mkdir(parents=True, exist_ok=False)
+    torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
+    result = FinetuneResult(
+        name, spec.name, mode, folder, len(history), best_epoch, threshold,
+        len(set(train.names)), len(set(held.names)), before, after, history, skipped,
+    )
+    _save_record(result, spec, seed)
+    return result
+
+
+def _save_record(result: FinetuneResult, spec, seed: int) -> None:
+    """model.json is written last: a folder without it (a run killed mid-way) is not listed as a model."""
+    record = {"name": result.name, "base": spec.name, "mode": result.mode, "dim": spec.dim, "threshold": result.threshold, "seed": seed, "report": result.to_json()}
+    write_json(result.path / RECORD, record, indent=2)
+
+
+def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None) -> FinetuneResult:
+    """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
+    then store the adapted embeddings of every gallery face under the new model, so it can identify and
+    be explored at once without re-reading any photo."""
+    base = gallery.model_name(base)
+    records, vectors = gallery.store.get(base, embeddings=True)
+    if not records:
+        raise FaceDemoError(f"Nobody is enrolled for {base}; enroll or import people first.")
+    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], [r.id for r in records], [])
+    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress)
+    adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
+    new_records, thumbs = [], []
+    for r in records:
+        new_records.append(FaceRecord(record_id(result.name, r.image_sha, r.box), r.person, r.image, r.image_sha, r.box, result.name, r.enrolled_at))
+        old = gallery.store.thumb_path(r.id)
+        thumbs.append(_open(old))
+    with gallery.store.lock:
+        gallery.store.add(result.name, new_records, adapted, thumbs)
+    gallery.reindex(result.name)
+    return result
+
+
+def _open(path):
+    from PIL import Image
+
+    if path is None:
+        return None
+    with Image.open(path) as image:
+        return image.copy()

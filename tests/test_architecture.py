@@ -1,0 +1,179 @@
+"""The layout's rules, read from the package's own imports with ``ast`` (every import, those inside
+functions included): no import cycle, no lower layer importing a higher one, gradio only in ``ui/``,
+argparse only in ``cli/``, and no module reaching into another's underscore names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "facedemo"
+
+# Each top-level component of the package and its layer. A module may import its own component, or a
+# component of a lower layer; the foundation (layer 0) modules may import each other.
+LAYERS = {
+    "errors": 0, "settings": 0, "device": 0, "vectors": 0, "files": 0, "progress": 0,
+    "vision": 1,
+    "models": 2,
+    "pipeline": 3,
+    "evaluation": 4,
+    "gallery": 5,
+    "training": 6,
+    "explorer": 7,
+    "bench": 8,
+    "services": 9,
+    "ui": 10, "cli": 10,
+}
+# The public API (lazy re-exports) and `python -m facedemo` sit above every layer.
+ABOVE_ALL = {"facedemo", "facedemo.__main__"}
+ONLY_IN = {"gradio": "ui", "argparse": "cli"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+KNOWN = modules()
+
+
+def resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` names (relative levels resolved)."""
+    if node.level == 0:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(module: str, path: Path) -> list[tuple[str, list[str], int]]:
+    """(imported module, the names taken from it, line) for every import in the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, [], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            target = resolve(module, path, node)
+            names = [alias.name for alias in node.names]
+            submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in KNOWN]
+            if submodules:  # `from . import adapter`: the edge goes to the submodule itself
+                found += [(s, [], node.lineno) for s in submodules]
+                names = [n for n in names if f"{target}.{n}" not in KNOWN]
+                if not names:
+                    continue
+            found.append((target, names, node.lineno))
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {m: set() for m in KNOWN}
+    for module, path in KNOWN.items():
+        for target, _, _ in imports_of(module, path):
+            if target in KNOWN and target != module:
+                edges[module].add(target)
+    return edges
+
+
+def component(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_every_module_has_a_layer():
+    missing = sorted({component(m) for m in KNOWN if m not in ABOVE_ALL and component(m) not in LAYERS})
+    assert not missing, f"new top-level parts of facedemo need a layer in LAYERS: {missing}"
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_lower_layers_never_import_higher_ones():
+    wrong = []
+    for module, targets in graph().items():
+        if module in ABOVE_ALL:
+            continue
+        mine = component(module)
+        for target in targets:
+            theirs = component(target)
+            if theirs is None or theirs == mine:
+                continue
+            low, high = LAYERS[theirs], LAYERS[mine]
+            if low > high or (low == high and high != 0):
+                wrong.append(f"{module} (layer {high}) imports {target} (layer {low})")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("library", sorted(ONLY_IN))
+def test_libraries_confined_to_their_package(library):
+    wrong = [
+        f"{module}:{line} imports {target}"
+        for module, path in KNOWN.items()
+        for target, _, line in imports_of(module, path)
+        if target.split(".")[0] == library and component(module) != ONLY_IN[library]
+    ]
+    assert not wrong, f"only facedemo/{ONLY_IN[library]}/ may import {library}:\n" + "\n".join(wrong)
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_no_module_reaches_into_underscore_names():
+    """``from x import _y``, ``module._y`` and ``obj._y`` (other than ``self._y``) are all reaches into
+    something another module keeps private."""
+    wrong = []
+    for module, path in KNOWN.items():
+        for target, names, line in imports_of(module, path):
+            if target.startswith("facedemo"):
+                wrong += [f"{module}:{line} imports {target}.{n}" for n in names if private(n)]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and private(node.attr):
+                owner = node.value.id if isinstance(node.value, ast.Name) else None
+                if owner not in ("self", "cls"):
+                    wrong.append(f"{module}:{node.lineno} reads {ast.unparse(node)}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_rules_catch_what_they_guard(tmp_path):
+    """The checkers themselves, on a made-up graph: a cycle is found, and an upward import is one."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    source = tmp_path / "facedemo" / "vision" / "x.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("from ..gallery.store import _thing\nfrom . import detect\n")
+    node = ast.parse(source.read_text()).body[0]
+    assert resolve("facedemo.vision.x", source, node) == "facedemo.gallery.store"
+    assert LAYERS[component("facedemo.gallery.store")] > LAYERS[component("facedemo.vision.x")]
+    assert private("_thing") and not private("__version__")
