@@ -17,7 +17,7 @@ from PIL import Image
 from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
 from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
-from .models.registry import PREFERRED_DEFAULT, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
+from .models.registry import DEFAULT_ORDER, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
 from .models.thresholds import threshold_for
 from .settings import Settings
 from .vectors import cosine_similarity, l2_distance
@@ -141,12 +141,14 @@ class Pipeline:
         return list_models(self.settings)
 
     def default_model(self) -> str:
-        """The configured model, else facenet-vggface2 where usable, else the first available model."""
+        """The configured model, else the first available in ``DEFAULT_ORDER`` (the most accurate on
+        LFW first), else the first available model (a fine-tuned one)."""
         if self.settings.model:
             return self.settings.model
         statuses = {s.name: s for s in self.models()}
-        if statuses.get(PREFERRED_DEFAULT) and statuses[PREFERRED_DEFAULT].available:
-            return PREFERRED_DEFAULT
+        for name in DEFAULT_ORDER:
+            if statuses.get(name) and statuses[name].available:
+                return name
         for status in statuses.values():
             if status.available:
                 return status.name

