@@ -80,6 +80,21 @@ class VerifyResult:
         }
 
 
+@dataclass(frozen=True)
+class ModelComparison:
+    """The same two faces verified by every available model: one ``VerifyResult`` per model that ran,
+    and why each other model could not."""
+
+    results: list[VerifyResult]
+    unavailable: dict[str, str]  # model -> the reason, in words
+    first: ChosenFace  # the faces compared (found once, embedded by every model)
+    second: ChosenFace
+
+    def to_json(self) -> dict:
+        return {"models": [r.to_json() for r in self.results],
+                "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()]}
+
+
 def compare(model: str, a: np.ndarray, b: np.ndarray, threshold: float, notes=()) -> VerifyResult:
     return VerifyResult(model=model, distance=l2_distance(a, b), similarity=cosine_similarity(a, b), threshold=threshold, notes=tuple(notes))
 
@@ -245,6 +260,11 @@ class Pipeline:
 
     def choose_face(self, source: ImageInput, model: ModelRef = None, label: str = "The image", pick: str = "largest") -> ChosenFace:
         """The one face of an image to verify: the largest (or the most central), saying so if there were several."""
+        image, face, count, note = self._pick_face(source, label, pick)
+        (embedded,) = self.embed_faces(image, [face], model)
+        return ChosenFace(image, face, embedded.crop, embedded.embedding, count, note)
+
+    def _pick_face(self, source: ImageInput, label: str, pick: str = "largest") -> tuple[Image.Image, Face, int, str | None]:
         image = self.load(source)
         faces = self.detect(image)
         if not faces:
@@ -254,8 +274,7 @@ class Pipeline:
         if len(faces) > 1:
             which = "the most central" if pick == "central" else "the largest"
             note = f"{label} holds {len(faces)} faces; {which} was used."
-        (embedded,) = self.embed_faces(image, [face], model)
-        return ChosenFace(image, face, embedded.crop, embedded.embedding, len(faces), note)
+        return image, face, len(faces), note
 
     def verify(self, a: ImageInput, b: ImageInput, model: ModelRef = None, threshold: float | None = None) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
         """Are the faces in two images the same person (1:1)?
@@ -277,3 +296,35 @@ class Pipeline:
         limit = self.threshold(spec) if threshold is None else float(threshold)
         notes = [n for n in (first.note, second.note) if n]
         return compare(spec.name, first.embedding, second.embedding, limit, notes), first, second
+
+    def compare_models(self, a: ImageInput, b: ImageInput, models: Sequence[str] | None = None) -> ModelComparison:
+        """Verify the same pair with every available model (or ``models``): the faces are found once and
+        embedded by each model, each verdict at that model's own threshold.
+
+        Returns:
+            A ``ModelComparison``: one ``VerifyResult`` per model that ran, the reasons for the others.
+        """
+        image_a, face_a, count_a, note_a = self._pick_face(a, "Image A")
+        image_b, face_b, count_b, note_b = self._pick_face(b, "Image B")
+        statuses = {s.name: s for s in self.models()}
+        names = list(models) if models else list(statuses)
+        results, unavailable, crops = [], {}, None
+        for name in names:
+            spec = self.spec(name)
+            status = statuses.get(spec.name)
+            if status is not None and not status.available:
+                unavailable[spec.name] = status.reason or "unavailable"
+                continue
+            try:
+                (ea,) = self.embed_faces(image_a, [face_a], spec)
+                (eb,) = self.embed_faces(image_b, [face_b], spec)
+            except ModelUnavailableError as exc:
+                unavailable[spec.name] = str(exc)
+                continue
+            crops = crops or (ea, eb)
+            results.append(compare(spec.name, ea.embedding, eb.embedding, self.threshold(spec), [n for n in (note_a, note_b) if n]))
+        if not results:
+            raise ModelUnavailableError("None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items()))
+        first = ChosenFace(image_a, face_a, crops[0].crop, crops[0].embedding, count_a, note_a)
+        second = ChosenFace(image_b, face_b, crops[1].crop, crops[1].embedding, count_b, note_b)
+        return ModelComparison(results, unavailable, first, second)

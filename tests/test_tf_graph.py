@@ -87,3 +87,42 @@ def test_status_before_conversion_is_available_with_a_note(settings, tmp_path, m
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "fresh"))
     status = {s.name: s for s in Pipeline(replace(settings, facenet_weights={})).models()}["facenet-casia-webface"]
     assert status.available and "converted on first use" in status.note
+
+
+def test_compare_every_model_in_the_cli(casia_weights, tmp_path):
+    """`verify A B --compare --json`: a row per available model, each at its own threshold."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FACEDEMO_HOME": str(tmp_path), "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS": str(casia_weights)}
+    out = subprocess.run(
+        [sys.executable, "-m", "facedemo", "verify", str(EXAMPLES / "astronaut.jpg"), str(EXAMPLES / "hopper.jpg"), "--compare", "--json"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    rows = {row["model"]: row for row in result["models"]}
+    assert {"dlib-resnet", "facenet-casia-webface"} <= set(rows)
+    assert all(row["same_person"] is False for row in rows.values())  # Collins and Hopper, by every model
+    assert rows["facenet-casia-webface"]["threshold"] != rows["dlib-resnet"]["threshold"]
+    assert {u["model"] for u in result["unavailable"]} == {"facenet-vggface2"}
+
+
+def test_compare_every_model_through_the_api(casia_settings, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from test_app import launch
+
+    demo, _, url = launch(casia_settings, tmp_path / "gallery")
+    try:
+        verdict, crops, plot, result = Client(url, verbose=False).predict(
+            handle_file(str(EXAMPLES / "astronaut.jpg")), handle_file(str(EXAMPLES / "astronaut_2.jpg")), api_name="/compare"
+        )
+    finally:
+        demo.close()
+    rows = {row["model"]: row for row in result["models"]}
+    assert {"dlib-resnet", "facenet-casia-webface"} <= set(rows)
+    assert all(row["same_person"] for row in rows.values())  # two photos of Eileen Collins
+    assert "facenet-casia-webface" in verdict and "dlib-resnet" in verdict and crops is not None

@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("image_a")
     p.add_argument("image_b")
     p.add_argument("--threshold", type=float, help="L2 distance at or below which the faces are the same person")
+    p.add_argument("--compare", action="store_true", help="verify with every available model (each at its own threshold): a row per model")
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_verify)
 
@@ -98,6 +99,15 @@ def cmd_verify(args) -> int:
     from .common import emit
 
     pipeline = pipeline_from(args)
+    if args.compare:
+        comparison = pipeline.compare_models(args.image_a, args.image_b, [args.model] if args.model else None)
+        lines = [f"{'model':<24}{'distance':>9}{'threshold':>10}  verdict"]
+        for r in comparison.results:
+            lines.append(f"{r.model:<24}{r.distance:>9.3f}{r.threshold:>10.3f}  {'SAME person' if r.same_person else 'DIFFERENT people'}")
+        lines += [f"{m}: not run ({why})" for m, why in comparison.unavailable.items()]
+        lines += list(comparison.results[0].notes)
+        emit(args, comparison.to_json(), "\n".join(lines))
+        return 0
     result, _, _ = pipeline.verify(args.image_a, args.image_b, args.model, args.threshold)
     verdict = "SAME person" if result.same_person else "DIFFERENT people"
     text = [

@@ -148,30 +148,36 @@ def report_html(path: Path, figures: Sequence[go.Figure], title: str = "facedemo
     return path
 
 
-def verify_figure(model: str, distance: float, threshold: float, record: dict | None):
+def verify_figure(model: str, distance: float, threshold: float, record: dict | None) -> go.Figure:
     """A plotly figure: the genuine and impostor histograms (if known), the threshold and this pair."""
-    import plotly.graph_objects as go
+    return compare_figure([(model, distance, threshold, record)])
 
-    fig = go.Figure()
-    top = 1.0
-    if record:
-        edges = np.asarray(record["edges"])
-        centers = (edges[:-1] + edges[1:]) / 2
-        for key, name, color in (("same", "same person", "#2e7d32"), ("different", "different people", "#c62828")):
-            counts = np.asarray(record[key], dtype=float)
-            density = counts / max(counts.sum(), 1) / np.diff(edges)
-            top = max(top, float(density.max()))
-            fig.add_bar(x=centers, y=density, name=f"{name} (LFW)", marker_color=color, opacity=0.55, width=float(np.diff(edges)[0]))
-        fig.update_layout(barmode="overlay")
-    fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}", annotation_position="bottom right")
-    fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}", annotation_position="top right")
-    fig.update_layout(
-        title=f"{model}: this pair among LFW pairs" if record else f"{model}: this pair and the threshold",
-        xaxis_title="L2 distance between embeddings (smaller = more alike)",
-        yaxis_title="density",
-        height=320,
-        margin=dict(l=40, r=20, t=50, b=40),
-        legend=dict(orientation="h", y=-0.3),
-    )
-    fig.update_xaxes(range=[0, max(1.6, distance + 0.1)])
+
+def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.Figure:
+    """One panel per model (``(model, distance, threshold, LFW histograms or None)``): where this pair's
+    distance falls among the model's same-person and different-people distances, and its threshold."""
+    from plotly.subplots import make_subplots
+
+    titles = [f"{m}: this pair among LFW pairs" if r else f"{m}: this pair and the threshold" for m, _, _, r in rows]
+    fig = make_subplots(rows=len(rows), cols=1, subplot_titles=titles, vertical_spacing=0.12 if len(rows) > 1 else 0.0)
+    for row, (model, distance, threshold, record) in enumerate(rows, start=1):
+        if record:
+            edges = np.asarray(record["edges"])
+            centers = (edges[:-1] + edges[1:]) / 2
+            for key, name, color in (("same", "same person", "#2e7d32"), ("different", "different people", "#c62828")):
+                counts = np.asarray(record[key], dtype=float)
+                density = counts / max(counts.sum(), 1) / np.diff(edges)
+                fig.add_bar(x=centers, y=density, name=f"{name} (LFW)", marker_color=color, opacity=0.55,
+                            width=float(np.diff(edges)[0]), showlegend=row == 1, legendgroup=key, row=row, col=1)
+        fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}",
+                      annotation_position="bottom right", row=row, col=1)
+        fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}",
+                      annotation_position="top right", row=row, col=1)
+        fig.update_xaxes(range=[0, max(1.6, distance + 0.1)], row=row, col=1)
+        fig.update_yaxes(title_text="density", row=row, col=1)
+    fig.update_xaxes(title_text="L2 distance between embeddings (smaller = more alike)", row=len(rows), col=1)
+    fig.update_layout(barmode="overlay", height=80 + 260 * len(rows), margin=dict(l=40, r=20, t=50, b=40),
+                      legend=dict(orientation="h", y=-0.3 / len(rows)))
+    if len(rows) == 1:
+        fig.update_layout(title=titles[0], annotations=[a for a in fig.layout.annotations if a.text != titles[0]])
     return fig

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 from PIL import Image
 
 from ..evaluation import distributions
-from ..explorer.figures import verify_figure
+from ..explorer.figures import compare_figure, verify_figure
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, user_errors
 
@@ -20,6 +22,19 @@ def verdict_html(result) -> str:
         f"<div>distance <b>{result.distance:.3f}</b> {'≤' if result.same_person else '>'} threshold {result.threshold:.3f} · "
         f"cosine similarity {result.similarity:.3f} · model {result.model}</div>{notes}</div>"
     )
+
+
+def compare_html(comparison) -> str:
+    """A row per model: distance, threshold and verdict; the models that could not run, and why."""
+    rows = []
+    for r in comparison.results:
+        color, word = ("#2e7d32", "same person") if r.same_person else ("#c62828", "different people")
+        rows.append(f"<tr><td><b>{html.escape(r.model)}</b></td><td>{r.distance:.3f}</td><td>{r.threshold:.3f}</td>"
+                    f"<td style='color:{color};font-weight:700'>{word}</td></tr>")
+    missing = "".join(f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(why)}</div>" for m, why in comparison.unavailable.items())
+    notes = "".join(f"<div style='opacity:.8'>{html.escape(n)}</div>" for n in (comparison.results[0].notes if comparison.results else ()))
+    return (f"<div class='verdict' style='padding:8px 14px'><table><tr><th>model</th><th>distance</th><th>threshold</th>"
+            f"<th>verdict</th></tr>{''.join(rows)}</table>{notes}{missing}</div>")
 
 
 def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image:
@@ -37,6 +52,7 @@ def render(services: Services, examples: dict) -> None:
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
         threshold = gr.Number(value=None, minimum=0, maximum=2, label="Threshold (blank or 0: the model's calibrated one)", scale=1)
         button = gr.Button("Verify", variant="primary", scale=1)
+        compare_button = gr.Button("Compare every model", scale=1)
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
     verdict = gr.HTML(elem_id="verify-verdict")
@@ -54,5 +70,15 @@ def render(services: Services, examples: dict) -> None:
         figure = verify_figure(result.model, result.distance, result.threshold, record)
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
+    @user_errors
+    @on_gpu
+    def compare(a, b):
+        """Every available model on the same two faces: a row per model, a distribution panel per model."""
+        a, b = require_image(a, "photo A"), require_image(b, "photo B")
+        result = services.pipeline.compare_models(a, b)
+        rows = [(r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home)) for r in result.results]
+        return compare_html(result), side_by_side(result.first.crop, result.second.crop), compare_figure(rows), result.to_json()
+
     button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)
+    compare_button.click(compare, [image_a, image_b], [verdict, crops, plot, result_json], api_name="compare", preprocess=False)
     return model
