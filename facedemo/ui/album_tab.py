@@ -1,7 +1,7 @@
 """Album: an unlabelled set of photos grouped into people, shown as rows of faces, largest group first;
 name a group (all its faces are enrolled), merge two groups, take a wrong face out of a group.
 
-The album lives in this browser session's ``gr.State`` and its files are deleted when the session ends
+The album lives in this browser session's ``gr.State`` and its files are deleted when the state expires
 or a new album replaces it: one visitor never sees another's album.
 """
 
@@ -16,6 +16,7 @@ from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
 MAX_ROWS = 40  # groups of two or more shown as rows; the rest of the page would only scroll
+ALBUM_TTL_S = 3 * 3600
 
 
 def close_album(album) -> None:
@@ -52,7 +53,9 @@ def render(services: Services, people_changed: gr.State):
         "people, largest group first, faces on their own last. Name a group to enroll all its faces, merge two "
         "groups of one person, or take a wrong face out. Faces of people already enrolled are labelled."
     )
-    album = gr.State(None, delete_callback=close_album)  # this browser session's album, deleted when it ends
+    # This browser session's album. Gradio deletes a session's state an hour after its tab closes, and this
+    # one three hours after its last change at most; either way close_album deletes its files.
+    album = gr.State(None, time_to_live=ALBUM_TTL_S, delete_callback=close_album)
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(label="Photos, or a zip of photos", file_count="multiple", file_types=["image", ".zip"], type="filepath", elem_id="album-files", height=220)
