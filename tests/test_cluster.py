@@ -97,6 +97,13 @@ def test_cast_crops_cluster_into_the_cast(cast_album):
         members = {p for p, l in zip(people, album.labels) if l == label}
         pure += members == {person}
     assert pure >= 6, [[truth[f.image] for f in g.faces] for g in groups]
+    # Every method runs on the same real embeddings and numbers its groups the same way.
+    vectors = np.stack([f.embedding for f in album.faces])
+    for method in CLUSTER_METHODS:
+        labels = cluster_vectors(vectors, album.threshold, method)
+        sizes = np.bincount(labels)
+        assert len(labels) == len(vectors) and (np.diff(sizes) <= 0).all(), method
+        assert clustering_scores(people, labels).bcubed_precision >= 0.5, method
     doc = album.to_json()
     assert [c["id"] for c in doc["clusters"]] == list(range(len(groups)))
     assert {f["image"] for c in doc["clusters"] for f in c["faces"]} <= set(truth)
