@@ -13,6 +13,9 @@ The public API, in one place (each name is imported on first use, so ``import fa
     for match in gallery.identify("group.jpg").faces:        # 1:N -> IdentifyResult
         print(match.name or "unknown", match.distance)
 
+    with cluster_album(pipeline, "album.zip") as album:       # every face grouped into people -> Album
+        album.name(0, "Ada Lovelace", gallery)               # enroll the largest group
+
 The package is laid out by stage, each importing only the stages below it (``tests/test_architecture.py``
 checks this): ``vision`` (images, detection, alignment) -> ``models`` (embedders, thresholds) -> ``pipeline``
 -> ``evaluation`` -> ``gallery`` -> ``training`` -> ``explorer`` -> ``bench`` -> ``services`` -> ``ui`` and
@@ -39,6 +42,8 @@ _API = {
     "Gallery": "gallery.core", "Person": "gallery.core", "open_store": "gallery.store", "EnrollResult": "gallery.enroll",
     "ImportReport": "gallery.enroll", "IdentifyResult": "gallery.identify", "FaceMatch": "gallery.identify",
     "annotate": "gallery.identify",
+    "cluster_album": "gallery.album", "Album": "gallery.album", "cluster_vectors": "gallery.cluster",
+    "clustering_scores": "evaluation.clustering",
     # evaluation, training, the explorer
     "read_pairs": "evaluation.pairs", "evaluate_pairs": "evaluation.verification", "calibrate": "evaluation.calibration",
     "finetune": "training.finetune", "gallery_views": "explorer.views", "write_report": "explorer.views",

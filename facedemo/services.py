@@ -16,6 +16,8 @@ from PIL import Image
 
 from .errors import GalleryError, NoFaceError
 from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
+from .gallery.album import Album, cluster_album
+from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .pipeline import Pipeline
 from .settings import Settings, default_gallery_dir
 from .vision.images import ImageInput
@@ -109,6 +111,14 @@ class Services:
         kwargs = {"method": method} if method else {}
         results = [g.match(faces, model, top_k, **kwargs) for g in galleries]
         return picture, results[0] if len(results) == 1 else _merge(results, top_k)
+
+    # -- an unlabelled album grouped into people ----------------------------------------------------
+    def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:
+        """Every face of the photos grouped into people, with thumbnails for the page; faces matching
+        someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
+        galleries = [self.gallery(session)] + ([self.shared()] if self.config.public else [])
+        return cluster_album(self.pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
+                             thumbnails=True, progress=progress)
 
 
 def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..errors import FaceDemoError
-from . import core, evaluate, finetune, gallery
+from . import cluster, core, evaluate, finetune, gallery
 from .common import emit  # noqa: F401  (re-exported: the one way every command prints)
 
 EXIT_USER_ERROR = 2
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facedemo", description="Face verification, identification and exploration.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (core, gallery, evaluate, finetune):
+    for module in (core, gallery, evaluate, finetune, cluster):
         module.register(sub)
     return parser
 

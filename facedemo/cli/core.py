@@ -39,6 +39,8 @@ def register(sub) -> None:
 
     if hasattr(gallery, "register_bench"):
         gallery.register_bench(bench)
+    from . import cluster  # bench cluster lives with the cluster command
+    cluster.register_bench(bench)
 
 
 def cmd_models(args) -> int:

@@ -54,6 +54,18 @@ class EnrollResult:
 
 
 @dataclass(frozen=True)
+class FaceToEnroll:
+    """One face found and embedded already, to be stored: the photo's label and the sha256 of its bytes
+    (which, with the box, make the record's id), and the decoded photo for the thumbnail (or None)."""
+
+    label: str
+    image_sha: str
+    face: Face
+    embedding: np.ndarray
+    image: Image.Image | None
+
+
+@dataclass(frozen=True)
 class Skipped:
     path: str
     reason: str
@@ -102,17 +114,28 @@ class Enrollment:
                 raise ImageError(result.error)
             chosen.append((i, _pick(result, labels[i], face_index), result.image))
         shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
+        faces = [FaceToEnroll(labels[i], shas[i], face.face, face.embedding, image) for i, face, image in chosen]
+        return self.enroll_faces(name, faces, model)
+
+    def enroll_faces(self, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
+        """Store faces already found and embedded (by ``model``) as one person: what ``enroll`` does once
+        it has picked them, and how a clustered album names a whole group without running the models again.
+        A face already stored (same photo bytes, same box) is reported as a duplicate, not stored twice."""
+        name = validate_name(name)
+        model = self.model_name(model)
+        if not faces:
+            raise FaceDemoError("Give at least one face to enroll.")
         with self.store.lock:
             records, vectors, thumbs, duplicates = [], [], [], []
-            known = {r.id: r for r in self.existing(model, shas)}
-            for i, face, image in chosen:
-                rid = record_id(model, shas[i], face.face.box)
+            known = {r.id: r for r in self.existing(model, [f.image_sha for f in faces])}
+            for item in faces:
+                rid = record_id(model, item.image_sha, item.face.box)
                 if rid in known or rid in {r.id for r in records}:
-                    duplicates.append(Duplicate(labels[i], known[rid].person if rid in known else name))
+                    duplicates.append(Duplicate(item.label, known[rid].person if rid in known else name))
                     continue
-                records.append(FaceRecord(rid, name, labels[i], shas[i], face.face.box, model, _now()))
-                vectors.append(face.embedding)
-                thumbs.append(_thumb(image, face.face))
+                records.append(FaceRecord(rid, name, item.label, item.image_sha, item.face.box, model, _now()))
+                vectors.append(item.embedding)
+                thumbs.append(face_thumbnail(item.image, item.face))
             if records:
                 self.store.add(model, records, np.stack(vectors), thumbs)
             self.refresh_centroids(model, [name])
@@ -179,7 +202,7 @@ class Enrollment:
             face = result.faces[0]
             records.append(FaceRecord(record_id(model, sha, face.face.box), person, path.name, sha, face.face.box, model, _now()))
             vectors.append(face.embedding)
-            thumbs.append(_thumb(result.image, face.face))
+            thumbs.append(face_thumbnail(result.image, face.face))
         if records:
             with self.store.lock:
                 self.store.add(model, records, np.stack(vectors), thumbs)
@@ -206,7 +229,7 @@ def _label(source: ImageInput, index: int) -> str:
     return f"photo {index + 1}"
 
 
-def _thumb(image: Image.Image | None, face: Face) -> Image.Image | None:
+def face_thumbnail(image: Image.Image | None, face: Face) -> Image.Image | None:
     """The face box with a quarter of its size as margin, clipped to the image."""
     if image is None:
         return None

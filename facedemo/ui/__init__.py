@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..services import Services
-from . import explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
+from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
 from .common import model_choices, models_note, session_of
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -51,6 +51,8 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
                 dropdowns.append(identify_tab.render(services, examples(), people_changed))
             with gr.Tab("Gallery", id="gallery") as gallery:
                 dropdowns.append(gallery_tab.render(services, people_changed, gallery))
+            with gr.Tab("Album", id="album"):
+                dropdowns.append(album_tab.render(services, people_changed))
             with gr.Tab("Explorer", id="explorer"):
                 dropdowns.append(explore_tab.render(services, explorer))
             with gr.Tab("Fine-tune", id="finetune"):

@@ -1,0 +1,81 @@
+"""Clustering faces into people: the grouping itself (dlib's Chinese whispers or scikit-learn's
+agglomerative clustering / DBSCAN, on L2 distances between unit embeddings), with the distance
+threshold tied to the model's calibrated verification threshold.
+
+Which method and threshold are the default was decided by ``python -m facedemo bench cluster`` on LFW
+(docs/GALLERY.md, "Clustering an album"). The album itself (every face of every photo, groups a person
+can name, merge and correct) is ``album.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import FaceDemoError
+
+# name -> what it does, as the CLI's and the dashboard's help say it
+CLUSTER_METHODS = {
+    "chinese-whispers": "dlib's Chinese whispers on the graph of faces closer than the threshold",
+    "average": "scikit-learn agglomerative clustering, average linkage, cut at the threshold",
+    "complete": "scikit-learn agglomerative clustering, complete linkage (every pair within the threshold)",
+    "single": "scikit-learn agglomerative clustering, single linkage (connected components of the graph)",
+    "dbscan": "scikit-learn DBSCAN, eps = the threshold, 2 neighbours to be a core face; noise faces stay alone",
+}
+# Chosen on LFW (300 people, 150 of them with one photo; docs/GALLERY.md): average linkage at 0.9x the
+# verification threshold had the best BCubed F (0.964), and stayed >= 0.948 from 0.85x to 0.95x where
+# Chinese whispers fell from 0.958 to 0.804: an album's threshold is never exactly right, so the flatter wins.
+DEFAULT_CLUSTER_METHOD = "average"
+# The clustering threshold is this multiple of the model's verification (1:1) threshold: a little
+# stricter, because one wrong link joins two people's whole groups.
+DEFAULT_SCALE = 0.9
+
+
+def check_method(method: str) -> str:
+    if method not in CLUSTER_METHODS:
+        raise FaceDemoError(f"Unknown clustering method '{method}': use one of {', '.join(CLUSTER_METHODS)}.")
+    return method
+
+
+def cluster_threshold(pipeline, model=None, scale: float = DEFAULT_SCALE) -> float:
+    """The L2 distance under which two faces are linked: ``scale`` x the model's verification threshold."""
+    return float(pipeline.threshold(model, "verify")) * float(scale)
+
+
+def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT_CLUSTER_METHOD) -> np.ndarray:
+    """One group label per row of ``vectors`` (unit embeddings), numbered so that group 0 is the largest
+    and singletons come last; ties keep the order in which their first face appears."""
+    check_method(method)
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if len(vectors) == 0:
+        return np.zeros(0, dtype=int)
+    if threshold <= 0:
+        raise FaceDemoError(f"The clustering threshold must be a positive distance, not {threshold}.")
+    if len(vectors) == 1:
+        return np.zeros(1, dtype=int)
+    if method == "chinese-whispers":
+        import dlib
+
+        raw = np.asarray(dlib.chinese_whispers_clustering([dlib.vector(v.tolist()) for v in vectors], float(threshold)))
+    elif method == "dbscan":
+        from sklearn.cluster import DBSCAN
+
+        raw = DBSCAN(eps=threshold, min_samples=2).fit_predict(vectors)
+        noise = raw < 0  # DBSCAN's noise: each such face is a group of its own
+        raw[noise] = raw.max() + 1 + np.arange(noise.sum())
+    else:
+        from sklearn.cluster import AgglomerativeClustering
+
+        raw = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage=method, metric="euclidean").fit_predict(vectors)
+    return ordered_labels(raw)
+
+
+def ordered_labels(labels: Sequence[int]) -> np.ndarray:
+    """Relabel groups 0..k-1, largest first, ties by first appearance."""
+    labels = np.asarray(labels)
+    groups, first, sizes = np.unique(labels, return_index=True, return_counts=True)
+    order = sorted(range(len(groups)), key=lambda i: (-sizes[i], first[i]))
+    new = np.empty(len(groups), dtype=int)
+    new[order] = np.arange(len(groups))
+    return new[np.searchsorted(groups, labels)]
