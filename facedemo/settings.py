@@ -60,8 +60,8 @@ class Settings:
     # Alignment: "similarity" (5-point), "crop" (facenet-pytorch's margin crop) or "native" (each model's
     # own) for every model; None: each model's own default (ModelSpec.alignment, chosen from LFW figures).
     alignment: str | None = None
-    # Models: the default (None = facenet-vggface2 where its weights exist or can be fetched, else the
-    # first available), explicit weight files, and the download bound for facenet weights.
+    # Models: the default (None = the first available in models.registry.DEFAULT_ORDER, most accurate first),
+    # explicit weight files, and the download bound for facenet weights.
     model: str | None = None
     facenet_weights: dict[str, str] = field(default_factory=dict)
     download_timeout_s: float = 20.0

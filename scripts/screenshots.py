@@ -63,6 +63,11 @@ def main() -> None:
         page.wait_for_timeout(1500)
         page.screenshot(path=str(args.out / "verify.png"), full_page=True)
 
+        page.get_by_role("button", name="Compare every model", exact=True).click()
+        page.locator("#verify-verdict").get_by_text("facenet-casia-webface").wait_for(timeout=300_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(args.out / "compare.png"), full_page=True)
+
         page.get_by_role("tab", name="Identify").click()
         page.locator("#identify-image input[type=file]").set_input_files(str(EXAMPLES / "group.jpg"))
         page.wait_for_timeout(1500)
@@ -77,11 +82,18 @@ def main() -> None:
         page.close()
         demo.close()
 
-        demo = launch(lambda gallery: gallery.import_folder(CAST), 7899)
+        def both_models(gallery) -> None:  # the cast embedded by the two models that run offline
+            for model in ("dlib-resnet", "facenet-casia-webface"):
+                gallery.import_folder(CAST, model)
+
+        demo = launch(both_models, 7899)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto("http://127.0.0.1:7899/", wait_until="domcontentloaded")
         page.get_by_role("tab", name="Explorer").wait_for(timeout=60_000)
         page.get_by_role("tab", name="Explorer").click()
+        page.get_by_label("Models (pick two to compare)").click()
+        page.get_by_role("option", name="facenet-casia-webface", exact=True).click()
+        page.keyboard.press("Escape")
         page.get_by_role("button", name="Explore", exact=True).click()
         page.wait_for_function("() => document.body.innerText.includes('faces of 8 people')", timeout=120_000)
         page.wait_for_timeout(3000)

@@ -11,7 +11,7 @@ from ..settings import Settings
 
 def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True) -> None:
     if model:
-        parser.add_argument("--model", help="model name (see `models`); default: facenet-vggface2 if usable, else the first available")
+        parser.add_argument("--model", help="model name (see `models`); default: the first available of facenet-vggface2, dlib-resnet, facenet-casia-webface")
     parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
     parser.add_argument("--alignment", choices=["similarity", "crop", "native"],
                         help="for every model: similarity (MTCNN's 5 points onto the model's template), crop (facenet-pytorch's margin crop) or native (each model's own: dlib's shape predictor and face chip); default: each model's best on LFW")
