@@ -14,11 +14,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from . import params
 from .errors import GalleryError, NoFaceError
 from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
 from .pipeline import Pipeline
 from .settings import Settings, default_gallery_dir
-from .vision.images import ImageInput
+from .vision.images import ImageInput, frames_note
 
 
 def on_spaces() -> bool:
@@ -96,6 +97,7 @@ class Services:
     # -- identification across the visitor's gallery and (read-only) the shared one ----------------
     def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
                  method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
+        top_k = params.top_k(top_k)  # refused before any model runs
         model = self.pipeline.spec(model).name
         galleries = [self.gallery(session)]
         if self.config.public:
@@ -108,7 +110,9 @@ class Services:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         kwargs = {"method": method} if method else {}
         results = [g.match(faces, model, top_k, **kwargs) for g in galleries]
-        return picture, results[0] if len(results) == 1 else _merge(results, top_k)
+        result = results[0] if len(results) == 1 else _merge(results, top_k)
+        note = frames_note(picture, "The photo")
+        return picture, replace(result, notes=(note,)) if note else result
 
 
 def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:

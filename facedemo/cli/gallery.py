@@ -30,8 +30,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_enroll)
 
-    p = sub.add_parser("import", help="enroll a folder-per-identity tree (folders starting with '_' are skipped)")
-    p.add_argument("folder")
+    p = sub.add_parser("import", help="enroll a folder-per-identity tree, or a zip of one (folders starting with '_' are skipped)")
+    p.add_argument("folder", metavar="FOLDER_OR_ZIP")
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_import)
@@ -127,7 +127,7 @@ def cmd_import(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        report = gallery.import_folder(args.folder, args.model, progress)
+        report = gallery.import_path(args.folder, args.model, progress)
     finally:
         if bar is not None:
             bar.close()
@@ -136,6 +136,7 @@ def cmd_import(args) -> int:
         f"{report.duplicates} already in the gallery, {len(report.skipped)} skipped (model {report.model})."
     ]
     lines += [f"  skipped {s.path}: {s.reason}" for s in report.skipped]
+    lines += [f"  note: {w}" for w in report.warnings]
     emit(args, report.to_json(), "\n".join(lines))
     return 0
 
