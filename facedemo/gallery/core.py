@@ -104,6 +104,7 @@ class Gallery(Enrollment, Identification):
             for model, records in owned.items():
                 self.store.delete(model, [r.id for r in records])
                 self.store.set_centroids(model, {name: None})
+            self.store.erase(list(owned))  # gone from disk too, not only from Chroma's answers
         return sum(len(r) for r in owned.values())
 
     def rename(self, old: str, new: str) -> int:
