@@ -99,7 +99,7 @@ class FaceStore(Protocol):
     def set_centroids(self, model: str, centroids: dict[str, np.ndarray | None]) -> None: ...
     def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Candidate]]: ...
     def thumb_path(self, record_id: str) -> Path | None: ...
-    def drop(self) -> None: ...
+    def drop(self, compact: bool = True) -> None: ...
     def erase(self, models: Sequence[str]) -> None: ...
 
 
@@ -329,9 +329,18 @@ class ChromaStore:
         path = self.thumbs_dir / f"{record_id}.jpg"
         return path if (path.exists() or not must_exist) else None
 
-    def drop(self) -> None:
+    def namespaces(self) -> set[str]:
+        """Every namespace with something stored: collections in Chroma or a thumbnail folder on disk."""
+        found = {name.split(".fd.", 1)[0] for name in self._names() if ".fd." in name and not name.startswith(("fd.", REBUILD))}
+        root = self.thumbs_dir.parent if self.thumbs_dir else None
+        if root is not None and root.is_dir():
+            found |= {p.name for p in root.iterdir() if p.is_dir() and p.name != "default" and _NAMESPACE.match(p.name)}
+        return found
+
+    def drop(self, compact: bool = True) -> None:
         """Remove this namespace's collections and thumbnails (a public-mode visitor's gallery expiring),
-        and compact the folder so that no byte of them stays on disk."""
+        and compact the folder so that no byte of them stays on disk (``compact=False``: the caller
+        compacts once after dropping several)."""
         prefix = self._prefix()
         with _chroma_errors("drop the gallery"):
             for name in self._names():
@@ -340,7 +349,8 @@ class ChromaStore:
         self._collections.clear()
         if self.thumbs_dir is not None:
             shutil.rmtree(self.thumbs_dir, ignore_errors=True)
-        self.compact()
+        if compact:
+            self.compact()
 
     # -- erasure on disk ------------------------------------------------------------------------------
     # Chroma 1.5 deletes from its API view only: a deleted record stays in the collection's write-ahead log
