@@ -169,6 +169,7 @@ class ChromaStore:
         if key not in self._collections:
             with _chroma_errors("open the collection for " + model):
                 name = self._name(model, kind)
+                self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
                     col = self.client.get_or_create_collection(
                         name, configuration={"hnsw": {"space": "cosine"}},
@@ -177,7 +178,6 @@ class ChromaStore:
                 else:
                     from chromadb.errors import NotFoundError
 
-                    self._finish_rebuild(name)
                     try:
                         col = self.client.get_collection(name, embedding_function=None)
                     except NotFoundError:
