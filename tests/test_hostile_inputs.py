@@ -381,6 +381,16 @@ def test_a_hostile_zip_imports_what_it_can_and_says_why_for_the_rest(capsys, tmp
     assert json.loads(out) == [{"name": "Eileen", "images": 1}, {"name": "Grace", "images": 1}]
 
 
+def test_a_zip_without_a_top_folder_names_its_entries_as_they_are_in_the_zip(capsys, tmp_path):
+    archive = tmp_path / "flat.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Ada/notes.jpg", b"not a photo")
+        zf.writestr("Ada/empty.jpg", b"")
+    code, out, err = run(capsys, "import", archive, "--gallery", tmp_path / "g", "--json")
+    assert code == 0, err
+    assert sorted(s["path"] for s in json.loads(out)["skipped"]) == ["Ada/empty.jpg", "Ada/notes.jpg"]
+
+
 def test_the_same_photo_already_enrolled_under_someone_else_is_a_warning(capsys, tmp_path):
     assert run(capsys, "enroll", "Grace", EXAMPLES / "hopper.jpg", "--gallery", tmp_path / "g")[0] == 0
     folder = tmp_path / "people" / "Amazing Grace"

@@ -148,7 +148,7 @@ class Enrollment:
         with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
             unpacked = extract_images(archive, Path(tmp), entry_cap(self.pipeline.settings.max_pixels))
             root = identity_root(Path(tmp))
-            shown = PurePosixPath(*root.relative_to(tmp).parts) if root != Path(tmp) else None
+            shown = PurePosixPath(*root.relative_to(tmp).parts)  # '.' when the zip has no top folder: never the temp path
             try:
                 report = self.import_folder(root, model, progress, chunk, shown_as=shown)
             except FaceDemoError:
