@@ -203,10 +203,18 @@ def test_a_fifo_does_not_hang_the_real_cli(tmp_path):
 
 
 def test_import_refuses_a_fifo_and_a_non_zip_file(capsys, tmp_path):
-    assert "named pipe" in refused(capsys, "import", _fifo(tmp_path), "--gallery", tmp_path / "g") or True
+    assert "'x.jpg' is neither a folder nor a zip file" in refused(capsys, "import", _fifo(tmp_path), "--gallery", tmp_path / "g")
     line = refused(capsys, "import", _write("x.txt", b"plain text")(tmp_path), "--gallery", tmp_path / "g")
     assert "neither a folder nor a zip file" in line
     assert "does not exist" in refused(capsys, "import", tmp_path / "none", "--gallery", tmp_path / "g")
+
+
+def test_identify_refuses_to_write_its_picture_into_a_fifo(capsys, tmp_path, enrolled):
+    """`--out` is a path that comes in too: opening a FIFO for writing would block until someone reads it."""
+    out = tmp_path / "named.jpg"
+    os.mkfifo(out)
+    line = refused(capsys, "identify", EXAMPLES / "hopper.jpg", "--gallery", enrolled, "--out", out)
+    assert "'named.jpg' is a named pipe (FIFO), not a regular file" in line
 
 
 # -- files that are images, but more than one picture: the first is used, and said so -----------------

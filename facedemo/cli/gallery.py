@@ -144,6 +144,7 @@ def cmd_import(args) -> int:
 def cmd_identify(args) -> int:
     from .common import emit
     from ..gallery import annotate
+    from ..vision.images import refuse_special
 
     _port_check(args)
     gallery = gallery_from(args)
@@ -156,6 +157,7 @@ def cmd_identify(args) -> int:
         others = ", ".join(f"{c.name} {c.distance:.3f}" for c in match.candidates)
         lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others}")
     if args.out:
+        refuse_special(args.out)
         try:
             annotate(image, result).save(args.out)
         except (OSError, ValueError) as exc:

@@ -81,6 +81,17 @@ def open_regular(path: str | Path, name: str | None = None):
         raise
 
 
+def refuse_special(path: str | Path) -> None:
+    """For a path about to be written: an existing FIFO, socket or device would block or swallow the write."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # nothing there yet (or unreachable: the write itself will say so)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise ImageError(f"'{Path(path).name}' is {kind}, not a regular file; give a file name to write to.")
+
+
 def image_sha(source: "ImageInput") -> str:
     """sha256 of a photo's bytes (of its pixels when it is already decoded): how a photo already in the
     gallery is recognised before any model runs."""
