@@ -39,3 +39,11 @@ class UnknownPersonError(FaceDemoError):
 
 class GalleryError(FaceDemoError):
     """The gallery store cannot do what was asked (unreachable server, read-only, conflict)."""
+
+
+class InvalidParameterError(FaceDemoError):
+    """A number (threshold, top-k, face index) that is not a number or is outside its range."""
+
+
+class ArchiveError(FaceDemoError):
+    """An uploaded zip that cannot be imported at all (not a zip, no photos, too large)."""

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .device import DeviceInfo, resolve_device
+from . import params
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
 from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
 from .models.registry import DEFAULT_ORDER, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
@@ -23,7 +24,7 @@ from .settings import Settings
 from .vectors import cosine_similarity, l2_distance
 from .vision.align import ALIGNMENTS, align_face, crop_face
 from .vision.detect import Detector, Face, central_face, largest_face
-from .vision.images import ImageInput, load_image
+from .vision.images import ImageInput, frames_note, load_image
 
 ModelRef = Union[str, ModelSpec, None]  # a model's name, its spec, or None for the default model
 
@@ -270,11 +271,11 @@ class Pipeline:
         if not faces:
             raise NoFaceError(f"{label} has no face that could be detected; try a clearer, front-facing photo.")
         face = central_face(faces, image.size) if pick == "central" else largest_face(faces)
-        note = None
+        notes = [frames_note(image, label)]
         if len(faces) > 1:
             which = "the most central" if pick == "central" else "the largest"
-            note = f"{label} holds {len(faces)} faces; {which} was used."
-        return image, face, len(faces), note
+            notes.append(f"{label} holds {len(faces)} faces; {which} was used.")
+        return image, face, len(faces), " ".join(n for n in notes if n) or None
 
     def verify(self, a: ImageInput, b: ImageInput, model: ModelRef = None, threshold: float | None = None) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
         """Are the faces in two images the same person (1:1)?
@@ -290,10 +291,12 @@ class Pipeline:
         Raises:
             NoFaceError: a photo has no face. ImageError: a photo cannot be read.
         """
+        threshold = params.threshold(threshold)  # refused before any model runs
+        a, b = self.load(a), self.load(b)  # and so is a photo that cannot be read, whichever it is
         spec = self.spec(model)
         first = self.choose_face(a, spec, "Image A")
         second = self.choose_face(b, spec, "Image B")
-        limit = self.threshold(spec) if threshold is None else float(threshold)
+        limit = self.threshold(spec) if threshold is None else threshold
         notes = [n for n in (first.note, second.note) if n]
         return compare(spec.name, first.embedding, second.embedding, limit, notes), first, second
 

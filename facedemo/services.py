@@ -7,20 +7,29 @@ No gradio here: the UI calls these functions and only renders what they return.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from .errors import GalleryError, NoFaceError
+from . import params
+from .errors import FaceDemoError, GalleryError, NoFaceError
 from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .pipeline import Pipeline
 from .settings import Settings, default_gallery_dir
-from .vision.images import ImageInput
+from .vision.images import ImageInput, frames_note
+
+
+log = logging.getLogger("facedemo.services")
+VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
+DEFAULT_VISITOR_TTL_S = 3600.0
 
 
 def on_spaces() -> bool:
@@ -43,17 +52,22 @@ class AppConfig:
     public: bool  # each visitor gets a private gallery; the shared gallery is read-only
     chroma_host: str | None = None
     chroma_port: int | None = None
+    # Public mode: a visitor's data is deleted after this long without a request from them, whether or not
+    # their browser ever said goodbye (plain HTTP clients never do; a crashed server never hears it).
+    visitor_ttl_s: float = DEFAULT_VISITOR_TTL_S
 
     @classmethod
     def from_env(cls, **overrides) -> "AppConfig":
         public_env = os.environ.get("FACEDEMO_PUBLIC")
         public = on_spaces() if public_env in (None, "") else public_env.strip().lower() in ("1", "true", "yes", "on")
         port = os.environ.get("CHROMA_PORT")
+        ttl = os.environ.get("FACEDEMO_VISITOR_TTL")
         config = cls(
             gallery_dir=default_gallery_dir(),
             public=public,
             chroma_host=os.environ.get("CHROMA_HOST") or None,
             chroma_port=int(port) if port else None,
+            visitor_ttl_s=params.number(ttl, "FACEDEMO_VISITOR_TTL (seconds)", 1, 7 * 86400) if ttl else DEFAULT_VISITOR_TTL_S,
         )
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -65,6 +79,9 @@ class Services:
         self.pipeline = Pipeline(self.settings)
         self._store: ChromaStore | None = None
         self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}  # visitor namespace -> monotonic time of their last request
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @property
     def store(self) -> ChromaStore:
@@ -88,16 +105,76 @@ class Services:
             return self.shared()
         if not session:
             raise GalleryError("This public demo keeps a private gallery per browser session, and none was found; reload the page.")
-        return Gallery(self.pipeline, self.store.with_namespace(self.namespace(session)))
+        namespace = self.namespace(session)
+        with self._lock:
+            self._seen[namespace] = time.monotonic()
+        return Gallery(self.pipeline, self.store.with_namespace(namespace))
 
     def forget(self, session: str | None) -> None:
         """A public-mode visitor left: their faces are deleted, embeddings and thumbnails alike."""
         if self.config.public and session:
-            self.gallery(session).clear()
+            namespace = self.namespace(session)
+            self.store.with_namespace(namespace).drop()
+            with self._lock:
+                self._seen.pop(namespace, None)
+
+    # -- public mode: every visitor's data expires, goodbye or not ---------------------------------
+    def expire(self, max_age_s: float | None = None) -> list[str]:
+        """Delete every visitor namespace idle for longer than ``max_age_s`` (default: the configured
+        ``visitor_ttl_s``), and every one this process has never served: those were left by a previous
+        run (a restart, a crash), and their session hashes must not bring them back. Returns them."""
+        if not self.config.public:
+            return []
+        age = self.config.visitor_ttl_s if max_age_s is None else max_age_s
+        now = time.monotonic()
+        store = self.store
+        with store.lock:  # no write lands in a namespace while it is judged and dropped
+            with self._lock:
+                stale = sorted(ns for ns in store.namespaces() if VISITOR.match(ns) and (ns not in self._seen or now - self._seen[ns] > age))
+                for ns in stale:
+                    self._seen.pop(ns, None)
+            for ns in stale:
+                store.with_namespace(ns).drop(compact=False)
+            if stale:
+                store.compact()
+        return stale
+
+    def start_expiry(self, every_s: float | None = None) -> threading.Thread | None:
+        """Public mode: purge what earlier runs left at once, then sweep idle visitors every ``every_s``
+        seconds (default: a quarter of the time to live, at most five minutes) in a daemon thread."""
+        if not self.config.public or self._sweeper is not None:
+            return self._sweeper
+        interval = every_s or min(self.config.visitor_ttl_s / 4, 300.0)
+
+        def sweep():
+            while True:
+                try:
+                    gone = self.expire()
+                    if gone:
+                        log.info("expired %d visitor gallery(ies)", len(gone))
+                except FaceDemoError as exc:  # the next sweep retries; a person reads the log, not a page
+                    log.warning("visitor expiry failed: %s", exc)
+                if self._stop.wait(interval):
+                    return
+
+        self._sweeper = threading.Thread(target=sweep, name="facedemo-visitor-expiry", daemon=True)
+        self._sweeper.start()
+        return self._sweeper
+
+    def stop_expiry(self) -> None:
+        self._stop.set()
+
+    def check_finetune(self) -> None:
+        """Fine-tuned models are saved under FACEDEMO_HOME and listed for everyone, so in public mode a
+        visitor's model would outlive them and be shown to others: it is refused there."""
+        if self.config.public:
+            raise FaceDemoError("Fine-tuning is switched off in the public demo: a model trained on your faces would be kept "
+                                "on the server and shown to other visitors. Run facedemo on your own machine to fine-tune.")
 
     # -- identification across the visitor's gallery and (read-only) the shared one ----------------
     def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
                  method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
+        top_k = params.top_k(top_k)  # refused before any model runs
         model = self.pipeline.spec(model).name
         galleries = [self.gallery(session)]
         if self.config.public:
@@ -110,7 +187,9 @@ class Services:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         kwargs = {"method": method} if method else {}
         results = [g.match(faces, model, top_k, **kwargs) for g in galleries]
-        return picture, results[0] if len(results) == 1 else _merge(results, top_k)
+        result = results[0] if len(results) == 1 else _merge(results, top_k)
+        note = frames_note(picture, "The photo")
+        return picture, replace(result, notes=(note,)) if note else result
 
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:

@@ -15,6 +15,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "facedemo"
 # component of a lower layer; the foundation (layer 0) modules may import each other.
 LAYERS = {
     "errors": 0, "settings": 0, "device": 0, "vectors": 0, "files": 0, "progress": 0,
+    # params: the ranges of every numeric input, in the foundation so that the pipeline (thresholds), the
+    # gallery (top-k, face index), the CLI and the dashboard all refuse the same values with the same words.
+    "params": 0,
     "vision": 1,
     "models": 2,
     "pipeline": 3,

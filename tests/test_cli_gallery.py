@@ -105,7 +105,7 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path):
     code, _, err = run(capsys, "people", "--chroma-host", "127.0.0.1", "--chroma-port", free_port())
     assert code == 2 and "Chroma server" in one_error_line(err)
     code, _, err = run(capsys, "import", tmp_path / "nowhere", "--gallery", g)
-    assert code == 2 and "is not a folder" in one_error_line(err)
+    assert code == 2 and "does not exist" in one_error_line(err)
     code, out, _ = run(capsys, "people", "--gallery", g)
     assert code == 0 and "empty" in out
 

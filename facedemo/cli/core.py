@@ -35,6 +35,13 @@ def register(sub) -> None:
     b.add_argument("--device")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_pipeline)
+    b = bench.add_parser("load", help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s")
+    b.add_argument("--url", default="http://127.0.0.1:7860/", help="the dashboard (127.0.0.1, ::1 or localhost only)")
+    b.add_argument("--clients", type=int, default=20)
+    b.add_argument("--requests", type=int, default=10, help="requests per client (verify, identify, people in turn)")
+    b.add_argument("--seconds", type=float, default=300.0, help="stop sending after this long")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_load)
     from . import gallery  # bench gallery lives with the gallery commands
 
     if hasattr(gallery, "register_bench"):
@@ -118,6 +125,17 @@ def cmd_verify(args) -> int:
         *result.notes,
     ]
     emit(args, result.to_json(), "\n".join(text))
+    return 0
+
+
+def cmd_bench_load(args) -> int:
+    import sys
+
+    from .common import emit
+    from ..bench.load import bench_load
+
+    report = bench_load(args.url, args.clients, args.requests, args.seconds, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
     return 0
 
 

@@ -30,8 +30,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_enroll)
 
-    p = sub.add_parser("import", help="enroll a folder-per-identity tree (folders starting with '_' are skipped)")
-    p.add_argument("folder")
+    p = sub.add_parser("import", help="enroll a folder-per-identity tree, or a zip of one (folders starting with '_' are skipped)")
+    p.add_argument("folder", metavar="FOLDER_OR_ZIP")
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_import)
@@ -127,7 +127,7 @@ def cmd_import(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        report = gallery.import_folder(args.folder, args.model, progress)
+        report = gallery.import_path(args.folder, args.model, progress)
     finally:
         if bar is not None:
             bar.close()
@@ -136,6 +136,7 @@ def cmd_import(args) -> int:
         f"{report.duplicates} already in the gallery, {len(report.skipped)} skipped (model {report.model})."
     ]
     lines += [f"  skipped {s.path}: {s.reason}" for s in report.skipped]
+    lines += [f"  note: {w}" for w in report.warnings]
     emit(args, report.to_json(), "\n".join(lines))
     return 0
 
@@ -143,6 +144,7 @@ def cmd_import(args) -> int:
 def cmd_identify(args) -> int:
     from .common import emit
     from ..gallery import annotate
+    from ..vision.images import refuse_special
 
     _port_check(args)
     gallery = gallery_from(args)
@@ -155,6 +157,7 @@ def cmd_identify(args) -> int:
         others = ", ".join(f"{c.name} {c.distance:.3f}" for c in match.candidates)
         lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others}")
     if args.out:
+        refuse_special(args.out)
         try:
             annotate(image, result).save(args.out)
         except (OSError, ValueError) as exc:

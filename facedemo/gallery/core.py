@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import params
 from ..errors import GalleryError, UnknownPersonError
 from ..pipeline import Pipeline
 from ..vectors import centroid
@@ -52,7 +53,7 @@ class Gallery(Enrollment, Identification):
     def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None):
         self.pipeline = pipeline
         self.store = store
-        self._threshold = threshold
+        self._threshold = params.threshold(threshold)
 
     def model_name(self, model: str | None = None) -> str:
         return self.pipeline.spec(model).name
@@ -103,6 +104,7 @@ class Gallery(Enrollment, Identification):
             for model, records in owned.items():
                 self.store.delete(model, [r.id for r in records])
                 self.store.set_centroids(model, {name: None})
+            self.store.erase(list(owned))  # gone from disk too, not only from Chroma's answers
         return sum(len(r) for r in owned.values())
 
     def rename(self, old: str, new: str) -> int:

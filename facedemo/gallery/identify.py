@@ -4,16 +4,17 @@ strangers, by one of three decision methods; and draw the answer on the photo.""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import params
 from ..errors import FaceDemoError, GalleryError, NoFaceError
 from ..pipeline import EmbeddedFace
 from ..vision.detect import Face
-from ..vision.images import ImageInput, load_image
+from ..vision.images import ImageInput, frames_note, load_image
 from .names import box_json
 from .store import Candidate
 
@@ -43,9 +44,10 @@ class IdentifyResult:
     method: str
     threshold: float
     faces: list[FaceMatch]
+    notes: tuple[str, ...] = ()  # e.g. "The photo has 12 frames; only the first was used."
 
     def to_json(self) -> dict:
-        return {"faces": [f.to_json() for f in self.faces]}
+        return {"faces": [f.to_json() for f in self.faces], "notes": list(self.notes)}
 
 
 class Identification:
@@ -57,22 +59,25 @@ class Identification:
         """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
         A face farther than ``threshold`` (default: ``self.threshold(model)``) from every person is unknown (``name`` None)."""
         _check_method(method)
+        top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
         model = self.model_name(model)
         if self.store.count(model) == 0:
             raise GalleryError(f"Nobody is enrolled for model '{model}' yet; enroll someone first.")
-        _, faces = self.pipeline.analyze(image, model)
+        picture, faces = self.pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
-        return self.match(faces, model, top_k, method, threshold)
+        result = self.match(faces, model, top_k, method, threshold)
+        note = frames_note(picture, "The photo")
+        return replace(result, notes=(note,)) if note else result
 
     def match(self, faces: Sequence[EmbeddedFace], model: str, top_k: int = 3, method: str = DEFAULT_METHOD,
               threshold: float | None = None) -> IdentifyResult:
         """The decision for faces already embedded (the dashboard and the method benchmark reuse them)."""
         _check_method(method)
-        limit = self.threshold(model) if threshold is None else float(threshold)
+        top_k, threshold = params.top_k(top_k), params.threshold(threshold)
+        limit = self.threshold(model) if threshold is None else threshold
         if not faces:
             return IdentifyResult(model, method, limit, [])
-        top_k = max(1, int(top_k))
         vectors = np.stack([f.embedding for f in faces])
         if method == "centroid":
             hits = self.store.query_centroids(model, vectors, top_k)

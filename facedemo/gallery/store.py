@@ -17,6 +17,8 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
+import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from PIL import Image
 from ..errors import GalleryError
 from ..settings import default_gallery_dir
 from ..vectors import cosine_to_l2, l2_normalise
+from .server import chroma_command
 
 THUMB_SIZE = 112  # longest side, pixels
 FACES, PEOPLE = "faces", "people"
@@ -96,7 +99,8 @@ class FaceStore(Protocol):
     def set_centroids(self, model: str, centroids: dict[str, np.ndarray | None]) -> None: ...
     def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Candidate]]: ...
     def thumb_path(self, record_id: str) -> Path | None: ...
-    def drop(self) -> None: ...
+    def drop(self, compact: bool = True) -> None: ...
+    def erase(self, models: Sequence[str]) -> None: ...
 
 
 def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False):
@@ -127,7 +131,7 @@ def open_store(gallery: str | Path | None = None, host: str | None = None, port:
     folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
     client = make_client(folder, host, port, ephemeral)
     thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
-    return ChromaStore(client, thumbs, namespace)
+    return ChromaStore(client, thumbs, namespace, persist_dir=folder if folder and not host and not ephemeral else None)
 
 
 def _reason(exc: Exception) -> str:
@@ -136,10 +140,12 @@ def _reason(exc: Exception) -> str:
 
 
 class ChromaStore:
-    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None):
+    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None,
+                 persist_dir: str | Path | None = None):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self.client = client
+        self.persist_dir = Path(persist_dir) if persist_dir else None  # an embedded Chroma's folder (erasure compacts it)
         self.namespace = namespace
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()
@@ -148,7 +154,7 @@ class ChromaStore:
     def with_namespace(self, namespace: str | None) -> "ChromaStore":
         """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
-        return ChromaStore(self.client, root, namespace, self.lock)
+        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir)
 
     # -- collections ------------------------------------------------------------------------------
     def _prefix(self) -> str:
@@ -163,6 +169,7 @@ class ChromaStore:
         if key not in self._collections:
             with _chroma_errors("open the collection for " + model):
                 name = self._name(model, kind)
+                self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
                     col = self.client.get_or_create_collection(
                         name, configuration={"hnsw": {"space": "cosine"}},
@@ -322,16 +329,103 @@ class ChromaStore:
         path = self.thumbs_dir / f"{record_id}.jpg"
         return path if (path.exists() or not must_exist) else None
 
-    def drop(self) -> None:
-        """Remove this namespace's collections and thumbnails (a public-mode visitor's gallery expiring)."""
+    def namespaces(self) -> set[str]:
+        """Every namespace with something stored: collections in Chroma or a thumbnail folder on disk."""
+        found = {name.split(".fd.", 1)[0] for name in self._names() if ".fd." in name and not name.startswith(("fd.", REBUILD))}
+        root = self.thumbs_dir.parent if self.thumbs_dir else None
+        if root is not None and root.is_dir():
+            found |= {p.name for p in root.iterdir() if p.is_dir() and p.name != "default" and _NAMESPACE.match(p.name)}
+        return found
+
+    def drop(self, compact: bool = True) -> None:
+        """Remove this namespace's collections and thumbnails (a public-mode visitor's gallery expiring),
+        and compact the folder so that no byte of them stays on disk (``compact=False``: the caller
+        compacts once after dropping several)."""
         prefix = self._prefix()
         with _chroma_errors("drop the gallery"):
             for name in self._names():
-                if name.startswith(prefix):
+                if name.startswith(prefix) or name.startswith(REBUILD + prefix):
                     self.client.delete_collection(name)
         self._collections.clear()
         if self.thumbs_dir is not None:
             shutil.rmtree(self.thumbs_dir, ignore_errors=True)
+        if compact:
+            self.compact()
+
+    # -- erasure on disk ------------------------------------------------------------------------------
+    # Chroma 1.5 deletes from its API view only: a deleted record stays in the collection's write-ahead log
+    # (``embeddings_queue``) until the vector segment is flushed, in the HNSW files (marked deleted, data
+    # kept), and in SQLite's free pages; ``delete_collection`` purges the collection's log but leaves its
+    # HNSW folder behind (chroma-core/chroma#5259: the local server has no garbage collector). So erasure
+    # is: rebuild the collections that held the person from what remains, remove the segment folders no
+    # collection uses any more, and run Chroma's own ``chroma vacuum`` (which purges the log up to what the
+    # segments hold and VACUUMs SQLite, rewriting the file without its free pages).
+    def erase(self, models: Sequence[str]) -> None:
+        """After ``delete``: make the deletion physical for these models' collections (faces and people)."""
+        for model in models:
+            for kind in (FACES, PEOPLE):
+                self._rebuild(model, kind)
+        self.compact()
+
+    def _rebuild(self, model: str, kind: str) -> None:
+        """Copy what remains into a fresh collection, then swap it in. A crash in between leaves the copy
+        under ``rebuild.<name>``, which the next open of the collection finishes (``_finish_rebuild``)."""
+        old = self._collection(model, kind, create=False)
+        if old is None:
+            return
+        name = self._name(model, kind)
+        with _chroma_errors("rebuild the gallery after a deletion"):
+            got = old.get(include=["metadatas", "embeddings"])
+            spare = self.client.get_or_create_collection(REBUILD + name, configuration={"hnsw": {"space": "cosine"}},
+                                                         metadata=old.metadata, embedding_function=None)
+            ids, vectors, metas = got["ids"], got.get("embeddings"), got["metadatas"]
+            for start in range(0, len(ids), 1000):
+                spare.upsert(ids=ids[start : start + 1000], embeddings=vectors[start : start + 1000], metadatas=metas[start : start + 1000])
+            self.client.delete_collection(name)
+            self._collections.pop((model, kind), None)
+            spare.modify(name=name)
+
+    def _finish_rebuild(self, name: str) -> None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            spare = self.client.get_collection(REBUILD + name, embedding_function=None)
+        except NotFoundError:
+            return
+        except Exception:  # a server that cannot answer: the caller's own request will say so
+            return
+        if name in self._names():
+            self.client.delete_collection(REBUILD + name)  # the swap had not begun: the original is whole
+        else:
+            spare.modify(name=name)
+
+    def compact(self) -> None:
+        """Remove the HNSW folders of deleted collections and vacuum an embedded Chroma's folder.
+        A Chroma server keeps its own files; an in-memory one has none."""
+        if self.persist_dir is None:
+            return
+        database = self.persist_dir / "chroma.sqlite3"
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+                live = {row[0] for row in db.execute("SELECT id FROM segments")}
+        except sqlite3.Error as exc:
+            raise GalleryError(f"Could not read the gallery's segment list to erase deleted faces: {exc}.") from exc
+        for folder in self.persist_dir.iterdir():
+            if folder.is_dir() and _UUID.match(folder.name) and folder.name not in live:
+                shutil.rmtree(folder, ignore_errors=True)
+        command = chroma_command()
+        if command is None:
+            raise GalleryError("The `chroma` command is missing, so deleted faces cannot be erased from the gallery file; reinstall chromadb.")
+        done = subprocess.run([command, "vacuum", "--path", str(self.persist_dir), "--force", "--timeout", str(VACUUM_TIMEOUT_S)],
+                              capture_output=True, text=True, timeout=VACUUM_TIMEOUT_S + 30)
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise GalleryError(f"The faces were deleted, but the gallery file could not be compacted yet ({detail[0]}); deleting again retries.")
+
+
+REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
+VACUUM_TIMEOUT_S = 60
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _person_id(person: str) -> str:

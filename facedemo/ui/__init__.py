@@ -36,7 +36,12 @@ def theme() -> gr.Theme:
 
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
-    with gr.Blocks(title="facedemo: see how a face model behaves") as demo:
+    public = services.config.public
+    # Public mode: gradio's own cache cleanup deletes uploads and the copies of thumbnails it served once
+    # they are older than a visitor's time to live; Services sweeps the galleries on the same clock.
+    ttl = int(services.config.visitor_ttl_s)
+    cleanup = (max(1, min(ttl // 4, 300)), ttl) if public else None
+    with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "
             f"embedding space. Device: **{services.pipeline.device.description}**."
@@ -70,8 +75,10 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         def forget(request: gr.Request):
             services.forget(session_of(request))
 
-        if services.config.public:
+        if public:
             demo.unload(forget)
+    if public:
+        services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
     return demo
 
 

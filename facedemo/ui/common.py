@@ -58,6 +58,17 @@ def session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
+def require_file(value, label: str) -> str:
+    """An uploaded file's path (gradio's FileData as a dict or an object, or a plain path)."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    elif hasattr(value, "path"):
+        value = value.path
+    if value is None or value == "":
+        raise FaceDemoError(f"Please add {label} first.")
+    return str(value)
+
+
 def require_image(value, label: str) -> str:
     """The uploaded file's path. Events that take photos run with ``preprocess=False`` so that gradio does
     not decode the upload itself: our loader does, with its pixel cap and its plain-sentence errors."""

@@ -36,6 +36,7 @@ def render(services: Services, state: ExplorerState):
     @user_errors
     @on_gpu
     def run(base_name=None, new_name="", n_epochs=30, request: gr.Request = None, progress=gr.Progress()):
+        services.check_finetune()
         gallery = services.gallery(session_of(request))
         result = finetune_gallery(
             gallery, base_name or None, new_name or "", int(n_epochs),

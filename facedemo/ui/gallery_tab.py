@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
-from ..gallery.archive import extract_images, identity_root
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, session_of, user_errors
+from .common import default_model, model_choices, require_file, session_of, user_errors
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
@@ -64,18 +62,17 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
 
     @user_errors
     def import_zip(path, model_name=None, request: gr.Request = None, progress=gr.Progress()):
-        if not path:
-            raise gr.Error("Choose a zip file first.")
-        with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
-            progress(0, desc="Unpacking")
-            extract_images(path, Path(tmp))
-            report = gallery_of(request).import_folder(
-                identity_root(Path(tmp)), model_name or None, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
-            )
-        skipped = "\n".join(f"- {s.path}: {s.reason}" for s in report.skipped[:20])
-        more = f"\n- … and {len(report.skipped) - 20} more" if len(report.skipped) > 20 else ""
+        path = require_file(path, "a zip file")
+        progress(0, desc="Unpacking")
+        report = gallery_of(request).import_archive(
+            path, model_name or None, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
+        )
         text = f"Imported **{report.added}** face(s) of **{len(report.enrolled)}** people; {report.duplicates} already there; {len(report.skipped)} skipped."
-        return text + ("\n\nSkipped:\n" + skipped + more if skipped else "")
+        for title, lines in (("Skipped", [f"{s.path}: {s.reason}" for s in report.skipped]), ("Note", report.warnings)):
+            if lines:
+                more = [f"… and {len(lines) - 20} more"] if len(lines) > 20 else []
+                text += f"\n\n{title}:\n" + "\n".join(f"- {line}" for line in lines[:20] + more)
+        return text
 
     @user_errors
     def rename(old, new, request: gr.Request = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .. import params
 from ..gallery import METHODS, DEFAULT_METHOD
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, session_of, user_errors
@@ -42,7 +43,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
         path = require_image(path, "a photo")
         session = session_of(request)
-        picture, result = services.identify(path, session, model_name or None, int(k), how or DEFAULT_METHOD)
+        picture, result = services.identify(path, session, model_name or None, 3 if k in (None, "") else k, how or DEFAULT_METHOD)
         boxes = [(tuple(int(round(v)) for v in m.face.box), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
         rows = [
             [i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates)]
@@ -65,11 +66,12 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         path = require_image(path, "a photo")
         if index in (None, ""):
             raise gr.Error("Identify the photo first, then pick the face to enroll.")
+        index = params.face_index(index)
         gallery = services.gallery(session_of(request))
-        result = gallery.enroll(person or "", [path], model_name or None, face_index=int(index), labels=["identify upload"])
+        result = gallery.enroll(person or "", [path], model_name or None, face_index=index, labels=["identify upload"])
         if result.duplicates:
             return f"That face is already enrolled as **{result.duplicates[0].person}**.", people_changed_value()
-        return f"Enrolled face {int(index) + 1} as **{result.person}**. Identify again to see the name.", people_changed_value()
+        return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.", people_changed_value()
 
     def people_changed_value():
         import time

@@ -44,6 +44,16 @@ def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image
     return canvas
 
 
+def calibrated_if_blank(limit):
+    """The field's rule: blank or 0 means the model's calibrated threshold; anything else is checked by the core."""
+    if limit in (None, ""):
+        return None
+    try:
+        return None if float(limit) == 0 else limit
+    except (TypeError, ValueError):
+        return limit
+
+
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
         image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-a")
@@ -65,7 +75,7 @@ def render(services: Services, examples: dict) -> None:
     @on_gpu
     def verify(a, b, model_name=None, limit=None):
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result, first, second = services.pipeline.verify(a, b, model_name or None, float(limit) if limit not in (None, "") and float(limit) > 0 else None)
+        result, first, second = services.pipeline.verify(a, b, model_name or None, calibrated_if_blank(limit))
         record = distributions.load(result.model, services.settings.home)
         figure = verify_figure(result.model, result.distance, result.threshold, record)
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -44,12 +46,58 @@ def identity_folders(root: str | Path) -> list[tuple[str, list[Path]]]:
     return [(person.name, list_images(person)) for person in people]
 
 
+def open_regular(path: str | Path, name: str | None = None):
+    """Open ``path`` for reading in binary, refusing anything that is not a regular file *before* a read
+    can block: a FIFO or a terminal would hang ``open()``/``read()`` forever, a device never ends. The file is
+    opened non-blocking and checked with ``fstat`` on the open descriptor, so nothing can be swapped in
+    between the check and the read."""
+    path = Path(path)
+    name = name or f"'{path.name}'"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise ImageError(f"{name} does not exist.") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name} is a folder, not an image.") from None
+    except OSError as exc:
+        try:  # opening a socket fails (ENXIO) before fstat could say what it is
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                raise ImageError(f"{name} is a socket, not a regular file; only image files can be read.") from None
+        except OSError:
+            pass
+        raise ImageError(f"{name} cannot be opened ({exc.strerror or exc}).") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"{name} is a folder, not an image.")
+        if not stat.S_ISREG(mode):
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            raise ImageError(f"{name} is {kind}, not a regular file; only image files can be read.")
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def refuse_special(path: str | Path) -> None:
+    """For a path about to be written: an existing FIFO, socket or device would block or swallow the write."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # nothing there yet (or unreachable: the write itself will say so)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise ImageError(f"'{Path(path).name}' is {kind}, not a regular file; give a file name to write to.")
+
+
 def image_sha(source: "ImageInput") -> str:
     """sha256 of a photo's bytes (of its pixels when it is already decoded): how a photo already in the
     gallery is recognised before any model runs."""
     digest = hashlib.sha256()
     if isinstance(source, (str, Path)):
-        with open(source, "rb") as fh:
+        with open_regular(source) as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     elif isinstance(source, (bytes, bytearray)):
@@ -80,29 +128,43 @@ def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> Imag
     elif isinstance(source, (str, Path)):
         path = Path(source)
         name = f"'{path.name}'"
-        if not path.exists():
-            raise ImageError(f"{name} does not exist.")
-        if path.is_dir():
-            raise ImageError(f"{name} is a folder, not an image.")
-        stream = path
+        stream = open_regular(path, name)
     else:
         raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
     try:
         # Pillow warns (and past 2x raises) on decompression bombs; treat both as a refusal.
-        with warnings.catch_warnings():
+        with stream, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
             _check_size(image.size, max_pixels, name)
             image.load()
+            frames = int(getattr(image, "n_frames", 1) or 1)
+            kind = image.format
+            rgb = _to_rgb(ImageOps.exif_transpose(image))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name} is too large to open safely.") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image file we can read (JPEG, PNG, WebP, BMP, TIFF, GIF).") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name} could not be decoded: it may be truncated or damaged ({exc}).") from None
-    return _to_rgb(ImageOps.exif_transpose(image))
+    if frames > 1:  # an animated GIF/WebP/PNG or a multi-page TIFF: only the first frame is used, and said so
+        rgb.info[FRAMES_KEY] = frames
+        rgb.info[FORMAT_KEY] = kind
+    return rgb
+
+
+FRAMES_KEY, FORMAT_KEY = "facedemo.frames", "facedemo.format"
+
+
+def frames_note(image: Image.Image, label: str) -> str | None:
+    """The sentence for an image that had several frames (an animation, a multi-page scan), else None."""
+    frames = image.info.get(FRAMES_KEY, 1)
+    if frames <= 1:
+        return None
+    what = "pages" if image.info.get(FORMAT_KEY) == "TIFF" else "frames"
+    return f"{label} has {frames} {what}; only the first was used."
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:

@@ -1,0 +1,65 @@
+"""The numeric inputs a user can give (thresholds, top-k, a face's index), each with its range and a
+sentence: one home, so the CLI, the API and the dashboard refuse the same values with the same words.
+
+Values may arrive as numbers or as text (an API client can send anything); booleans, NaN and infinities
+are refused rather than silently coerced.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import InvalidParameterError
+
+# The L2 distance between two unit vectors lies in [0, 2]: a threshold outside (0, 2] decides nothing.
+MAX_DISTANCE = 2.0
+MAX_TOP_K = 50
+
+
+def number(value, what: str, low: float, high: float, integer: bool = False, low_open: bool = False) -> float | int:
+    """``value`` as a float (or an int with ``integer``) within ``[low, high]`` (``(low, high]`` with
+    ``low_open``), or ``InvalidParameterError`` naming ``what`` and the range."""
+    kind = "a whole number" if integer else "a number"
+    span = f"{'more than' if low_open else 'from'} {_show(low)} {'and at most' if low_open else 'to'} {_show(high)}"
+    if isinstance(value, bool) or value is None:
+        raise InvalidParameterError(f"{what} must be {kind} {span}, not {value!r}.")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            raise InvalidParameterError(f"{what} must be {kind} {span}, not '{shown}'.") from None
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidParameterError(f"{what} must be {kind} {span}, not a {type(value).__name__}.") from None
+    if math.isnan(as_float) or math.isinf(as_float):
+        raise InvalidParameterError(f"{what} must be {kind} {span}, not {as_float}.")
+    if integer and as_float != int(as_float):
+        raise InvalidParameterError(f"{what} must be {kind} {span}, not {_show(as_float)}.")
+    if as_float < low or as_float > high or (low_open and as_float == low):
+        raise InvalidParameterError(f"{what} must be {kind} {span}, not {_show(as_float)}.")
+    return int(as_float) if integer else as_float
+
+
+def threshold(value) -> float | None:
+    """A distance threshold: ``None`` means "the model's calibrated one"."""
+    if value is None:
+        return None
+    return number(value, "The threshold (an L2 distance between unit vectors)", 0.0, MAX_DISTANCE, low_open=True)
+
+
+def top_k(value) -> int:
+    return number(value, "The number of candidates (top-k)", 1, MAX_TOP_K, integer=True)
+
+
+def face_index(value) -> int | None:
+    """Which face of a photo, counted left to right from 0; ``None``: the photo must hold exactly one."""
+    if value is None:
+        return None
+    return number(value, "The face number", 0, 10_000, integer=True)
+
+
+def _show(value: float) -> str:
+    return f"{value:g}"

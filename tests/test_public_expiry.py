@@ -1,0 +1,152 @@
+"""Public demo mode: a visitor's data goes however they leave. A plain HTTP client never says goodbye,
+a killed server never hears it; both are covered by the purge at start-up and by expiry after a time
+without requests. Run against the real app (gradio_client, raw HTTP) and a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from facedemo.gallery import open_store  # noqa: E402
+from facedemo.services import AppConfig, Services  # noqa: E402
+from test_app import EXAMPLES, free_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def photo(name: str):
+    return handle_file(str(EXAMPLES / name))
+
+
+def launch_public(settings, gallery: Path, ttl_s: float = 3600.0):
+    from facedemo.ui import build_app
+
+    services = Services(settings, AppConfig(gallery_dir=gallery, public=True, visitor_ttl_s=ttl_s))
+    demo = build_app(services)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, services, f"http://127.0.0.1:{port}/"
+
+
+def visitor_namespaces(services: Services) -> set[str]:
+    return {ns for ns in services.store.namespaces() if ns.startswith("v")}
+
+
+def call(url: str, api: str, data: list, session: str | None = None) -> list:
+    """gradio's plain HTTP API (POST /gradio_api/call/<api>, then read the event stream): no heartbeat."""
+    body = {"data": data, **({"session_hash": session} if session else {})}
+    request = urllib.request.Request(f"{url}gradio_api/call/{api}", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        event_id = json.loads(reply.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event_id}", timeout=120) as stream:
+        text = stream.read().decode()
+    lines = [l for l in text.splitlines() if l.startswith("data:")]
+    return json.loads(lines[-1][5:])
+
+
+@pytest.mark.slow
+def test_http_only_visitors_expire_by_age_without_a_goodbye(settings, tmp_path):
+    demo, services, url = launch_public(settings, tmp_path / "gallery", ttl_s=3)
+    try:
+        services.stop_expiry()  # this test drives the clock itself; the sweeper is tested below
+        client = Client(url, verbose=False)  # a gradio_client session: never opens the heartbeat stream
+        client.predict("Visitor One", [photo("hopper.jpg")], api_name="/enroll")
+        assert len(visitor_namespaces(services)) == 1
+        # The same visitor's data answers them through raw HTTP with their session hash ...
+        people = call(url, "people", [], session=client.session_hash)
+        assert [p["name"] for p in people[-1]] == ["Visitor One"]
+        # ... and nobody else's request, with or without a session hash, sees it.
+        assert call(url, "people", [])[-1] == [] and call(url, "people", [], session="someone-else")[-1] == []
+        thumbs = services.store.thumbs_dir.parent
+        assert any(p.name.startswith("v") for p in thumbs.iterdir())
+
+        assert services.expire() == []  # young enough: kept
+        time.sleep(3.5)
+        gone = services.expire()
+        assert gone == [Services.namespace(client.session_hash)]  # listing opened nothing for the others
+        assert visitor_namespaces(services) == set() and not any(p.name.startswith("v") for p in thumbs.iterdir())
+        assert call(url, "people", [], session=client.session_hash)[-1] == []
+    finally:
+        demo.close()
+
+
+def test_the_sweeper_expires_idle_visitors_on_its_own(settings, tmp_path):
+    demo, services, url = launch_public(settings, tmp_path / "gallery", ttl_s=2)
+    try:
+        services.stop_expiry()
+        Client(url, verbose=False).predict("Visitor Two", [photo("astronaut.jpg")], api_name="/enroll")
+        assert len(visitor_namespaces(services)) == 1
+        services._sweeper = None  # a fresh sweeper on a short period (the default is ttl/4, at most 5 min)
+        services._stop.clear()
+        services.start_expiry(every_s=0.5)
+        deadline = time.monotonic() + 30
+        while visitor_namespaces(services) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert visitor_namespaces(services) == set()
+    finally:
+        services.stop_expiry()
+        demo.close()
+
+
+def test_finetune_is_refused_in_public_mode(settings, tmp_path):
+    demo, services, url = launch_public(settings, tmp_path / "gallery")
+    try:
+        with pytest.raises(Exception, match="Fine-tuning is switched off in the public demo"):
+            Client(url, verbose=False).predict(None, "mine", 1, api_name="/finetune")
+        assert not (Path(settings.home) / "models" / "mine").exists()
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
+    """SIGKILL the real app while a visitor has faces in it; the next start purges them, and their old
+    session hash finds an empty gallery."""
+    gallery, home = tmp_path / "gallery", tmp_path / "home"
+
+    def start(port: int) -> subprocess.Popen:
+        env = {**os.environ, "FACEDEMO_PUBLIC": "1", "FACEDEMO_GALLERY": str(gallery), "FACEDEMO_HOME": str(home),
+               "FACEDEMO_MODEL": "dlib-resnet", "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": str(REPO)}
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2)
+                return process
+            except OSError:
+                time.sleep(1)
+        process.kill()
+        pytest.fail("the app did not start within 120 s")
+
+    port = free_port()
+    first = start(port)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict("Visitor Three", [photo("hopper.jpg")], api_name="/enroll")
+        session = client.session_hash
+        assert len([ns for ns in open_store(gallery).namespaces() if ns.startswith("v")]) == 1
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    assert any(ns.startswith("v") for ns in open_store(gallery).namespaces())  # the crash left it behind
+
+    port = free_port()
+    second = start(port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert call(url, "people", [], session=session)[-1] == []
+        assert not any(ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Services.namespace(session))
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
