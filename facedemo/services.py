@@ -100,9 +100,8 @@ class Services:
         galleries = [self.gallery(session)]
         if self.config.public:
             galleries.append(self.shared())
-        galleries = [g for g in galleries if g.store.count(model) > 0]
-        if not galleries:
-            raise GalleryError(f"Nobody is enrolled for model '{model}' yet: enroll someone on the Gallery tab first.")
+        # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
+        galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
         picture, faces = self.pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
@@ -123,4 +122,4 @@ def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
         known = [m for m in matches if m.name is not None]
         winner = min(known, key=lambda m: m.distance) if known else None
         faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
-    return IdentifyResult(first.model, first.method, first.threshold, faces)
+    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note)

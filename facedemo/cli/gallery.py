@@ -153,7 +153,9 @@ def cmd_identify(args) -> int:
         x1, y1, x2, y2 = match.face.box
         who = f"{match.name} (distance {match.distance:.3f})" if match.name else "unknown"
         others = ", ".join(f"{c.name} {c.distance:.3f}" for c in match.candidates)
-        lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others}")
+        lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others or '-'}")
+    if result.note:
+        lines.append(f"{result.note} To enroll face 1: python -m facedemo enroll NAME {args.image} --face 0")
     if args.out:
         try:
             annotate(image, result).save(args.out)

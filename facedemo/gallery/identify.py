@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import FaceDemoError, GalleryError, NoFaceError
+from ..errors import FaceDemoError, NoFaceError
 from ..pipeline import EmbeddedFace
 from ..vision.detect import Face
 from ..vision.images import ImageInput, load_image
@@ -43,9 +43,16 @@ class IdentifyResult:
     method: str
     threshold: float
     faces: list[FaceMatch]
+    people: int = 0  # people enrolled for this model, searched
+    note: str | None = None  # what the user should know about the answer (e.g. nobody is enrolled yet)
 
     def to_json(self) -> dict:
-        return {"faces": [f.to_json() for f in self.faces]}
+        return {"faces": [f.to_json() for f in self.faces], "people": self.people, "note": self.note}
+
+
+def nobody_enrolled(model: str) -> str:
+    return (f"Nobody is enrolled for model '{model}' yet, so every face found is unknown: "
+            "name a face from this result to enroll it.")
 
 
 class Identification:
@@ -58,8 +65,6 @@ class Identification:
         A face farther than ``threshold`` (default: ``self.threshold(model)``) from every person is unknown (``name`` None)."""
         _check_method(method)
         model = self.model_name(model)
-        if self.store.count(model) == 0:
-            raise GalleryError(f"Nobody is enrolled for model '{model}' yet; enroll someone first.")
         _, faces = self.pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
@@ -70,6 +75,8 @@ class Identification:
         """The decision for faces already embedded (the dashboard and the method benchmark reuse them)."""
         _check_method(method)
         limit = self.threshold(model) if threshold is None else float(threshold)
+        if self.store.count(model) == 0:  # an empty gallery: every face is a stranger, ready to be named
+            return IdentifyResult(model, method, limit, [FaceMatch(f.face, None, None, []) for f in faces], 0, nobody_enrolled(model))
         if not faces:
             return IdentifyResult(model, method, limit, [])
         top_k = max(1, int(top_k))
@@ -89,7 +96,7 @@ class Identification:
         for face, best, cands in zip(faces, winners, ranked):
             known = best is not None and best.distance <= limit
             matches.append(FaceMatch(face.face, best.name if known else None, best.distance if known else None, cands[:top_k]))
-        return IdentifyResult(model, method, limit, matches)
+        return IdentifyResult(model, method, limit, matches, len(self.store.centroid_people(model)))
 
 
 # -- decisions ----------------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ def face_label(index: int, match) -> str:
     return f"{index}. {match.name} ({match.distance:.2f})" if match.name else f"{index}. unknown"
 
 
+def result_note(result) -> str:
+    return f"**{result.note}**" if result.note else ""
+
+
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
@@ -29,6 +33,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         with gr.Column(scale=2):
             annotated = gr.AnnotatedImage(label="Faces found", height=420)
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True)
+            note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
             face_pick = gr.Dropdown([], label="Face", scale=1)
@@ -56,6 +61,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             rows,
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=people),
+            result_note(result),
             result.to_json(),
         )
 
@@ -76,6 +82,6 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
         return time.time()
 
-    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, result_json], api_name="identify", preprocess=False)
+    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, note, result_json], api_name="identify", preprocess=False)
     enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)
     return model
