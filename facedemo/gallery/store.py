@@ -29,6 +29,7 @@ from PIL import Image
 from ..errors import GalleryError
 from ..settings import default_gallery_dir
 from ..vectors import cosine_to_l2, l2_normalise
+from .classifier import Classifiers
 
 THUMB_SIZE = 112  # longest side, pixels
 FACES, PEOPLE = "faces", "people"
@@ -136,19 +137,21 @@ def _reason(exc: Exception) -> str:
 
 
 class ChromaStore:
-    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None):
+    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None,
+                 classifiers: Classifiers | None = None):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self.client = client
         self.namespace = namespace
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()
+        self.classifiers = classifiers or Classifiers()  # the classifier method's models, until the gallery changes
         self._collections: dict[tuple[str, str], object] = {}
 
     def with_namespace(self, namespace: str | None) -> "ChromaStore":
         """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
-        return ChromaStore(self.client, root, namespace, self.lock)
+        return ChromaStore(self.client, root, namespace, self.lock, self.classifiers)
 
     # -- collections ------------------------------------------------------------------------------
     def _prefix(self) -> str:

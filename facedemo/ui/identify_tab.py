@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..gallery import METHODS, DEFAULT_METHOD
+from ..gallery.identify import size_note
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, session_of, user_errors
 
@@ -15,8 +16,10 @@ def face_label(index: int, match) -> str:
     return f"{index}. {match.name} ({match.distance:.2f})" if match.name else f"{index}. unknown"
 
 
-def result_note(result) -> str:
-    return f"**{result.note}**" if result.note else ""
+def result_note(result, target: float | None = None) -> str:
+    if result.note:
+        return f"**{result.note}**"
+    return size_note(result, target)
 
 
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
@@ -26,7 +29,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
-            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos")
+            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers")
             button = gr.Button("Identify", variant="primary")
             if examples.get("identify"):
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
@@ -61,7 +64,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             rows,
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=people),
-            result_note(result),
+            result_note(result, services.settings.target_fpir),
             result.to_json(),
         )
 
