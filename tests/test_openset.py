@@ -98,8 +98,9 @@ def test_classifier_names_the_cast_and_turns_strangers_away(shared_faces, lfw_pi
         gallery.enroll(person.name, photos[:3], MODEL)
         for photo in photos[3:]:
             _, faces = lfw_pipeline.analyze(photo, MODEL)
-            probes.append(max(faces, key=lambda f: f.face.area))
-            truths.append(person.name)
+            if faces:  # MTCNN misses one of the 40 crops
+                probes.append(max(faces, key=lambda f: f.face.area))
+                truths.append(person.name)
     split = open_set_split(shared_faces / "lfw")
     train, test = split.calibration[:40], split.strangers[:40]
     embedded = embed_images(lfw_pipeline, train, MODEL)
@@ -112,7 +113,8 @@ def test_classifier_names_the_cast_and_turns_strangers_away(shared_faces, lfw_pi
     result = gallery.match(probes, MODEL, method="classifier", strangers=strangers)
     named = [m.name for m in result.faces]
     cast = [(got, want) for got, want in zip(named, truths) if want]
-    assert sum(got == want for got, want in cast) >= 14 and all(got in (None, want) for got, want in cast), cast
+    assert len(cast) >= 14 and sum(got == want for got, want in cast) >= 0.85 * len(cast), cast
+    assert all(got in (None, want) for got, want in cast), cast
     outsiders = [got for got, want in zip(named, truths) if want is None]
     assert sum(got is None for got in outsiders) >= 0.9 * len(outsiders), outsiders
     # Cached until the gallery changes: the same model again, a new one after an enrollment.
