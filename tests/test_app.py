@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def photo(name: str):
 def test_endpoints_are_named(app):
     _, url = app
     names = set(Client(url, verbose=False).view_api(return_format="dict")["named_endpoints"])
-    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/delete", "/rename", "/import", "/enroll_face"} <= names
+    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/open_set", "/delete", "/rename", "/import", "/enroll_face"} <= names
 
 
 def test_verify_same_person(app):
@@ -148,6 +149,17 @@ def test_explore_answers_with_figures(app):
     assert summary["dlib-resnet"]["faces"] >= 2 and summary["dlib-resnet"]["projection"] == "pca"
     assert map_a is not None and map_a["type"] == "plotly"
     assert "dlib-resnet" in note
+
+
+def test_open_set_curves_in_the_explorer(app):
+    """The DET curves measured on LFW (shipped in facedemo/data/openset.json) for each decision method."""
+    _, url = app
+    note, plot = Client(url, verbose=False).predict(["dlib-resnet"], "100", api_name="/open_set")
+    assert "100 LFW people enrolled" in note
+    figure = json.loads(plot["plot"])
+    names = [trace["name"].split(" (")[0] for trace in figure["data"]]
+    assert {"centroid", "nearest", "knn", "classifier"} <= set(names)
+    assert figure["layout"]["xaxis"]["type"] == "log"
 
 
 def test_public_mode_keeps_visitors_apart(settings, tmp_path):

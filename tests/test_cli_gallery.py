@@ -127,6 +127,9 @@ def test_identify_on_an_empty_gallery_returns_unknown_faces_to_name(capsys, tmp_
     code, out, _ = run(capsys, "identify", group, "--gallery", g, "--json")
     result = json.loads(out)
     assert [f["name"] for f in result["faces"]] == [None, "Grace Hopper"] and result["note"] is None
+    assert result["people"] == 1 and 0 < result["expected_fpir"] <= 0.0101
+    code, out, _ = run(capsys, "identify", group, "--gallery", g)
+    assert code == 0 and "With 1 person enrolled, about 1 stranger in 100 gets a name" in out
 
 
 def test_identify_errors(capsys, tmp_path):
