@@ -1,5 +1,6 @@
 """Identification (1:N): name every face of a photo against the gallery's people, with "unknown" for
-strangers, by one of three decision methods; and draw the answer on the photo."""
+strangers, by one of four decision methods (centroid, nearest photo, k-NN vote, a classifier); and draw the
+answer on the photo."""
 
 from __future__ import annotations
 
