@@ -81,7 +81,7 @@ class DetCurve:
         keep = _thin(len(self.fpir), points)
         return {"label": self.label, "mated": self.mated, "nonmated": self.nonmated, "fnir_at_fpir": at,
                 "det": {"fpir": [round(float(v), 5) for v in self.fpir[keep]], "fnir": [round(float(v), 5) for v in self.fnir[keep]],
-                        "threshold": [round(float(v), 4) for v in self.thresholds[keep]]}}
+                        "threshold": [round(float(v), 4) if np.isfinite(v) else None for v in self.thresholds[keep]]}}  # None: nobody named
 
 
 def _thin(n: int, points: int) -> np.ndarray:
