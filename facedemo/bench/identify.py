@@ -1,5 +1,7 @@
 """``bench identify``: the identification methods on real photos: LFW people enrolled with a few photos
-each, probed with their other photos and with photos of strangers."""
+each, probed with their other photos and with photos of strangers; and ``--open-set``: NIST's FNIR at
+FPIR (DET curves) for every decision rule at several gallery sizes, the size-following threshold against
+the fixed one, and the impostor tails that threshold is derived from."""
 
 from __future__ import annotations
 
@@ -240,7 +242,7 @@ class OpenSetBench:
         return "\n".join(lines)
 
 
-def _ranked_scores(distances: np.ndarray, owner: np.ndarray, people: int) -> tuple[np.ndarray, np.ndarray]:
+def _ranked_scores(distances: np.ndarray, owner: np.ndarray, people: int) -> np.ndarray:
     """Per search: the best score of each person (min over that person's columns), shape (searches, people)."""
     out = np.full((distances.shape[0], people), np.inf)
     for column, person in enumerate(owner):
