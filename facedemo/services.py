@@ -22,6 +22,7 @@ from .errors import FaceDemoError, GalleryError, NoFaceError
 from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
+from .models.thresholds import open_set_record
 from .pipeline import Pipeline
 from .settings import Settings, default_gallery_dir
 from .vision.images import ImageInput, frames_note
@@ -179,14 +180,15 @@ class Services:
         galleries = [self.gallery(session)]
         if self.config.public:
             galleries.append(self.shared())
-        galleries = [g for g in galleries if g.store.count(model) > 0]
-        if not galleries:
-            raise GalleryError(f"Nobody is enrolled for model '{model}' yet: enroll someone on the Gallery tab first.")
+        # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
+        galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
         picture, faces = self.pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         kwargs = {"method": method} if method else {}
-        results = [g.match(faces, model, top_k, **kwargs) for g in galleries]
+        # Strangers are compared with everyone searched, so the threshold follows the people of every gallery.
+        people = sum(g.people_count(model) for g in galleries)
+        results = [g.match(faces, model, top_k, people=people, **kwargs) for g in galleries]
         result = results[0] if len(results) == 1 else _merge(results, top_k)
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result
@@ -198,6 +200,21 @@ class Services:
         galleries = [self.gallery(session)] + ([self.shared()] if self.config.public else [])
         return cluster_album(self.pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
                              thumbnails=True, progress=progress)
+
+
+    def open_set_curves(self, model: str, size: int) -> tuple[list[dict], str]:
+        """The DET curves measured on LFW for one gallery size (``bench identify --open-set``), and where they come from."""
+        record = open_set_record(self.pipeline.spec(model), self.settings.home)
+        sizes = sorted(int(n) for n in (record or {}).get("curves", {}))
+        if not sizes:
+            raise FaceDemoError(f"No open-set curves were measured for '{model}'; run "
+                                f"`python -m facedemo bench identify --open-set --model {model} --save-calibration`.")
+        chosen = min(sizes, key=lambda n: abs(n - size))
+        curves = record["curves"][str(chosen)]
+        mated, strangers = curves[0]["mated"], curves[0]["nonmated"]
+        note = (f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
+                f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']}).")
+        return curves, note
 
 
 def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
@@ -212,4 +229,4 @@ def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
         known = [m for m in matches if m.name is not None]
         winner = min(known, key=lambda m: m.distance) if known else None
         faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
-    return IdentifyResult(first.model, first.method, first.threshold, faces)
+    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note, first.expected_fpir)

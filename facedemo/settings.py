@@ -67,6 +67,12 @@ class Settings:
     download_timeout_s: float = 20.0
     home: Path = field(default_factory=default_home)
     batch_size: int = 32
+    # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
+    # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
+    target_fpir: float = 0.01
+    # Photos of strangers (LFW-style folders: the single-photo people are used) for the classifier
+    # method's "none of them" class; None: ../shared/faces/lfw where it exists.
+    strangers: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -88,6 +94,8 @@ class Settings:
             facenet_weights=weights,
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),
             home=default_home(),
+            target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
+            strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser() if os.environ.get("FACEDEMO_STRANGERS") else None,
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def photo(name: str):
 def test_endpoints_are_named(app):
     _, url = app
     names = set(Client(url, verbose=False).view_api(return_format="dict")["named_endpoints"])
-    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/delete", "/rename", "/import", "/enroll_face"} <= names
+    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/open_set", "/delete", "/rename", "/import", "/enroll_face"} <= names
 
 
 def test_verify_same_person(app):
@@ -75,6 +76,25 @@ def test_verify_errors_are_sentences(app, tmp_path):
         client.predict(handle_file(str(text)), photo("hopper.jpg"), api_name="/verify")
 
 
+def test_identify_on_an_empty_gallery_then_enroll_from_the_result(settings, tmp_path):
+    """First use, as a new user would: a fresh dashboard, a group photo, Identify: both faces come back
+    unknown with a note saying nobody is enrolled, and one of them is enrolled straight from the result."""
+    demo, services, url = launch(settings, tmp_path / "fresh")
+    try:
+        client = Client(url, verbose=False)
+        annotated, table, face_pick, names, note, result = client.predict(photo("group.jpg"), "dlib-resnet", api_name="/identify")
+        assert [f["name"] for f in result["faces"]] == [None, None] and result["people"] == 0
+        assert "Nobody is enrolled for model 'dlib-resnet' yet" in note and result["note"] in note
+        assert len(annotated["annotations"]) == 2 and [row[1] for row in table["data"]] == ["unknown", "unknown"]
+        assert [c[1] for c in face_pick["choices"]] == [0, 1]
+        message = client.predict(photo("group.jpg"), 0, "Eileen Collins", "dlib-resnet", api_name="/enroll_face")
+        assert "Enrolled face 1 as **Eileen Collins**" in message
+        *_, note, result = client.predict(photo("group.jpg"), "dlib-resnet", api_name="/identify")
+        assert [f["name"] for f in result["faces"]] == ["Eileen Collins", None] and "Nobody" not in note
+    finally:
+        demo.close()
+
+
 def test_enroll_identify_group_unknown_then_enroll_from_result_then_delete(app):
     services, url = app
     client = Client(url, verbose=False)
@@ -82,7 +102,7 @@ def test_enroll_identify_group_unknown_then_enroll_from_result_then_delete(app):
     assert enrolled["person"] == "Eileen Collins" and len(enrolled["added"]) == 1
 
     # Grace Hopper is not enrolled: she is "unknown", Eileen Collins is named.
-    annotated, table, face_pick, names, result = client.predict(photo("group.jpg"), api_name="/identify")
+    annotated, table, face_pick, names, note, result = client.predict(photo("group.jpg"), api_name="/identify")
     faces = result["faces"]
     assert [f["name"] for f in faces] == ["Eileen Collins", None]
     assert faces[1]["distance"] is None and faces[1]["candidates"][0]["name"] == "Eileen Collins"
@@ -131,6 +151,17 @@ def test_explore_answers_with_figures(app):
     assert "dlib-resnet" in note
 
 
+def test_open_set_curves_in_the_explorer(app):
+    """The DET curves measured on LFW (shipped in facedemo/data/openset.json) for each decision method."""
+    _, url = app
+    note, plot = Client(url, verbose=False).predict(["dlib-resnet"], "100", api_name="/open_set")
+    assert "100 LFW people enrolled" in note
+    figure = json.loads(plot["plot"])
+    names = [trace["name"].split(" (")[0] for trace in figure["data"]]
+    assert {"centroid", "nearest", "knn", "classifier"} <= set(names)
+    assert figure["layout"]["xaxis"]["type"] == "log"
+
+
 def test_public_mode_keeps_visitors_apart(settings, tmp_path):
     demo, services, url = launch(settings, tmp_path / "gallery", public=True)
     try:
@@ -140,8 +171,10 @@ def test_public_mode_keeps_visitors_apart(settings, tmp_path):
         assert bob.predict(api_name="/people")[-1] == []
         with pytest.raises(Exception, match="Nobody called 'Alice Private'"):
             bob.predict("Alice Private", True, api_name="/delete")
-        with pytest.raises(Exception, match="Nobody is enrolled"):
-            bob.predict(photo("astronaut.jpg"), api_name="/identify")
+        # Bob's gallery is empty and Alice's is private: her face is unknown to him.
+        *_, note, result = bob.predict(photo("astronaut.jpg"), "dlib-resnet", api_name="/identify")
+        assert [f["name"] for f in result["faces"]] == [None] and result["faces"][0]["candidates"] == []
+        assert "Nobody is enrolled" in note and result["people"] == 0
         assert [p["name"] for p in alice.predict(api_name="/people")[-1]] == ["Alice Private"]
         # The shared gallery was never written to.
         assert services.shared().people() == []

@@ -67,3 +67,31 @@ def test_verify_in_a_real_browser(browser, page_url, tmp_path):
     text = verdict.inner_text()
     assert "Different people" in text or "Same person" not in text
     page.close()
+
+
+def test_identify_on_an_empty_gallery_in_a_real_browser(browser, settings, tmp_path):
+    """A fresh dashboard, the Identify tab, the group photo: both faces boxed and unknown with a note that
+    nobody is enrolled; one is enrolled from the result and named on the next Identify."""
+    demo, services, url = launch(settings, tmp_path / "fresh-gallery")
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Identify").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Identify").click()
+        upload(page, "identify-image", EXAMPLES / "group.jpg")
+        page.locator("img[src*='group']").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Identify", exact=True).click()
+        note = page.locator("#identify-note")
+        note.get_by_text("Nobody is enrolled").wait_for(timeout=120_000)
+        assert "every face found is unknown" in note.inner_text()
+        assert services.pipeline.spec(None).name in note.inner_text()
+        page.get_by_text("Enroll a face from this result").click()
+        page.get_by_label("Name (new, or pick an existing person)").fill("Eileen Collins")
+        page.get_by_role("button", name="Enroll this face").click()
+        page.get_by_text("Enrolled face 1 as").wait_for(timeout=120_000)
+        assert [p.name for p in services.shared().people()] == ["Eileen Collins"]
+        page.get_by_role("button", name="Identify", exact=True).click()
+        page.wait_for_function("() => !document.querySelector('#identify-note').innerText.includes('Nobody is enrolled')", timeout=120_000)
+    finally:
+        page.close()
+        demo.close()

@@ -110,11 +110,33 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path):
     assert code == 0 and "empty" in out
 
 
+def test_identify_on_an_empty_gallery_returns_unknown_faces_to_name(capsys, tmp_path):
+    """First use: nobody enrolled, a group photo; every face comes back unknown with a note, and one of
+    them is then enrolled from the result and named on the next identify."""
+    g, group = tmp_path / "g", REPO / "facedemo" / "ui" / "examples" / "group.jpg"
+    code, out, _ = run(capsys, "identify", group, "--gallery", g, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert [f["name"] for f in result["faces"]] == [None, None]
+    assert all(f["distance"] is None and f["candidates"] == [] and len(f["box"]) == 4 for f in result["faces"])
+    assert result["people"] == 0 and "Nobody is enrolled for model 'dlib-resnet' yet" in result["note"]
+    code, out, _ = run(capsys, "identify", group, "--gallery", g)
+    assert code == 0 and "2. box" in out and "unknown" in out and "--face 0" in out
+    code, out, _ = run(capsys, "enroll", "Grace Hopper", group, "--face", 1, "--gallery", g)
+    assert code == 0
+    code, out, _ = run(capsys, "identify", group, "--gallery", g, "--json")
+    result = json.loads(out)
+    assert [f["name"] for f in result["faces"]] == [None, "Grace Hopper"] and result["note"] is None
+    assert result["people"] == 1 and 0 < result["expected_fpir"] <= 0.0101
+    code, out, _ = run(capsys, "identify", group, "--gallery", g)
+    assert code == 0 and "With 1 person enrolled, about 1 stranger in 100 gets a name" in out
+
+
 def test_identify_errors(capsys, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (120, 120), "white").save(blank)
     code, _, err = run(capsys, "identify", blank, "--gallery", tmp_path / "g")
-    assert code == 2 and "Nobody is enrolled" in one_error_line(err)
+    assert code == 2 and "no face" in one_error_line(err)
     code, _, err = run(capsys, "identify", tmp_path / "missing.jpg", "--gallery", tmp_path / "g")
     assert code == 2 and "does not exist" in one_error_line(err)
 

@@ -193,11 +193,18 @@ def test_cli_explore_and_identify_on_a_real_gallery(tmp_path, monkeypatch, capsy
         (probe / person.name).mkdir(parents=True)
         for photo in sorted(person.iterdir())[:2]:
             (probe / person.name / photo.name).symlink_to(photo)
+    for person in ("penny", "howard"):  # strangers: not in the gallery, so the open-set curve is reported too
+        (probe / person).mkdir()
+        for photo in sorted((FACES.parent / "bbt_faceapi" / person).glob("*.png"))[:2]:
+            (probe / person / photo.name).symlink_to(photo)
     capsys.readouterr()
     assert main(["eval", "identify", "--gallery", str(gallery), "--probe", str(probe), "--model", "dlib-resnet", "--top-k", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["identities"] == 5 and result["probes"] + result["no_face"] == 10
+    assert result["identities"] == 5 and result["probes"] + result["no_face"] + result["unknown_probes"] == 14
     assert result["top1"] >= 0.8 and result["topk"]["3"] >= result["top1"]
+    open_set = result["open_set"]
+    assert open_set["mated"] == result["probes"] and open_set["nonmated"] == result["unknown_probes"] >= 3
+    assert set(open_set["fnir_at_fpir"]) == {"0.001", "0.01", "0.1"} and len(open_set["det"]["fpir"]) == len(open_set["det"]["fnir"])
 
     out = tmp_path / "report.html"
     assert main(["explore", "--gallery", str(gallery), "--model", "dlib-resnet", "--method", "pca", "--out", str(out)]) == 0

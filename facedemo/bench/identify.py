@@ -1,23 +1,32 @@
 """``bench identify``: the identification methods on real photos: LFW people enrolled with a few photos
-each, probed with their other photos and with photos of strangers."""
+each, probed with their other photos and with photos of strangers; and ``--open-set``: NIST's FNIR at
+FPIR (DET curves) for every decision rule at several gallery sizes, the size-following threshold against
+the fixed one, and the impostor tails that threshold is derived from."""
 
 from __future__ import annotations
 
 import random
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import FaceDemoError
+from ..evaluation.embed import embed_images
+from ..evaluation.openset import FPIR_TARGETS, NEVER, DetCurve, Searches, det, fit_impostor_tail
+from ..files import update_json, write_json
+from ..gallery.classifier import train as train_classifier
 from ..gallery.core import Gallery
-from ..gallery.identify import METHODS
+from ..gallery.identify import KNN_K, METHODS
 from ..gallery.store import FaceRecord, open_store, record_id
+from ..models.thresholds import expected_fpir, open_set_threshold
+from ..pipeline import EmbeddedFace, Pipeline
 from ..settings import SHARED_LFW
-from ..vision.detect import central_face
+from ..vectors import centroid, distance_matrix
+from ..vision.detect import Face, central_face
 from ..vision.images import image_sha
 
 Log = Callable[[str], None]
@@ -149,3 +158,236 @@ def bench_identify(pipeline, lfw: str | Path | None = None, people: int = 40, en
         scores = [score(m, limit) for m in METHODS]
         sweep = {t: [score(m, t) for m in METHODS] for t in SWEEP}
     return IdentifyBench(model, limit, len(enrolled), len(records), scores, sweep, time.perf_counter() - began)
+
+
+# -- open-set identification at several gallery sizes (NIST's FNIR at FPIR) ---------------------------
+@dataclass(frozen=True)
+class OpenSetSplit:
+    """LFW split for the open-set measurement, disjoint by person: ``gallery`` people (in a fixed random
+    order, so a gallery of N is the first N), each enrolled with their first photo (two for the probed
+    ones that have three or more); ``probes`` one other photo each of the first ``probed`` people;
+    ``strangers`` one photo each of people with a single LFW photo; ``calibration`` more such strangers,
+    used only to fit the impostor distribution and to train the classifier's "none of them" class."""
+
+    gallery: dict[str, list[Path]]
+    probes: dict[str, Path]
+    strangers: list[Path]
+    calibration: list[Path]
+
+    def photos(self) -> list[Path]:
+        """Every photo, in the order worth embedding first."""
+        probed = [p for n in self.probes for p in self.gallery[n]] + list(self.probes.values())
+        rest = [p for n, files in self.gallery.items() if n not in self.probes for p in files]
+        return list(dict.fromkeys(probed + self.calibration + self.strangers + rest))
+
+
+def open_set_split(lfw: Path, people: int = 1000, probed: int = 300, strangers: int = 600, calibration: int = 200,
+                   seed: int = 0) -> OpenSetSplit:
+    folders = sorted(p for p in Path(lfw).iterdir() if p.is_dir())
+    if not folders:
+        raise FaceDemoError(f"'{lfw}' holds no LFW person folders.")
+    photos = {p.name: sorted(p.glob("*.jpg")) for p in folders}
+    rng = random.Random(seed)
+    several = [n for n, f in photos.items() if len(f) >= 2]
+    single = [n for n, f in photos.items() if len(f) == 1]
+    rng.shuffle(several)
+    rng.shuffle(single)
+    chosen = several[:people]
+    gallery, probes = {}, {}
+    for i, name in enumerate(chosen):
+        files = photos[name]
+        enroll = 2 if i < probed and len(files) >= 3 else 1
+        gallery[name] = files[:enroll]
+        if i < probed:
+            probes[name] = files[enroll]
+    return OpenSetSplit(gallery, probes, [photos[n][0] for n in single[:strangers]],
+                        [photos[n][0] for n in single[strangers : strangers + calibration]])
+
+
+@dataclass
+class OpenSetBench:
+    model: str
+    target_fpir: float
+    sizes: list[int]
+    tails: dict[str, dict]  # method -> the fitted impostor tail (models.thresholds.impostor_tail's record)
+    curves: dict[int, list[DetCurve]]  # gallery size -> one DET curve per decision rule
+    adaptive: list[dict]  # per size and method: the size-following threshold and the FPIR/FNIR it gave
+    fixed: list[dict]  # the same at the model's fixed 1:N threshold
+    in_gallery: list[dict]  # the size-following threshold through Gallery.match on a real Chroma gallery
+    photos: int
+    no_face: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "target_fpir": self.target_fpir, "sizes": self.sizes, "tails": self.tails,
+                "curves": {str(n): [c.to_json() for c in cs] for n, cs in self.curves.items()},
+                "adaptive": self.adaptive, "fixed": self.fixed, "in_gallery": self.in_gallery,
+                "photos": self.photos, "no_face": self.no_face, "seconds": round(self.seconds, 1)}
+
+    def text(self) -> str:
+        lines = [f"open-set identification, model {self.model}, {self.photos} LFW photos ({self.no_face} without a detected face: centre crop), "
+                 f"{self.seconds:.0f} s", "FNIR at FPIR (DET curves):",
+                 f"{'people':>7} {'rule':<18} {'mated':>6} {'strangers':>9} " + " ".join(f"{'@' + format(t, 'g'):>9}" for t in FPIR_TARGETS)]
+        for n, curves in self.curves.items():
+            for c in curves:
+                lines.append(f"{n:>7} {c.label:<18} {c.mated:>6} {c.nonmated:>9} " + " ".join(f"{c.fnir_at(t)[0]:>9.3f}" for t in FPIR_TARGETS))
+        lines.append(f"threshold that follows the gallery size (target FPIR {self.target_fpir:g}) vs the fixed 1:N threshold:")
+        lines.append(f"{'people':>7} {'method':<9} {'threshold':>9} {'FPIR':>7} {'FNIR':>7}   {'fixed':>6} {'FPIR':>7} {'FNIR':>7}")
+        for a, f in zip(self.adaptive, self.fixed):
+            lines.append(f"{a['people']:>7} {a['method']:<9} {a['threshold']:>9.3f} {a['fpir']:>7.4f} {a['fnir']:>7.3f}   "
+                         f"{f['threshold']:>6.3f} {f['fpir']:>7.4f} {f['fnir']:>7.3f}")
+        for g in self.in_gallery:
+            lines.append(f"through Gallery.match on Chroma, {g['people']} people, {g['method']}: threshold {g['threshold']:.3f}, "
+                         f"FPIR {g['fpir']:.4f}, FNIR {g['fnir']:.3f}")
+        return "\n".join(lines)
+
+
+def _ranked_scores(distances: np.ndarray, owner: np.ndarray, people: int) -> np.ndarray:
+    """Per search: the best score of each person (min over that person's columns), shape (searches, people)."""
+    out = np.full((distances.shape[0], people), np.inf)
+    for column, person in enumerate(owner):
+        out[:, person] = np.minimum(out[:, person], distances[:, column])
+    return out
+
+
+def _knn_det(photo_d: np.ndarray, owner: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, label: str) -> DetCurve:
+    """k-NN's decision depends on the threshold (only photos within it vote), so its DET is a sweep."""
+    order = np.argsort(photo_d, axis=1)[:, :KNN_K]
+    near_d = np.take_along_axis(photo_d, order, 1)
+    near_p = owner[order]
+    fpir, fnir = [], []
+    mated = truth >= 0
+    for t in thresholds:
+        named = np.full(len(truth), -1)
+        for i in range(len(truth)):
+            ok = near_d[i] <= t
+            if ok.any():
+                people, counts = np.unique(near_p[i][ok], return_counts=True)
+                best = [p for p, c in zip(people, counts) if c == counts.max()]
+                named[i] = min(best, key=lambda p: near_d[i][ok][near_p[i][ok] == p].min())
+        fpir.append(np.mean(named[~mated] >= 0))
+        fnir.append(np.mean(named[mated] != truth[mated]))
+    return DetCurve(label, np.array(fpir), np.array(fnir), np.array(thresholds), int(mated.sum()), int((~mated).sum()))
+
+
+def bench_open_set(pipeline, lfw: str | Path | None = None, sizes: Sequence[int] = (10, 100, 1000), probed: int = 300,
+                   strangers: int = 600, calibration: int = 200, target_fpir: float | None = None, model: str | None = None,
+                   classifier: bool = True, log: Log = lambda m: None) -> OpenSetBench:
+    """FNIR at FPIR for every decision rule at several gallery sizes, on one LFW split (``open_set_split``):
+    the impostor tails are fitted on the calibration strangers, the curves measured on the others."""
+    lfw = Path(lfw) if lfw else SHARED_LFW
+    if not lfw.is_dir():
+        raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
+    began = time.perf_counter()
+    target = pipeline.settings.target_fpir if target_fpir is None else float(target_fpir)
+    spec = pipeline.spec(model)
+    sizes = sorted({int(n) for n in sizes})
+    split = open_set_split(lfw, max(sizes), probed, strangers, calibration)
+    photos = split.photos()
+    log(f"embedding {len(photos)} LFW photos with {spec.name} (cached in {pipeline.settings.home}) ...")
+    embedded = embed_images(pipeline, photos, spec.name, progress=lambda d, t, m: log(f"{d}/{t} {m}") if d % 256 == 0 or d == t else None)
+    vec = embedded.vectors
+    names = list(split.gallery)
+    index = {n: i for i, n in enumerate(names)}
+    g_paths = [p for n in names for p in split.gallery[n]]
+    g_vectors = np.stack([vec[p] for p in g_paths])
+    g_owner = np.array([index[p.parent.name] for p in g_paths])
+    centroids = np.stack([centroid(g_vectors[g_owner == i]) for i in range(len(names))])
+    calib = np.stack([vec[p] for p in split.calibration])
+    # the impostor tails: calibration strangers against every person of the pool
+    tails = {}
+    c_cent = distance_matrix(calib, centroids)
+    c_near = _ranked_scores(distance_matrix(calib, g_vectors), g_owner, len(names))
+    for method, scores in (("centroid", c_cent), ("nearest", c_near)):
+        tails[method] = fit_impostor_tail(scores.ravel()).to_json()
+    probe_people = [n for n in split.probes]
+    q_vectors = np.stack([vec[split.probes[n]] for n in probe_people] + [vec[p] for p in split.strangers])
+    truth_all = np.array([index[n] for n in probe_people] + [-1] * len(split.strangers))
+    fixed_limit = pipeline.threshold(spec, "identify")
+    curves, adaptive, fixed = {}, [], []
+    for n in sizes:
+        keep = (truth_all < n)  # mated searches of the first n people, and every stranger
+        q, truth = q_vectors[keep], np.where(truth_all[keep] >= 0, truth_all[keep], -1)
+        mated = truth >= 0
+        cols = g_owner < n
+        cent_d = distance_matrix(q, centroids[:n])
+        photo_d = distance_matrix(q, g_vectors[cols])
+        near_d = _ranked_scores(photo_d, g_owner[cols], n)
+        rules: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for label, d in (("centroid", cent_d), ("nearest", near_d)):
+            rules[label] = (d.argmin(1), d.min(1))
+        # rules with more than one distance: the ratio to the second-best person, and per-person spread
+        if n >= 2:
+            two = np.sort(cent_d, axis=1)[:, :2]
+            rules["centroid+ratio"] = (cent_d.argmin(1), two[:, 0] / np.maximum(two[:, 1], 1e-9))
+        spread = np.array([np.mean(np.linalg.norm(g_vectors[g_owner == i] - centroids[i], axis=1)) for i in range(n)])
+        multi = np.array([np.sum(g_owner == i) > 1 for i in range(n)])
+        typical = float(np.median(spread[multi])) if multi.any() else 0.0
+        spread = np.where(multi, spread, typical)
+        shifted = cent_d - (spread - typical)[None, :]
+        rules["centroid+spread"] = (shifted.argmin(1), shifted.min(1))
+        row = []
+        for label, (best, score) in rules.items():
+            s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
+            row.append(det(s, label))
+        row.append(_knn_det(photo_d, g_owner[cols], truth, np.linspace(0.2, 0.6, 81), "knn"))
+        if classifier:
+            log(f"training the classifier on {n} people + {len(calib)} strangers ...")
+            trained = train_classifier(g_vectors[cols], [names[i] for i in g_owner[cols]], calib)
+            probs, none = trained.probabilities(q)
+            order = np.array([index[p] for p in trained.people])
+            best = order[probs.argmax(1)]
+            p_best = probs.max(1)
+            score = np.where(p_best > none, 1.0 - p_best, NEVER)
+            row.append(det(Searches.of(score[mated], best[mated] == truth[mated], score[~mated]), "classifier"))
+        curves[n] = row
+        for method in ("centroid", "nearest"):
+            best, score = rules[method]
+            limit = open_set_threshold(tails[method], n, target)
+            for out, t in ((adaptive, limit), (fixed, fixed_limit)):
+                s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
+                out.append({"people": n, "method": method, "threshold": round(t, 4), "fpir": round(s.fpir(t), 5),
+                            "fnir": round(s.fnir(t), 4), "expected_fpir": round(expected_fpir(tails[method], n, t), 5)})
+    in_gallery = _through_gallery(pipeline, spec.name, split, vec, sizes, tails, target, log)
+    return OpenSetBench(spec.name, target, sizes, tails, curves, adaptive, fixed, in_gallery, len(photos),
+                        len(embedded.failures), time.perf_counter() - began)
+
+
+def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> list[dict]:
+    """The product's own path at the largest size: a Chroma gallery, ``Gallery.match`` with its default
+    (size-following) threshold from these tails."""
+    n = max(sizes)
+    names = list(split.gallery)[:n]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="facedemo-openset-") as tmp:
+        home = Path(tmp) / "home"
+        write_json(home / "openset.json", {model: {"tails": tails}})
+        gallery = Gallery(Pipeline(replace(pipeline.settings, home=home, target_fpir=target)), open_store(Path(tmp) / "g", namespace=None))
+        records, vectors = [], []
+        for name in names:
+            for p in split.gallery[name]:
+                sha = image_sha(p)
+                records.append(FaceRecord(record_id(model, sha, (0, 0, 1, 1)), name, p.name, sha, (0.0, 0.0, 1.0, 1.0), model, ""))
+                vectors.append(vec[p])
+        gallery.store.add(model, records, np.stack(vectors), [None] * len(records))
+        gallery.reindex(model)
+        probes = [(vec[p], n_) for n_, p in split.probes.items() if n_ in names] + [(vec[p], None) for p in split.strangers]
+        faces = [EmbeddedFace(Face((0.0, 0.0, 1.0, 1.0), 1.0, ((0.0, 0.0),) * 5), None, v) for v, _ in probes]
+        for method in ("centroid", "nearest"):
+            log(f"Gallery.match with {method} on {len(names)} people ...")
+            result = gallery.match(faces, model, 1, method)
+            named = [m.name for m in result.faces]
+            mated = [(got, want) for got, (_, want) in zip(named, probes) if want is not None]
+            strangers_named = [got for got, (_, want) in zip(named, probes) if want is None and got is not None]
+            out.append({"people": result.people, "method": method, "threshold": round(result.threshold, 4),
+                        "fpir": round(len(strangers_named) / len(split.strangers), 5),
+                        "fnir": round(sum(got != want for got, want in mated) / max(1, len(mated)), 4)})
+    return out
+
+
+def save_tails(report: OpenSetBench, home: Path) -> Path:
+    """The fitted impostor tails (and the curves, for the Explorer) into ``$FACEDEMO_HOME/openset.json``."""
+    record = {"tails": report.tails, "target_fpir": report.target_fpir, "source": "LFW: calibration strangers vs the open-set pool",
+              "command": "python -m facedemo bench identify --open-set --save-calibration",
+              "curves": {str(n): [c.to_json() for c in cs] for n, cs in report.curves.items()}}
+    return update_json(Path(home) / "openset.json", report.model, record, indent=1)

@@ -39,9 +39,12 @@ def register(sub) -> None:
     p = sub.add_parser("identify", help="name every face in an image")
     p.add_argument("image")
     p.add_argument("--top-k", type=int, default=3, help="candidates to list per face (default 3)")
-    p.add_argument("--method", choices=["centroid", "nearest", "knn"], default="centroid",
-                   help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos")
-    p.add_argument("--threshold", type=float, help="L2 distance beyond which a face is unknown (default: the model's identification threshold, 0.40 for dlib-resnet)")
+    p.add_argument("--method", choices=["centroid", "nearest", "knn", "classifier"], default="centroid",
+                   help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos; "
+                        "classifier: logistic regression over the gallery with a 'none of them' class of strangers ($FACEDEMO_STRANGERS)")
+    p.add_argument("--threshold", type=float,
+                   help="L2 distance beyond which a face is unknown (classifier: 1 - the probability needed); default: one that follows "
+                        "the number of people enrolled so that about $FACEDEMO_TARGET_FPIR (1%%) of strangers get a name")
     p.add_argument("--out", help="write the image with boxes and names here")
     _add_store_args(p)
     add_pipeline_args(p)
@@ -81,6 +84,14 @@ def register_bench(bench) -> None:
     b.add_argument("--enroll", type=int, default=5, help="photos enrolled per person; the rest are probes")
     b.add_argument("--strangers", type=int, default=150, help="probe photos of people not enrolled")
     b.add_argument("--model")
+    b.add_argument("--open-set", action="store_true",
+                   help="NIST's open-set measure instead: FNIR at FPIR (DET curves) for every decision rule at several gallery sizes, "
+                        "and the threshold that follows the gallery size")
+    b.add_argument("--sizes", default="10,100,1000", help="with --open-set: gallery sizes in people (default 10,100,1000)")
+    b.add_argument("--target-fpir", type=float, help="with --open-set: the FPIR the size-following threshold aims at (default $FACEDEMO_TARGET_FPIR, else 0.01)")
+    b.add_argument("--no-classifier", action="store_true", help="with --open-set: skip the logistic-regression method (its training is the slow part)")
+    b.add_argument("--save-calibration", action="store_true",
+                   help="with --open-set: write the fitted impostor tails to $FACEDEMO_HOME/openset.json, where identification reads them")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_identify)
 
@@ -145,17 +156,22 @@ def cmd_identify(args) -> int:
     from .common import emit
     from ..gallery import annotate
     from ..vision.images import refuse_special
+    from ..gallery.identify import size_note
 
     _port_check(args)
     gallery = gallery_from(args)
     image = gallery.pipeline.load(args.image)
     result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
     lines = [f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"]
+    if size_note(result):
+        lines.append(size_note(result, gallery.pipeline.settings.target_fpir if args.threshold is None else None))
     for i, match in enumerate(result.faces, 1):
         x1, y1, x2, y2 = match.face.box
         who = f"{match.name} (distance {match.distance:.3f})" if match.name else "unknown"
         others = ", ".join(f"{c.name} {c.distance:.3f}" for c in match.candidates)
-        lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others}")
+        lines.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}   candidates: {others or '-'}")
+    if result.note:
+        lines.append(f"{result.note} To enroll face 1: python -m facedemo enroll NAME {args.image} --face 0")
     if args.out:
         refuse_special(args.out)
         try:
@@ -223,6 +239,26 @@ def cmd_bench_identify(args) -> int:
     from ..settings import Settings
 
     pipeline = Pipeline(Settings.from_env())
-    report = bench_identify(pipeline, args.lfw, args.people, args.enroll, args.strangers, args.model, log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.open_set:
+        from ..bench.identify import bench_open_set, save_tails
+
+        sizes = _sizes(args.sizes)
+        report = bench_open_set(pipeline, args.lfw, sizes, target_fpir=args.target_fpir, model=args.model,
+                                classifier=not args.no_classifier, log=log)
+        if args.save_calibration:
+            log(f"impostor tails written to {save_tails(report, pipeline.settings.home)}")
+    else:
+        report = bench_identify(pipeline, args.lfw, args.people, args.enroll, args.strangers, args.model, log=log)
     emit(args, report.to_json(), report.text())
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise FaceDemoError(f"--sizes must be comma-separated positive numbers, not '{text}'.")
+    return sizes

@@ -1,5 +1,6 @@
-"""Closed-set identification of a labelled probe set: each probe photo's largest face against the
-gallery's people, top-1 and top-k."""
+"""Identification of a labelled probe set: each probe photo's largest face against the gallery's people,
+top-1 and top-k; and, when some probes are of people not in the gallery, the open-set DET curve of the
+centroid rule (FNIR at FPIR, ``openset``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 
 from ..errors import FaceDemoError
 from ..vision.images import identity_folders
+from ..vectors import centroid, distance_matrix
 from .metrics import IdentificationResult, identification_accuracy
+from .openset import DetCurve, Searches, det
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,11 @@ class ProbeIdentification:
     result: IdentificationResult
     no_face: int  # probe photos where no face was found (left out)
     unreadable: int  # probe files that could not be read as images (left out)
+    open_set: DetCurve | None = None  # when the probes include people not in the gallery
 
     def to_json(self) -> dict:
-        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable}
+        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable,
+                "open_set": None if self.open_set is None else self.open_set.to_json()}
 
 
 def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
@@ -58,4 +63,19 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
     if not found:
         raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
     result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
-    return ProbeIdentification(name, result, no_face, unreadable)
+    return ProbeIdentification(name, result, no_face, unreadable, centroid_det(np.stack(found), labels, vectors, people))
+
+
+def centroid_det(probes: np.ndarray, labels: Sequence[str], vectors: np.ndarray, people: Sequence[str]) -> DetCurve | None:
+    """The open-set DET curve of the centroid rule: probes of enrolled people are mated searches, the
+    others non-mated; None unless there are both."""
+    names = sorted(set(people))
+    owner = np.array(people)
+    centroids = np.stack([centroid(vectors[owner == n]) for n in names])
+    d = distance_matrix(probes, centroids)
+    best, score = d.argmin(1), d.min(1)
+    mated = np.array([label in set(names) for label in labels])
+    if mated.all() or not mated.any():
+        return None
+    right = np.array([names[b] == label for b, label in zip(best, labels)])
+    return det(Searches.of(score[mated], right[mated], score[~mated]), "centroid")

@@ -181,3 +181,23 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
     if len(rows) == 1:
         fig.update_layout(title=titles[0], annotations=[a for a in fig.layout.annotations if a.text != titles[0]])
     return fig
+
+
+def det_figure(curves: Sequence[Mapping], title: str = "Open-set identification (DET)", target: float | None = None) -> go.Figure:
+    """NIST-style DET curves: FNIR (enrolled people not named correctly) against FPIR (strangers given a
+    name) on a log axis, one line per decision rule; ``curves`` are ``DetCurve.to_json()`` records."""
+    if not curves:
+        raise FigureError("There is no open-set curve to draw; run `bench identify --open-set --save-calibration` first.")
+    fig = go.Figure()
+    for c in curves:
+        fpir, fnir = np.asarray(c["det"]["fpir"], float), np.asarray(c["det"]["fnir"], float)
+        keep = fpir > 0  # a log axis has no 0
+        at = c.get("fnir_at_fpir", {}).get("0.01", {}).get("fnir")
+        name = c["label"] + (f" (FNIR {at:.3f} at FPIR 0.01)" if at is not None else "")
+        fig.add_trace(go.Scatter(x=fpir[keep], y=fnir[keep], mode="lines", name=name,
+                                 hovertemplate="FPIR %{x:.4f}<br>FNIR %{y:.3f}<extra>" + html.escape(c["label"]) + "</extra>"))
+    if target:
+        fig.add_vline(x=target, line={"dash": "dot", "color": "grey"}, annotation_text=f"target FPIR {target:g}")
+    fig.update_layout(title=title, xaxis_title="FPIR: strangers given a name", yaxis_title="FNIR: enrolled people not named correctly",
+                      xaxis_type="log", template="plotly_white", legend={"orientation": "h", "y": -0.25})
+    return fig

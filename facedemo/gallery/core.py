@@ -20,7 +20,8 @@ from ..errors import GalleryError, UnknownPersonError
 from ..pipeline import Pipeline
 from ..vectors import centroid
 from .enroll import Enrollment
-from .identify import Identification
+from ..models.thresholds import impostor_tail, open_set_threshold
+from .identify import CLASSIFIER_LIMIT, DEFAULT_METHOD, Identification
 from .names import validate_name
 from .store import FaceRecord, FaceStore
 
@@ -58,12 +59,28 @@ class Gallery(Enrollment, Identification):
     def model_name(self, model: str | None = None) -> str:
         return self.pipeline.spec(model).name
 
-    def threshold(self, model: str | None = None) -> float:
-        """The L2 distance beyond which a face is unknown."""
+    def threshold(self, model: str | None = None, method: str = DEFAULT_METHOD, people: int | None = None) -> float:
+        """The L2 distance beyond which a face is unknown (for the classifier method: 1 - the probability a
+        person needs). A fixed ``threshold`` given to the gallery wins; else it follows the number of
+        people enrolled (``people``, default this gallery's) so that about ``Settings.target_fpir`` of
+        strangers get a name, from the method's calibrated impostor tail (``models.thresholds``); a model
+        with no calibrated tail keeps its fixed 1:N threshold."""
         if self._threshold is not None:
             return float(self._threshold)
         name = self.model_name(model)
-        return self.pipeline.threshold(name, "identify")  # 1:N's stricter threshold (facedemo/thresholds.py)
+        if method == "classifier":
+            return CLASSIFIER_LIMIT
+        tail = self.impostor_tail(name, method)
+        if tail is None:
+            return self.pipeline.threshold(name, "identify")  # 1:N's stricter fixed threshold (models/thresholds.py)
+        people = self.people_count(name) if people is None else people
+        return open_set_threshold(tail, max(1, people), self.pipeline.settings.target_fpir)
+
+    def impostor_tail(self, model: str, method: str) -> dict | None:
+        """The calibrated impostor tail of a method's score (knn names by the nearest photos' distances)."""
+        if method == "classifier":
+            return None
+        return impostor_tail(self.pipeline.spec(model), self.pipeline.settings.home, "nearest" if method == "knn" else method)
 
     def existing(self, model: str, shas: Sequence[str]) -> list[FaceRecord]:
         """The records of these photos (by the sha256 of their bytes) already stored for ``model``."""

@@ -1,5 +1,6 @@
 """Identification (1:N): name every face of a photo against the gallery's people, with "unknown" for
-strangers, by one of three decision methods; and draw the answer on the photo."""
+strangers, by one of four decision methods (centroid, nearest photo, k-NN vote, a classifier); and draw the
+answer on the photo."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import params
-from ..errors import FaceDemoError, GalleryError, NoFaceError
+from ..errors import FaceDemoError, NoFaceError
+from ..models.thresholds import expected_fpir
+from ..vectors import centroid, l2_distance
 from ..pipeline import EmbeddedFace
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, load_image
 from .names import box_json
 from .store import Candidate
 
-METHODS = ("centroid", "nearest", "knn")
+METHODS = ("centroid", "nearest", "knn", "classifier")
 DEFAULT_METHOD = "centroid"
 KNN_K = 5  # neighbours that vote in the "knn" method
+CLASSIFIER_LIMIT = 0.5  # the classifier names a face when its person's probability is at least 1 - this
 
 
 @dataclass(frozen=True)
@@ -44,25 +48,34 @@ class IdentifyResult:
     method: str
     threshold: float
     faces: list[FaceMatch]
-    notes: tuple[str, ...] = ()  # e.g. "The photo has 12 frames; only the first was used."
+    people: int = 0  # people enrolled for this model, searched
+    note: str | None = None  # what the user should know about the answer (e.g. nobody is enrolled yet)
+    expected_fpir: float | None = None  # the share of strangers expected to get a name at this threshold and size
+    notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
 
     def to_json(self) -> dict:
-        return {"faces": [f.to_json() for f in self.faces], "notes": list(self.notes)}
+        return {"faces": [f.to_json() for f in self.faces], "method": self.method, "threshold": round(self.threshold, 4),
+                "people": self.people, "expected_fpir": None if self.expected_fpir is None else round(self.expected_fpir, 5),
+                "note": self.note, "notes": list(self.notes)}
+
+
+def nobody_enrolled(model: str) -> str:
+    return (f"Nobody is enrolled for model '{model}' yet, so every face found is unknown: "
+            "name a face from this result to enroll it.")
 
 
 class Identification:
     """The identification half of ``Gallery`` (which provides ``pipeline``, ``store``, ``model_name``,
-    ``threshold`` and ``reindex``)."""
+    ``threshold``, ``impostor_tail`` and ``reindex``)."""
 
     def identify(self, image: ImageInput, model: str | None = None, top_k: int = 3, method: str = DEFAULT_METHOD,
                  threshold: float | None = None) -> IdentifyResult:
         """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
-        A face farther than ``threshold`` (default: ``self.threshold(model)``) from every person is unknown (``name`` None)."""
+        A face farther than ``threshold`` from every person is unknown (``name`` None); by default the
+        threshold follows the number of people enrolled (``Gallery.threshold``)."""
         _check_method(method)
         top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
         model = self.model_name(model)
-        if self.store.count(model) == 0:
-            raise GalleryError(f"Nobody is enrolled for model '{model}' yet; enroll someone first.")
         picture, faces = self.pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
@@ -71,30 +84,79 @@ class Identification:
         return replace(result, notes=(note,)) if note else result
 
     def match(self, faces: Sequence[EmbeddedFace], model: str, top_k: int = 3, method: str = DEFAULT_METHOD,
-              threshold: float | None = None) -> IdentifyResult:
-        """The decision for faces already embedded (the dashboard and the method benchmark reuse them)."""
+              threshold: float | None = None, people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
+        """The decision for faces already embedded (the dashboard and the benchmarks reuse them).
+
+        ``people``: how many people the search covers, for the threshold (default: this gallery's);
+        ``strangers``: the classifier method's "none of them" faces (default: ``Settings.strangers``)."""
         _check_method(method)
         top_k, threshold = params.top_k(top_k), params.threshold(threshold)
-        limit = self.threshold(model) if threshold is None else threshold
+        if self.store.count(model) == 0:  # an empty gallery: every face is a stranger, ready to be named
+            limit = self.threshold(model, method, 0) if threshold is None else threshold
+            return IdentifyResult(model, method, limit, [FaceMatch(f.face, None, None, []) for f in faces], 0, nobody_enrolled(model))
+        own = self.people_count(model)
+        people = own if people is None else people
+        limit = self.threshold(model, method, people) if threshold is None else threshold
+        tail = self.impostor_tail(model, method)
+        fpir = None if tail is None else expected_fpir(tail, people, limit)
         if not faces:
-            return IdentifyResult(model, method, limit, [])
+            return IdentifyResult(model, method, limit, [], own, None, fpir)
         vectors = np.stack([f.embedding for f in faces])
-        if method == "centroid":
-            hits = self.store.query_centroids(model, vectors, top_k)
-            if any(not row for row in hits):  # faces but no centroids: a store written before them, or edited by hand
+        if method in ("centroid", "classifier"):
+            ranked = self.store.query_centroids(model, vectors, top_k)
+            if any(not row for row in ranked):  # faces but no centroids: a store written before them, or edited by hand
                 self.reindex(model)
-                hits = self.store.query_centroids(model, vectors, top_k)
-            ranked = hits
+                ranked = self.store.query_centroids(model, vectors, top_k)
             winners = [row[0] if row else None for row in ranked]
+            if method == "classifier":
+                winners = self.classify(model, vectors, ranked, limit, strangers)
         else:
             rows = self.store.query(model, vectors, max(KNN_K, 8 * top_k))
             ranked = [_per_person(row) for row in rows]
             winners = [(_vote(row, limit) if method == "knn" else (ranked[i][0] if ranked[i] else None)) for i, row in enumerate(rows)]
         matches = []
         for face, best, cands in zip(faces, winners, ranked):
-            known = best is not None and best.distance <= limit
+            known = best is not None and (method == "classifier" or best.distance <= limit)
             matches.append(FaceMatch(face.face, best.name if known else None, best.distance if known else None, cands[:top_k]))
-        return IdentifyResult(model, method, limit, matches)
+        return IdentifyResult(model, method, limit, matches, own, None, fpir)
+
+    def people_count(self, model: str) -> int:
+        return len(self.store.centroid_people(model))
+
+    def classify(self, model: str, vectors: np.ndarray, ranked: list[list[Candidate]], limit: float,
+                 strangers: np.ndarray | None = None) -> list[Candidate | None]:
+        """The classifier's choice per face: the most probable person when their probability is at least
+        ``1 - limit`` and beats "none of them"; their distance is the one to that person's centroid."""
+        classifier = self.store.classifiers.get(self, model, strangers)
+        probs, none = classifier.probabilities(vectors)
+        out = []
+        for i, row in enumerate(probs):
+            best = int(np.argmax(row))
+            name = classifier.people[best]
+            if row[best] < max(none[i], 1.0 - limit):
+                out.append(None)
+                continue
+            distance = next((c.distance for c in ranked[i] if c.name == name), None)
+            if distance is None:
+                distance = l2_distance(vectors[i], self.store_centroid(model, name))
+            out.append(Candidate(name, distance))
+        return out
+
+    def store_centroid(self, model: str, name: str) -> np.ndarray:
+        _, vectors = self.store.get(model, person=name, embeddings=True)
+        return centroid(vectors)
+
+
+def size_note(result: IdentifyResult, target: float | None = None) -> str:
+    """What the gallery's size means for strangers, in words ("with 40 people enrolled, about 1 stranger in
+    100 gets a name")."""
+    if result.expected_fpir is None or result.people == 0:
+        return ""
+    rate = result.expected_fpir
+    share = "almost no stranger gets a name" if rate < 1e-4 else f"about 1 stranger in {max(1, round(1 / rate)):,} gets a name"
+    who = "person" if result.people == 1 else "people"
+    text = f"With {result.people:,} {who} enrolled, {share} (threshold {result.threshold:.3f}"
+    return text + (f", set for {target:.1%} of strangers)." if target is not None else ").")
 
 
 # -- decisions ----------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from PIL import Image
 from ..errors import GalleryError
 from ..settings import default_gallery_dir
 from ..vectors import cosine_to_l2, l2_normalise
+from .classifier import Classifiers
 from .server import chroma_command
 
 THUMB_SIZE = 112  # longest side, pixels
@@ -141,7 +142,7 @@ def _reason(exc: Exception) -> str:
 
 class ChromaStore:
     def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None,
-                 persist_dir: str | Path | None = None):
+                 persist_dir: str | Path | None = None, classifiers: Classifiers | None = None):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self.client = client
@@ -149,12 +150,13 @@ class ChromaStore:
         self.namespace = namespace
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()
+        self.classifiers = classifiers or Classifiers()  # the classifier method's models, until the gallery changes
         self._collections: dict[tuple[str, str], object] = {}
 
     def with_namespace(self, namespace: str | None) -> "ChromaStore":
         """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
-        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir)
+        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir, self.classifiers)
 
     # -- collections ------------------------------------------------------------------------------
     def _prefix(self) -> str:

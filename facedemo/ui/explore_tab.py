@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from ..explorer import Exploration, explore, metrics_table, roc_figure, umap_ready, warm_up_umap
+from ..explorer import Exploration, det_figure, explore, metrics_table, roc_figure, umap_ready, warm_up_umap
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
@@ -67,6 +67,12 @@ def render(services: Services, state: ExplorerState) -> None:
         roc = gr.Plot(label="ROC on every pair of gallery faces")
         table = gr.Plot(label="Metrics")
     summary = gr.JSON(label="Summary")
+    with gr.Accordion("Open-set identification on LFW: FNIR at FPIR for each decision method", open=False):
+        with gr.Row():
+            det_size = gr.Radio(["10", "100", "1000"], value="1000", label="People enrolled", scale=2)
+            det_button = gr.Button("Show the DET curves", scale=1)
+        det_note = gr.Markdown()
+        det_plot = gr.Plot(label="DET: strangers named (FPIR) against enrolled people missed or misnamed (FNIR)")
 
     @user_errors
     @on_gpu
@@ -81,5 +87,13 @@ def render(services: Services, state: ExplorerState) -> None:
         table = metrics_table([v.view.row() for v in views])
         return "  \n".join(v.note for v in views), maps[0], maps[1], hists[0], hists[1], roc, table, {v.model: v.to_json() for v in views}
 
+    @user_errors
+    def open_set(names=None, size="1000"):
+        name = services.pipeline.spec(([n for n in (names or []) if n] or [default])[0]).name
+        curves, note = services.open_set_curves(name, int(size or 1000))
+        return note, det_figure(curves, f"{name}: open-set identification with {int(size or 1000):,} people enrolled",
+                                services.settings.target_fpir)
+
     button.click(run, [models, method], [note, map_a, map_b, hist_a, hist_b, roc, table, summary], api_name="explore")
+    det_button.click(open_set, [models, det_size], [det_note, det_plot], api_name="open_set")
     return models

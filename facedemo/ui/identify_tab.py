@@ -6,6 +6,7 @@ import gradio as gr
 
 from .. import params
 from ..gallery import METHODS, DEFAULT_METHOD
+from ..gallery.identify import size_note
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, session_of, user_errors
 
@@ -16,6 +17,12 @@ def face_label(index: int, match) -> str:
     return f"{index}. {match.name} ({match.distance:.2f})" if match.name else f"{index}. unknown"
 
 
+def result_note(result, target: float | None = None) -> str:
+    if result.note:
+        return f"**{result.note}**"
+    return size_note(result, target)
+
+
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
@@ -23,13 +30,14 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
-            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos")
+            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers")
             button = gr.Button("Identify", variant="primary")
             if examples.get("identify"):
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
         with gr.Column(scale=2):
             annotated = gr.AnnotatedImage(label="Faces found", height=420)
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True)
+            note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
             face_pick = gr.Dropdown([], label="Face", scale=1)
@@ -57,6 +65,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             rows,
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=people),
+            result_note(result, services.settings.target_fpir),
             result.to_json(),
         )
 
@@ -78,6 +87,6 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
         return time.time()
 
-    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, result_json], api_name="identify", preprocess=False)
+    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, note, result_json], api_name="identify", preprocess=False)
     enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)
     return model

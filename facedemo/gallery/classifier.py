@@ -1,0 +1,110 @@
+"""The classifier identification method: a logistic regression over the gallery's embeddings (one class
+per person) with an explicit "none of them" class trained on faces of strangers, as the write-ups that
+put an SVM or softmax on top of FaceNet embeddings do. Retrained on demand, cached until the gallery
+changes (its records' ids and names are the cache key).
+
+Strangers come from ``Settings.strangers`` (LFW-style folders: one photo of each person who has a single
+photo; default ../shared/faces/lfw), embedded once through the evaluation cache in ``$FACEDEMO_HOME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import FaceDemoError
+from ..evaluation.embed import embed_images
+from ..settings import SHARED_LFW
+from ..vectors import l2_normalise
+from ..vision.images import identity_folders, list_images
+
+NONE = ""  # the "none of them" class (a person's name is never empty)
+STRANGERS = 300  # stranger photos in the "none of them" class
+C = 10.0  # inverse regularisation: the embeddings are already good features, so fit them closely
+
+
+@dataclass(frozen=True)
+class GalleryClassifier:
+    people: tuple[str, ...]
+    model: object  # a fitted scikit-learn pipeline
+
+    def probabilities(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-person probabilities, shape (faces, people) in ``people`` order; the "none of them" probability)."""
+        proba = self.model.predict_proba(l2_normalise(vectors))
+        classes = list(self.model.classes_)
+        none = proba[:, classes.index(NONE)]
+        order = [classes.index(p) for p in self.people]
+        return proba[:, order], none
+
+
+def train(vectors: np.ndarray, people: Sequence[str], strangers: np.ndarray, c: float = C) -> GalleryClassifier:
+    """Fit the classifier: every enrolled face under its person's name, every stranger as "none of them"."""
+    if len(strangers) == 0:
+        raise FaceDemoError("The classifier method needs faces of strangers for its 'none of them' class, and none were given.")
+    x = l2_normalise(np.concatenate([vectors, strangers]))
+    y = np.array(list(people) + [NONE] * len(strangers), dtype=object)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
+    model.fit(x, y)
+    return GalleryClassifier(tuple(sorted(set(people))), model)
+
+
+def fingerprint(records) -> str:
+    """What the classifier was trained on: every record's id and person."""
+    digest = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.id):
+        digest.update(f"{r.id}\t{r.person}\n".encode())
+    return digest.hexdigest()
+
+
+def stranger_photos(folder: Path, count: int = STRANGERS) -> list[Path]:
+    """One photo each of the people in ``folder`` who have exactly one (LFW-style), else its photos."""
+    folders = identity_folders(folder)
+    photos = [files[0] for _, files in folders if len(files) == 1] if folders else list_images(folder)
+    return photos[:count]
+
+
+class Classifiers:
+    """Trained classifiers, per gallery namespace and model, kept until the gallery changes. One per
+    store (``ChromaStore.classifiers``), shared by its namespaces; never a module-level global."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._trained: dict[tuple[str | None, str], tuple[str, GalleryClassifier]] = {}
+        self._strangers: dict[str, np.ndarray] = {}
+
+    def get(self, gallery, model: str, strangers: np.ndarray | None = None) -> GalleryClassifier:
+        records, vectors = gallery.store.get(model, embeddings=True)
+        if not records:
+            raise FaceDemoError(f"Nobody is enrolled for model '{model}', so there is nothing to classify against.")
+        key = (gallery.store.namespace, model)
+        stamp = fingerprint(records) + ("" if strangers is None else hashlib.sha256(np.ascontiguousarray(strangers).tobytes()).hexdigest())
+        with self._lock:
+            cached = self._trained.get(key)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            if strangers is None:
+                strangers = self.strangers(gallery.pipeline, model)
+            trained = train(vectors, [r.person for r in records], strangers)
+            self._trained[key] = (stamp, trained)
+            return trained
+
+    def strangers(self, pipeline, model: str) -> np.ndarray:
+        if model not in self._strangers:
+            folder = pipeline.settings.strangers or SHARED_LFW
+            photos = stranger_photos(folder) if Path(folder).is_dir() else []
+            if not photos:
+                raise FaceDemoError(
+                    f"The classifier method needs photos of strangers for its 'none of them' class, and '{folder}' has none: "
+                    "set FACEDEMO_STRANGERS to a folder of face photos of people who are not in the gallery (e.g. LFW)."
+                )
+            embedded = embed_images(pipeline, photos, model)
+            self._strangers[model] = np.stack([embedded.vectors[p] for p in photos if p not in embedded.failures])
+        return self._strangers[model]
