@@ -9,5 +9,5 @@ from .views import ExplorerFigures, ModelView, explorer_figures, gallery_views, 
 __all__ = [
     "Exploration", "ExplorerFigures", "FigureError", "ModelView", "compare_figure", "det_figure", "distance_histogram", "embedding_map", "explore",
     "explorer_figures", "gallery_views", "metrics_table", "model_view", "project", "report_html", "roc_figure",
-    "umap_ready", "verify_figure", "warm_up_umap",
+    "umap_ready", "verify_figure", "warm_up_umap", "write_report",
 ]

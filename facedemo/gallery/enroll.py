@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -124,7 +124,9 @@ class Enrollment:
             chosen.append((i, _pick(result, labels[i], face_index), result.image))
         shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
         faces = [FaceToEnroll(labels[i], shas[i], face.face, face.embedding, image) for i, face, image in chosen]
-        return self.enroll_faces(name, faces, model)
+        result = self.enroll_faces(name, faces, model)
+        notes = [n for i, _, image in chosen if (n := frames_note(image, f"'{labels[i]}'"))]
+        return replace(result, notes=notes) if notes else result
 
     def enroll_faces(self, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
         """Store faces already found and embedded (by ``model``) as one person: what ``enroll`` does once
@@ -148,8 +150,7 @@ class Enrollment:
             if records:
                 self.store.add(model, records, np.stack(vectors), thumbs)
             self.refresh_centroids(model, [name])
-        notes = [n for i, _, image in chosen if (n := frames_note(image, f"'{labels[i]}'"))]
-        return EnrollResult(name, model, [EnrolledFace(r.id, r.image, r.box) for r in records], duplicates, notes)
+        return EnrollResult(name, model, [EnrolledFace(r.id, r.image, r.box) for r in records], duplicates)
 
     def import_path(self, path: str | Path, model: str | None = None, progress: Progress | None = None) -> ImportReport:
         """Import a folder-per-identity tree, or a zip of one: the CLI and the dashboard both come here."""

@@ -27,7 +27,7 @@ from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, 
 from ..models.facenet import embed_pixels
 from ..models.registry import user_models
 from ..progress import Progress
-from .data import LabelledCrops, LabelledEmbeddings, crop_folder, embed_folder, split_by_person, split_crops
+from .data import LabelledEmbeddings, crop_folder, embed_folder, split_by_person, split_crops
 from .loop import train_adapter, train_full
 from .report import FinetuneResult, general_report, pair_report
 
