@@ -134,7 +134,7 @@ def _raw(state: dict, device: str, batches: list[int], repeats: int) -> dict:
                 with torch.inference_mode():
                     seconds = _timed(lambda: model(x), device, repeats)
                 row[str(batch)] = round(batch / seconds, 1)
-            except torch.OutOfMemoryError:
+            except (torch.OutOfMemoryError, MemoryError):
                 row[str(batch)] = "out of memory"
                 torch.cuda.empty_cache()
             except (RuntimeError, NotImplementedError) as exc:  # e.g. a half kernel missing on this device
