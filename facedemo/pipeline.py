@@ -212,11 +212,11 @@ class Pipeline:
         return align_face(image, face, spec.input_size, spec.template)
 
     def embed_crops(self, model: ModelRef, crops: Sequence[Image.Image]) -> np.ndarray:
-        """Aligned crops -> (n, dim) unit vectors, in batches of ``settings.batch_size``."""
+        """Aligned crops -> (n, dim) unit vectors, in batches of ``settings.embed_batch_size`` (by device)."""
         embedder = self.embedder(model)
         if not crops:
             return np.zeros((0, embedder.spec.dim), dtype=np.float32)
-        size = max(1, self.settings.batch_size)
+        size = self.settings.embed_batch_size(self.device.is_cuda)
         return np.concatenate([embedder.embed(crops[i : i + size]) for i in range(0, len(crops), size)])
 
     def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, alignment: str | None = None) -> list[EmbeddedFace]:

@@ -66,13 +66,18 @@ class Settings:
     facenet_weights: dict[str, str] = field(default_factory=dict)
     download_timeout_s: float = 20.0
     home: Path = field(default_factory=default_home)
-    batch_size: int = 32
+    # Faces per embedder call; None follows the device (32 on CPU, 256 on CUDA). FACEDEMO_BATCH_SIZE overrides.
+    batch_size: int | None = None
     # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
     # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
     target_fpir: float = 0.01
     # Photos of strangers (LFW-style folders: the single-photo people are used) for the classifier
     # method's "none of them" class; None: ../shared/faces/lfw where it exists.
     strangers: Path | None = None
+
+    def embed_batch_size(self, cuda: bool) -> int:
+        """Faces per embedder call on this device: the setting, else 256 on CUDA and 32 on CPU."""
+        return max(1, self.batch_size or (256 if cuda else 32))
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -94,6 +99,7 @@ class Settings:
             facenet_weights=weights,
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),
             home=default_home(),
+            batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0) or None,
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser() if os.environ.get("FACEDEMO_STRANGERS") else None,
         )

@@ -28,7 +28,7 @@ def bench_images(folder: str | None, limit: int) -> list[Path]:
     return paths[::step][:limit]
 
 
-def _random_facenet_weights(folder: Path) -> Path:
+def random_facenet_weights(folder: Path) -> Path:
     import torch
     from facenet_pytorch import InceptionResnetV1
 
@@ -50,7 +50,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         if model.startswith("facenet"):
             probe = Pipeline(settings)
             if not probe.models()[[s.name for s in probe.models()].index(model)].available:
-                settings = Settings.from_env(device=device, facenet_weights={model: str(_random_facenet_weights(Path(tmp)))})
+                settings = Settings.from_env(device=device, facenet_weights={model: str(random_facenet_weights(Path(tmp)))})
                 weights_note = "random weights (the real ones are not on this machine; timings do not depend on weight values)"
         pipeline = Pipeline(settings)
         embedder = pipeline.embedder(model)  # load before timing, as both sides do

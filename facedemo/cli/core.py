@@ -35,6 +35,16 @@ def register(sub) -> None:
     b.add_argument("--device")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_pipeline)
+    b = bench.add_parser("gpu", help="the GPU path end to end: raw InceptionResnetV1 fp32/fp16/bf16 faces/s, pipeline embed, MTCNN by chunk, LFW images/s, group-photo latency, the naive loop, fp16 and device-vs-CPU agreement")
+    b.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
+    b.add_argument("--batches", type=_sizes, default=[32, 256, 1024], help="raw batch sizes, comma-separated (default 32,256,1024)")
+    b.add_argument("--chunks", type=_sizes, default=[1, 16, 64], help="MTCNN chunk sizes in images, comma-separated (default 1,16,64)")
+    b.add_argument("--images", type=int, default=256, help="how many LFW photos (default 256)")
+    b.add_argument("--folder", help="folder of photos instead of ../shared/faces/lfw")
+    b.add_argument("--groups", help="folder of group photos instead of ../shared/faces/bbt_faceapi/_group_photos")
+    b.add_argument("--repeats", type=int, default=3, help="timed runs per figure, median reported (default 3)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_gpu)
     b = bench.add_parser("load", help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s")
     b.add_argument("--url", default="http://127.0.0.1:7860/", help="the dashboard (127.0.0.1, ::1 or localhost only)")
     b.add_argument("--clients", type=int, default=20)
@@ -135,6 +145,27 @@ def cmd_bench_load(args) -> int:
     from ..bench.load import bench_load
 
     report = bench_load(args.url, args.clients, args.requests, args.seconds, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
+    return 0
+
+
+def _sizes(text: str) -> list[int]:
+    import argparse
+
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of positive whole numbers")
+    return sizes
+
+
+def cmd_bench_gpu(args) -> int:
+    from .common import emit
+    from ..bench.gpu import bench_gpu
+
+    report = bench_gpu(args.device, args.batches, args.images, args.chunks, args.folder, args.groups, args.repeats)
     emit(args, report.to_json(), report.text())
     return 0
 

@@ -199,13 +199,14 @@ class FacenetEmbedder:
     """InceptionResnetV1 in eval mode on the pipeline's device (fp16 on CUDA). ``module`` is the network
     itself, for full fine-tuning and the benchmarks."""
 
-    def __init__(self, spec: ModelSpec, path: Path, device):
+    def __init__(self, spec: ModelSpec, path: Path, device, batch_size: int = 32):
         from facenet_pytorch import InceptionResnetV1
 
         self.spec = spec
         self.device = device.device
         self.weights_file = Path(path)
         self._fp16 = device.fp16
+        self.batch_size = batch_size
         model = InceptionResnetV1(pretrained=None, classify=False)
         state = load_state_dict(path)
         result = model.load_state_dict(state, strict=False)
@@ -223,7 +224,7 @@ class FacenetEmbedder:
         if not faces:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         pixels = np.stack([np.asarray(face.convert("RGB")) for face in faces])
-        return embed_pixels(self.module, pixels, self.device, self._fp16)
+        return embed_pixels(self.module, pixels, self.device, self._fp16, self.batch_size)
 
 
 def standardise(pixels: np.ndarray, device, fp16: bool = False):
@@ -254,7 +255,7 @@ class FacenetFamily(ModelFamily):
         return status(spec, settings)
 
     def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> FacenetEmbedder:
-        return FacenetEmbedder(spec, weights_path(spec, settings), device)
+        return FacenetEmbedder(spec, weights_path(spec, settings), device, settings.embed_batch_size(device.is_cuda))
 
     def prepare(self, spec: ModelSpec, settings) -> Prepared:
         return prepare(spec, settings)

@@ -1,0 +1,336 @@
+"""``bench gpu``: the GPU path measured end to end, in one command.
+
+What it prints (text and ``--json``, same fields):
+
+* raw InceptionResnetV1 faces/s in fp32, fp16 and bf16 at each batch size (random pixels: speed only);
+* the pipeline's own embed faces/s (``Pipeline.embed_crops`` on real aligned crops, its own batch size);
+* MTCNN images/s by chunk size (``Detector.detect_many`` on LFW photos);
+* end-to-end images/s on LFW photos (``Pipeline.analyze_many``: decode, detect, align, embed);
+* group-photo latency (``Pipeline.analyze`` on each cast photo, median of ``repeats``);
+* facenet-pytorch's naive README loop on the same device;
+* fp16-vs-fp32 (and bf16-vs-fp32) embedding agreement on real crops, and device-vs-CPU detection
+  agreement (face counts, box IoU).
+
+The model is facenet-casia-webface with its real weights when they are on this machine, else an
+InceptionResnetV1 with random weights (timings do not depend on weight values; agreement figures then
+say little, and the report says so). A precision torch cannot run on the device is reported as
+unsupported, not skipped silently.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceDemoError
+from ..pipeline import Pipeline
+from ..settings import SHARED_FACES, Settings
+from ..vision.detect import Detector
+from ..vision.images import list_images
+from .pipeline import bench_images, random_facenet_weights
+
+MODEL = "facenet-casia-webface"
+GROUP_PHOTOS = SHARED_FACES / "bbt_faceapi" / "_group_photos"
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass
+class GpuReport:
+    device: str
+    model: str
+    weights: str
+    images: int
+    batch_size: int  # the pipeline's embedder batch on this device
+    raw: dict  # precision -> {batch: faces/s | "unsupported: ..." | "out of memory"}
+    pipeline_embed: dict  # faces, seconds, faces_per_s
+    mtcnn: dict  # chunk -> images/s
+    end_to_end: dict  # images, faces, seconds, images_per_s, chunk
+    group_photos: list  # [{photo, megapixels, faces, seconds}]
+    naive: dict  # images, faces, seconds, images_per_s
+    agreement: dict  # embedding: {fp16: {min, mean}|str, bf16: ...}; detection: {...}
+    notes: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        def rate(v) -> str:
+            return f"{v:,.1f}" if isinstance(v, (int, float)) else str(v)
+
+        lines = [f"bench gpu: device {self.device}, model {self.model} ({self.weights}), {self.images} LFW images"]
+        lines.append("  raw InceptionResnetV1 faces/s (random pixels):")
+        for precision, row in self.raw.items():
+            lines.append(f"    {precision:5s} " + "  ".join(f"batch {b}: {rate(v)}" for b, v in row.items()))
+        e = self.pipeline_embed
+        lines.append(f"  pipeline embed_crops (batch {self.batch_size}): {e['faces']} real crops, {rate(e['faces_per_s'])} faces/s")
+        lines.append("  MTCNN images/s by chunk: " + "  ".join(f"{c}: {rate(v)}" for c, v in self.mtcnn.items()))
+        t = self.end_to_end
+        lines.append(f"  end to end (analyze_many, chunk {t['chunk']}): {t['images']} images, {t['faces']} faces, {rate(t['images_per_s'])} images/s")
+        n = self.naive
+        lines.append(f"  naive facenet-pytorch loop: {n['faces']} faces, {rate(n['images_per_s'])} images/s")
+        for g in self.group_photos:
+            lines.append(f"  group photo {g['photo']} ({g['megapixels']} MP): {g['faces']} faces in {g['seconds']:.3f} s (median)")
+        for precision, value in self.agreement["embedding"].items():
+            text = f"cosine min {value['min']:.5f}, mean {value['mean']:.5f}" if isinstance(value, dict) else value
+            lines.append(f"  {precision} vs fp32 embeddings: {text}")
+        d = self.agreement["detection"]
+        lines.append(
+            f"  detection {d['against']}: counts equal on {d['counts_equal']}/{d['images']} images, "
+            f"box IoU min {d['iou_min']}, mean {d['iou_mean']}"
+        )
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device: str, repeats: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _dtype(precision: str):
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def _network(state: dict, device: str, precision: str):
+    from facenet_pytorch import InceptionResnetV1
+
+    model = InceptionResnetV1(pretrained=None, classify=False)
+    model.load_state_dict(state)
+    return model.eval().to(device, dtype=_dtype(precision))
+
+
+def _raw(state: dict, device: str, batches: list[int], repeats: int) -> dict:
+    import torch
+
+    out: dict = {}
+    for precision in PRECISIONS:
+        row: dict = {}
+        model = _network(state, device, precision)
+        for batch in batches:
+            x = torch.randn(batch, 3, 160, 160, device=device, dtype=_dtype(precision))
+            try:
+                with torch.inference_mode():
+                    seconds = _timed(lambda: model(x), device, repeats)
+                row[str(batch)] = round(batch / seconds, 1)
+            except (torch.OutOfMemoryError, MemoryError):
+                row[str(batch)] = "out of memory"
+                torch.cuda.empty_cache()
+            except (RuntimeError, NotImplementedError) as exc:  # e.g. a half kernel missing on this device
+                row[str(batch)] = f"unsupported: {str(exc).splitlines()[0][:80]}"
+                break
+            finally:
+                del x
+        out[precision] = row
+        del model
+    return out
+
+
+def _agreement(state: dict, device: str, pixels: np.ndarray) -> dict:
+    import torch
+
+    from ..models.facenet import standardise
+
+    def embed(precision: str) -> np.ndarray:
+        model = _network(state, device, precision)
+        with torch.inference_mode():
+            x = standardise(pixels, device).to(_dtype(precision))
+            return torch.nn.functional.normalize(model(x).float(), dim=1).cpu().numpy()
+
+    reference = embed("fp32")
+    out: dict = {}
+    for precision in ("fp16", "bf16"):
+        try:
+            cos = np.sum(reference * embed(precision), axis=1)
+            out[precision] = {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6)}
+        except (RuntimeError, NotImplementedError) as exc:
+            out[precision] = f"unsupported: {str(exc).splitlines()[0][:80]}"
+    return out
+
+
+def _iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _detection_agreement(ours: list, cpu: list, against: str) -> dict:
+    """Face counts and box IoU of one device's detections against the CPU's, faces paired by the
+    assignment that maximises total IoU (scipy's Hungarian solver)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ious, equal = [], 0
+    for a, b in zip(ours, cpu):
+        equal += len(a) == len(b)
+        if a and b:
+            matrix = np.array([[_iou(f.box, g.box) for g in b] for f in a])
+            rows, cols = linear_sum_assignment(-matrix)
+            ious += [float(matrix[r, c]) for r, c in zip(rows, cols)]
+    return {
+        "against": against,
+        "images": len(ours),
+        "counts_equal": equal,
+        "faces": sum(len(a) for a in ours),
+        "cpu_faces": sum(len(b) for b in cpu),
+        "iou_min": round(min(ious), 4) if ious else None,
+        "iou_mean": round(float(np.mean(ious)), 4) if ious else None,
+    }
+
+
+def _naive(paths: list[Path], module, device: str, spec) -> dict:
+    """facenet-pytorch's README loop: ``mtcnn(img)`` then ``resnet(crop.unsqueeze(0))``, one image at a time."""
+    import torch
+    from facenet_pytorch import MTCNN
+    from PIL import Image
+
+    mtcnn = MTCNN(image_size=spec.input_size, margin=spec.crop_margin, device=device)
+    faces = 0
+    dtype = next(module.parameters()).dtype
+    start = time.perf_counter()
+    for path in paths:
+        crop = mtcnn(Image.open(path).convert("RGB"))
+        if crop is None:
+            continue
+        with torch.inference_mode():
+            module(crop.unsqueeze(0).to(device, dtype=dtype))
+        faces += 1
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {"images": len(paths), "faces": faces, "seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 2)}
+
+
+def bench_gpu(
+    device: str = "cuda",
+    batches: list[int] | None = None,
+    images: int = 256,
+    chunks: list[int] | None = None,
+    folder: str | None = None,
+    groups: str | None = None,
+    repeats: int = 3,
+) -> GpuReport:
+    """Measure every part of the GPU path on ``device`` (``cuda``, ``cuda:N`` or ``cpu``)."""
+    import torch
+    from PIL import Image
+
+    from ..models.facenet import load_state_dict
+
+    batches = batches or [32, 256, 1024]
+    chunks = chunks or [1, 16, 64]
+    if min(batches) < 1 or min(chunks) < 1 or images < 1 or repeats < 1:
+        raise FaceDemoError("Batch sizes, chunk sizes, --images and --repeats must all be at least 1.")
+    paths = bench_images(folder, images)
+    group_root = Path(groups) if groups else GROUP_PHOTOS
+    group_paths = list_images(group_root) if group_root.is_dir() else []
+    notes: list[str] = []
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env(device=device, model=MODEL)
+        pipeline = Pipeline(settings)
+        status = {s.name: s for s in pipeline.models()}[MODEL]
+        weights = "real weights"
+        if not status.available:
+            path = random_facenet_weights(Path(tmp))
+            settings = Settings.from_env(device=device, model=MODEL, facenet_weights={MODEL: str(path)})
+            pipeline = Pipeline(settings)
+            weights = "random weights"
+            notes.append(f"{MODEL} weights are not on this machine ({status.reason}); random weights: timings hold, agreement figures say little")
+        dev = pipeline.device.device
+        embedder = pipeline.embedder(MODEL)
+        spec = embedder.spec
+        state = load_state_dict(embedder.weights_file)
+        if dev == "cpu":
+            notes.append("on CPU fp16 and bf16 run through torch's CPU kernels (slow or missing); the detection agreement is CPU against itself")
+
+        raw = _raw(state, dev, batches, repeats)
+
+        # MTCNN by chunk, on the decoded LFW photos.
+        decoded = [pipeline.load(str(p)) for p in paths]
+        detector = pipeline.detector
+        mtcnn: dict = {}
+        for chunk in chunks:
+            def detect_all(chunk=chunk):
+                for i in range(0, len(decoded), chunk):
+                    detector.detect_many(decoded[i : i + chunk])
+            mtcnn[str(chunk)] = round(len(decoded) / _timed(detect_all, dev, 1), 2)
+
+        # End to end, at the largest chunk.
+        chunk = max(chunks)
+        start = time.perf_counter()
+        results = pipeline.analyze_many([str(p) for p in paths], MODEL, chunk=chunk)
+        _sync(dev)
+        seconds = time.perf_counter() - start
+        faces = sum(len(r.faces) for r in results)
+        end_to_end = {"images": len(paths), "faces": faces, "seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 2), "chunk": chunk}
+
+        # The pipeline's own embedder on real crops, repeated up to the largest batch.
+        crops = [f.crop for r in results for f in r.faces]
+        if not crops:
+            raise FaceDemoError("No face was found in the benchmark images: pass --folder with face photos.")
+        many = (crops * (max(batches) // len(crops) + 1))[: max(max(batches), len(crops))]
+        embed_s = _timed(lambda: pipeline.embed_crops(MODEL, many), dev, repeats)
+        pipeline_embed = {"faces": len(many), "seconds": round(embed_s, 3), "faces_per_s": round(len(many) / embed_s, 1)}
+
+        pixels = np.stack([np.asarray(c.convert("RGB")) for c in crops])
+        embedding_agreement = _agreement(state, dev, pixels)
+
+        group_photos = []
+        for path in group_paths:
+            with Image.open(path) as im:
+                megapixels = round(im.width * im.height / 1e6, 2)
+            found: list = []
+            latency = _timed(lambda: found.append(len(pipeline.analyze(str(path), MODEL)[1])), dev, repeats)
+            group_photos.append({"photo": path.name, "megapixels": megapixels, "faces": found[-1], "seconds": round(latency, 4)})
+        if not group_paths:
+            notes.append(f"no group photos at {group_root}: group latency not measured")
+
+        naive = _naive(paths, embedder.module, dev, spec)
+
+        ours = detector.detect_many(decoded)
+        if dev == "cpu":
+            cpu = ours
+        else:
+            s = settings
+            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side).detect_many(decoded)
+        detection = _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
+        del state
+        if dev.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    return GpuReport(
+        device=pipeline.device.description,
+        model=MODEL,
+        weights=weights,
+        images=len(paths),
+        batch_size=settings.embed_batch_size(dev.startswith("cuda")),
+        raw=raw,
+        pipeline_embed=pipeline_embed,
+        mtcnn=mtcnn,
+        end_to_end=end_to_end,
+        group_photos=group_photos,
+        naive=naive,
+        agreement={"embedding": embedding_agreement, "detection": detection},
+        notes=notes,
+    )
