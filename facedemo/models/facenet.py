@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.error
@@ -113,36 +112,19 @@ def download(spec: ModelSpec, timeout_s: float) -> Path:
     """Fetch the weights into facenet-pytorch's cache: bounded by ``timeout_s`` per network wait,
     written to a temporary file and renamed, so an interrupted download never leaves a broken file."""
     target = cache_path(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(spec.url, headers={"User-Agent": "facedemo"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response, tempfile.NamedTemporaryFile(
-            dir=target.parent, delete=False, suffix=".part"
-        ) as tmp:
+        with atomic_path(target) as tmp, urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
             while chunk := response.read(1 << 20):
-                tmp.write(chunk)
-        os.replace(tmp.name, target)
+                out.write(chunk)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        if "tmp" in locals():
-            Path(tmp.name).unlink(missing_ok=True)
         raise ModelUnavailableError(f"Downloading the {spec.name} weights failed ({exc}). {how_to_provide(spec)}") from None
     return target
 
 
 def weights_path(spec: ModelSpec, settings) -> Path:
-    explicit = configured_path(spec, settings)
-    if explicit is not None:
-        if not explicit.is_file():
-            raise ModelUnavailableError(f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
-        return explicit
-    if cache_path(spec).is_file():
-        return cache_path(spec)
-    if graph_file(spec) is not None and can_convert() is None:
-        return prepare(spec, settings).path
-    current = status(spec, settings)
-    if not current.available:
-        raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
-    return download(spec, settings.download_timeout_s)
+    """The weights file to load, made ready first if it is not on this machine (see ``prepare``)."""
+    return prepare(spec, settings).path
 
 
 _CONVERTING = threading.Lock()  # the cache file is process-wide: one conversion at a time in a process (two clicks, one file)
@@ -154,6 +136,8 @@ def prepare(spec: ModelSpec, settings) -> Prepared:
     under a temporary name and renamed, so a killed conversion leaves nothing half-written."""
     start = time.monotonic()
     explicit = configured_path(spec, settings)
+    if explicit is not None and not explicit.is_file():
+        raise ModelUnavailableError(f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
     for path in (explicit, cache_path(spec)):
         if path is not None and path.is_file():
             return Prepared(spec.name, path, "present", "already on this machine", 0.0, path.stat().st_size)

@@ -70,12 +70,9 @@ def require_file(value, label: str) -> str:
 
 
 def require_image(value, label: str) -> str:
-    """The uploaded file's path. Events that take photos run with ``preprocess=False`` so that gradio does
+    """The uploaded photo's path. Events that take photos run with ``preprocess=False`` so that gradio does
     not decode the upload itself: our loader does, with its pixel cap and its plain-sentence errors."""
-    if isinstance(value, dict):  # gradio's FileData, as the browser and gradio_client send it
-        value = value.get("path")
-    elif hasattr(value, "path"):
-        value = value.path
-    if value is None or value == "":
-        raise FaceDemoError(f"Please add {label} first (upload, webcam or one of the examples).")
-    return str(value)
+    try:
+        return require_file(value, label)
+    except FaceDemoError:
+        raise FaceDemoError(f"Please add {label} first (upload, webcam or one of the examples).") from None
