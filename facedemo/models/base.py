@@ -85,11 +85,12 @@ class Prepared:
 
 class Embedder(Protocol):
     """A loaded model. ``module`` is the torch module it wraps (None for a model that is not torch, like
-    dlib's), for training and benchmarks that need the network itself."""
+    dlib's), for training and benchmarks that need the network itself; ``weights_file`` the file it loaded."""
 
     spec: ModelSpec
     device: str
     module: object | None
+    weights_file: Path
 
     def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
         """Aligned face images (input_size square, RGB) -> (n, dim) float32, L2-normalised rows."""
