@@ -43,7 +43,7 @@ def test_conversion_matches_opencv_on_real_faces(casia_settings, shared_faces_op
     pipeline = Pipeline(casia_settings)
     paths = sorted(EXAMPLES.glob("*.jpg")) + shared_faces_optional
     crops = real_crops(pipeline, paths)
-    assert len(crops) >= 6  # the example photos alone hold 6 faces
+    assert len(crops) >= 5  # the example photos alone hold 5 faces
     ours = pipeline.embed_crops(SPEC, crops).astype(np.float64)
     theirs = opencv_embeddings(crops)
     cosines = (ours * theirs).sum(axis=1)
