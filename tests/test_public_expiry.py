@@ -4,6 +4,7 @@ without requests. Run against the real app (gradio_client, raw HTTP) and a real 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -150,3 +151,36 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
+
+
+def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_path):
+    """A thumbnail served by file URL would answer any client holding the URL; in public mode the listing
+    carries each thumbnail inline, so there is no URL to hold, and no copy lands in gradio's cache."""
+    demo, services, url = launch_public(settings, tmp_path / "gallery")
+    try:
+        services.stop_expiry()
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+        tiles, _, people = alice.predict(api_name="/people")
+        assert [p["name"] for p in people] == ["Grace Hopper"]
+        (thumb,) = (services.store.thumbs_dir.parent / Services.namespace(alice.session_hash)).glob("*.jpg")
+        data = base64.b64encode(thumb.read_bytes()).decode()
+        assert f"data:image/jpeg;base64,{data}" in tiles and "Grace Hopper (1)" in tiles
+        assert "gradio_api" not in tiles and "file=" not in tiles
+        # Nothing of the thumbnail was copied where gradio serves files from.
+        cached = [p for p in Path(demo.GRADIO_CACHE).rglob("*") if p.is_file()]
+        assert all(p.read_bytes() != thumb.read_bytes() for p in cached)
+        # Another visitor's listing holds none of it.
+        other, _, nobody = bob.predict(api_name="/people")
+        assert nobody == [] and data not in other and "Nobody enrolled yet." in other
+    finally:
+        demo.close()
+
+
+def test_inline_tiles_escape_captions(hopper_path):
+    from facedemo.ui.common import inline_tiles
+
+    html = inline_tiles([(hopper_path, '<img src=x onerror="alert(1)">')])
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert html.count("data:image/jpeg;base64,") == 1
+    assert inline_tiles([(Path("/nonexistent.jpg"), "gone")], "Nobody yet.") == "<p>Nobody yet.</p>"
