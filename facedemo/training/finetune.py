@@ -65,7 +65,7 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> F
     d_train, same_train = all_pairs(embed_pixels(model, train.crops, device), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
     after = pair_report(embed_pixels(model, held.crops, device), held.names, threshold)
-    folder = models_dir(pipeline.settings.home) / name
+    folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FULL_WEIGHTS)
     return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
@@ -91,7 +91,7 @@ def finetune(
     spec = pipeline.spec(base)
     if spec.base is not None:
         raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
-    taken = [s.name for s in pipeline.models()] + list(user_models(pipeline.settings.home))
+    taken = [s.name for s in pipeline.models()] + list(pipeline.user_models())
     name = validate_model_name(name, taken)
     if mode == "full":
         if getattr(pipeline.embedder(spec), "module", None) is None:
@@ -122,7 +122,7 @@ def finetune(
     after = pair_report(apply_head(head, held.vectors), held.names, threshold)
     if general is not None:
         before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
-    folder = models_dir(pipeline.settings.home) / name
+    folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
     result = FinetuneResult(

@@ -16,10 +16,12 @@ from ..services import Services
 log = logging.getLogger("facedemo.ui")
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:
-    """Every model, with the unavailable ones labelled so the user sees why they cannot be picked."""
+def model_choices(services: Services, session: str | None = None) -> list[tuple[str, str]]:
+    """Every model (in public mode with a session: the visitor's own fine-tuned ones too), with the
+    unavailable ones labelled so the user sees why they cannot be picked."""
+    pipeline = services.pipeline_for(session) if services.config.public and session else services.pipeline
     choices = []
-    for status in services.pipeline.models():
+    for status in pipeline.models():
         label = status.name if status.available else f"{status.name} (unavailable)"
         choices.append((label, status.name))
     return choices

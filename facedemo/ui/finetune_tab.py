@@ -36,7 +36,6 @@ def render(services: Services, state: ExplorerState):
     @user_errors
     @on_gpu
     def run(base_name=None, new_name="", n_epochs=30, request: gr.Request = None, progress=gr.Progress()):
-        services.check_finetune()
         gallery = services.gallery(session_of(request))
         result = finetune_gallery(
             gallery, base_name or None, new_name or "", int(n_epochs),
@@ -47,7 +46,9 @@ def render(services: Services, state: ExplorerState):
         after = state.explore(gallery, result.name, before.method if before.method != "auto" else "pca")
         text = (
             f"Saved **{result.name}**: {result.train_people} people trained, {result.val_people} held out; "
-            f"{result.epochs_run} epochs (best {result.best_epoch}). It is now in every model list and identifies against this gallery."
+            f"{result.epochs_run} epochs (best {result.best_epoch}). "
+            + ("It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
+               if services.config.public else "It is now in every model list and identifies against this gallery.")
         )
         return text, rows, before.projection, after.projection, before.histogram, after.histogram, result.to_json()
 

@@ -12,7 +12,7 @@ from .common import default_model, inline_tiles, model_choices, require_file, se
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
     if services.config.public:
-        gr.Markdown("**Public demo:** the people you enroll are visible only to you, and are deleted when you leave.")
+        gr.Markdown("**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave.")
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Enroll a person")
