@@ -84,6 +84,7 @@ class Services:
         self._seen: dict[str, float] = {}  # visitor namespace -> monotonic time of their last request
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
+        self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
 
     @property
     def store(self) -> ChromaStore:
@@ -127,12 +128,22 @@ class Services:
         namespace = self._visitor(session)
         return Gallery(self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace))
 
+    def on_forget(self, callback) -> None:
+        """Call ``callback(namespace)`` whenever a visitor's data is deleted (goodbye or expiry), so that
+        what a higher layer keeps of them in memory (the Explorer's cache) goes too."""
+        self._on_forget.append(callback)
+
+    def _forgotten(self, namespace: str) -> None:
+        shutil.rmtree(self.visitor_home(namespace), ignore_errors=True)
+        for callback in self._on_forget:
+            callback(namespace)
+
     def forget(self, session: str | None) -> None:
         """A public-mode visitor left: their faces (embeddings and thumbnails alike) and their models are deleted."""
         if self.config.public and session:
             namespace = self.namespace(session)
             self.store.with_namespace(namespace).drop()
-            shutil.rmtree(self.visitor_home(namespace), ignore_errors=True)
+            self._forgotten(namespace)
             with self._lock:
                 self._seen.pop(namespace, None)
 
@@ -160,7 +171,7 @@ class Services:
             for ns in stale:
                 if ns in stored:
                     store.with_namespace(ns).drop(compact=False)
-                shutil.rmtree(self.visitor_home(ns), ignore_errors=True)
+                self._forgotten(ns)
             if stored & set(stale):
                 store.compact()
         return stale

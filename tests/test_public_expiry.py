@@ -31,11 +31,11 @@ def photo(name: str):
     return handle_file(str(EXAMPLES / name))
 
 
-def launch_public(settings, gallery: Path, ttl_s: float = 3600.0):
+def launch_public(settings, gallery: Path, ttl_s: float = 3600.0, explorer=None):
     from facedemo.ui import build_app
 
     services = Services(settings, AppConfig(gallery_dir=gallery, public=True, visitor_ttl_s=ttl_s))
-    demo = build_app(services)
+    demo = build_app(services, explorer)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     return demo, services, f"http://127.0.0.1:{port}/"
@@ -159,3 +159,23 @@ def test_a_visitor_folder_left_by_an_earlier_run_is_purged(settings, tmp_path):
         demo.close()
 
 
+
+
+def test_a_visitors_explorations_leave_memory_with_them(settings, tmp_path):
+    """The Explorer caches maps of a gallery (names, embeddings); a visitor's go when their data does."""
+    from facedemo.ui.explore_tab import ExplorerState
+
+    explorer = ExplorerState()
+    demo, services, url = launch_public(settings, tmp_path / "gallery", explorer=explorer)
+    try:
+        services.stop_expiry()
+        client = Client(url, verbose=False)
+        client.predict("Eileen Collins", [photo("astronaut.jpg"), photo("astronaut_2.jpg")], api_name="/enroll")
+        *_, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
+        assert summary["dlib-resnet"]["faces"] == 2
+        namespace = Services.namespace(client.session_hash)
+        assert namespace in explorer.namespaces()
+        assert services.expire(max_age_s=0) == [namespace]
+        assert namespace not in explorer.namespaces()
+    finally:
+        demo.close()

@@ -79,6 +79,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         if public:
             demo.unload(forget)
     if public:
+        services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
         services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
     return demo
 
