@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -159,6 +159,80 @@ def test_a_visitor_folder_left_by_an_earlier_run_is_purged(settings, tmp_path):
         demo.close()
 
 
+@pytest.mark.slow
+def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
+    """SIGKILL the real app while a visitor has faces in it; the next start purges them, and their old
+    session hash finds an empty gallery."""
+    gallery, home = tmp_path / "gallery", tmp_path / "home"
+
+    def start(port: int) -> subprocess.Popen:
+        env = {**os.environ, "FACEDEMO_PUBLIC": "1", "FACEDEMO_GALLERY": str(gallery), "FACEDEMO_HOME": str(home),
+               "FACEDEMO_MODEL": "dlib-resnet", "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": str(REPO)}
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2)
+                return process
+            except OSError:
+                time.sleep(1)
+        process.kill()
+        pytest.fail("the app did not start within 120 s")
+
+    port = free_port()
+    first = start(port)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict("Visitor Three", [photo("hopper.jpg")], api_name="/enroll")
+        session = client.session_hash
+        assert len([ns for ns in open_store(gallery).namespaces() if ns.startswith("v")]) == 1
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    assert any(ns.startswith("v") for ns in open_store(gallery).namespaces())  # the crash left it behind
+
+    port = free_port()
+    second = start(port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert call(url, "people", [], session=session)[-1] == []
+        assert not any(ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Services.namespace(session))
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+
+
+def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_path):
+    """A thumbnail served by file URL would answer any client holding the URL; in public mode the listing
+    carries each thumbnail inline, so there is no URL to hold, and no copy lands in gradio's cache."""
+    demo, services, url = launch_public(settings, tmp_path / "gallery")
+    try:
+        services.stop_expiry()
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+        tiles, _, people = alice.predict(api_name="/people")
+        assert [p["name"] for p in people] == ["Grace Hopper"]
+        (thumb,) = (services.store.thumbs_dir.parent / Services.namespace(alice.session_hash)).glob("*.jpg")
+        data = base64.b64encode(thumb.read_bytes()).decode()
+        assert f"data:image/jpeg;base64,{data}" in tiles and "Grace Hopper (1)" in tiles
+        assert "gradio_api" not in tiles and "file=" not in tiles
+        # Nothing of the thumbnail was copied where gradio serves files from.
+        cached = [p for p in Path(demo.GRADIO_CACHE).rglob("*") if p.is_file()]
+        assert all(p.read_bytes() != thumb.read_bytes() for p in cached)
+        # Another visitor's listing holds none of it.
+        other, _, nobody = bob.predict(api_name="/people")
+        assert nobody == [] and data not in other and "Nobody enrolled yet." in other
+    finally:
+        demo.close()
+
+
+def test_inline_tiles_escape_captions(hopper_path):
+    from facedemo.ui.common import inline_tiles
+
+    html = inline_tiles([(hopper_path, '<img src=x onerror="alert(1)">')])
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert html.count("data:image/jpeg;base64,") == 1
+    assert inline_tiles([(Path("/nonexistent.jpg"), "gone")], "Nobody yet.") == "<p>Nobody yet.</p>"
 
 
 def test_a_visitors_explorations_leave_memory_with_them(settings, tmp_path):
