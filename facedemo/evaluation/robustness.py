@@ -230,7 +230,7 @@ def cached_robustness(pipeline, pairs: Sequence[Pair], far: float = DEFAULT_FAR,
     for status in pipeline.models():
         spec = pipeline.spec(status.name)
         if not status.available or weights_fingerprint(spec, pipeline.settings) is None:
-            missing[spec.name] = status.reason or "its weights are not on this machine"
+            missing[spec.name] = status.reason or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
             continue
         file = results_file(pipeline.settings.home, spec.name, embedding_key(pipeline, spec, pipeline.alignment(spec)),
                             pairs, pipeline.threshold(spec), far)
