@@ -248,7 +248,9 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
                 hovertemplate=f"{model}<br>{name} severity %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
             ), row=row, col=col)
         fig.update_xaxes(tickvals=[0, 1, 2, 3, 4, 5], ticktext=["clean", "1", "2", "3", "4", "5"], range=[-0.3, 5.3], row=row, col=col)
+    fig.update_yaxes(matches="y")  # one scale in every panel, so conditions compare at a glance
     fig.update_yaxes(title_text=ROBUSTNESS_METRICS[metric], col=1)
+    fig.update_xaxes(title_text="severity", row=rows)
     fig.update_layout(title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({result.pairs} pairs of {result.pairs_file or 'LFW'}, "
                             "the second photo degraded)", height=120 + 260 * rows, template="plotly_white",
                       legend={"orientation": "h", "y": -0.08}, margin={"t": 80, "l": 50, "r": 20, "b": 40})
