@@ -150,3 +150,30 @@ def test_services_read_the_saved_figures_for_the_explorer(measured):
     assert services.robustness(root).to_json()["models"] == result.to_json()["models"]
     with pytest.raises(Exception, match="No robustness figures are saved yet"):
         Services(Settings.from_env(home=home / "empty", device="cpu"), AppConfig(gallery_dir=home / "g2", public=False)).robustness(root)
+
+
+def test_degraded_photos_have_caches_of_their_own_and_lost_faces_count(tmp_path):
+    """Degradation happens before detection: darkened photos lose their faces (the fake detector finds none
+    in a near-black image) and are counted; clean and degraded embeddings never share a cache file."""
+    from PIL import Image
+
+    from facedemo.evaluation import embed_images
+    from test_lfw import FakePipeline
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"dim{i}.png")
+        Image.new("RGB", (100, 100), (40 + i, 40, 40)).save(paths[-1])
+    pipeline = FakePipeline(tmp_path / "home")
+    clean = embed_images(pipeline, paths, "fake", "similarity")
+    dark = embed_images(pipeline, paths, "fake", "similarity", degradation=("dark", 5))
+    assert clean.failures == () and set(dark.failures) == set(paths) and dark.computed == 4
+    assert pipeline.detector.calls == 8
+    again = FakePipeline(tmp_path / "home")
+    assert embed_images(again, paths, "fake", "similarity").computed == 0
+    assert embed_images(again, paths, "fake", "similarity", degradation=("dark", 5)).computed == 0
+    assert embed_images(again, paths, "fake", "similarity", degradation=("dark", 1)).computed == 4  # another level: computed
+    names = {f.name for f in (tmp_path / "home" / "cache").glob("*.npz")}
+    clean_names = {n for n in names if "dark" not in n}  # the names clean runs always had
+    assert len(clean_names) == 2 and {n.split("-")[0] for n in clean_names} == {"detections", "embeddings"}
+    assert names - clean_names == {n.replace(".npz", f"-{level}.npz") for n in clean_names for level in ("dark5-p4", "dark1-p1.5")}
