@@ -5,6 +5,9 @@
   (``vision.align.center_crop_face``, as the literature does) and the photo is counted as a detection failure.
 * Detections and embeddings are cached per image path and mtime (``cache.ArrayCache``): detections per
   detector settings, embeddings per model + its weights + alignment + input layout + detector settings.
+* ``degradation=(condition, severity)`` embeds each photo as ``vision.degrade`` spoils it (before detection,
+  so a face MTCNN loses counts), seeded by the photo's path; its detections and embeddings go to caches
+  of their own, named with the condition's key (clean photos keep the caches they always had).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from ..progress import Progress, report
 from ..vision.align import center_crop_face
+from ..vision.degrade import degradation_key, degrade, photo_seed
 from ..vision.detect import Face, central_face
 from .cache import ArrayCache, cache_folder
 from .pairs import PairsFileError
@@ -46,11 +50,21 @@ def detector_key(settings) -> str:
     return f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
 
 
+def embedding_key(pipeline, spec, alignment: str) -> str:
+    """What a cached embedding depends on: the model, its exact weights, the alignment, the model's input
+    layout (a new alignment template must never reuse old embeddings) and the detector's settings."""
+    tag = pipeline.weights_id(spec)
+    layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
+    return f"{spec.name}-{tag}-{alignment}-l{layout}-{detector_key(pipeline.settings)}"
+
+
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
     progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
+    degradation: tuple[str, int] | None = None,
 ) -> EmbeddedImages:
-    """One embedding per photo (its most central face), from the cache where it is still valid."""
+    """One embedding per photo (its most central face), from the cache where it is still valid;
+    ``degradation=(condition, severity)``: of the photo as that condition spoils it."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -58,18 +72,20 @@ def embed_images(
     if missing:
         raise PairsFileError(f"{len(missing)} of the {len(paths)} photos named by the pairs are missing, e.g. {missing[0]}.")
     folder = cache_folder(pipeline.settings.home)
-    det_key = detector_key(pipeline.settings)
-    detections = ArrayCache(folder / f"detections-{det_key}.npz", FACE_WIDTH)
-    tag = pipeline.weights_id(spec)
-    # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
-    layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}.npz", spec.dim)
+    spoiled = "" if degradation is None else "-" + degradation_key(*degradation)
+    detections = ArrayCache(folder / f"detections-{detector_key(pipeline.settings)}{spoiled}.npz", FACE_WIDTH)
+    embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment)}{spoiled}.npz", spec.dim)
+
+    def load(path: Path):
+        image = pipeline.load(path)
+        return image if degradation is None else degrade(image, *degradation, seed=photo_seed(path))
+
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings)
+        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, load)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -86,8 +102,8 @@ def embed_images(
     return EmbeddedImages(vectors, tuple(failures), len(todo))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache) -> None:
-    images = [pipeline.load(p) for p in batch]
+def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, load) -> None:
+    images = [load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
         found = pipeline.detector.detect_many([images[i] for i in unknown])
