@@ -3,6 +3,9 @@
 not asserted here."""
 
 import json
+import multiprocessing
+import os
+import signal
 from dataclasses import replace
 
 import numpy as np
@@ -65,11 +68,19 @@ def test_dlib_in_worker_processes_gives_the_same_embeddings(shared_faces, settin
     try:
         a, b = one.embed_crops(None, crops), two.embed_crops(None, crops)
         single = two.embed_crops(None, crops[:1])  # one face: no split, in this process
+        workers = multiprocessing.active_children()
+        assert len(workers) >= 2
+        for worker in workers:  # a worker killed (say, for memory) must not break the model for good
+            os.kill(worker.pid, signal.SIGKILL)
+        after_kill = two.embed_crops(None, crops)
+        again = two.embed_crops(None, crops)  # a fresh pool
     finally:
         two.embedder().close()
     assert a.shape == b.shape == (6, 128)
     np.testing.assert_allclose(a, b, atol=1e-6)  # same network, same order
     np.testing.assert_allclose(single[0], a[0], atol=1e-6)
+    np.testing.assert_allclose(after_kill, a, atol=1e-6)
+    np.testing.assert_allclose(again, a, atol=1e-6)
     assert float(np.min(np.sum(a[:, None] * a[None], axis=2) + 2 * np.eye(6))) < 0.9  # six different people
 
 
@@ -78,6 +89,7 @@ def test_dlib_workers_follow_the_cores(settings):
     assert replace(settings, dlib_workers=None, cpu_threads=1).dlib_processes() == 1
 
 
+@pytest.mark.slow
 def test_bench_pipeline_profile_reports_every_stage(shared_faces, home, tmp_path):
     groups = tmp_path / "groups"
     groups.mkdir()

@@ -7,6 +7,7 @@ import multiprocessing
 import threading
 import weakref
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Sequence
 
@@ -77,15 +78,23 @@ class DlibEmbedder:
         if not faces:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         chips = [np.ascontiguousarray(np.asarray(face.convert("RGB"), dtype=np.uint8)) for face in faces]
-        if self.workers > 1 and len(chips) > 1:
-            parts = [list(part) for part in np.array_split(np.arange(len(chips)), min(self.workers, len(chips)))]
-            pool = self._workers()
-            futures = [pool.submit(describe, [chips[i] for i in part]) for part in parts]
-            vectors = np.concatenate([future.result() for future in futures])
-        else:
+        vectors = self._in_workers(chips) if self.workers > 1 and len(chips) > 1 else None
+        if vectors is None:
             with self._lock:
                 vectors = descriptors(self._model, chips)
         return l2_normalise(vectors)
+
+    def _in_workers(self, chips: list[np.ndarray]) -> np.ndarray | None:
+        """The chips' descriptors from the worker processes, in order; None when the pool broke (a worker
+        was killed, e.g. for memory): it is dropped, this call runs in the process, the next starts a new one."""
+        parts = np.array_split(np.arange(len(chips)), min(self.workers, len(chips)))
+        try:
+            pool = self._workers()
+            futures = [pool.submit(describe, [chips[i] for i in part]) for part in parts]
+            return np.concatenate([future.result() for future in futures])
+        except BrokenProcessPool:
+            self.close()
+            return None
 
     def _workers(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -102,7 +111,7 @@ class DlibEmbedder:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def descriptors(net, chips: Sequence[np.ndarray]) -> np.ndarray:
