@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FaceDemoError
 from ..pipeline import Pipeline
-from ..settings import SHARED_LFW, Settings
+from ..settings import SHARED_FACES, SHARED_LFW, Settings
 from ..vision.images import list_images
 
 
@@ -199,8 +199,6 @@ class StageProfile:
 
 
 def group_photos(folder: str | None) -> list[Path]:
-    from ..settings import SHARED_FACES
-
     root = Path(folder) if folder else SHARED_FACES / "bbt_faceapi" / "_group_photos"
     if not root.is_dir():
         raise FaceDemoError(f"No folder of group photos at {root}: pass --groups DIR.")
