@@ -153,7 +153,7 @@ class Pipeline:
         with self._lock:
             if self._detector is None:
                 s = self.settings
-                self._detector = Detector(self.device.device, s.min_face_size, s.min_face_score, s.max_side)
+                self._detector = Detector(self.device.device, s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction)
             return self._detector
 
     def spec(self, model: ModelRef = None) -> ModelSpec:

@@ -53,6 +53,12 @@ class Settings:
     # Detection: faces smaller than this many pixels (box side) or below this MTCNN score are ignored.
     min_face_size: int = 20
     min_face_score: float = 0.90
+    # ... and faces smaller than this share of the photo's shorter side are not what a user asks about:
+    # the detector works on the photo shrunk so that such a face is min_face_size pixels, so a group photo
+    # costs what its faces need, not what its pixels are (0 = always the full resolution, up to max_side).
+    # Photos whose shorter side is at most min_face_size / fraction (500 px at 0.04: LFW, most cast photos)
+    # are never shrunk. 0.05 found a wristwatch in a cast photo; 0.04 keeps every count (docs/BENCHMARKS.md).
+    min_face_fraction: float = 0.04
     # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
     # images are downscaled to max_side before detection, and boxes are mapped back.
     max_pixels: int = 64_000_000
@@ -68,6 +74,9 @@ class Settings:
     home: Path = field(default_factory=default_home)
     # Faces per embedder call; None follows the device (32 on CPU, 256 on CUDA). FACEDEMO_BATCH_SIZE overrides.
     batch_size: int | None = None
+    # Processes that run dlib's descriptor (it cannot batch, holds the GIL and uses one core): None = one per
+    # CPU core the pipeline may use; 1 = in this process, as before. FACEDEMO_DLIB_WORKERS overrides.
+    dlib_workers: int | None = None
     # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
     # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
     target_fpir: float = 0.01
@@ -78,6 +87,11 @@ class Settings:
     def embed_batch_size(self, cuda: bool) -> int:
         """Faces per embedder call on this device: the setting, else 256 on CUDA and 32 on CPU."""
         return max(1, self.batch_size or (256 if cuda else 32))
+
+    def dlib_processes(self) -> int:
+        """Processes for dlib's descriptor: the setting, else one per core torch may use (cpu_threads, else all)."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, self.dlib_workers or self.cpu_threads or cores)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -93,6 +107,7 @@ class Settings:
             cpu_threads=_env_int("FACEDEMO_CPU_THREADS", 0),
             min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20),
             min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90),
+            min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             model=os.environ.get("FACEDEMO_MODEL") or None,
@@ -100,6 +115,7 @@ class Settings:
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),
             home=default_home(),
             batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0) or None,
+            dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0) or None,
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser() if os.environ.get("FACEDEMO_STRANGERS") else None,
         )

@@ -313,7 +313,7 @@ def bench_gpu(
             cpu = ours
         else:
             s = settings
-            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side).detect_many(decoded)
+            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction).detect_many(decoded)
         detection = _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
         del state
         if dev.startswith("cuda"):

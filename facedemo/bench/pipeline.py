@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 from ..errors import FaceDemoError
 from ..pipeline import Pipeline
-from ..settings import SHARED_LFW, Settings
+from ..settings import SHARED_FACES, SHARED_LFW, Settings
 from ..vision.images import list_images
 
 
@@ -96,3 +100,206 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         f"  ratio (images/s)           : {report['speedup_images_per_s']}x"
     )
     return report
+
+
+# -- the stage profile: where a photo's time goes, before and after, in one run ---------------------------
+
+STAGES = ("decode", "detect", "align", "embed", "store")
+
+
+@dataclass(frozen=True)
+class PhotoProfile:
+    """One photo through the pipeline: the median seconds of each stage over the repeats, and of
+    ``Pipeline.analyze`` end to end (decode + detect + align + embed, as the Identify tab runs them)."""
+
+    photo: str
+    megapixels: float
+    faces: int
+    working: tuple[int, int]  # the size the detector ran at
+    stages: dict[str, float]
+    analyze: float
+
+    def to_json(self) -> dict:
+        return {"photo": self.photo, "megapixels": round(self.megapixels, 2), "faces": self.faces,
+                "working": list(self.working), "stages": {k: round(v, 4) for k, v in self.stages.items()},
+                "analyze": round(self.analyze, 4)}
+
+
+@dataclass(frozen=True)
+class ImportProfile:
+    """Bulk import of LFW-size photos: ``Gallery.import_folder`` end to end (the ``import`` command, into
+    an in-memory Chroma), and the same photos stage by stage, in chunks of 16 as import takes them."""
+
+    images: int
+    faces: int
+    seconds: float
+    stages: dict[str, float]  # total seconds per stage over all the photos
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict:
+        return {"images": self.images, "faces": self.faces, "seconds": round(self.seconds, 3),
+                "images_per_s": round(self.images_per_s, 2), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+
+
+@dataclass(frozen=True)
+class ConfigProfile:
+    name: str  # "before" (the full-resolution pyramid, dlib in this process) or "after" (the settings in force)
+    min_face_fraction: float
+    dlib_workers: int
+    photos: list[PhotoProfile]
+    bulk: ImportProfile | None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "min_face_fraction": self.min_face_fraction, "dlib_workers": self.dlib_workers,
+                "photos": [p.to_json() for p in self.photos], "import": self.bulk.to_json() if self.bulk else None}
+
+
+@dataclass(frozen=True)
+class StageProfile:
+    model: str
+    device: str
+    repeats: int
+    load: tuple[float, float, float]  # the machine's load average when the run ended (1, 5, 15 min)
+    configs: list[ConfigProfile]
+
+    def to_json(self) -> dict:
+        report = {"model": self.model, "device": self.device, "repeats": self.repeats,
+                  "load_average": [round(v, 2) for v in self.load], "configs": [c.to_json() for c in self.configs]}
+        if len(self.configs) == 2:
+            report["speedup"] = self.speedups()
+        return report
+
+    def speedups(self) -> dict:
+        """before / after, per photo (``analyze``) and for the import rate."""
+        before, after = self.configs
+        ratios = {b.photo: round(b.analyze / a.analyze, 2) for b, a in zip(before.photos, after.photos) if a.analyze}
+        if before.bulk and after.bulk and before.bulk.images_per_s:
+            ratios["import"] = round(after.bulk.images_per_s / before.bulk.images_per_s, 2)
+        return ratios
+
+    def text(self) -> str:
+        head = "photo".ljust(22) + "MP".rjust(5) + "faces".rjust(6) + "  working " + "".join(s.rjust(8) for s in STAGES) + "  analyze"
+        lines = [f"stage profile: model {self.model}, device {self.device}, median of {self.repeats}, milliseconds; "
+                 f"load average {self.load[0]:.2f} {self.load[1]:.2f} {self.load[2]:.2f}"]
+        for config in self.configs:
+            lines += ["", f"{config.name}: min_face_fraction {config.min_face_fraction:g}, dlib workers {config.dlib_workers}", head]
+            for p in config.photos:
+                lines.append(p.photo[:21].ljust(22) + f"{p.megapixels:5.2f}{p.faces:6d}  " + f"{p.working[0]}x{p.working[1]}".ljust(8)
+                             + "".join(f"{p.stages[s] * 1000:8.0f}" for s in STAGES) + f"{p.analyze * 1000:9.0f}")
+            if config.bulk:
+                b = config.bulk
+                lines.append(f"import {b.images} photos ({b.faces} faces): {b.seconds:.2f} s = {b.images_per_s:.2f} images/s; stages (s): "
+                             + ", ".join(f"{s} {b.stages[s]:.2f}" for s in STAGES))
+        if len(self.configs) == 2:
+            lines += ["", "speed-up, before / after: " + ", ".join(f"{k} {v}x" for k, v in self.speedups().items())]
+        return "\n".join(lines)
+
+
+def group_photos(folder: str | None) -> list[Path]:
+    root = Path(folder) if folder else SHARED_FACES / "bbt_faceapi" / "_group_photos"
+    if not root.is_dir():
+        raise FaceDemoError(f"No folder of group photos at {root}: pass --groups DIR.")
+    return list_images(root)
+
+
+def profile_stages(settings: Settings, model: str, photos: Sequence[Path], bulk: Sequence[Path], repeats: int = 3,
+                   compare: bool = True) -> StageProfile:
+    """The stage profile of ``photos`` (one at a time, as Identify runs) and of importing ``bulk``, with the
+    settings given ("after") and, with ``compare``, first with the full-resolution pyramid and dlib in this
+    process ("before"), in the same process on the same photos."""
+    import os
+
+    configs = []
+    if compare:
+        configs.append(("before", replace(settings, min_face_fraction=0.0, dlib_workers=1)))
+    configs.append(("after", settings))
+    done, device = [], ""
+    for name, config in configs:
+        pipeline = Pipeline(config)
+        spec = pipeline.spec(model)
+        embedder = pipeline.embedder(spec)
+        device = pipeline.device.description
+        rows = [_profile_photo(pipeline, spec, path, repeats, f"profile-{name}-{i}") for i, path in enumerate(photos)]
+        imported = _profile_import(pipeline, spec, bulk, name) if bulk else None
+        done.append(ConfigProfile(name, config.min_face_fraction, getattr(embedder, "workers", 1), rows, imported))
+        if hasattr(embedder, "close"):
+            embedder.close()
+    return StageProfile(pipeline.spec(model).name, device, repeats, os.getloadavg(), done)
+
+
+def _timed(call):
+    start = time.perf_counter()
+    value = call()
+    return time.perf_counter() - start, value
+
+
+def _store_faces(store, spec, label: str, sha: str, faces, vectors) -> None:
+    from ..gallery.store import FaceRecord, record_id
+
+    if not len(faces):
+        return
+    records = [FaceRecord(record_id(spec.name, sha, f.box), "bench", label, sha, f.box, spec.name, "") for f in faces]
+    store.add(spec.name, records, np.asarray(vectors), [None] * len(records))
+
+
+def _profile_photo(pipeline: Pipeline, spec, path: Path, repeats: int, namespace: str) -> PhotoProfile:
+    from ..gallery.store import open_store
+
+    store = open_store(ephemeral=True, namespace=namespace)
+    pipeline.analyze(path, spec)  # warm: the first call of a model or a pool pays once
+    times: dict[str, list[float]] = {s: [] for s in STAGES}
+    analyze = []
+    for rep in range(max(1, repeats)):
+        t, image = _timed(lambda: pipeline.load(path))
+        times["decode"].append(t)
+        t, faces = _timed(lambda: pipeline.detect(image))
+        times["detect"].append(t)
+        t, crops = _timed(lambda: [pipeline.aligned(image, f, spec) for f in faces])
+        times["align"].append(t)
+        t, vectors = _timed(lambda: pipeline.embed_crops(spec, crops))
+        times["embed"].append(t)
+        t, _ = _timed(lambda: _store_faces(store, spec, path.name, f"{rep}-{path.name}", faces, vectors))
+        times["store"].append(t)
+        analyze.append(_timed(lambda: pipeline.analyze(path, spec))[0])
+    store.drop(compact=False)
+    working = pipeline.detector.working_image(image)[0].size
+    return PhotoProfile(path.name, image.width * image.height / 1e6, len(faces), working,
+                        {s: float(np.median(v)) for s, v in times.items()}, float(np.median(analyze)))
+
+
+def _profile_import(pipeline: Pipeline, spec, paths: Sequence[Path], name: str, chunk: int = 16) -> ImportProfile:
+    from ..gallery.core import Gallery
+    from ..gallery.store import open_store
+
+    stages = dict.fromkeys(STAGES, 0.0)
+    store = open_store(ephemeral=True, namespace=f"profile-{name}-stages")
+    faces_found = 0
+    for start in range(0, len(paths), chunk):
+        part = paths[start : start + chunk]
+        t, images = _timed(lambda: [pipeline.load(p) for p in part])
+        stages["decode"] += t
+        t, found = _timed(lambda: pipeline.detector.detect_many(images))
+        stages["detect"] += t
+        t, crops = _timed(lambda: [pipeline.aligned(im, f, spec) for im, faces in zip(images, found) for f in faces])
+        stages["align"] += t
+        t, vectors = _timed(lambda: pipeline.embed_crops(spec, crops))
+        stages["embed"] += t
+        flat = [f for faces in found for f in faces]
+        t, _ = _timed(lambda: _store_faces(store, spec, "bulk", f"bulk-{start}", flat, vectors))
+        stages["store"] += t
+        faces_found += len(flat)
+    store.drop(compact=False)
+    with tempfile.TemporaryDirectory(prefix="facedemo-bench-import-") as tmp:
+        for path in paths:  # a folder per person, as `import` wants it: links, not copies
+            person = Path(tmp) / path.parent.name
+            person.mkdir(exist_ok=True)
+            (person / path.name).symlink_to(path.resolve())
+        gallery = Gallery(pipeline, open_store(ephemeral=True, namespace=f"profile-{name}-import"))
+        seconds, report = _timed(lambda: gallery.import_folder(tmp, spec.name))
+        gallery.store.drop(compact=False)
+    if report.added + report.duplicates + len(report.skipped) != len(paths):
+        raise FaceDemoError(f"the import saw {report.total} of {len(paths)} photos.")
+    return ImportProfile(len(paths), faces_found, seconds, stages)

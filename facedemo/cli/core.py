@@ -33,6 +33,11 @@ def register(sub) -> None:
     b.add_argument("--limit", type=int, default=256)
     b.add_argument("--model", default="facenet-vggface2", help="facenet-* (random weights if the real ones are missing: timing only) or dlib-resnet")
     b.add_argument("--device")
+    b.add_argument("--profile", action="store_true",
+                   help="the stage profile instead (decode, detect, align, embed, store) of each group photo and of importing --limit LFW photos, before (full-resolution pyramid, dlib in one process) and after (the settings in force), in one run")
+    b.add_argument("--groups", help="with --profile: folder of group photos (default ../shared/faces/bbt_faceapi/_group_photos)")
+    b.add_argument("--repeats", type=int, default=3, help="with --profile: timed runs per photo, median reported (default 3)")
+    b.add_argument("--no-compare", action="store_true", help="with --profile: only the settings in force, no 'before'")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_pipeline)
     b = bench.add_parser("gpu", help="the GPU path end to end: raw InceptionResnetV1 fp32/fp16/bf16 faces/s, pipeline embed, MTCNN by chunk, LFW images/s, group-photo latency, the naive loop, fp16 and device-vs-CPU agreement")
@@ -172,7 +177,17 @@ def cmd_bench_gpu(args) -> int:
 
 def cmd_bench_pipeline(args) -> int:
     from .common import emit
-    from ..bench.pipeline import bench_pipeline
+    from ..bench.pipeline import bench_images, bench_pipeline, group_photos, profile_stages
+    from ..errors import FaceDemoError
+
+    if args.profile:
+        if args.repeats < 1 or args.limit < 0:
+            raise FaceDemoError("--repeats must be at least 1 and --limit at least 0.")
+        bulk = bench_images(args.images, args.limit) if args.limit else []
+        report = profile_stages(Settings.from_env(device=args.device), args.model, group_photos(args.groups), bulk,
+                                args.repeats, compare=not args.no_compare)
+        emit(args, report.to_json(), report.text())
+        return 0
 
     report = bench_pipeline(args.images, args.limit, args.model, args.device)
     emit(args, report, report["text"])

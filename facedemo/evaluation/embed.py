@@ -47,7 +47,8 @@ class EmbeddedImages:
 
 
 def detector_key(settings) -> str:
-    return f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
+    return (f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
+            f"-frac{settings.min_face_fraction:g}")
 
 
 def embedding_key(pipeline, spec, alignment: str) -> str:

@@ -63,15 +63,24 @@ def central_face(faces: Sequence[Face], size: tuple[int, int]) -> Face:
 
 
 class Detector:
-    """MTCNN with a minimum face size and score; large images are downscaled for detection only."""
+    """MTCNN with a minimum face size and score; images are shrunk for detection only (boxes are mapped
+    back): to ``max_side``, and further so that the smallest face that matters, ``min_face_fraction`` of
+    the photo's shorter side (never under ``min_face_size`` pixels), is ``min_face_size`` pixels there.
 
-    def __init__(self, device, min_face_size: int = 20, min_score: float = 0.90, max_side: int = 1600):
+    MTCNN's pyramid runs from that size down to the whole picture, one P-Net call per scale (the scales
+    differ in size, so facenet-pytorch cannot batch them; it batches equal-sized images, which
+    ``detect_many`` gives it). Shrinking the photo removes the largest, costliest scales.
+    """
+
+    def __init__(self, device, min_face_size: int = 20, min_score: float = 0.90, max_side: int = 1600,
+                 min_face_fraction: float = 0.0):
         from facenet_pytorch import MTCNN
 
         self.device = device
         self.min_face_size = min_face_size
         self.min_score = min_score
         self.max_side = max_side
+        self.min_face_fraction = min_face_fraction
         self._mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, device=device, select_largest=False)
 
     def detect(self, image: Image.Image) -> list[Face]:
@@ -83,7 +92,7 @@ class Detector:
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         prepared, factors = [], []
         for index, image in enumerate(images):
-            small, factor = self._shrink(image)
+            small, factor = self.working_image(image)
             prepared.append(small)
             factors.append(factor)
             groups[small.size].append(index)
@@ -97,18 +106,22 @@ class Detector:
             batch = [prepared[i] for i in indices]
             boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
             for i, b, p, pts in zip(indices, boxes, probs, points):
-                results[i] = self._faces(b, p, pts, factors[i])
+                results[i] = self._faces(b, p, pts, factors[i], self.smallest_face(images[i]))
         return results  # type: ignore[return-value]
 
-    def _shrink(self, image: Image.Image) -> tuple[Image.Image, float]:
-        longest = max(image.size)
-        if longest <= self.max_side:
+    def smallest_face(self, image: Image.Image) -> float:
+        """The smallest face (box side, in the photo's pixels) this photo is searched for."""
+        return max(float(self.min_face_size), self.min_face_fraction * min(image.size))
+
+    def working_image(self, image: Image.Image) -> tuple[Image.Image, float]:
+        """The picture MTCNN runs on and the factor that maps its pixels back to the photo's."""
+        factor = max(max(image.size) / self.max_side, self.smallest_face(image) / self.min_face_size)
+        if factor <= 1.0:
             return image, 1.0
-        factor = longest / self.max_side
         size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
         return image.resize(size, Image.Resampling.BILINEAR), factor
 
-    def _faces(self, boxes, probs, points, factor: float) -> list[Face]:
+    def _faces(self, boxes, probs, points, factor: float, smallest: float) -> list[Face]:
         if boxes is None or probs is None or points is None or len(boxes) == 0:
             return []
         faces = []
@@ -122,7 +135,7 @@ class Detector:
             )
             if factor != 1.0:
                 face = face.scaled(factor)
-            if min(face.width, face.height) >= self.min_face_size:
+            if min(face.width, face.height) >= smallest:
                 faces.append(face)
         faces.sort(key=lambda f: f.box[0])  # left to right, as people read a group photo
         return faces
