@@ -5,6 +5,9 @@
   (``vision.align.center_crop_face``, as the literature does) and the photo is counted as a detection failure.
 * Detections and embeddings are cached per image path and mtime (``cache.ArrayCache``): detections per
   detector settings, embeddings per model + its weights + alignment + input layout + detector settings.
+* ``degradation=(condition, severity, seed)`` embeds the aligned face chip under that condition
+  (``vision.degrade``), found where the clean photo's face was: fine-tuning for a condition trains on
+  these, and they are cached beside the clean ones under a key that names the degradation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from ..progress import Progress, report
 from ..vision.align import center_crop_face
+from ..vision.degrade import FaceLayout, degrade
 from ..vision.detect import Face, central_face
 from .cache import ArrayCache, cache_folder
 from .pairs import PairsFileError
@@ -49,8 +53,10 @@ def detector_key(settings) -> str:
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
     progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
+    degradation: tuple[str, int, int] | None = None,
 ) -> EmbeddedImages:
-    """One embedding per photo (its most central face), from the cache where it is still valid."""
+    """One embedding per photo (its most central face), from the cache where it is still valid; with
+    ``degradation`` = (condition, severity, seed), of the aligned chip under that condition."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -63,13 +69,14 @@ def embed_images(
     tag = pipeline.weights_id(spec)
     # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
     layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}.npz", spec.dim)
+    degraded = "" if degradation is None else "-{}{}s{}".format(*degradation)
+    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}{degraded}.npz", spec.dim)
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings)
+        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, degradation)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -86,7 +93,17 @@ def embed_images(
     return EmbeddedImages(vectors, tuple(failures), len(todo))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache) -> None:
+def chip_layout(spec, size: tuple[int, int]) -> FaceLayout:
+    """Where the eyes and mouth sit on a model's aligned chip: its landmark template, scaled to the chip."""
+    return FaceLayout.from_landmarks([(x * size[0], y * size[1]) for x, y in spec.template], size)
+
+
+def degrade_chip(chip, spec, degradation: tuple[str, int, int]):
+    condition, severity, seed = degradation
+    return degrade(chip, condition, severity, seed, chip_layout(spec, chip.size))
+
+
+def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, degradation=None) -> None:
     images = [pipeline.load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
@@ -100,7 +117,8 @@ def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embed
     for path, image in zip(batch, images):
         row, no_face = detections.get(path)
         face = center_crop_face(image) if no_face else _row_face(row)
-        crops.append(pipeline.aligned(image, face, spec, alignment))
+        crop = pipeline.aligned(image, face, spec, alignment)
+        crops.append(crop if degradation is None else degrade_chip(crop, spec, degradation))
         failed.append(no_face)
     vectors = pipeline.embed_crops(spec, crops)
     for path, vector, no_face in zip(batch, vectors, failed):
