@@ -38,7 +38,7 @@ class Augment:
         try:
             return cls(*parse_condition(str(text).strip()))
         except FaceDemoError as exc:
-            raise FaceDemoError(f"--augment {text}: {exc} Write it as CONDITION or CONDITION:SEVERITY, e.g. dark:3.") from None
+            raise FaceDemoError(f"Cannot train for '{text}': {exc} Write it as CONDITION or CONDITION:SEVERITY, e.g. dark:3.") from None
 
     @property
     def label(self) -> str:

@@ -15,6 +15,7 @@ training loop and its curves), ``report``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Sequence
@@ -170,16 +171,25 @@ def _save_record(result: FinetuneResult, spec, seed: int) -> None:
     write_json(result.path / RECORD, record, indent=2)
 
 
-def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None) -> FinetuneResult:
+def finetune_gallery(
+    gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None,
+    loss: str = "triplet", augment: str | Augment | None = None,
+) -> FinetuneResult:
     """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
     then store the adapted embeddings of every gallery face under the new model, so it can identify and
-    be explored at once without re-reading any photo."""
+    be explored at once without re-reading any photo.
+
+    For a condition, the photos the gallery keeps are its face thumbnails (the face with a margin, at
+    most 112 px): those are found again, aligned and degraded; the clean rows stay the stored embeddings."""
+    loss = check_loss(loss)
+    augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     base = gallery.model_name(base)
     records, vectors = gallery.store.get(base, embeddings=True)
     if not records:
         raise FaceDemoError(f"Nobody is enrolled for {base}; enroll or import people first.")
-    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], [r.id for r in records], [])
-    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress)
+    paths = [str(gallery.store.thumb_path(r.id) or r.id) for r in records] if augment else [r.id for r in records]
+    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], paths, [])
+    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment)
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     new_records, thumbs = [], []
     for r in records:
@@ -190,6 +200,18 @@ def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int 
         gallery.store.add(result.name, new_records, adapted, thumbs)
     gallery.reindex(result.name)
     return result
+
+
+def saved_report(home: Path, name: str) -> dict:
+    """The report a fine-tuned model was saved with (its ``model.json``): before/after and the curves."""
+    record_file = models_dir(home) / str(name) / RECORD
+    try:
+        record = json.loads(record_file.read_text())
+        return dict(record["report"])
+    except FileNotFoundError:
+        raise FaceDemoError(f"'{name}' is not a fine-tuned model: there is no {record_file}.") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise FaceDemoError(f"{record_file} cannot be read; fine-tune {name} again.") from None
 
 
 def _open(path):
