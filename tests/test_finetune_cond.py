@@ -116,3 +116,14 @@ def test_training_for_darkness_reports_the_slice_and_the_general_figures(pipe, s
     assert result.before["general_slice"]["mean_pos_distance"] > result.before["general"]["mean_pos_distance"]
     assert len(result.history) == result.epochs_run and all(CURVE_KEYS <= set(h) for h in result.history)
     assert result.after["loss"] <= result.before["loss"] + 1e-6  # early stopping never keeps a worse epoch
+
+
+@pytest.mark.slow
+def test_full_mode_trains_for_darkness_with_arcface(settings, facenet_weights, shared_faces, tmp_path):
+    # InceptionResnetV1's last block, crops degraded on the fly; a locally saved state_dict of the right layout.
+    pipe = Pipeline(replace(settings, home=tmp_path, facenet_weights={"facenet-vggface2": str(facenet_weights)}))
+    result = finetune(pipe, shared_faces / "bbt_faceapi", "facenet-vggface2", "cast-full-dark", mode="full", epochs=2,
+                      loss="arcface", augment="dark:3")
+    assert result.mode == "full" and result.loss == "arcface" and (result.path / "model.pt").is_file()
+    assert {"accuracy", "auc", "mean_pos_distance"} <= set(result.before["slice"]) <= set(result.after["slice"])
+    assert len(result.history) == result.epochs_run and all(h["loss"] == "arcface" for h in result.history)

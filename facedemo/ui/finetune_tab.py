@@ -78,9 +78,10 @@ def render(services: Services, state: ExplorerState):
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
             f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). It is now in every model list and identifies against this gallery."
         )
-        figure = training_curves_figure(result.history, f"{result.name}: training curves", result.best_epoch)
-        return (text, report_rows(result.before, result.after), figure, before.projection, after.projection,
-                before.histogram, after.histogram, gr.update(choices=fine_tuned(services), value=result.name), result.to_json())
+        saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
+        figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
+        return (text, report_rows(saved_json["before"], saved_json["after"]), figure, before.projection, after.projection,
+                before.histogram, after.histogram, gr.update(choices=fine_tuned(services), value=result.name), saved_json)
 
     @user_errors
     def curves_of(model_name=None):
