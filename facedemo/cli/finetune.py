@@ -63,7 +63,7 @@ def cmd_finetune(args) -> int:
     for key, title in sections:
         if key in b:
             rows.append(f"{title}, {b[key]['pairs']} pairs:")
-            for metric in ("accuracy", "auc", "val", "far", "mean_pos_distance", "mean_neg_distance"):
+            for metric in ("accuracy", "auc", "val_at_far", "val", "far", "mean_pos_distance", "mean_neg_distance"):
                 rows.append(f"  {metric:<22}{b[key][metric]:>10.4f}{a[key][metric]:>10.4f}")
     rows.append("epoch  train loss  held-out loss  mean pos  mean neg")
     rows += [f"{h['epoch']:>5}{h['train_loss']:>12.4f}{h['val_loss']:>15.4f}{h['val_mean_pos_distance']:>10.4f}{h['val_mean_neg_distance']:>10.4f}" for h in result.history]

@@ -101,7 +101,8 @@ def general_report(pipeline, base: str, head, pairs_file: Path, root: Path, degr
     for x, y in ((a, b), (apply_head(head, a), apply_head(head, b))):
         m = pair_metrics(np.linalg.norm(x - y, axis=1), labels, folds)
         reports.append({
-            "accuracy": m.cv.accuracy, "auc": m.roc.auc, "val": m.at_far.val, "far": m.at_far.far,
+            # accuracy: cross-validated over the pairs' folds; val / far: at the FAR target (1e-3), also as val_at_far
+            "accuracy": m.cv.accuracy, "auc": m.roc.auc, "val": m.at_far.val, "far": m.at_far.far, "val_at_far": m.at_far.val,
             "loss": m.loss, "mean_pos_distance": m.stats.mean_pos, "mean_neg_distance": m.stats.mean_neg, "pairs": m.pairs,
         })
     return reports[0], reports[1]
