@@ -7,8 +7,10 @@ is named by the caller once; from there on its ``ModelSpec`` is passed down.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
@@ -114,6 +116,9 @@ class Pipeline:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
+        # Where fine-tuned models are saved, and read besides those of settings.home: settings.home itself,
+        # or a public-mode visitor's own folder (see ``with_models_home``).
+        self.models_home = Path(self.settings.home)
         if self.settings.alignment is not None and self.settings.alignment not in ALIGNMENTS:
             raise FaceDemoError(f"Unknown alignment '{self.settings.alignment}': use one of {', '.join(ALIGNMENTS)}.")
         self._lock = threading.RLock()
@@ -121,6 +126,19 @@ class Pipeline:
         self._detector: Detector | None = None
         self._embedders: dict[str, Embedder] = {}
         self._aligners: dict[str, Aligner] = {}  # each model's "native" alignment
+
+    def with_models_home(self, home: str | Path) -> "Pipeline":
+        """This pipeline (the same device, detector and loaded models) seeing, besides the fine-tuned models
+        of ``settings.home``, those saved under ``home``, where it also saves new ones: a public-mode
+        visitor's models stay in that visitor's folder and are listed for nobody else."""
+        _ = (self.device, self.detector)  # made once here, so that every view shares them
+        view = copy.copy(self)  # the lock and the dicts of loaded models are shared, not copied
+        view.models_home = Path(home)
+        return view
+
+    def user_models(self) -> dict[str, ModelSpec]:
+        """The fine-tuned models this pipeline sees (see ``with_models_home``)."""
+        return user_models(self.settings.home, self.models_home)
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
@@ -142,19 +160,20 @@ class Pipeline:
         """The spec of a model name (fine-tuned models included), or of the default model."""
         if isinstance(model, ModelSpec):
             return model
-        return get_spec(model or self.default_model(), user_models(self.settings.home))
+        return get_spec(model or self.default_model(), self.user_models())
 
     def embedder(self, model: ModelRef = None) -> Embedder:
         """The loaded model, built on first use; a fine-tuned adapter shares its loaded base model."""
         spec = self.spec(model)
+        key = (spec.name, spec.folder)  # two visitors' models may share a name, never a folder
         with self._lock:
-            if spec.name not in self._embedders:
+            if key not in self._embedders:
                 base = self.embedder(spec.base) if spec.stacks_on_base else None
-                self._embedders[spec.name] = build_embedder(spec, self.settings, self.device, base)
-            return self._embedders[spec.name]
+                self._embedders[key] = build_embedder(spec, self.settings, self.device, base)
+            return self._embedders[key]
 
     def models(self) -> list[ModelStatus]:
-        return list_models(self.settings)
+        return list_models(self.settings, self.models_home)
 
     def default_model(self) -> str:
         """The configured model, else the first available in ``DEFAULT_ORDER`` (the most accurate on

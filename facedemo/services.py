@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -83,6 +84,7 @@ class Services:
         self._seen: dict[str, float] = {}  # visitor namespace -> monotonic time of their last request
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
+        self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
 
     @property
     def store(self) -> ChromaStore:
@@ -97,6 +99,25 @@ class Services:
     def namespace(session: str) -> str:
         return "v" + hashlib.sha256(session.encode()).hexdigest()[:24]
 
+    def visitor_home(self, namespace: str) -> Path:
+        """A public-mode visitor's own folder under FACEDEMO_HOME: the models they fine-tune."""
+        return Path(self.settings.home) / "visitors" / namespace
+
+    def _visitor(self, session: str | None) -> str:
+        if not session:
+            raise GalleryError("This public demo keeps a private gallery per browser session, and none was found; reload the page.")
+        namespace = self.namespace(session)
+        with self._lock:
+            self._seen[namespace] = time.monotonic()
+        return namespace
+
+    def pipeline_for(self, session: str | None) -> Pipeline:
+        """The pipeline a request works with: in public mode, one that also sees (and saves) the visitor's
+        own fine-tuned models, and nobody else's; else the one pipeline."""
+        if not self.config.public:
+            return self.pipeline
+        return self.pipeline.with_models_home(self.visitor_home(self._visitor(session)))
+
     def shared(self) -> Gallery:
         return Gallery(self.pipeline, self.store)
 
@@ -104,20 +125,31 @@ class Services:
         """The gallery a visitor writes to and manages: their own in public mode, else the shared one."""
         if not self.config.public:
             return self.shared()
-        if not session:
-            raise GalleryError("This public demo keeps a private gallery per browser session, and none was found; reload the page.")
-        namespace = self.namespace(session)
-        with self._lock:
-            self._seen[namespace] = time.monotonic()
-        return Gallery(self.pipeline, self.store.with_namespace(namespace))
+        namespace = self._visitor(session)
+        return Gallery(self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace))
+
+    def on_forget(self, callback) -> None:
+        """Call ``callback(namespace)`` whenever a visitor's data is deleted (goodbye or expiry), so that
+        what a higher layer keeps of them in memory (the Explorer's cache) goes too."""
+        self._on_forget.append(callback)
+
+    def _forgotten(self, namespace: str) -> None:
+        shutil.rmtree(self.visitor_home(namespace), ignore_errors=True)
+        for callback in self._on_forget:
+            callback(namespace)
 
     def forget(self, session: str | None) -> None:
-        """A public-mode visitor left: their faces are deleted, embeddings and thumbnails alike."""
+        """A public-mode visitor left: their faces (embeddings and thumbnails alike) and their models are deleted."""
         if self.config.public and session:
             namespace = self.namespace(session)
             self.store.with_namespace(namespace).drop()
+            self._forgotten(namespace)
             with self._lock:
                 self._seen.pop(namespace, None)
+
+    def _visitor_homes(self) -> set[str]:
+        folder = Path(self.settings.home) / "visitors"
+        return {p.name for p in folder.iterdir() if VISITOR.match(p.name)} if folder.is_dir() else set()
 
     # -- public mode: every visitor's data expires, goodbye or not ---------------------------------
     def expire(self, max_age_s: float | None = None) -> list[str]:
@@ -131,12 +163,16 @@ class Services:
         store = self.store
         with store.lock:  # no write lands in a namespace while it is judged and dropped
             with self._lock:
-                stale = sorted(ns for ns in store.namespaces() if VISITOR.match(ns) and (ns not in self._seen or now - self._seen[ns] > age))
+                known = {ns for ns in store.namespaces() if VISITOR.match(ns)} | self._visitor_homes()
+                stale = sorted(ns for ns in known if ns not in self._seen or now - self._seen[ns] > age)
                 for ns in stale:
                     self._seen.pop(ns, None)
+            stored = set(store.namespaces())
             for ns in stale:
-                store.with_namespace(ns).drop(compact=False)
-            if stale:
+                if ns in stored:
+                    store.with_namespace(ns).drop(compact=False)
+                self._forgotten(ns)
+            if stored & set(stale):
                 store.compact()
         return stale
 
@@ -165,24 +201,18 @@ class Services:
     def stop_expiry(self) -> None:
         self._stop.set()
 
-    def check_finetune(self) -> None:
-        """Fine-tuned models are saved under FACEDEMO_HOME and listed for everyone, so in public mode a
-        visitor's model would outlive them and be shown to others: it is refused there."""
-        if self.config.public:
-            raise FaceDemoError("Fine-tuning is switched off in the public demo: a model trained on your faces would be kept "
-                                "on the server and shown to other visitors. Run facedemo on your own machine to fine-tune.")
-
     # -- identification across the visitor's gallery and (read-only) the shared one ----------------
     def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
                  method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
         top_k = params.top_k(top_k)  # refused before any model runs
-        model = self.pipeline.spec(model).name
+        pipeline = self.pipeline_for(session)
+        model = pipeline.spec(model).name
         galleries = [self.gallery(session)]
         if self.config.public:
             galleries.append(self.shared())
         # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
         galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
-        picture, faces = self.pipeline.analyze(image, model)
+        picture, faces = pipeline.analyze(image, model)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         kwargs = {"method": method} if method else {}
@@ -198,7 +228,7 @@ class Services:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
         galleries = [self.gallery(session)] + ([self.shared()] if self.config.public else [])
-        return cluster_album(self.pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
+        return cluster_album(self.pipeline_for(session), sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
                              thumbnails=True, progress=progress)
 
 

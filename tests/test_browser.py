@@ -95,3 +95,36 @@ def test_identify_on_an_empty_gallery_in_a_real_browser(browser, settings, tmp_p
     finally:
         page.close()
         demo.close()
+
+
+def test_public_gallery_shows_inline_thumbnails_in_a_real_browser(browser, settings, tmp_path):
+    """Public mode: a visitor enrolls a face on the Gallery tab and sees its thumbnail, drawn from an inline
+    image (no file URL exists for it), and the browser decodes it; their album's faces are inline too."""
+    demo, services, url = launch(settings, tmp_path / "public-gallery", public=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    try:
+        services.stop_expiry()
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Gallery").click()
+        page.get_by_label("Name").first.fill("Grace Hopper")
+        upload(page, "enroll-photos", EXAMPLES / "hopper.jpg")
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Enroll", exact=True).click()
+        tile = page.locator("#people-tiles img[src^='data:image/jpeg;base64,']").first
+        tile.wait_for(timeout=120_000)
+        assert page.evaluate("() => document.querySelector('#people-tiles img').naturalWidth") > 0
+        assert "Grace Hopper (1)" in page.locator("#people-tiles").inner_text()
+        assert page.locator("#people-tiles img[src*='gradio_api']").count() == 0
+
+        # The Album tab shows the visitor's grouped faces the same way.
+        page.get_by_role("tab", name="Album").click()
+        page.locator("#album-files input[type=file]").set_input_files([str(EXAMPLES / n) for n in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg")])
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Group the faces").click()
+        page.locator("#album-groups img[src^='data:image/jpeg;base64,']").nth(2).wait_for(timeout=120_000)
+        assert page.locator("#album-groups img[src*='gradio_api']").count() == 0
+        assert "Grace Hopper" in page.locator("#album-groups").inner_text()  # enrolled: labelled
+    finally:
+        page.close()
+        demo.close()

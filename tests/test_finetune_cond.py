@@ -88,11 +88,13 @@ def test_arcface_lowers_the_held_out_loss(pipe, shared_faces):
     assert len(result.history) == result.epochs_run and all(CURVE_KEYS <= set(h) and h["loss"] == "arcface" for h in result.history)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     # The curves are saved with the model and read back for the dashboard.
-    saved = saved_report(pipe.settings.home, "cast-arcface")
+    saved = saved_report(pipe, "cast-arcface")
     assert saved["loss"] == "arcface" and len(saved["history"]) == result.epochs_run
     assert json.loads((result.path / "model.json").read_text())["loss"] == "arcface"
-    with pytest.raises(FaceDemoError, match="not a fine-tuned model"):
-        saved_report(pipe.settings.home, "dlib-resnet")
+    with pytest.raises(FaceDemoError, match="not a fine-tuned one"):
+        saved_report(pipe, "dlib-resnet")
+    with pytest.raises(FaceDemoError, match="Unknown model 'nobody'"):
+        saved_report(pipe, "nobody")
 
 
 @pytest.mark.slow

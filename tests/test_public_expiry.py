@@ -4,6 +4,7 @@ without requests. Run against the real app (gradio_client, raw HTTP) and a real 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,11 @@ def photo(name: str):
     return handle_file(str(EXAMPLES / name))
 
 
-def launch_public(settings, gallery: Path, ttl_s: float = 3600.0):
+def launch_public(settings, gallery: Path, ttl_s: float = 3600.0, explorer=None):
     from facedemo.ui import build_app
 
     services = Services(settings, AppConfig(gallery_dir=gallery, public=True, visitor_ttl_s=ttl_s))
-    demo = build_app(services)
+    demo = build_app(services, explorer)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     return demo, services, f"http://127.0.0.1:{port}/"
@@ -99,13 +101,61 @@ def test_the_sweeper_expires_idle_visitors_on_its_own(settings, tmp_path):
         demo.close()
 
 
-def test_finetune_is_refused_in_public_mode(settings, tmp_path):
-    demo, services, url = launch_public(settings, tmp_path / "gallery")
+@pytest.mark.slow
+def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings, tmp_path, shared_faces):
+    """Public mode: a visitor fine-tunes on their own gallery; the model is saved in their folder, they can
+    identify with it, nobody else sees or can use it, and it is deleted with the rest of their data."""
+    from dataclasses import replace
+
+    home = tmp_path / "home"
+    demo, services, url = launch_public(replace(settings, home=home), tmp_path / "gallery")
     try:
-        with pytest.raises(Exception, match="Fine-tuning is switched off in the public demo"):
-            Client(url, verbose=False).predict(None, "mine", 1, api_name="/finetune")
-        assert not (Path(settings.home) / "models" / "mine").exists()
+        services.stop_expiry()
+        archive = tmp_path / "cast.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for person in ("amy", "howard", "leonard", "penny", "raj", "sheldon"):
+                for path in sorted((shared_faces / "bbt_faceapi" / person).glob("*.png"))[:5]:
+                    zf.write(path, f"cast/{person}/{path.name}")
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        assert "of **6** people" in alice.predict(handle_file(str(archive)), api_name="/import")
+        note, _, *_figures, report = alice.predict("dlib-resnet", "alice-tuned", 3, api_name="/finetune")
+        assert report["name"] == "alice-tuned" and "nobody else's" in note
+        mine = services.visitor_home(Services.namespace(alice.session_hash)) / "models" / "alice-tuned"
+        assert (mine / "model.json").is_file() and not (home / "models").exists()
+        # Alice identifies with it; it is in her model list and in nobody else's.
+        *_, result = alice.predict(handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")), "alice-tuned", api_name="/identify")
+        assert result["model"] == "alice-tuned" and result["faces"][0]["name"] == "penny"
+        assert "alice-tuned" in {s.name for s in services.pipeline_for(alice.session_hash).models()}
+        assert "alice-tuned" not in {s.name for s in services.pipeline_for(bob.session_hash).models()}
+        assert "alice-tuned" not in {s.name for s in services.pipeline.models()}
+        with pytest.raises(Exception, match="Unknown model 'alice-tuned'"):
+            bob.predict(handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")), "alice-tuned", api_name="/identify")
+        # Bob may use the same name for his own model: names are per visitor.
+        assert services.pipeline_for(bob.session_hash).user_models() == {}
+        # Her model goes with her gallery, by expiry as by goodbye.
+        assert services.expire(max_age_s=3600) == []
+        assert services.expire(max_age_s=0) == [Services.namespace(alice.session_hash)]  # Bob stored nothing
+        assert not mine.exists() and not (home / "visitors" / Services.namespace(alice.session_hash)).exists()
     finally:
+        demo.close()
+
+
+def test_a_visitor_folder_left_by_an_earlier_run_is_purged(settings, tmp_path):
+    """A model folder of a visitor whom this process never served (a crash, a restart) is deleted at once."""
+    from dataclasses import replace
+
+    home = tmp_path / "home"
+    left = home / "visitors" / ("v" + "ab" * 12) / "models" / "old"
+    left.mkdir(parents=True)
+    (left / "model.json").write_text("{}")
+    demo, services, url = launch_public(replace(settings, home=home), tmp_path / "gallery")
+    try:
+        deadline = time.monotonic() + 10
+        while left.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left.exists() and not left.parent.parent.exists()
+    finally:
+        services.stop_expiry()
         demo.close()
 
 
@@ -150,3 +200,56 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
+
+
+def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_path):
+    """A thumbnail served by file URL would answer any client holding the URL; in public mode the listing
+    carries each thumbnail inline, so there is no URL to hold, and no copy lands in gradio's cache."""
+    demo, services, url = launch_public(settings, tmp_path / "gallery")
+    try:
+        services.stop_expiry()
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+        tiles, _, people = alice.predict(api_name="/people")
+        assert [p["name"] for p in people] == ["Grace Hopper"]
+        (thumb,) = (services.store.thumbs_dir.parent / Services.namespace(alice.session_hash)).glob("*.jpg")
+        data = base64.b64encode(thumb.read_bytes()).decode()
+        assert f"data:image/jpeg;base64,{data}" in tiles and "Grace Hopper (1)" in tiles
+        assert "gradio_api" not in tiles and "file=" not in tiles
+        # Nothing of the thumbnail was copied where gradio serves files from.
+        cached = [p for p in Path(demo.GRADIO_CACHE).rglob("*") if p.is_file()]
+        assert all(p.read_bytes() != thumb.read_bytes() for p in cached)
+        # Another visitor's listing holds none of it.
+        other, _, nobody = bob.predict(api_name="/people")
+        assert nobody == [] and data not in other and "Nobody enrolled yet." in other
+    finally:
+        demo.close()
+
+
+def test_inline_tiles_escape_captions(hopper_path):
+    from facedemo.ui.common import inline_tiles
+
+    html = inline_tiles([(hopper_path, '<img src=x onerror="alert(1)">')])
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert html.count("data:image/jpeg;base64,") == 1
+    assert inline_tiles([(Path("/nonexistent.jpg"), "gone")], "Nobody yet.") == "<p>Nobody yet.</p>"
+
+
+def test_a_visitors_explorations_leave_memory_with_them(settings, tmp_path):
+    """The Explorer caches maps of a gallery (names, embeddings); a visitor's go when their data does."""
+    from facedemo.ui.explore_tab import ExplorerState
+
+    explorer = ExplorerState()
+    demo, services, url = launch_public(settings, tmp_path / "gallery", explorer=explorer)
+    try:
+        services.stop_expiry()
+        client = Client(url, verbose=False)
+        client.predict("Eileen Collins", [photo("astronaut.jpg"), photo("astronaut_2.jpg")], api_name="/enroll")
+        *_, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
+        assert summary["dlib-resnet"]["faces"] == 2
+        namespace = Services.namespace(client.session_hash)
+        assert namespace in explorer.namespaces()
+        assert services.expire(max_age_s=0) == [namespace]
+        assert namespace not in explorer.namespaces()
+    finally:
+        demo.close()

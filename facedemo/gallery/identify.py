@@ -54,7 +54,7 @@ class IdentifyResult:
     notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
 
     def to_json(self) -> dict:
-        return {"faces": [f.to_json() for f in self.faces], "method": self.method, "threshold": round(self.threshold, 4),
+        return {"model": self.model, "faces": [f.to_json() for f in self.faces], "method": self.method, "threshold": round(self.threshold, 4),
                 "people": self.people, "expected_fpir": None if self.expected_fpir is None else round(self.expected_fpir, 5),
                 "note": self.note, "notes": list(self.notes)}
 

@@ -74,9 +74,13 @@ DEFAULT_ORDER = ("facenet-vggface2", "dlib-resnet", "facenet-casia-webface")
 FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (FacenetFamily(), DlibFamily(), AdapterFamily())}
 
 
-def user_models(home) -> dict[str, ModelSpec]:
-    """Fine-tuned models saved under ``$FACEDEMO_HOME/models/NAME/model.json`` (see facedemo.training)."""
-    return read_specs(Path(home), MODELS)
+def user_models(*homes) -> dict[str, ModelSpec]:
+    """Fine-tuned models saved under ``HOME/models/NAME/model.json`` (see facedemo.training), for each home
+    given: ``$FACEDEMO_HOME``, then a public-mode visitor's own folder."""
+    found: dict[str, ModelSpec] = {}
+    for home in dict.fromkeys(Path(h) for h in homes):
+        found.update(read_specs(home, MODELS))
+    return found
 
 
 def get_spec(name: str, extra: dict[str, ModelSpec] | None = None) -> ModelSpec:
@@ -98,8 +102,9 @@ def model_status(spec: ModelSpec, settings) -> ModelStatus:
     return family_of(spec).status(spec, settings, base)
 
 
-def list_models(settings) -> list[ModelStatus]:
-    specs = {**MODELS, **user_models(settings.home)}
+def list_models(settings, *homes) -> list[ModelStatus]:
+    """Every built-in model and every fine-tuned one under ``settings.home`` and ``homes``, with its status."""
+    specs = {**MODELS, **user_models(settings.home, *homes)}
     return [model_status(spec, settings) for spec in specs.values()]
 
 

@@ -77,7 +77,7 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss
     after = pair_report(held_after, held.names, threshold)
     if augment:
         after["slice"] = slice_report(held_after, embed_pixels(model, slice_crops, device), held.names, threshold)
-    folder = models_dir(pipeline.settings.home) / name
+    folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FULL_WEIGHTS)
     return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
@@ -109,7 +109,7 @@ def finetune(
     spec = pipeline.spec(base)
     if spec.base is not None:
         raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
-    taken = [s.name for s in pipeline.models()] + list(user_models(pipeline.settings.home))
+    taken = [s.name for s in pipeline.models()] + list(pipeline.user_models())
     name = validate_model_name(name, taken)
     if mode == "full":
         if getattr(pipeline.embedder(spec), "module", None) is None:
@@ -152,7 +152,7 @@ def finetune(
         before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
         if augment:
             before["general_slice"], after["general_slice"] = general_report(pipeline, spec.name, head, *general, degradation=augment.held_out())
-    folder = models_dir(pipeline.settings.home) / name
+    folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
     result = FinetuneResult(
@@ -202,16 +202,17 @@ def finetune_gallery(
     return result
 
 
-def saved_report(home: Path, name: str) -> dict:
-    """The report a fine-tuned model was saved with (its ``model.json``): before/after and the curves."""
-    record_file = models_dir(home) / str(name) / RECORD
+def saved_report(pipeline, name: str) -> dict:
+    """The report a fine-tuned model was saved with (its ``model.json``): before/after and the curves.
+    Looked up through ``pipeline``, so a public-mode visitor's view finds their own models and only those."""
+    spec = pipeline.spec(str(name or "").strip() or None)
+    if spec.base is None:
+        raise FaceDemoError(f"'{spec.name}' is a released model, not a fine-tuned one: it has no training report.")
+    record_file = Path(spec.folder) / RECORD
     try:
-        record = json.loads(record_file.read_text())
-        return dict(record["report"])
-    except FileNotFoundError:
-        raise FaceDemoError(f"'{name}' is not a fine-tuned model: there is no {record_file}.") from None
+        return dict(json.loads(record_file.read_text())["report"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise FaceDemoError(f"{record_file} cannot be read; fine-tune {name} again.") from None
+        raise FaceDemoError(f"{record_file} cannot be read; fine-tune {spec.name} again.") from None
 
 
 def _open(path):

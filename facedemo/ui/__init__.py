@@ -64,9 +64,10 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
                 base, finetuned = finetune_tab.render(services, explorer)
                 dropdowns.append(base)
 
-        def refresh_models():
-            """Model lists are read when a page opens and after a fine-tune, so new models appear everywhere."""
-            choices = model_choices(services)
+        def refresh_models(request: gr.Request = None):
+            """Model lists are read when a page opens and after a fine-tune, so new models appear everywhere
+            (in public mode, a visitor's own models only on their page)."""
+            choices = model_choices(services, session_of(request))
             return [gr.update(choices=choices)] * len(dropdowns)
 
         demo.load(refresh_models, None, dropdowns, api_visibility="private")
@@ -78,6 +79,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         if public:
             demo.unload(forget)
     if public:
+        services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
         services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
     return demo
 

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, session_of, user_errors
+from .common import default_model, inline_tiles, model_choices, session_of, user_errors
 
 MAX_ROWS = 40  # groups of two or more shown as rows; the rest of the page would only scroll
 ALBUM_TTL_S = 3 * 3600
@@ -77,7 +77,10 @@ def render(services: Services, people_changed: gr.State):
                 face_pick = gr.Dropdown([], label="Face (or click one below)", scale=2)
                 take_out_button = gr.Button("Take it out of its group", scale=1)
             action_note = gr.Markdown()
-    rows = gr.Column()
+    # Public mode: faces inline (ui.common.inline_tiles), never as file URLs any client could fetch; a face is
+    # then picked with the dropdown rather than by a click.
+    public = services.config.public
+    rows = gr.Column(elem_id="album-groups")
     with gr.Accordion("Groups as JSON (as the CLI's --json)", open=False):
         result_json = gr.JSON(label="Groups")
 
@@ -91,6 +94,10 @@ def render(services: Services, people_changed: gr.State):
             alone = [g for g in groups if len(g.faces) == 1]
             for group in shown:
                 faces = [f for f in group.faces if f.thumbnail]
+                if public:
+                    gr.Markdown(f"**{group_label(group)}**")
+                    gr.HTML(inline_tiles([(f.thumbnail, face_caption(f)) for f in faces]))
+                    continue
                 row = gr.Gallery([(str(f.thumbnail), face_caption(f)) for f in faces], label=group_label(group),
                                  columns=12, rows=1, height=170, object_fit="contain", allow_preview=False)
                 row.select(pick_face(faces, [group.id] * len(faces)), None, [face_pick, group_pick], api_visibility="private")
@@ -99,6 +106,10 @@ def render(services: Services, people_changed: gr.State):
                 gr.Markdown(f"… and {hidden} more groups (pick them by number above).")
             if alone:
                 pairs = [(g, g.faces[0]) for g in alone if g.faces[0].thumbnail]
+                if public:
+                    gr.Markdown(f"**On their own ({len(alone)} faces, each a group of one)**")
+                    gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id}") for g, f in pairs]))
+                    return
                 row = gr.Gallery([(str(f.thumbnail), f"{face_caption(f)} · group {g.id}") for g, f in pairs],
                                  label=f"On their own ({len(alone)} faces, each a group of one)", columns=12, height=170,
                                  object_fit="contain", allow_preview=False)

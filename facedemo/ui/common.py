@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import logging
+from pathlib import Path
 
 import gradio as gr
 
@@ -13,10 +16,12 @@ from ..services import Services
 log = logging.getLogger("facedemo.ui")
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:
-    """Every model, with the unavailable ones labelled so the user sees why they cannot be picked."""
+def model_choices(services: Services, session: str | None = None) -> list[tuple[str, str]]:
+    """Every model (in public mode with a session: the visitor's own fine-tuned ones too), with the
+    unavailable ones labelled so the user sees why they cannot be picked."""
+    pipeline = services.pipeline_for(session) if services.config.public and session else services.pipeline
     choices = []
-    for status in services.pipeline.models():
+    for status in pipeline.models():
         label = status.name if status.available else f"{status.name} (unavailable)"
         choices.append((label, status.name))
     return choices
@@ -76,3 +81,30 @@ def require_image(value, label: str) -> str:
         return require_file(value, label)
     except FaceDemoError:
         raise FaceDemoError(f"Please add {label} first (upload, webcam or one of the examples).") from None
+
+
+MAX_TILES = 240  # inline thumbnails per listing: a visitor's gallery is small, and a page has to stay light
+
+
+def inline_tiles(items: list[tuple[Path, str]], empty: str = "Nobody yet.") -> str:
+    """Thumbnails as one HTML block with each JPEG inline (a ``data:`` URI), for public mode.
+
+    A file that gradio serves gets a ``/gradio_api/file=`` URL that answers any client holding it, for as
+    long as the file sits in gradio's cache; an inline thumbnail has no URL at all: it travels only in the
+    answer to the visitor who asked, and no copy of it is written to the cache. Captions are the visitor's
+    own text, so they are escaped."""
+    tiles = []
+    for path, caption in items[:MAX_TILES]:
+        try:
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        except OSError:  # deleted between the listing and now
+            continue
+        label = html.escape(caption)
+        tiles.append(
+            f'<figure class="facedemo-tile"><img src="data:image/jpeg;base64,{data}" alt="{label}" '
+            f'width="112" height="112" style="object-fit:cover;border-radius:6px"/><figcaption>{label}</figcaption></figure>'
+        )
+    if not tiles:
+        return f"<p>{html.escape(empty)}</p>"
+    more = f"<p>… and {len(items) - MAX_TILES} more (see the list below).</p>" if len(items) > MAX_TILES else ""
+    return '<div class="facedemo-tiles" style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(tiles) + "</div>" + more

@@ -31,6 +31,16 @@ class ExplorerState:
     def warm_up() -> None:
         warm_up_umap(block=True)
 
+    def forget(self, namespace: str) -> None:
+        """Drop a departed visitor's explorations (their people's names and embeddings) from memory."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == namespace]:
+                del self._cache[key]
+
+    def namespaces(self) -> set:
+        with self._lock:
+            return {k[0] for k in self._cache}
+
     def explore(self, gallery, model: str, method: str) -> Exploration:
         wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
         ids = gallery.store.get(model)[0] if gallery.store.count(model) else []

@@ -24,8 +24,8 @@ def report_rows(before: dict, after: dict) -> list[list]:
     return rows
 
 
-def fine_tuned(services: Services) -> list[str]:
-    return [s.name for s in services.pipeline.models() if services.pipeline.spec(s.name).base is not None]
+def fine_tuned(pipeline) -> list[str]:
+    return [s.name for s in pipeline.models() if pipeline.spec(s.name).base is not None]
 
 
 def render(services: Services, state: ExplorerState):
@@ -56,7 +56,7 @@ def render(services: Services, state: ExplorerState):
     report = gr.JSON(label="Report (as the CLI's --json)")
     with gr.Accordion("A saved fine-tuned model's curves", open=False):
         with gr.Row():
-            saved = gr.Dropdown(fine_tuned(services), label="Fine-tuned model", allow_custom_value=True)
+            saved = gr.Dropdown(fine_tuned(services.pipeline), label="Fine-tuned model", allow_custom_value=True)
             show = gr.Button("Show its curves")
         saved_curves = gr.Plot(label="Training curves")
         saved_table = gr.Dataframe(headers=["metric", "before", "after"], label="Its report", interactive=False)
@@ -65,7 +65,6 @@ def render(services: Services, state: ExplorerState):
     @on_gpu
     def run(base_name=None, new_name="", n_epochs=30, loss_name="triplet", condition_name=NO_CONDITION, level=3,
             request: gr.Request = None, progress=gr.Progress()):
-        services.check_finetune()
         gallery = services.gallery(session_of(request))
         augment = None if not condition_name or condition_name == NO_CONDITION else f"{condition_name}:{int(level)}"
         result = finetune_gallery(
@@ -76,16 +75,18 @@ def render(services: Services, state: ExplorerState):
         after = state.explore(gallery, result.name, before.method if before.method != "auto" else "pca")
         text = (
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
-            f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). It is now in every model list and identifies against this gallery."
+            f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
+            + ("It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
+               if services.config.public else "It is now in every model list and identifies against this gallery.")
         )
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
         return (text, report_rows(saved_json["before"], saved_json["after"]), figure, before.projection, after.projection,
-                before.histogram, after.histogram, gr.update(choices=fine_tuned(services), value=result.name), saved_json)
+                before.histogram, after.histogram, gr.update(choices=fine_tuned(gallery.pipeline), value=result.name), saved_json)
 
     @user_errors
-    def curves_of(model_name=None):
-        saved_json = saved_report(services.settings.home, model_name or "")
+    def curves_of(model_name=None, request: gr.Request = None):
+        saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
         figure = training_curves_figure(saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch"))
         return figure, report_rows(saved_json["before"], saved_json["after"])
 

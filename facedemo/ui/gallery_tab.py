@@ -7,17 +7,17 @@ from pathlib import Path
 import gradio as gr
 
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, require_file, session_of, user_errors
+from .common import default_model, inline_tiles, model_choices, require_file, session_of, user_errors
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
     if services.config.public:
-        gr.Markdown("**Public demo:** the people you enroll are visible only to you, and are deleted when you leave.")
+        gr.Markdown("**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave.")
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Enroll a person")
             name = gr.Textbox(label="Name", placeholder="e.g. Ada Lovelace")
-            photos = gr.File(label="Photos (one face each)", file_count="multiple", file_types=["image"], type="filepath")
+            photos = gr.File(label="Photos (one face each)", file_count="multiple", file_types=["image"], type="filepath", elem_id="enroll-photos")
             model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
             enroll_button = gr.Button("Enroll", variant="primary")
             enroll_note = gr.Markdown()
@@ -28,7 +28,11 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             import_button = gr.Button("Import")
             import_note = gr.Markdown()
     gr.Markdown("### People")
-    people_gallery = gr.Gallery(label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False)
+    public = services.config.public
+    if public:  # thumbnails inline, never as a file URL that any client could fetch (ui.common.inline_tiles)
+        people_gallery = gr.HTML(label="Enrolled people", elem_id="people-tiles")
+    else:
+        people_gallery = gr.Gallery(label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False)
     with gr.Row():
         person = gr.Dropdown([], label="Person", allow_custom_value=True, scale=2)
         new_name = gr.Textbox(label="New name", scale=2)
@@ -46,7 +50,8 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     @user_errors
     def list_people(request: gr.Request = None):
         people = gallery_of(request).people()
-        tiles = [(str(p.thumbnail), f"{p.name} ({p.images})") for p in people if p.thumbnail]
+        tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
+        tiles = inline_tiles(tiles, "Nobody enrolled yet.") if public else [(str(path), caption) for path, caption in tiles]
         names = [p.name for p in people]
         return tiles, gr.update(choices=names, value=None), [p.to_json() for p in people]
 

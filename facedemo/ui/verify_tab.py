@@ -10,7 +10,7 @@ from PIL import Image
 from ..evaluation import distributions
 from ..explorer.figures import compare_figure, verify_figure
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, require_image, user_errors
+from .common import default_model, model_choices, require_image, session_of, user_errors
 
 
 def verdict_html(result) -> str:
@@ -73,19 +73,19 @@ def render(services: Services, examples: dict) -> None:
 
     @user_errors
     @on_gpu
-    def verify(a, b, model_name=None, limit=None):
+    def verify(a, b, model_name=None, limit=None, request: gr.Request = None):
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result, first, second = services.pipeline.verify(a, b, model_name or None, calibrated_if_blank(limit))
+        result, first, second = services.pipeline_for(session_of(request)).verify(a, b, model_name or None, calibrated_if_blank(limit))
         record = distributions.load(result.model, services.settings.home)
         figure = verify_figure(result.model, result.distance, result.threshold, record)
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
     @user_errors
     @on_gpu
-    def compare(a, b):
+    def compare(a, b, request: gr.Request = None):
         """Every available model on the same two faces: a row per model, a distribution panel per model."""
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result = services.pipeline.compare_models(a, b)
+        result = services.pipeline_for(session_of(request)).compare_models(a, b)
         rows = [(r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home)) for r in result.results]
         return compare_html(result), side_by_side(result.first.crop, result.second.crop), compare_figure(rows), result.to_json()
 
