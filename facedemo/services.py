@@ -23,9 +23,11 @@ from .errors import FaceDemoError, GalleryError, NoFaceError
 from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
+from .evaluation import read_pairs
+from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS, RobustnessResult, cached_robustness
 from .models.thresholds import open_set_record
 from .pipeline import Pipeline
-from .settings import Settings, default_gallery_dir
+from .settings import SHARED_LFW, Settings, default_gallery_dir
 from .vision.images import ImageInput, frames_note
 
 
@@ -245,6 +247,18 @@ class Services:
         note = (f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
                 f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']}).")
         return curves, note
+
+    def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
+        """The robustness figures `eval robustness` saved for LFW View 1's test pairs, for every model that has
+        them (nothing is computed here: a full run takes tens of minutes per model on a CPU)."""
+        path = Path(root) / ROBUSTNESS_PAIRS
+        if not path.is_file():
+            raise FaceDemoError(f"The robustness figures are measured on LFW's {ROBUSTNESS_PAIRS}, which is not at {path}.")
+        result = cached_robustness(self.pipeline, read_pairs(path, root), pairs_file=ROBUSTNESS_PAIRS)
+        if not result.models:
+            raise FaceDemoError("No robustness figures are saved yet; measure them with "
+                                "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU).")
+        return result
 
 
 def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:

@@ -162,6 +162,16 @@ def test_open_set_curves_in_the_explorer(app):
     assert figure["layout"]["xaxis"]["type"] == "log"
 
 
+def test_robustness_curves_say_which_command_fills_them(app, shared_faces):
+    """A fresh home has no saved robustness figures: the Explorer says how to measure them, computing nothing
+    (tests/test_robustness.py draws real saved ones)."""
+    _, url = app
+    client = Client(url, verbose=False)
+    assert "/robustness" in client.view_api(return_format="dict")["named_endpoints"]
+    with pytest.raises(Exception, match="python -m facedemo eval robustness --model MODEL"):
+        client.predict("accuracy", api_name="/robustness")
+
+
 def test_public_mode_keeps_visitors_apart(settings, tmp_path):
     demo, services, url = launch(settings, tmp_path / "gallery", public=True)
     try:

@@ -1,4 +1,5 @@
-"""Evaluation sub-commands: ``eval lfw``, ``eval pairs``, ``eval identify``, ``calibrate`` and ``explore``.
+"""Evaluation sub-commands: ``eval lfw``, ``eval pairs``, ``eval robustness``, ``eval identify``, ``calibrate`` and
+``explore``.
 
 Handlers only parse, call the core (``evaluation``, ``explorer``) and print; progress bars go to stderr."""
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from ..errors import FaceDemoError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
+from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
+from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES
 from ..settings import SHARED_LFW as DEFAULT_LFW, default_gallery_dir
 from .common import add_pipeline_args, pipeline_from
 
@@ -29,6 +32,20 @@ def register(sub) -> None:
     e.add_argument("--pairs", required=True, help="the CSV file")
     _add_eval_args(e)
     e.set_defaults(handler=cmd_eval, folds=None)
+
+    e = ev.add_parser("robustness", help="verification when one photo of each pair is blurred, darkened, shrunk, compressed, covered or noisy")
+    e.add_argument("--root", type=Path, default=DEFAULT_LFW, help=f"the photos, one folder per person (default: {DEFAULT_LFW})")
+    e.add_argument("--pairs", default=DEFAULT_ROBUSTNESS_PAIRS,
+                   help=f"LFW pairs file or CSV a,b,same, as a path or relative to --root (default: {DEFAULT_ROBUSTNESS_PAIRS}, "
+                        "View 1's test half, independent of the thresholds calibrated on pairsDevTrain.txt)")
+    e.add_argument("--folds", type=int, help="LFW pairs files: use only the first N folds")
+    e.add_argument("--conditions", nargs="+", action="extend", help=f"conditions, space- or comma-separated (default: all: {', '.join(CONDITIONS)})")
+    e.add_argument("--severities", nargs="+", action="extend",
+                   help=f"severities 1 (mild) to 5 (harsh), space- or comma-separated (default: {','.join(map(str, DEFAULT_SEVERITIES))})")
+    add_pipeline_args(e, model=False)
+    e.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every available model)")
+    e.add_argument("--far", type=float, default=1e-3, help="false accept rate at which VAL is reported (default: 1e-3)")
+    e.set_defaults(handler=cmd_robustness)
 
     p = sub.add_parser("calibrate", help=f"choose a model's threshold on LFW View 1 ({CALIBRATION_PAIRS}) and save it")
     p.add_argument("--root", type=Path, default=DEFAULT_LFW, help=f"the LFW photos and View 1 files (default: {DEFAULT_LFW})")
@@ -157,6 +174,57 @@ def describe(result, far: float) -> str:
         f"contrastive loss {m.loss:.4f}, {m.pairs} pairs of {result.images} photos, "
         f"{result.detection_failures} with no face found (centre crop used)"
     )
+
+
+def _listed(values) -> list[str]:
+    return [v for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _severities(values) -> list[int] | None:
+    levels = []
+    for v in _listed(values):
+        try:
+            levels.append(int(v))
+        except ValueError:
+            raise FaceDemoError(f"A severity is a whole number from 1 (mild) to 5 (harsh), not '{v}'.") from None
+    return levels or None
+
+
+def cmd_robustness(args) -> int:
+    from ..evaluation import read_pairs
+    from ..evaluation.robustness import check_slices, evaluate_robustness
+    from .common import emit
+
+    check_far(args.far)
+    conditions, severities = check_slices(_listed(args.conditions) or None, _severities(args.severities))
+    if not Path(args.root).is_dir():
+        raise FaceDemoError(f"The photo folder {args.root} does not exist.")
+    path = resolve_pairs(args.root, args.pairs)
+    pairs = read_pairs(path, args.root, args.folds)
+    result = evaluate_robustness(pipeline_from(args), pairs, args.model, conditions, severities, args.far, path.name, tqdm_progress)
+    emit(args, result.to_json(), robustness_table(result))
+    return 0
+
+
+def robustness_table(result) -> str:
+    lines = [f"{result.pairs} pairs of {result.pairs_file}; the second photo of each pair degraded before detection. "
+             f"accuracy at each model's calibrated threshold, VAL at FAR {result.far:g}, mean distance of same / different pairs, "
+             f"photos with no face found (a centre crop stood in)."]
+    header = f"  {'slice':<16}{'accuracy':>9}{'AUC':>8}{'VAL':>8}{'same':>8}{'diff':>8}{'no face':>9}"
+    for name, m in result.models.items():
+        lines += ["", f"{name} (threshold {m.threshold:.3f}, {m.photos} degraded photos per slice)", header]
+
+        def row(label, s):
+            return (f"  {label:<16}{s.accuracy:>9.2%}{s.auc:>8.4f}{s.val:>8.2%}{s.mean_pos_distance:>8.3f}"
+                    f"{s.mean_neg_distance:>8.3f}{s.detection_failures:>9}")
+
+        lines.append(row("clean", m.clean))
+        for condition, levels in m.conditions.items():
+            lines += [row(f"{condition}:{level}", metrics) for level, metrics in sorted(levels.items())]
+        lines.append(f"  ({m.computed} photos embedded now, the rest from the cache)")
+    for name, reason in result.unavailable.items():
+        lines.append(f"\n{name}: not run ({reason})")
+    return "\n".join(lines)
 
 
 def cmd_calibrate(args) -> int:

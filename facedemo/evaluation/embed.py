@@ -5,9 +5,12 @@
   (``vision.align.center_crop_face``, as the literature does) and the photo is counted as a detection failure.
 * Detections and embeddings are cached per image path and mtime (``cache.ArrayCache``): detections per
   detector settings, embeddings per model + its weights + alignment + input layout + detector settings.
-* ``degradation=(condition, severity, seed)`` embeds the aligned face chip under that condition
-  (``vision.degrade``), found where the clean photo's face was: fine-tuning for a condition trains on
-  these, and they are cached beside the clean ones under a key that names the degradation.
+* ``degradation=(condition, severity)`` embeds each photo as ``vision.degrade`` spoils it (before detection,
+  so a face MTCNN loses counts), seeded by the photo's path; its detections and embeddings go to caches
+  of their own, named with the condition's key (clean photos keep the caches they always had).
+* ``chip_degradation=(condition, severity, seed)`` instead degrades the *aligned face chip*, placed where
+  the clean photo's face was found (the clean detections are reused): what fine-tuning for a condition
+  trains on (``training.augment`` says why), cached beside the clean embeddings under its own key.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 from ..progress import Progress, report
 from ..vision.align import center_crop_face
-from ..vision.degrade import FaceLayout, degrade
+from ..vision.degrade import FaceLayout, degradation_key, degrade, photo_seed
 from ..vision.detect import Face, central_face
 from .cache import ArrayCache, cache_folder
 from .pairs import PairsFileError
@@ -50,13 +53,22 @@ def detector_key(settings) -> str:
     return f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
 
 
+def embedding_key(pipeline, spec, alignment: str) -> str:
+    """What a cached embedding depends on: the model, its exact weights, the alignment, the model's input
+    layout (a new alignment template must never reuse old embeddings) and the detector's settings."""
+    tag = pipeline.weights_id(spec)
+    layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
+    return f"{spec.name}-{tag}-{alignment}-l{layout}-{detector_key(pipeline.settings)}"
+
+
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
     progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
-    degradation: tuple[str, int, int] | None = None,
+    degradation: tuple[str, int] | None = None, chip_degradation: tuple[str, int, int] | None = None,
 ) -> EmbeddedImages:
-    """One embedding per photo (its most central face), from the cache where it is still valid; with
-    ``degradation`` = (condition, severity, seed), of the aligned chip under that condition."""
+    """One embedding per photo (its most central face), from the cache where it is still valid;
+    ``degradation=(condition, severity)``: of the photo as that condition spoils it;
+    ``chip_degradation=(condition, severity, seed)``: of its aligned chip under that condition."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -64,19 +76,23 @@ def embed_images(
     if missing:
         raise PairsFileError(f"{len(missing)} of the {len(paths)} photos named by the pairs are missing, e.g. {missing[0]}.")
     folder = cache_folder(pipeline.settings.home)
-    det_key = detector_key(pipeline.settings)
-    detections = ArrayCache(folder / f"detections-{det_key}.npz", FACE_WIDTH)
-    tag = pipeline.weights_id(spec)
-    # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
-    layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    degraded = "" if degradation is None else "-{}{}s{}".format(*degradation)
-    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}{degraded}.npz", spec.dim)
+    spoiled = "" if degradation is None else "-" + degradation_key(*degradation)
+    detections = ArrayCache(folder / f"detections-{detector_key(pipeline.settings)}{spoiled}.npz", FACE_WIDTH)
+    if chip_degradation is not None:
+        condition, severity, seed = chip_degradation
+        spoiled += f"-chip-{degradation_key(condition, severity)}-s{seed}"
+    embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment)}{spoiled}.npz", spec.dim)
+
+    def load(path: Path):
+        image = pipeline.load(path)
+        return image if degradation is None else degrade(image, *degradation, seed=photo_seed(path))
+
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, degradation)
+        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, load, chip_degradation)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -98,13 +114,14 @@ def chip_layout(spec, size: tuple[int, int]) -> FaceLayout:
     return FaceLayout.from_landmarks([(x * size[0], y * size[1]) for x, y in spec.template], size)
 
 
-def degrade_chip(chip, spec, degradation: tuple[str, int, int]):
-    condition, severity, seed = degradation
+def degrade_chip(chip, spec, chip_degradation: tuple[str, int, int]):
+    """An aligned chip under (condition, severity, seed), the occluding bands placed from the template."""
+    condition, severity, seed = chip_degradation
     return degrade(chip, condition, severity, seed, chip_layout(spec, chip.size))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, degradation=None) -> None:
-    images = [pipeline.load(p) for p in batch]
+def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None) -> None:
+    images = [load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
         found = pipeline.detector.detect_many([images[i] for i in unknown])
@@ -118,7 +135,7 @@ def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embed
         row, no_face = detections.get(path)
         face = center_crop_face(image) if no_face else _row_face(row)
         crop = pipeline.aligned(image, face, spec, alignment)
-        crops.append(crop if degradation is None else degrade_chip(crop, spec, degradation))
+        crops.append(crop if chip_degradation is None else degrade_chip(crop, spec, chip_degradation))
         failed.append(no_face)
     vectors = pipeline.embed_crops(spec, crops)
     for path, vector, no_face in zip(batch, vectors, failed):

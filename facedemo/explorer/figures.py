@@ -203,6 +203,60 @@ def det_figure(curves: Sequence[Mapping], title: str = "Open-set identification 
     return fig
 
 
+ROBUSTNESS_METRICS = {
+    "accuracy": "accuracy at the calibrated threshold",
+    "detection_rate": "share of degraded photos with a face found",
+    "auc": "AUC",
+    "val": "VAL at the FAR target",
+    "mean_pos_distance": "mean same-person distance",
+}
+
+
+def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.Figure:
+    """A ``RobustnessResult`` (``evaluation.robustness``) as curves of ``metric`` against severity: one panel
+    per condition, one line per model in each (one colour per model across panels), severity 0 = clean."""
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    from ..vision.degrade import CONDITIONS
+
+    if metric not in ROBUSTNESS_METRICS:
+        raise FigureError(f"Unknown robustness figure '{metric}': use one of {', '.join(ROBUSTNESS_METRICS)}.")
+    models = result.models
+    names = [c for c in CONDITIONS if any(c in m.conditions for m in models.values())]
+    if not names:
+        raise FigureError("No robustness results are saved for these pairs yet; run `python -m facedemo eval robustness` first.")
+
+    def value(m, metrics) -> float:
+        return m.detection_rate(metrics) if metric == "detection_rate" else getattr(metrics, metric)
+
+    rows = -(-len(names) // columns)
+    fig = make_subplots(rows=rows, cols=min(columns, len(names)), subplot_titles=names, shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.5 / rows)
+    colours = qualitative.Plotly
+    for i, name in enumerate(names):
+        row, col = i // columns + 1, i % columns + 1
+        for k, (model, m) in enumerate(models.items()):
+            levels = m.conditions.get(name)
+            if not levels:
+                continue
+            xs = [0, *sorted(levels)]
+            ys = [value(m, m.clean), *(value(m, levels[s]) for s in sorted(levels))]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines+markers", name=model, legendgroup=model, showlegend=i == 0,
+                line={"color": colours[k % len(colours)]}, meta={"condition": name, "model": model},
+                hovertemplate=f"{model}<br>{name} severity %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
+            ), row=row, col=col)
+        fig.update_xaxes(tickvals=[0, 1, 2, 3, 4, 5], ticktext=["clean", "1", "2", "3", "4", "5"], range=[-0.3, 5.3], row=row, col=col)
+    fig.update_yaxes(matches="y")  # one scale in every panel, so conditions compare at a glance
+    fig.update_yaxes(title_text=ROBUSTNESS_METRICS[metric], col=1)
+    fig.update_xaxes(title_text="severity", row=rows)
+    fig.update_layout(title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({result.pairs} pairs of {result.pairs_file or 'LFW'}, "
+                            "the second photo degraded)", height=120 + 260 * rows, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.08}, margin={"t": 80, "l": 50, "r": 20, "b": 40})
+    return fig
+
+
 def training_curves_figure(history: Sequence[Mapping], title: str = "Training curves", best_epoch: int | None = None) -> go.Figure:
     """A fine-tune's per-epoch curves (``FinetuneResult.history``): the training loss and the held-out
     people's loss on the left, their mean same-person and different-person distance on the right (the

@@ -52,7 +52,7 @@ def degraded_rows(pipeline, data: LabelledEmbeddings, model: str, degradation: t
     missing = [p for p in photos if not p.is_file()]
     if missing:
         raise FaceDemoError(f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}.")
-    embedded = embed_images(pipeline, photos, model, progress=progress, degradation=degradation)
+    embedded = embed_images(pipeline, photos, model, progress=progress, chip_degradation=degradation)
     vectors = np.array([embedded.vectors[p] for p in photos], dtype=np.float32).reshape(len(photos), -1)
     return LabelledEmbeddings(vectors, list(data.names), list(data.paths), [])
 

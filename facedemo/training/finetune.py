@@ -151,7 +151,7 @@ def finetune(
     if general is not None:
         before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
         if augment:
-            before["general_slice"], after["general_slice"] = general_report(pipeline, spec.name, head, *general, degradation=augment.held_out())
+            before["general_slice"], after["general_slice"] = general_report(pipeline, spec.name, head, *general, chip_degradation=augment.held_out())
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)

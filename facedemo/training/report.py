@@ -86,13 +86,13 @@ def distance_report(d: np.ndarray, same: np.ndarray, threshold: float) -> dict:
     }
 
 
-def general_report(pipeline, base: str, head, pairs_file: Path, root: Path, degradation: tuple[str, int, int] | None = None) -> tuple[dict, dict]:
+def general_report(pipeline, base: str, head, pairs_file: Path, root: Path, chip_degradation: tuple[str, int, int] | None = None) -> tuple[dict, dict]:
     """Before/after on a general set of labelled pairs (LFW's format or a CSV): the price, if any, that
     a narrow fine-tune pays elsewhere (one source study saw top-1 fall from 0.98 to 0.64). With
-    ``degradation``, the second photo of every pair is degraded (its aligned chip): the pairs' slice."""
+    ``chip_degradation``, the second photo of every pair is degraded (its aligned chip): the pairs' slice."""
     pairs = read_pairs(Path(pairs_file), Path(root))
     embedded = embed_images(pipeline, [p for pair in pairs for p in (pair.a, pair.b)], base)
-    second = embedded if degradation is None else embed_images(pipeline, [pair.b for pair in pairs], base, degradation=degradation)
+    second = embedded if chip_degradation is None else embed_images(pipeline, [pair.b for pair in pairs], base, chip_degradation=chip_degradation)
     a = np.stack([embedded.vectors[pair.a] for pair in pairs])
     b = np.stack([second.vectors[pair.b] for pair in pairs])
     labels = np.array([pair.same for pair in pairs], dtype=bool)

@@ -1,5 +1,5 @@
 """Explorer: the gallery's embedding space (UMAP / PCA), distance histograms, ROC and a metrics table,
-for one model or two side by side.
+for one model or two side by side; the open-set DET curves and the robustness curves measured on LFW.
 
 UMAP costs ~16 s of numba JIT the first time in a process on 2 cores: ``ExplorerState.warm_up`` compiles
 it in the background at start-up, "auto" shows PCA until then, and figures are cached until the gallery
@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from ..explorer import Exploration, det_figure, explore, metrics_table, roc_figure, umap_ready, warm_up_umap
+from ..explorer import ROBUSTNESS_METRICS, Exploration, det_figure, explore, metrics_table, robustness_figure, roc_figure, umap_ready, warm_up_umap
 from ..services import Services, on_gpu
 from .common import default_model, model_choices, session_of, user_errors
 
@@ -83,6 +83,13 @@ def render(services: Services, state: ExplorerState) -> None:
             det_button = gr.Button("Show the DET curves", scale=1)
         det_note = gr.Markdown()
         det_plot = gr.Plot(label="DET: strangers named (FPIR) against enrolled people missed or misnamed (FNIR)")
+    with gr.Accordion("Robustness on LFW: every model under blur, darkness, low resolution, JPEG, occlusion, grayscale, noise", open=False):
+        with gr.Row():
+            rob_metric = gr.Radio([(label, key) for key, label in ROBUSTNESS_METRICS.items()], value="accuracy", label="Curve", scale=3)
+            rob_button = gr.Button("Show the robustness curves", scale=1)
+        rob_note = gr.Markdown()
+        rob_plot = gr.Plot(label="One panel per condition, one line per model; severity 0 is the clean pairs")
+        rob_json = gr.JSON(label="Figures (as `eval robustness --json`)")
 
     @user_errors
     @on_gpu
@@ -104,6 +111,15 @@ def render(services: Services, state: ExplorerState) -> None:
         return note, det_figure(curves, f"{name}: open-set identification with {int(size or 1000):,} people enrolled",
                                 services.settings.target_fpir)
 
+    @user_errors
+    def robustness(metric="accuracy"):
+        result = services.robustness()
+        lines = [f"{result.pairs} pairs of LFW's {result.pairs_file}, the second photo of each degraded before detection; "
+                 "accuracy at each model's calibrated threshold. Saved by `python -m facedemo eval robustness`."]
+        lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
+        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
+
     button.click(run, [models, method], [note, map_a, map_b, hist_a, hist_b, roc, table, summary], api_name="explore")
     det_button.click(open_set, [models, det_size], [det_note, det_plot], api_name="open_set")
+    rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
     return models

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
+from zlib import crc32
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -188,3 +190,18 @@ def degrade(image: Image.Image, name: str, severity: int, seed: int = 0, layout:
     severity = check_severity(severity)
     rng = np.random.default_rng([seed, severity, sum(map(ord, name))])
     return spec.apply(image.convert("RGB"), spec.parameter(severity), rng, layout)
+
+
+def degradation_key(name: str, severity: int) -> str:
+    """A short name for caches of degraded photos: the condition, the severity and its parameter, so that
+    changing a condition's table never serves pixels made with the old one (e.g. ``blur5-p6``)."""
+    spec = condition(name)
+    severity = check_severity(severity)
+    return f"{spec.name}{severity}-p{spec.parameter(severity):g}"
+
+
+def photo_seed(path) -> int:
+    """A seed that is the same for a photo wherever its folder lives: from its last two path parts
+    (LFW's ``person/person_0001.jpg``), so two machines degrade a photo into the same pixels."""
+    p = Path(path)
+    return crc32(f"{p.parent.name}/{p.name}".encode())
