@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
@@ -54,3 +55,13 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
     assert len([f for f in again["faces"] if f["name"]]) >= 3
     with pytest.raises(Exception, match="already exists"):
         client.predict("dlib-resnet", "bbt-adapter", 3, api_name="/finetune")
+
+    # ArcFace, trained for darkness on the gallery's own thumbnails: the table has the degraded slice, the
+    # curves have a point per epoch, and the saved model's curves come back on their own.
+    note, table, curves, *_figures, saved, report = client.predict("dlib-resnet", "bbt-dark", 6, "arcface", "dark", 3, api_name="/finetune")
+    assert report["loss"] == "arcface" and report["augment"]["condition"] == "dark" and "slice" in report["after"]
+    assert {"degraded: accuracy", "degraded: auc"} <= {row[0] for row in table["data"]}
+    points = [len(trace["x"]) for trace in json.loads(curves["plot"])["data"]]
+    assert points == [report["epochs_run"]] * 4
+    again, again_table = client.predict("bbt-dark", api_name="/finetune_curves")
+    assert json.loads(again["plot"])["data"] == json.loads(curves["plot"])["data"] and again_table["data"] == table["data"]

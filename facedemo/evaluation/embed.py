@@ -8,6 +8,9 @@
 * ``degradation=(condition, severity)`` embeds each photo as ``vision.degrade`` spoils it (before detection,
   so a face MTCNN loses counts), seeded by the photo's path; its detections and embeddings go to caches
   of their own, named with the condition's key (clean photos keep the caches they always had).
+* ``chip_degradation=(condition, severity, seed)`` instead degrades the *aligned face chip*, placed where
+  the clean photo's face was found (the clean detections are reused): what fine-tuning for a condition
+  trains on (``training.augment`` says why), cached beside the clean embeddings under its own key.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 from ..progress import Progress, report
 from ..vision.align import center_crop_face
-from ..vision.degrade import degradation_key, degrade, photo_seed
+from ..vision.degrade import FaceLayout, degradation_key, degrade, photo_seed
 from ..vision.detect import Face, central_face
 from .cache import ArrayCache, cache_folder
 from .pairs import PairsFileError
@@ -62,10 +65,11 @@ def embedding_key(pipeline, spec, alignment: str) -> str:
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
     progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
-    degradation: tuple[str, int] | None = None,
+    degradation: tuple[str, int] | None = None, chip_degradation: tuple[str, int, int] | None = None,
 ) -> EmbeddedImages:
     """One embedding per photo (its most central face), from the cache where it is still valid;
-    ``degradation=(condition, severity)``: of the photo as that condition spoils it."""
+    ``degradation=(condition, severity)``: of the photo as that condition spoils it;
+    ``chip_degradation=(condition, severity, seed)``: of its aligned chip under that condition."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -75,6 +79,9 @@ def embed_images(
     folder = cache_folder(pipeline.settings.home)
     spoiled = "" if degradation is None else "-" + degradation_key(*degradation)
     detections = ArrayCache(folder / f"detections-{detector_key(pipeline.settings)}{spoiled}.npz", FACE_WIDTH)
+    if chip_degradation is not None:
+        condition, severity, seed = chip_degradation
+        spoiled += f"-chip-{degradation_key(condition, severity)}-s{seed}"
     embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment)}{spoiled}.npz", spec.dim)
 
     def load(path: Path):
@@ -86,7 +93,7 @@ def embed_images(
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, load)
+        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, load, chip_degradation)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -103,7 +110,18 @@ def embed_images(
     return EmbeddedImages(vectors, tuple(failures), len(todo))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, load) -> None:
+def chip_layout(spec, size: tuple[int, int]) -> FaceLayout:
+    """Where the eyes and mouth sit on a model's aligned chip: its landmark template, scaled to the chip."""
+    return FaceLayout.from_landmarks([(x * size[0], y * size[1]) for x, y in spec.template], size)
+
+
+def degrade_chip(chip, spec, chip_degradation: tuple[str, int, int]):
+    """An aligned chip under (condition, severity, seed), the occluding bands placed from the template."""
+    condition, severity, seed = chip_degradation
+    return degrade(chip, condition, severity, seed, chip_layout(spec, chip.size))
+
+
+def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None) -> None:
     images = [load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
@@ -117,7 +135,8 @@ def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embed
     for path, image in zip(batch, images):
         row, no_face = detections.get(path)
         face = center_crop_face(image) if no_face else _row_face(row)
-        crops.append(pipeline.aligned(image, face, spec, alignment))
+        crop = pipeline.aligned(image, face, spec, alignment)
+        crops.append(crop if chip_degradation is None else degrade_chip(crop, spec, chip_degradation))
         failed.append(no_face)
     vectors = pipeline.embed_crops(spec, crops)
     for path, vector, no_face in zip(batch, vectors, failed):

@@ -255,3 +255,30 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
                             "the second photo degraded)", height=120 + 260 * rows, template="plotly_white",
                       legend={"orientation": "h", "y": -0.08}, margin={"t": 80, "l": 50, "r": 20, "b": 40})
     return fig
+
+
+def training_curves_figure(history: Sequence[Mapping], title: str = "Training curves", best_epoch: int | None = None) -> go.Figure:
+    """A fine-tune's per-epoch curves (``FinetuneResult.history``): the training loss and the held-out
+    people's loss on the left, their mean same-person and different-person distance on the right (the
+    source studies' picture: a fine-tune should pull the first down and push the second up)."""
+    from plotly.subplots import make_subplots
+
+    if not history or "val_mean_pos_distance" not in history[0]:
+        raise FigureError("This model has no training curves: it was fine-tuned before they were recorded.")
+    epochs = [h["epoch"] for h in history]
+    loss = history[0].get("loss", "triplet")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "held-out people: mean distance"))
+    fig.add_trace(go.Scatter(x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers", name=f"training ({loss} loss)"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers", name="held-out (contrastive loss)"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=epochs, y=[h["val_mean_pos_distance"] for h in history], mode="lines+markers", name="same person",
+                             line={"color": "#2e7d32"}), row=1, col=2)
+    fig.add_trace(go.Scatter(x=epochs, y=[h["val_mean_neg_distance"] for h in history], mode="lines+markers", name="different people",
+                             line={"color": "#c62828"}), row=1, col=2)
+    if best_epoch:
+        for col in (1, 2):
+            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", annotation_text="kept" if col == 1 else None, row=1, col=col)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="L2 distance", row=1, col=2)
+    fig.update_layout(title=title, template="plotly_white", legend={"orientation": "h", "y": -0.25}, height=380)
+    return fig

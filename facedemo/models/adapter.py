@@ -77,10 +77,17 @@ def read_specs(home: Path, bases: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
         found[name] = ModelSpec(
             name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
             crop_margin=base.crop_margin, alignment=base.alignment, threshold=float(record.get("threshold", base.threshold)),
-            weights=f"fine-tuned adapter in {record_file.parent}", description=f"{base.name} + a head fine-tuned with triplet loss",
+            weights=f"fine-tuned adapter in {record_file.parent}", description=_describe(base.name, record),
             base=base.name, folder=record_file.parent, mode=record.get("mode", "adapter"),
         )
     return found
+
+
+def _describe(base: str, record: dict) -> str:
+    what = "fine-tuned" if record.get("mode") == "full" else "+ a head fine-tuned"
+    augment = record.get("augment") or {}
+    condition = f", for {augment['condition']}:{augment['severity']}" if "condition" in augment else ""
+    return f"{base} {what} with {record.get('loss', 'triplet')} loss{condition}"
 
 
 class AdapterEmbedder:

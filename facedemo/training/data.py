@@ -45,6 +45,24 @@ def embed_folder(pipeline, folder: Path, model: str, progress: Progress | None =
     return LabelledEmbeddings(vectors, [n for n, _ in keep], [str(p) for _, p in keep], [(str(p), "no face found") for p in sorted(failed)])
 
 
+def degraded_rows(pipeline, data: LabelledEmbeddings, model: str, degradation: tuple[str, int, int], progress: Progress | None = None) -> LabelledEmbeddings:
+    """The same photos, row for row, embedded with their aligned chip under ``degradation`` (condition,
+    severity, seed), through the evaluation's cache: a second run costs nothing."""
+    photos = [Path(p) for p in data.paths]
+    missing = [p for p in photos if not p.is_file()]
+    if missing:
+        raise FaceDemoError(f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}.")
+    embedded = embed_images(pipeline, photos, model, progress=progress, chip_degradation=degradation)
+    vectors = np.array([embedded.vectors[p] for p in photos], dtype=np.float32).reshape(len(photos), -1)
+    return LabelledEmbeddings(vectors, list(data.names), list(data.paths), [])
+
+
+def concat(*parts: LabelledEmbeddings) -> LabelledEmbeddings:
+    return LabelledEmbeddings(
+        np.concatenate([p.vectors for p in parts]), [n for p in parts for n in p.names], [x for p in parts for x in p.paths], [s for p in parts for s in p.skipped]
+    )
+
+
 def held_out_rows(names: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Split rows by person, never by photo: (training rows, validation rows)."""
     people = sorted(set(names))

@@ -1,5 +1,6 @@
-"""Fine-tuning: adapt a model to your own faces with FaceNet's triplet loss and online semi-hard mining,
-and compare it with its base on people it never trained on.
+"""Fine-tuning: adapt a model to your own faces with FaceNet's triplet loss and online semi-hard mining
+(or ArcFace's angular margin, ``loss="arcface"``), optionally for a condition such as darkness
+(``augment="dark:3"``, see ``augment``), and compare it with its base on people it never trained on.
 
 ``adapter`` mode (the default) trains a small residual head on top of the frozen base embeddings. The
 head starts as the identity (its last layer is zero), so "before" is exactly the base model; training
@@ -8,11 +9,13 @@ runs on cached embeddings, so it is fast on a CPU and works for every base, dlib
 
 The result is a named model under ``$FACEDEMO_HOME/models/NAME/`` (``model.json`` + weights) that every
 command and the dashboard list and use like a built-in one (``models.adapter`` loads it). The pieces:
-``data`` (labelled faces, splits by person), ``losses``, ``loop`` (the training loop), ``report``.
+``data`` (labelled faces, splits by person), ``augment`` (the condition), ``losses``, ``loop`` (the
+training loop and its curves), ``report``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Sequence
@@ -27,9 +30,11 @@ from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, 
 from ..models.facenet import embed_pixels
 from ..models.registry import user_models
 from ..progress import Progress
-from .data import LabelledEmbeddings, crop_folder, embed_folder, split_by_person, split_crops
+from .augment import Augment, degrade_crops
+from .data import LabelledCrops, LabelledEmbeddings, concat, crop_folder, degraded_rows, embed_folder, split_by_person, split_crops
+from .losses import check_loss
 from .loop import train_adapter, train_full
-from .report import FinetuneResult, general_report, pair_report
+from .report import FinetuneResult, general_report, pair_report, slice_report
 
 
 def validate_model_name(name: str, taken: Sequence[str]) -> str:
@@ -41,8 +46,9 @@ def validate_model_name(name: str, taken: Sequence[str]) -> str:
     return name
 
 
-def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> FinetuneResult:
+def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment) -> FinetuneResult:
     import torch
+    from PIL import Image
 
     train = crop_folder(pipeline, Path(data), spec, progress)
     skipped = list(train.skipped)
@@ -51,8 +57,6 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> F
     else:
         held = crop_folder(pipeline, Path(val), spec, progress)
         skipped += held.skipped
-    from PIL import Image
-
     base_embedder = pipeline.embedder(spec)
 
     def base_vectors(crops):
@@ -60,16 +64,25 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress) -> F
 
     base_threshold = pipeline.threshold(spec)
     before = pair_report(base_vectors(held.crops), held.names, base_threshold)
-    model, history, best_epoch = train_full(pipeline, spec, train, held, epochs, seed, progress)
+    # With a condition, early stopping watches the held-out people clean and degraded together.
+    slice_crops = degrade_crops(held.crops, spec, augment.held_out()) if augment else None
+    val_set = held if augment is None else LabelledCrops(np.concatenate([held.crops, slice_crops]), held.names * 2, [])
+    if augment:
+        before["slice"] = slice_report(base_vectors(held.crops), base_vectors(slice_crops), held.names, base_threshold)
+    model, history, best_epoch = train_full(pipeline, spec, train, val_set, epochs, seed, progress, loss=loss, augment=augment)
     device = pipeline.device.device
     d_train, same_train = all_pairs(embed_pixels(model, train.crops, device), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
-    after = pair_report(embed_pixels(model, held.crops, device), held.names, threshold)
+    held_after = embed_pixels(model, held.crops, device)
+    after = pair_report(held_after, held.names, threshold)
+    if augment:
+        after["slice"] = slice_report(held_after, embed_pixels(model, slice_crops, device), held.names, threshold)
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FULL_WEIGHTS)
     return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
-                          len(set(train.names)), len(set(held.names)), before, after, history, skipped)
+                          len(set(train.names)), len(set(held.names)), before, after, history, skipped,
+                          loss, augment.to_json() if augment else None)
 
 
 def finetune(
@@ -83,11 +96,16 @@ def finetune(
     seed: int = 0,
     progress: Progress | None = None,
     general: tuple[Path, Path] | None = None,
+    loss: str = "triplet",
+    augment: str | Augment | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``base`` on ``data`` (a folder-per-identity tree, or embeddings already labelled, as the
-    dashboard passes from the gallery) and save the result as model ``name``."""
+    dashboard passes from the gallery) and save the result as model ``name``. ``loss`` is ``triplet`` or
+    ``arcface``; ``augment`` (``"dark:3"``) trains for a condition and reports its degraded slice too."""
     import torch
 
+    loss = check_loss(loss)
+    augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     spec = pipeline.spec(base)
     if spec.base is not None:
         raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
@@ -98,7 +116,7 @@ def finetune(
             raise FaceDemoError(f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter).")
         if isinstance(data, LabelledEmbeddings):
             raise FaceDemoError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
-        result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress)
+        result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment)
         _save_record(result, spec, seed)
         return result
     if mode != "adapter":
@@ -115,19 +133,32 @@ def finetune(
             raise FaceDemoError(f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}.")
     base_threshold = pipeline.threshold(spec)
     before = pair_report(held.vectors, held.names, base_threshold)
-    head, history, best_epoch = train_adapter(train, held, epochs, seed, progress=progress)
-    # The adapter's own threshold: the best-accuracy one on the training people's pairs.
+    fit, val_set, held_slice = train, held, None
+    if augment:
+        # Each training photo under the asked severity and its neighbours, beside its clean self; the
+        # held-out people's slice at the asked severity with a seed training never saw.
+        fit = concat(train, *(degraded_rows(pipeline, train, spec.name, v, progress) for v in augment.variants()))
+        held_slice = degraded_rows(pipeline, held, spec.name, augment.held_out(), progress)
+        val_set = concat(held, held_slice)
+        before["slice"] = slice_report(held.vectors, held_slice.vectors, held.names, base_threshold)
+    head, history, best_epoch = train_adapter(fit, val_set, epochs, seed, progress=progress, loss=loss)
+    # The adapter's own threshold: the best-accuracy one on the (clean) training people's pairs.
     d_train, same_train = all_pairs(apply_head(head, train.vectors), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
     after = pair_report(apply_head(head, held.vectors), held.names, threshold)
+    if augment:
+        after["slice"] = slice_report(apply_head(head, held.vectors), apply_head(head, held_slice.vectors), held.names, threshold)
     if general is not None:
         before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
+        if augment:
+            before["general_slice"], after["general_slice"] = general_report(pipeline, spec.name, head, *general, chip_degradation=augment.held_out())
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
     result = FinetuneResult(
         name, spec.name, mode, folder, len(history), best_epoch, threshold,
         len(set(train.names)), len(set(held.names)), before, after, history, skipped,
+        loss, augment.to_json() if augment else None,
     )
     _save_record(result, spec, seed)
     return result
@@ -135,20 +166,30 @@ def finetune(
 
 def _save_record(result: FinetuneResult, spec, seed: int) -> None:
     """model.json is written last: a folder without it (a run killed mid-way) is not listed as a model."""
-    record = {"name": result.name, "base": spec.name, "mode": result.mode, "dim": spec.dim, "threshold": result.threshold, "seed": seed, "report": result.to_json()}
+    record = {"name": result.name, "base": spec.name, "mode": result.mode, "dim": spec.dim, "threshold": result.threshold, "seed": seed,
+              "loss": result.loss, "augment": result.augment, "report": result.to_json()}
     write_json(result.path / RECORD, record, indent=2)
 
 
-def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None) -> FinetuneResult:
+def finetune_gallery(
+    gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None,
+    loss: str = "triplet", augment: str | Augment | None = None,
+) -> FinetuneResult:
     """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
     then store the adapted embeddings of every gallery face under the new model, so it can identify and
-    be explored at once without re-reading any photo."""
+    be explored at once without re-reading any photo.
+
+    For a condition, the photos the gallery keeps are its face thumbnails (the face with a margin, at
+    most 112 px): those are found again, aligned and degraded; the clean rows stay the stored embeddings."""
+    loss = check_loss(loss)
+    augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     base = gallery.model_name(base)
     records, vectors = gallery.store.get(base, embeddings=True)
     if not records:
         raise FaceDemoError(f"Nobody is enrolled for {base}; enroll or import people first.")
-    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], [r.id for r in records], [])
-    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress)
+    paths = [str(gallery.store.thumb_path(r.id) or r.id) for r in records] if augment else [r.id for r in records]
+    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], paths, [])
+    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment)
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     new_records, thumbs = [], []
     for r in records:
@@ -159,6 +200,19 @@ def finetune_gallery(gallery, base: str, name: str, epochs: int = 30, seed: int 
         gallery.store.add(result.name, new_records, adapted, thumbs)
     gallery.reindex(result.name)
     return result
+
+
+def saved_report(pipeline, name: str) -> dict:
+    """The report a fine-tuned model was saved with (its ``model.json``): before/after and the curves.
+    Looked up through ``pipeline``, so a public-mode visitor's view finds their own models and only those."""
+    spec = pipeline.spec(str(name or "").strip() or None)
+    if spec.base is None:
+        raise FaceDemoError(f"'{spec.name}' is a released model, not a fine-tuned one: it has no training report.")
+    record_file = Path(spec.folder) / RECORD
+    try:
+        return dict(json.loads(record_file.read_text())["report"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise FaceDemoError(f"{record_file} cannot be read; fine-tune {spec.name} again.") from None
 
 
 def _open(path):

@@ -4,27 +4,49 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..training import finetune_gallery
+from ..explorer.figures import training_curves_figure
+from ..training import LOSSES, finetune_gallery, saved_report
 from ..services import Services, on_gpu
+from ..vision.degrade import CONDITIONS
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
 
-ROWS = ("loss", "mean_pos_distance", "mean_neg_distance", "val", "far", "auc", "threshold")
+ROWS = ("loss", "mean_pos_distance", "mean_neg_distance", "accuracy", "val", "far", "val_at_far", "auc", "threshold")
+SLICE_ROWS = ("accuracy", "auc", "val_at_far", "mean_pos_distance", "mean_neg_distance")
+NO_CONDITION = "none (clean faces only)"
+
+
+def report_rows(before: dict, after: dict) -> list[list]:
+    """The before/after table: clean held-out people, then their degraded slice when there is one."""
+    rows = [[key, round(before[key], 4), round(after[key], 4)] for key in ROWS]
+    if "slice" in before:
+        rows += [[f"degraded: {key}", round(before["slice"][key], 4), round(after["slice"][key], 4)] for key in SLICE_ROWS]
+    return rows
+
+
+def fine_tuned(pipeline) -> list[str]:
+    return [s.name for s in pipeline.models() if pipeline.spec(s.name).base is not None]
 
 
 def render(services: Services, state: ExplorerState):
     gr.Markdown(
-        "Train a small head on top of a model's embeddings with FaceNet's triplet loss and semi-hard mining, "
-        "on the people in your gallery. A quarter of the people are held out: the table compares the model "
-        "before and after **on people it never trained on**."
+        "Train a small head on top of a model's embeddings on the people in your gallery, with FaceNet's triplet "
+        "loss (semi-hard mining) or ArcFace's angular margin, optionally **for a condition** (darkness, blur, "
+        "a mask...): the faces are also seen degraded. A quarter of the people are held out: the table compares "
+        "the model before and after **on people it never trained on**, clean and, for a condition, degraded."
     )
     with gr.Row():
         base = gr.Dropdown(model_choices(services), value=default_model(services), label="Base model")
         name = gr.Textbox(label="New model name", placeholder="e.g. my-office-v1")
         epochs = gr.Slider(1, 100, value=30, step=1, label="Epochs (stops early when validation stops improving)")
+    with gr.Row():
+        loss = gr.Radio(list(LOSSES), value="triplet", label="Loss")
+        condition = gr.Dropdown([NO_CONDITION, *CONDITIONS], value=NO_CONDITION, label="Train for a condition")
+        severity = gr.Slider(1, 5, value=3, step=1, label="Severity (1 mild - 5 harsh)")
         button = gr.Button("Fine-tune", variant="primary")
     note = gr.Markdown()
     table = gr.Dataframe(headers=["metric", "before", "after"], label="Held-out people: before and after", interactive=False)
+    curves = gr.Plot(label="Training curves: loss, and the held-out people's mean distances, per epoch")
     with gr.Row():
         map_before = gr.Plot(label="Before (base model)")
         map_after = gr.Plot(label="After (fine-tuned)")
@@ -32,25 +54,45 @@ def render(services: Services, state: ExplorerState):
         hist_before = gr.Plot(label="Distances before")
         hist_after = gr.Plot(label="Distances after")
     report = gr.JSON(label="Report (as the CLI's --json)")
+    with gr.Accordion("A saved fine-tuned model's curves", open=False):
+        with gr.Row():
+            saved = gr.Dropdown(fine_tuned(services.pipeline), label="Fine-tuned model", allow_custom_value=True)
+            show = gr.Button("Show its curves")
+        saved_curves = gr.Plot(label="Training curves")
+        saved_table = gr.Dataframe(headers=["metric", "before", "after"], label="Its report", interactive=False)
 
     @user_errors
     @on_gpu
-    def run(base_name=None, new_name="", n_epochs=30, request: gr.Request = None, progress=gr.Progress()):
+    def run(base_name=None, new_name="", n_epochs=30, loss_name="triplet", condition_name=NO_CONDITION, level=3,
+            request: gr.Request = None, progress=gr.Progress()):
         gallery = services.gallery(session_of(request))
+        augment = None if not condition_name or condition_name == NO_CONDITION else f"{condition_name}:{int(level)}"
         result = finetune_gallery(
-            gallery, base_name or None, new_name or "", int(n_epochs),
+            gallery, base_name or None, new_name or "", int(n_epochs), loss=loss_name or "triplet", augment=augment,
             progress=lambda done, total, message="": progress((done, total), desc=message),
         )
-        rows = [[key, round(result.before[key], 4), round(result.after[key], 4)] for key in ROWS]
         before = state.explore(gallery, result.base, "auto")
         after = state.explore(gallery, result.name, before.method if before.method != "auto" else "pca")
         text = (
-            f"Saved **{result.name}**: {result.train_people} people trained, {result.val_people} held out; "
-            f"{result.epochs_run} epochs (best {result.best_epoch}). "
+            f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
+            f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
             + ("It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
                if services.config.public else "It is now in every model list and identifies against this gallery.")
         )
-        return text, rows, before.projection, after.projection, before.histogram, after.histogram, result.to_json()
+        saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
+        figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
+        return (text, report_rows(saved_json["before"], saved_json["after"]), figure, before.projection, after.projection,
+                before.histogram, after.histogram, gr.update(choices=fine_tuned(gallery.pipeline), value=result.name), saved_json)
 
-    event = button.click(run, [base, name, epochs], [note, table, map_before, map_after, hist_before, hist_after, report], api_name="finetune")
+    @user_errors
+    def curves_of(model_name=None, request: gr.Request = None):
+        saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
+        figure = training_curves_figure(saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch"))
+        return figure, report_rows(saved_json["before"], saved_json["after"])
+
+    event = button.click(
+        run, [base, name, epochs, loss, condition, severity],
+        [note, table, curves, map_before, map_after, hist_before, hist_after, saved, report], api_name="finetune",
+    )
+    show.click(curves_of, [saved], [saved_curves, saved_table], api_name="finetune_curves")
     return base, event
