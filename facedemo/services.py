@@ -182,13 +182,16 @@ class Services:
             galleries.append(self.shared())
         # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
         galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
-        picture, faces = self.pipeline.analyze(image, model)
-        if not faces:
+        # Faces found once; embedded once per way the galleries were enrolled (with or without flip).
+        picture = self.pipeline.load(image)
+        found = self.pipeline.detect(picture)
+        if not found:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+        embedded = {flip: self.pipeline.embed_faces(picture, found, model, flip=flip) for flip in {g.flip(model) for g in galleries}}
         kwargs = {"method": method} if method else {}
         # Strangers are compared with everyone searched, so the threshold follows the people of every gallery.
         people = sum(g.people_count(model) for g in galleries)
-        results = [g.match(faces, model, top_k, people=people, **kwargs) for g in galleries]
+        results = [g.match(embedded[g.flip(model)], model, top_k, people=people, **kwargs) for g in galleries]
         result = results[0] if len(results) == 1 else _merge(results, top_k)
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result

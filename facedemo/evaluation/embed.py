@@ -4,7 +4,8 @@
   the largest face can be a bystander). Where MTCNN finds no face, a centre crop stands in
   (``vision.align.center_crop_face``, as the literature does) and the photo is counted as a detection failure.
 * Detections and embeddings are cached per image path and mtime (``cache.ArrayCache``): detections per
-  detector settings, embeddings per model + its weights + alignment + input layout + detector settings.
+  detector settings, embeddings per model + its weights + alignment + input layout + detector settings
+  + test-time flip (a ``-flip`` suffix; without flip the key is what it was before flip existed).
 """
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def embed_images(
     tag = pipeline.weights_id(spec)
     # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
     layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}.npz", spec.dim)
+    flip = pipeline.flip(spec)  # face and mirror image averaged: other vectors, so another file
+    embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}{'-flip' if flip else ''}.npz", spec.dim)
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings)
+        _embed_chunk(pipeline, spec, alignment, flip, batch, detections, embeddings)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -86,7 +88,7 @@ def embed_images(
     return EmbeddedImages(vectors, tuple(failures), len(todo))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache) -> None:
+def _embed_chunk(pipeline, spec, alignment, flip, batch, detections: ArrayCache, embeddings: ArrayCache) -> None:
     images = [pipeline.load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
@@ -102,6 +104,6 @@ def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embed
         face = center_crop_face(image) if no_face else _row_face(row)
         crops.append(pipeline.aligned(image, face, spec, alignment))
         failed.append(no_face)
-    vectors = pipeline.embed_crops(spec, crops)
+    vectors = pipeline.embed_crops(spec, crops, flip)
     for path, vector, no_face in zip(batch, vectors, failed):
         embeddings.put(path, vector, no_face)

@@ -76,7 +76,7 @@ class Identification:
         _check_method(method)
         top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
         model = self.model_name(model)
-        picture, faces = self.pipeline.analyze(image, model)
+        picture, faces = self.pipeline.analyze(image, model, flip=self.flip(model))
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         result = self.match(faces, model, top_k, method, threshold)
