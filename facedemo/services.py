@@ -19,8 +19,9 @@ from PIL import Image
 
 from . import params
 from .errors import FaceDemoError, GalleryError, NoFaceError
-from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
+from .gallery import ChromaStore, Gallery, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
+from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .models.thresholds import open_set_record
 from .pipeline import Pipeline
@@ -177,31 +178,28 @@ class Services:
                  method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
         top_k = params.top_k(top_k)  # refused before any model runs
         model = self.pipeline.spec(model).name
-        galleries = [self.gallery(session)]
-        if self.config.public:
-            galleries.append(self.shared())
-        # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
-        galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
-        # Faces found once; embedded once per way the galleries were enrolled (with or without flip).
         picture = self.pipeline.load(image)
-        found = self.pipeline.detect(picture)
-        if not found:
+        faces = self.pipeline.detect(picture)
+        if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
-        embedded = {flip: self.pipeline.embed_faces(picture, found, model, flip=flip) for flip in {g.flip(model) for g in galleries}}
-        kwargs = {"method": method} if method else {}
-        # Strangers are compared with everyone searched, so the threshold follows the people of every gallery.
-        people = sum(g.people_count(model) for g in galleries)
-        results = [g.match(embedded[g.flip(model)], model, top_k, people=people, **kwargs) for g in galleries]
-        result = results[0] if len(results) == 1 else _merge(results, top_k)
+        result = identify_faces(self.pipeline, self.searched(session), picture, faces, model, top_k, method or DEFAULT_METHOD)
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result
+
+    def compare_identify(self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None) -> IdentifyComparison:
+        """The same photo identified by every model with people enrolled in what this visitor searches."""
+        return compare_models(self.pipeline, self.searched(session), image, top_k, method or DEFAULT_METHOD)
+
+    def searched(self, session: str | None) -> list[Gallery]:
+        """The galleries an identification searches: the visitor's own and, in public mode, the shared one
+        (read-only) after it."""
+        return [self.gallery(session)] + ([self.shared()] if self.config.public else [])
 
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
-        galleries = [self.gallery(session)] + ([self.shared()] if self.config.public else [])
-        return cluster_album(self.pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
+        return cluster_album(self.pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=self.searched(session),
                              thumbnails=True, progress=progress)
 
 
@@ -218,18 +216,3 @@ class Services:
         note = (f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
                 f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']}).")
         return curves, note
-
-
-def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
-    first = results[0]
-    faces = []
-    for matches in zip(*(r.faces for r in results)):
-        best: dict[str, float] = {}
-        for match in matches:
-            for c in match.candidates:
-                best[c.name] = min(best.get(c.name, c.distance), c.distance)
-        ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
-        known = [m for m in matches if m.name is not None]
-        winner = min(known, key=lambda m: m.distance) if known else None
-        faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
-    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note, first.expected_fpir)
