@@ -49,9 +49,10 @@ def detector_key(settings) -> str:
 
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
-    progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
+    progress: Progress | None = None, chunk: int = 16, save_every: int = 512, flip: bool | None = None,
 ) -> EmbeddedImages:
-    """One embedding per photo (its most central face), from the cache where it is still valid."""
+    """One embedding per photo (its most central face), from the cache where it is still valid; ``flip``
+    (default: the pipeline's for the model) averages each face with its mirror image."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -64,7 +65,7 @@ def embed_images(
     tag = pipeline.weights_id(spec)
     # The model's input layout is part of the key: a new alignment template must never reuse old embeddings.
     layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    flip = pipeline.flip(spec)  # face and mirror image averaged: other vectors, so another file
+    flip = pipeline.flip(spec) if flip is None else flip  # face and mirror image averaged: other vectors, another file
     embeddings = ArrayCache(folder / f"embeddings-{spec.name}-{tag}-{alignment}-l{layout}-{det_key}{'-flip' if flip else ''}.npz", spec.dim)
     todo = [p for p in paths if embeddings.get(p) is None]
     done = 0
