@@ -15,7 +15,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("detect", help="find the faces in an image")
     p.add_argument("image")
-    add_pipeline_args(p, model=False)
+    add_pipeline_args(p, model=False, embeds=False)
     p.set_defaults(handler=cmd_detect)
 
     p = sub.add_parser("verify", help="are the faces in two images the same person?")
