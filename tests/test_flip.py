@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -106,7 +107,7 @@ def test_cli_flip_flag(hopper_path, astronaut, tmp_path, home):
     def distance(*flags):
         out = subprocess.run([sys.executable, "-m", "facedemo", "verify", str(hopper_path), str(tmp_path / "astronaut.jpg"),
                               "--model", MODEL, "--json", *flags], capture_output=True, text=True, timeout=120,
-                             env={**__import__("os").environ, "FACEDEMO_HOME": str(home)})
+                             env={**os.environ, "FACEDEMO_HOME": str(home)})
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["distance"]
 
