@@ -8,11 +8,8 @@ import pytest
 from gradio_client import Client
 
 from facedemo.cli import main
-from test_app import launch, photo
-
+from test_app import EXAMPLES, launch, photo
 from test_cli_gallery import one_error_line
-
-EXAMPLES = photo("group.jpg")["path"].rsplit("/", 1)[0]
 
 
 def names(row: dict) -> list:
