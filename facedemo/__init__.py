@@ -41,6 +41,7 @@ _API = {
     # the gallery
     "Gallery": "gallery.core", "Person": "gallery.core", "open_store": "gallery.store", "EnrollResult": "gallery.enroll",
     "ImportReport": "gallery.enroll", "IdentifyResult": "gallery.identify", "FaceMatch": "gallery.identify",
+    "IdentifyComparison": "gallery.identify",
     "annotate": "gallery.identify",
     "cluster_album": "gallery.album", "Album": "gallery.album", "cluster_vectors": "gallery.cluster",
     "clustering_scores": "evaluation.clustering",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .device import DeviceInfo, resolve_device
 from . import params
@@ -23,7 +23,7 @@ from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
 from .models.registry import DEFAULT_ORDER, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
 from .models.thresholds import threshold_for
 from .settings import Settings
-from .vectors import cosine_similarity, l2_distance
+from .vectors import cosine_similarity, l2_distance, l2_normalise
 from .vision.align import ALIGNMENTS, align_face, crop_face
 from .vision.detect import Detector, Face, central_face, largest_face
 from .vision.images import ImageInput, frames_note, load_image
@@ -198,6 +198,11 @@ class Pipeline:
         """The alignment in force for a model: the setting when one is given, else the model's own."""
         return self.settings.alignment or self.spec(model).alignment
 
+    def flip(self, model: ModelRef = None) -> bool:
+        """Whether a model's embeddings average each face with its mirror image: the setting when one is
+        given, else the model's own default."""
+        return self.settings.flip if self.settings.flip is not None else self.spec(model).flip
+
     def weights_id(self, model: ModelRef = None) -> str:
         """A key for the exact weights a model uses (caches of embeddings are keyed on it); fetches
         the weights first where they are not on this machine yet, or says why they cannot be."""
@@ -230,34 +235,44 @@ class Pipeline:
             return crop_face(image, face, spec.input_size, spec.crop_margin)
         return align_face(image, face, spec.input_size, spec.template)
 
-    def embed_crops(self, model: ModelRef, crops: Sequence[Image.Image]) -> np.ndarray:
-        """Aligned crops -> (n, dim) unit vectors, in batches of ``settings.embed_batch_size`` (by device)."""
+    def embed_crops(self, model: ModelRef, crops: Sequence[Image.Image], flip: bool | None = None) -> np.ndarray:
+        """Aligned crops -> (n, dim) unit vectors, in batches of ``settings.embed_batch_size`` (by device).
+
+        ``flip`` (default: ``self.flip(model)``): each row is the re-normalised mean of the embeddings of
+        the crop and of its mirror image, so a face and its mirror image get the same vector."""
         embedder = self.embedder(model)
         if not crops:
             return np.zeros((0, embedder.spec.dim), dtype=np.float32)
+        flip = self.flip(embedder.spec) if flip is None else flip
+        inputs = list(crops) + ([ImageOps.mirror(c) for c in crops] if flip else [])
         size = self.settings.embed_batch_size(self.device.is_cuda)
-        return np.concatenate([embedder.embed(crops[i : i + size]) for i in range(0, len(crops), size)])
+        vectors = np.concatenate([embedder.embed(inputs[i : i + size]) for i in range(0, len(inputs), size)])
+        return l2_normalise(vectors[: len(crops)] + vectors[len(crops) :]) if flip else vectors
 
-    def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, alignment: str | None = None) -> list[EmbeddedFace]:
+    def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, alignment: str | None = None,
+                    flip: bool | None = None) -> list[EmbeddedFace]:
         spec = self.spec(model)
         crops = [self.aligned(image, face, spec, alignment) for face in faces]
-        vectors = self.embed_crops(spec, crops)
+        vectors = self.embed_crops(spec, crops, flip)
         return [EmbeddedFace(face, crop, vector) for face, crop, vector in zip(faces, crops, vectors)]
 
-    def analyze(self, source: ImageInput, model: ModelRef = None) -> tuple[Image.Image, list[EmbeddedFace]]:
+    def analyze(self, source: ImageInput, model: ModelRef = None, flip: bool | None = None) -> tuple[Image.Image, list[EmbeddedFace]]:
         """Every face in an image, embedded.
 
         Args:
             source: a path, bytes, a PIL image or an array.
             model: a model name (default: the default model).
+            flip: average each face with its mirror image (default: ``self.flip(model)``; a gallery passes
+                the rule its collection was enrolled with).
 
         Returns:
             The decoded RGB image and one ``EmbeddedFace`` per face, left to right (empty: no face).
         """
         image = self.load(source)
-        return image, self.embed_faces(image, self.detect(image), model)
+        return image, self.embed_faces(image, self.detect(image), model, flip=flip)
 
-    def analyze_many(self, sources: Sequence[ImageInput], model: ModelRef = None, chunk: int = 16) -> list[AnalyzedImage]:
+    def analyze_many(self, sources: Sequence[ImageInput], model: ModelRef = None, chunk: int = 16,
+                     flip: bool | None = None) -> list[AnalyzedImage]:
         """Like ``analyze`` for many images: MTCNN runs on batches of equal-sized images and the embedder
         on batches of faces across images. A bad image gets its error; the others go on."""
         spec = self.spec(model)
@@ -271,7 +286,7 @@ class Pipeline:
                     results[index] = AnalyzedImage(sources[index], None, [], str(exc))
             detections = self.detector.detect_many([image for _, image in loaded])
             crops = [self.aligned(image, face, spec) for (_, image), faces in zip(loaded, detections) for face in faces]
-            vectors = iter(self.embed_crops(spec, crops))
+            vectors = iter(self.embed_crops(spec, crops, flip))
             crop_iter = iter(crops)
             for (index, image), faces in zip(loaded, detections):
                 embedded = [EmbeddedFace(face, next(crop_iter), next(vectors)) for face in faces]

@@ -20,8 +20,9 @@ from PIL import Image
 
 from . import params
 from .errors import FaceDemoError, GalleryError, NoFaceError
-from .gallery import Candidate, ChromaStore, FaceMatch, Gallery, IdentifyResult, open_store
+from .gallery import ChromaStore, Gallery, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
+from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .evaluation import read_pairs
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS, RobustnessResult, cached_robustness
@@ -209,28 +210,28 @@ class Services:
         top_k = params.top_k(top_k)  # refused before any model runs
         pipeline = self.pipeline_for(session)
         model = pipeline.spec(model).name
-        galleries = [self.gallery(session)]
-        if self.config.public:
-            galleries.append(self.shared())
-        # An empty gallery still answers: every face unknown, with a note, so the faces can be named from the result.
-        galleries = [g for g in galleries if g.store.count(model) > 0] or galleries[:1]
-        picture, faces = pipeline.analyze(image, model)
+        picture = pipeline.load(image)
+        faces = pipeline.detect(picture)
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
-        kwargs = {"method": method} if method else {}
-        # Strangers are compared with everyone searched, so the threshold follows the people of every gallery.
-        people = sum(g.people_count(model) for g in galleries)
-        results = [g.match(faces, model, top_k, people=people, **kwargs) for g in galleries]
-        result = results[0] if len(results) == 1 else _merge(results, top_k)
+        result = identify_faces(pipeline, self.searched(session), picture, faces, model, top_k, method or DEFAULT_METHOD)
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result
+
+    def compare_identify(self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None) -> IdentifyComparison:
+        """The same photo identified by every model with people enrolled in what this visitor searches."""
+        return compare_models(self.pipeline_for(session), self.searched(session), image, top_k, method or DEFAULT_METHOD)
+
+    def searched(self, session: str | None) -> list[Gallery]:
+        """The galleries an identification searches: the visitor's own and, in public mode, the shared one
+        (read-only) after it."""
+        return [self.gallery(session)] + ([self.shared()] if self.config.public else [])
 
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
-        galleries = [self.gallery(session)] + ([self.shared()] if self.config.public else [])
-        return cluster_album(self.pipeline_for(session), sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=galleries,
+        return cluster_album(self.pipeline_for(session), sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=self.searched(session),
                              thumbnails=True, progress=progress)
 
 
@@ -260,17 +261,3 @@ class Services:
                                 "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU).")
         return result
 
-
-def _merge(results: list[IdentifyResult], top_k: int) -> IdentifyResult:
-    first = results[0]
-    faces = []
-    for matches in zip(*(r.faces for r in results)):
-        best: dict[str, float] = {}
-        for match in matches:
-            for c in match.candidates:
-                best[c.name] = min(best.get(c.name, c.distance), c.distance)
-        ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
-        known = [m for m in matches if m.name is not None]
-        winner = min(known, key=lambda m: m.distance) if known else None
-        faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
-    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note, first.expected_fpir)

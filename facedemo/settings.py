@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import InvalidParameterError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The photos a checkout of this project finds beside it (../shared/faces): LFW and the smaller sets that
 # the tests, evaluations and benchmarks read. Never part of the project itself.
@@ -24,6 +26,18 @@ def _env_float(name: str, default: float) -> float:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _env_switch(name: str) -> bool | None:
+    """An on/off variable: None when unset or blank (each model's own default), else True or False."""
+    value = (os.environ.get(name) or "").strip().lower()
+    if not value:
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise InvalidParameterError(f"{name} must be on or off (1/0, true/false, yes/no), not '{os.environ[name]}'.")
 
 
 def default_home() -> Path:
@@ -66,6 +80,9 @@ class Settings:
     # Alignment: "similarity" (5-point), "crop" (facenet-pytorch's margin crop) or "native" (each model's
     # own) for every model; None: each model's own default (ModelSpec.alignment, chosen from LFW figures).
     alignment: str | None = None
+    # Test-time flip: embed each aligned face and its mirror image and keep their re-normalised mean.
+    # None: each model's own default (ModelSpec.flip, chosen from LFW figures); True/False: for every model.
+    flip: bool | None = None
     # Models: the default (None = the first available in models.registry.DEFAULT_ORDER, most accurate first),
     # explicit weight files, and the download bound for facenet weights.
     model: str | None = None
@@ -110,6 +127,7 @@ class Settings:
             min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
+            flip=_env_switch("FACEDEMO_FLIP"),
             model=os.environ.get("FACEDEMO_MODEL") or None,
             facenet_weights=weights,
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),

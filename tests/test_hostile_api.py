@@ -34,6 +34,7 @@ def photo(name: str):
     ("/verify", (photo("hopper.jpg"), photo("astronaut.jpg"), None, -1), "must be a number more than 0 and at most 2, not -1."),
     ("/identify", (photo("hopper.jpg"), None, "abc"), "top-k) must be a whole number from 1 to 50, not 'abc'."),
     ("/identify", (photo("hopper.jpg"), None, 1_000_000), "top-k) must be a whole number from 1 to 50, not 1e+06."),
+    ("/identify_compare", (photo("hopper.jpg"), "abc"), "top-k) must be a whole number from 1 to 50, not 'abc'."),
 ])
 def test_parameters_out_of_range_are_sentences(client, api, args, sentence):
     with pytest.raises(Exception) as caught:

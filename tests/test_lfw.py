@@ -162,8 +162,11 @@ class FakePipeline:
     def embedder(self, name=None):
         return self.embedder_
 
-    def embed_crops(self, model, crops):
+    def embed_crops(self, model, crops, flip=None):
         return self.embedder_.embed(crops)
+
+    def flip(self, model=None):
+        return False
 
     def weights_id(self, model=None):
         return "fake-weights"

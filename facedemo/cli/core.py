@@ -15,7 +15,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("detect", help="find the faces in an image")
     p.add_argument("image")
-    add_pipeline_args(p, model=False)
+    add_pipeline_args(p, model=False, embeds=False)
     p.set_defaults(handler=cmd_detect)
 
     p = sub.add_parser("verify", help="are the faces in two images the same person?")
@@ -50,6 +50,14 @@ def register(sub) -> None:
     b.add_argument("--repeats", type=int, default=3, help="timed runs per figure, median reported (default 3)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_gpu)
+    b = bench.add_parser("flip", help="what test-time flip costs: the same aligned LFW faces embedded without and with it, ms per face")
+    b.add_argument("--model", help="model name (default: the default model)")
+    b.add_argument("--images", help="folder of images (searched recursively); default: photos from ../shared/faces/lfw")
+    b.add_argument("--limit", type=int, default=64, help="how many photos (default 64)")
+    b.add_argument("--repeats", type=int, default=3, help="timed runs of each, in turn; the median is reported (default 3)")
+    b.add_argument("--device")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_flip)
     b = bench.add_parser("load", help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s")
     b.add_argument("--url", default="http://127.0.0.1:7860/", help="the dashboard (127.0.0.1, ::1 or localhost only)")
     b.add_argument("--clients", type=int, default=20)
@@ -191,4 +199,13 @@ def cmd_bench_pipeline(args) -> int:
 
     report = bench_pipeline(args.images, args.limit, args.model, args.device)
     emit(args, report, report["text"])
+    return 0
+
+
+def cmd_bench_flip(args) -> int:
+    from .common import emit
+    from ..bench.flip import bench_flip
+
+    report = bench_flip(pipeline_from(args), args.model, args.images, args.limit, args.repeats)
+    emit(args, report.to_json(), report.text())
     return 0

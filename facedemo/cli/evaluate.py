@@ -168,7 +168,7 @@ def describe(result, far: float) -> str:
     folds = len(m.cv.fold_accuracies)
     how = f"{folds}-fold" if folds > 1 else "best threshold on the same pairs"
     return (
-        f"{result.model} ({result.alignment}): accuracy {m.cv.accuracy:.2%} ± {m.cv.accuracy_std:.2%} ({how}), "
+        f"{result.model} ({result.alignment}{', flip' if result.flip else ''}): accuracy {m.cv.accuracy:.2%} ± {m.cv.accuracy_std:.2%} ({how}), "
         f"AUC {m.roc.auc:.4f}, VAL {m.at_far.val:.2%} @ FAR {m.at_far.far:.4f} (target {far:g}), "
         f"threshold {m.cv.threshold:.3f}, mean distance same {m.stats.mean_pos:.3f} / different {m.stats.mean_neg:.3f}, "
         f"contrastive loss {m.loss:.4f}, {m.pairs} pairs of {result.images} photos, "

@@ -46,6 +46,8 @@ def register(sub) -> None:
                    help="L2 distance beyond which a face is unknown (classifier: 1 - the probability needed); default: one that follows "
                         "the number of people enrolled so that about $FACEDEMO_TARGET_FPIR (1%%) of strangers get a name")
     p.add_argument("--out", help="write the image with boxes and names here")
+    p.add_argument("--compare", action="store_true",
+                   help="identify with every available model that has people enrolled (each at its own threshold): a row per model and face")
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_identify)
@@ -160,6 +162,8 @@ def cmd_identify(args) -> int:
 
     _port_check(args)
     gallery = gallery_from(args)
+    if args.compare:
+        return _compare_identify(args, gallery)
     image = gallery.pipeline.load(args.image)
     result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
     lines = [f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"]
@@ -180,6 +184,23 @@ def cmd_identify(args) -> int:
             raise FaceDemoError(f"Cannot write '{args.out}': {exc}.") from None
         lines.append(f"annotated image written to {args.out}")
     emit(args, result.to_json(), "\n".join(lines))
+    return 0
+
+
+def _compare_identify(args, gallery) -> int:
+    from .common import emit
+
+    if args.out or args.threshold is not None:
+        raise FaceDemoError("--compare uses each model's own threshold and draws nothing: leave out --threshold and --out.")
+    comparison = gallery.compare_models(args.image, args.top_k, args.method, [args.model] if args.model else None)
+    lines = [f"{'model':<24}{'#':>3}  {'name':<28}{'distance':>9}{'threshold':>10}"]
+    for r in comparison.results:
+        for i, m in enumerate(r.faces, 1):
+            distance = "-" if m.distance is None else f"{m.distance:.3f}"
+            lines.append(f"{r.model:<24}{i:>3}  {(m.name or 'unknown'):<28}{distance:>9}{r.threshold:>10.3f}")
+    lines += [f"{m}: not run ({why})" for m, why in comparison.unavailable.items()]
+    lines += list(comparison.notes)
+    emit(args, comparison.to_json(), "\n".join(lines))
     return 0
 
 

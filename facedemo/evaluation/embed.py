@@ -4,7 +4,8 @@
   the largest face can be a bystander). Where MTCNN finds no face, a centre crop stands in
   (``vision.align.center_crop_face``, as the literature does) and the photo is counted as a detection failure.
 * Detections and embeddings are cached per image path and mtime (``cache.ArrayCache``): detections per
-  detector settings, embeddings per model + its weights + alignment + input layout + detector settings.
+  detector settings, embeddings per model + its weights + alignment + input layout + detector settings
+  + test-time flip (a ``-flip`` suffix; without flip the key is what it was before flip existed).
 * ``degradation=(condition, severity)`` embeds each photo as ``vision.degrade`` spoils it (before detection,
   so a face MTCNN loses counts), seeded by the photo's path; its detections and embeddings go to caches
   of their own, named with the condition's key (clean photos keep the caches they always had).
@@ -54,22 +55,26 @@ def detector_key(settings) -> str:
             f"-frac{settings.min_face_fraction:g}")
 
 
-def embedding_key(pipeline, spec, alignment: str) -> str:
+def embedding_key(pipeline, spec, alignment: str, flip: bool | None = None) -> str:
     """What a cached embedding depends on: the model, its exact weights, the alignment, the model's input
-    layout (a new alignment template must never reuse old embeddings) and the detector's settings."""
+    layout (a new alignment template must never reuse old embeddings), the detector's settings and
+    test-time flip (default: the pipeline's for the model)."""
     tag = pipeline.weights_id(spec)
     layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
-    return f"{spec.name}-{tag}-{alignment}-l{layout}-{detector_key(pipeline.settings)}"
+    flip = pipeline.flip(spec) if flip is None else flip
+    return f"{spec.name}-{tag}-{alignment}-l{layout}-{detector_key(pipeline.settings)}{'-flip' if flip else ''}"
 
 
 def embed_images(
     pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
     progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
     degradation: tuple[str, int] | None = None, chip_degradation: tuple[str, int, int] | None = None,
+    flip: bool | None = None,
 ) -> EmbeddedImages:
     """One embedding per photo (its most central face), from the cache where it is still valid;
     ``degradation=(condition, severity)``: of the photo as that condition spoils it;
-    ``chip_degradation=(condition, severity, seed)``: of its aligned chip under that condition."""
+    ``chip_degradation=(condition, severity, seed)``: of its aligned chip under that condition;
+    ``flip`` (default: the pipeline's for the model) averages each face with its mirror image."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -82,7 +87,8 @@ def embed_images(
     if chip_degradation is not None:
         condition, severity, seed = chip_degradation
         spoiled += f"-chip-{degradation_key(condition, severity)}-s{seed}"
-    embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment)}{spoiled}.npz", spec.dim)
+    flip = pipeline.flip(spec) if flip is None else flip  # face and mirror image averaged: other vectors, another file
+    embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment, flip)}{spoiled}.npz", spec.dim)
 
     def load(path: Path):
         image = pipeline.load(path)
@@ -93,7 +99,7 @@ def embed_images(
     report(progress, 0, len(todo), "embedding photos")
     for start in range(0, len(todo), chunk):
         batch = todo[start : start + chunk]
-        _embed_chunk(pipeline, spec, alignment, batch, detections, embeddings, load, chip_degradation)
+        _embed_chunk(pipeline, spec, alignment, flip, batch, detections, embeddings, load, chip_degradation)
         done += len(batch)
         report(progress, done, len(todo), "embedding photos")
         if done % save_every < chunk:
@@ -121,7 +127,7 @@ def degrade_chip(chip, spec, chip_degradation: tuple[str, int, int]):
     return degrade(chip, condition, severity, seed, chip_layout(spec, chip.size))
 
 
-def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None) -> None:
+def _embed_chunk(pipeline, spec, alignment, flip, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None) -> None:
     images = [load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:
@@ -138,6 +144,6 @@ def _embed_chunk(pipeline, spec, alignment, batch, detections: ArrayCache, embed
         crop = pipeline.aligned(image, face, spec, alignment)
         crops.append(crop if chip_degradation is None else degrade_chip(crop, spec, chip_degradation))
         failed.append(no_face)
-    vectors = pipeline.embed_crops(spec, crops)
+    vectors = pipeline.embed_crops(spec, crops, flip)
     for path, vector, no_face in zip(batch, vectors, failed):
         embeddings.put(path, vector, no_face)

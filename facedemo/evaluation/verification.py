@@ -25,6 +25,7 @@ class PairsEvaluation:
     failed_images: tuple[str, ...]
     images: int
     computed: int  # photos embedded in this run (the rest came from the cache)
+    flip: bool = False  # each face averaged with its mirror image (test-time flip)
 
     @property
     def detection_failures(self) -> int:
@@ -42,6 +43,7 @@ class PairsEvaluation:
         m = self.metrics
         return {
             "model": self.model,
+            "flip": self.flip,
             "accuracy": round(m.cv.accuracy, 6),
             "accuracy_std": round(m.cv.accuracy_std, 6),
             "auc": round(m.roc.auc, 6),
@@ -80,4 +82,5 @@ def evaluate_pairs(
         failed_images=tuple(str(p) for p in embedded.failures),
         images=len(embedded.vectors),
         computed=embedded.computed,
+        flip=pipeline.flip(spec),
     )

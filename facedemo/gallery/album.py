@@ -203,9 +203,11 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
     """Every face of every photo of ``source`` (a folder, a zip, or a list of photo files), embedded
     with ``model`` and grouped into people by ``method`` at ``threshold`` (default: the model's
     verification threshold). Faces that match someone enrolled in one of ``galleries`` are labelled
-    with that person. A photo that cannot be read, or holds no face, is listed in ``skipped``."""
+    with that person. A photo that cannot be read, or holds no face, is listed in ``skipped``. Faces are
+    embedded the way the first gallery's are (``Gallery.flip``), the one the album's groups are named into."""
     check_method(method)
     spec = pipeline.spec(model)
+    flip = galleries[0].flip(spec.name) if galleries else None
     limit = cluster_threshold(pipeline, spec) if threshold is None else float(threshold)
     workdir = Path(tempfile.mkdtemp(prefix="facedemo-album-"))
     try:
@@ -214,7 +216,7 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
         report(progress, 0, len(photos), "finding faces")
         for start in range(0, len(photos), chunk):
             part = photos[start : start + chunk]
-            for (path, label), result in zip(part, pipeline.analyze_many([p for p, _ in part], spec)):
+            for (path, label), result in zip(part, pipeline.analyze_many([p for p, _ in part], spec, flip=flip)):
                 if result.error or not result.faces:
                     skipped.append(SkippedPhoto(label, result.error or "no face was detected."))
                     continue

@@ -78,7 +78,7 @@ class Classifiers:
     def __init__(self):
         self._lock = threading.Lock()
         self._trained: dict[tuple[str | None, str], tuple[str, GalleryClassifier]] = {}
-        self._strangers: dict[str, np.ndarray] = {}
+        self._strangers: dict[tuple[str, bool], np.ndarray] = {}  # (model, flip) -> the strangers' vectors
 
     def get(self, gallery, model: str, strangers: np.ndarray | None = None) -> GalleryClassifier:
         records, vectors = gallery.store.get(model, embeddings=True)
@@ -90,14 +90,15 @@ class Classifiers:
             cached = self._trained.get(key)
             if cached and cached[0] == stamp:
                 return cached[1]
-            if strangers is None:
-                strangers = self.strangers(gallery.pipeline, model)
+            if strangers is None:  # embedded the way the gallery's faces were
+                strangers = self.strangers(gallery.pipeline, model, gallery.flip(model))
             trained = train(vectors, [r.person for r in records], strangers)
             self._trained[key] = (stamp, trained)
             return trained
 
-    def strangers(self, pipeline, model: str) -> np.ndarray:
-        if model not in self._strangers:
+    def strangers(self, pipeline, model: str, flip: bool | None = None) -> np.ndarray:
+        flip = pipeline.flip(model) if flip is None else flip
+        if (model, flip) not in self._strangers:
             folder = pipeline.settings.strangers or SHARED_LFW
             photos = stranger_photos(folder) if Path(folder).is_dir() else []
             if not photos:
@@ -105,6 +106,6 @@ class Classifiers:
                     f"The classifier method needs photos of strangers for its 'none of them' class, and '{folder}' has none: "
                     "set FACEDEMO_STRANGERS to a folder of face photos of people who are not in the gallery (e.g. LFW)."
                 )
-            embedded = embed_images(pipeline, photos, model)
-            self._strangers[model] = np.stack([embedded.vectors[p] for p in photos if p not in embedded.failures])
-        return self._strangers[model]
+            embedded = embed_images(pipeline, photos, model, flip=flip)
+            self._strangers[(model, flip)] = np.stack([embedded.vectors[p] for p in photos if p not in embedded.failures])
+        return self._strangers[(model, flip)]

@@ -76,6 +76,14 @@ class Gallery(Enrollment, Identification):
         people = self.people_count(name) if people is None else people
         return open_set_threshold(tail, max(1, people), self.pipeline.settings.target_fpir)
 
+    def flip(self, model: str | None = None) -> bool:
+        """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
+        faces were (every vector compared with them must be made alike, so a changed setting or model
+        default never breaks a gallery; it applies to collections still empty), else the pipeline's."""
+        name = self.model_name(model)
+        recorded = self.store.flip(name)
+        return self.pipeline.flip(name) if recorded is None else recorded
+
     def impostor_tail(self, model: str, method: str) -> dict | None:
         """The calibrated impostor tail of a method's score (knn names by the nearest photos' distances)."""
         if method == "classifier":

@@ -116,7 +116,7 @@ class Enrollment:
         labels = list(labels) if labels else [_label(src, i) for i, src in enumerate(images)]
         if len(labels) != len(images):
             raise FaceDemoError(f"{len(images)} photos were given but {len(labels)} labels.")
-        analyzed = self.pipeline.analyze_many(list(images), model)
+        analyzed = self.pipeline.analyze_many(list(images), model, flip=self.flip(model))
         chosen: list[tuple[int, EmbeddedFace, Image.Image]] = []
         for i, result in enumerate(analyzed):
             if result.error:
@@ -129,8 +129,9 @@ class Enrollment:
         return replace(result, notes=notes) if notes else result
 
     def enroll_faces(self, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
-        """Store faces already found and embedded (by ``model``) as one person: what ``enroll`` does once
-        it has picked them, and how a clustered album names a whole group without running the models again.
+        """Store faces already found and embedded (by ``model``, with ``self.flip(model)``) as one person: what
+        ``enroll`` does once it has picked them, and how a clustered album names a whole group without running
+        the models again.
         A face already stored (same photo bytes, same box) is reported as a duplicate, not stored twice."""
         name = validate_name(name)
         model = self.model_name(model)
@@ -148,7 +149,7 @@ class Enrollment:
                 vectors.append(item.embedding)
                 thumbs.append(face_thumbnail(item.image, item.face))
             if records:
-                self.store.add(model, records, np.stack(vectors), thumbs)
+                self.store.add(model, records, np.stack(vectors), thumbs, self.flip(model))
             self.refresh_centroids(model, [name])
         return EnrollResult(name, model, [EnrolledFace(r.id, r.image, r.box) for r in records], duplicates)
 
@@ -262,7 +263,8 @@ class Enrollment:
     def _enroll_imported(self, model: str, todo: list[tuple[str, Path, str, str]], report: ImportReport) -> None:
         if not todo:
             return
-        analyzed = self.pipeline.analyze_many([path for _, path, _, _ in todo], model)
+        flip = self.flip(model)
+        analyzed = self.pipeline.analyze_many([path for _, path, _, _ in todo], model, flip=flip)
         records, vectors, thumbs = [], [], []
         for (person, path, name, sha), result in zip(todo, analyzed):
             if result.error or len(result.faces) != 1:
@@ -278,7 +280,7 @@ class Enrollment:
             thumbs.append(face_thumbnail(result.image, face.face))
         if records:
             with self.store.lock:
-                self.store.add(model, records, np.stack(vectors), thumbs)
+                self.store.add(model, records, np.stack(vectors), thumbs, flip)
                 self.refresh_centroids(model, sorted({r.person for r in records}))
             report.enrolled.update(r.person for r in records)
 

@@ -1,6 +1,6 @@
 """Identification (1:N): name every face of a photo against the gallery's people, with "unknown" for
-strangers, by one of four decision methods (centroid, nearest photo, k-NN vote, a classifier); and draw the
-answer on the photo."""
+strangers, by one of four decision methods (centroid, nearest photo, k-NN vote, a classifier); the same
+photo by every model side by side; and draw the answer on the photo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import params
-from ..errors import FaceDemoError, NoFaceError
+from ..errors import FaceDemoError, GalleryError, ModelUnavailableError, NoFaceError
 from ..models.thresholds import expected_fpir
 from ..vectors import centroid, l2_distance
 from ..pipeline import EmbeddedFace
@@ -59,6 +59,22 @@ class IdentifyResult:
                 "note": self.note, "notes": list(self.notes)}
 
 
+@dataclass(frozen=True)
+class IdentifyComparison:
+    """The same photo identified by every model that has people enrolled: one ``IdentifyResult`` per model
+    that ran (the faces found once, in the same order in each), and why each other model did not."""
+
+    results: list[IdentifyResult]
+    unavailable: dict[str, str]  # model -> the reason, in words (unavailable here, or nobody enrolled for it)
+    image: Image.Image  # the photo as decoded, for drawing
+    notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
+
+    def to_json(self) -> dict:
+        return {"models": [r.to_json() for r in self.results],
+                "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
+                "notes": list(self.notes)}
+
+
 def nobody_enrolled(model: str) -> str:
     return (f"Nobody is enrolled for model '{model}' yet, so every face found is unknown: "
             "name a face from this result to enroll it.")
@@ -76,7 +92,7 @@ class Identification:
         _check_method(method)
         top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
         model = self.model_name(model)
-        picture, faces = self.pipeline.analyze(image, model)
+        picture, faces = self.pipeline.analyze(image, model, flip=self.flip(model))
         if not faces:
             raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
         result = self.match(faces, model, top_k, method, threshold)
@@ -120,6 +136,12 @@ class Identification:
             matches.append(FaceMatch(face.face, best.name if known else None, best.distance if known else None, cands[:top_k]))
         return IdentifyResult(model, method, limit, matches, own, None, fpir)
 
+    def compare_models(self, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
+                       models: Sequence[str] | None = None) -> IdentifyComparison:
+        """Identify ``image`` with every model that has people enrolled here (or ``models``): see
+        ``compare_models``."""
+        return compare_models(self.pipeline, [self], image, top_k, method, models)
+
     def people_count(self, model: str) -> int:
         return len(self.store.centroid_people(model))
 
@@ -145,6 +167,72 @@ class Identification:
     def store_centroid(self, model: str, name: str) -> np.ndarray:
         _, vectors = self.store.get(model, person=name, embeddings=True)
         return centroid(vectors)
+
+
+def identify_faces(pipeline, galleries: Sequence, picture: Image.Image, faces: Sequence[Face], model: str, top_k: int = 3,
+                   method: str = DEFAULT_METHOD) -> IdentifyResult:
+    """Faces already found in ``picture``, named by ``model`` against several galleries searched as one (public
+    mode: the visitor's and the shared one). They are embedded once per way the galleries were enrolled
+    (``Gallery.flip``), the threshold follows the people of every gallery searched (strangers are compared
+    with all of them), and the answers are merged. Galleries with nobody enrolled for ``model`` are left out,
+    unless all are: then every face is unknown, with a note, ready to be named."""
+    galleries = [g for g in galleries if g.store.count(model) > 0] or list(galleries[:1])
+    embedded = {flip: pipeline.embed_faces(picture, faces, model, flip=flip) for flip in {g.flip(model) for g in galleries}}
+    people = sum(g.people_count(model) for g in galleries)
+    results = [g.match(embedded[g.flip(model)], model, top_k, method, people=people) for g in galleries]
+    return results[0] if len(results) == 1 else merge_results(results, top_k)
+
+
+def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
+                   models: Sequence[str] | None = None) -> IdentifyComparison:
+    """Identify the same photo with every available model that has people enrolled in ``galleries`` (or
+    with ``models``), each at its own threshold: the faces are found once and embedded by each model.
+
+    Raises:
+        NoFaceError: the photo has no face. GalleryError: no model has anyone enrolled (or could run).
+    """
+    _check_method(method)
+    top_k = params.top_k(top_k)
+    picture = pipeline.load(image)
+    faces = pipeline.detect(picture)
+    if not faces:
+        raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+    statuses = {s.name: s for s in pipeline.models()}
+    results, unavailable = [], {}
+    for name in dict.fromkeys(models or statuses):
+        spec = pipeline.spec(name)
+        status = statuses.get(spec.name)
+        if status is not None and not status.available:
+            unavailable[spec.name] = status.reason or "unavailable"
+        elif not any(g.store.count(spec.name) for g in galleries):
+            unavailable[spec.name] = "nobody is enrolled for this model"
+        else:
+            try:
+                results.append(identify_faces(pipeline, galleries, picture, faces, spec.name, top_k, method))
+            except ModelUnavailableError as exc:
+                unavailable[spec.name] = str(exc)
+    if not results:
+        raise GalleryError("No model has anyone enrolled to compare (enroll people first): "
+                           + "; ".join(f"{m}: {r}" for m, r in unavailable.items()))
+    note = frames_note(picture, "The photo")
+    return IdentifyComparison(results, unavailable, picture, (note,) if note else ())
+
+
+def merge_results(results: Sequence[IdentifyResult], top_k: int) -> IdentifyResult:
+    """The answers of several galleries for the same faces as one: per face, the closest name within its
+    gallery's threshold, and the closest candidates over all of them."""
+    first = results[0]
+    faces = []
+    for matches in zip(*(r.faces for r in results)):
+        best: dict[str, float] = {}
+        for match in matches:
+            for c in match.candidates:
+                best[c.name] = min(best.get(c.name, c.distance), c.distance)
+        ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
+        known = [m for m in matches if m.name is not None]
+        winner = min(known, key=lambda m: m.distance) if known else None
+        faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
+    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note, first.expected_fpir)
 
 
 def size_note(result: IdentifyResult, target: float | None = None) -> str:

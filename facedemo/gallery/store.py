@@ -92,7 +92,8 @@ class FaceStore(Protocol):
 
     def models(self) -> list[str]: ...
     def count(self, model: str) -> int: ...
-    def add(self, model: str, records: Sequence[FaceRecord], embeddings: np.ndarray, thumbs: Sequence[Image.Image | None]) -> None: ...
+    def add(self, model: str, records: Sequence[FaceRecord], embeddings: np.ndarray, thumbs: Sequence[Image.Image | None], flip: bool = False) -> None: ...
+    def flip(self, model: str) -> bool | None: ...
     def get(self, model: str, ids: Sequence[str] = (), person: str | None = None, image_shas: Sequence[str] = (), embeddings: bool = False) -> tuple[list[FaceRecord], np.ndarray | None]: ...
     def query(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Hit]]: ...
     def delete(self, model: str, ids: Sequence[str]) -> None: ...
@@ -211,14 +212,33 @@ class ChromaStore:
         with _chroma_errors("count the faces"):
             return col.count() if col is not None else 0
 
-    def add(self, model, records, embeddings, thumbs) -> None:
-        """Upsert records with their embeddings; thumbnails are written first so a record never lacks one."""
+    def flip(self, model) -> bool | None:
+        """Whether the faces stored for ``model`` were embedded with test-time flip (face and mirror image
+        averaged); None while none are stored. A collection written before the option existed holds
+        unflipped vectors, so a missing record reads as False."""
+        col = self._collection(model, create=False)
+        with _chroma_errors("read the collection"):
+            if col is None or col.count() == 0:
+                return None
+            return bool((col.metadata or {}).get("flip", False))
+
+    def add(self, model, records, embeddings, thumbs, flip: bool = False) -> None:
+        """Upsert records with their embeddings; thumbnails are written first so a record never lacks one.
+        ``flip``: how the embeddings were made; the collection records it with its first faces and refuses
+        vectors made the other way (distances between the two kinds mean less than either's)."""
         if not records:
             return
+        recorded = self.flip(model)
+        if recorded is not None and recorded != flip:
+            raise GalleryError(f"The gallery's {model} faces were embedded {'with' if recorded else 'without'} test-time flip and these "
+                               f"{'with' if flip else 'without'} it; the two cannot be mixed in one collection.")
         for record, thumb in zip(records, thumbs):
             if thumb is not None:
                 self._write_thumb(record.id, thumb)
         col = self._collection(model)
+        if recorded is None and bool((col.metadata or {}).get("flip", False)) != flip:
+            with _chroma_errors("record how the faces were embedded"):
+                col.modify(metadata={**(col.metadata or {}), "flip": flip})
         vectors = l2_normalise(embeddings)
         with _chroma_errors("store the faces"):
             for start in range(0, len(records), 1000):

@@ -76,7 +76,7 @@ def read_specs(home: Path, bases: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
             continue  # a half-written or foreign folder is not a model
         found[name] = ModelSpec(
             name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
-            crop_margin=base.crop_margin, alignment=base.alignment, threshold=float(record.get("threshold", base.threshold)),
+            crop_margin=base.crop_margin, alignment=base.alignment, flip=base.flip, threshold=float(record.get("threshold", base.threshold)),
             weights=f"fine-tuned adapter in {record_file.parent}", description=_describe(base.name, record),
             base=base.name, folder=record_file.parent, mode=record.get("mode", "adapter"),
         )

