@@ -4,7 +4,6 @@ core's sentence, never the catch-all "Something went wrong on our side"."""
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import pytest
 

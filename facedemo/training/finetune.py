@@ -28,7 +28,6 @@ from ..files import write_json
 from ..gallery.store import FaceRecord, record_id
 from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
 from ..models.facenet import embed_pixels
-from ..models.registry import user_models
 from ..progress import Progress
 from .augment import Augment, degrade_crops
 from .data import LabelledCrops, LabelledEmbeddings, concat, crop_folder, degraded_rows, embed_folder, split_by_person, split_crops
