@@ -91,8 +91,11 @@ class Settings:
     home: Path = field(default_factory=default_home)
     # Faces per embedder call; None follows the device (32 on CPU, 256 on CUDA). FACEDEMO_BATCH_SIZE overrides.
     batch_size: int | None = None
-    # Processes that run dlib's descriptor (it cannot batch, holds the GIL and uses one core): None = one per
-    # CPU core the pipeline may use; 1 = in this process, as before. FACEDEMO_DLIB_WORKERS overrides.
+    # Processes that run dlib's descriptor (it cannot batch, holds the GIL and uses one core): None or 1 = in
+    # this process; N > 1 = N forked worker processes (1.9x faster on 2 cores, docs/BENCHMARKS.md). Off by
+    # default: a forked worker inherits every file the process had open at that moment (a listening socket, a
+    # pipe to a child process whose end it then never closes: a test's browser driver hung on it), so it is
+    # for batch jobs (`import`, `eval`, `bench`) run with FACEDEMO_DLIB_WORKERS=N, not for the dashboard.
     dlib_workers: int | None = None
     # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
     # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
@@ -106,9 +109,8 @@ class Settings:
         return max(1, self.batch_size or (256 if cuda else 32))
 
     def dlib_processes(self) -> int:
-        """Processes for dlib's descriptor: the setting, else one per core torch may use (cpu_threads, else all)."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, self.dlib_workers or self.cpu_threads or cores)
+        """Processes for dlib's descriptor: the setting, else 1 (in this process; see ``dlib_workers``)."""
+        return max(1, self.dlib_workers or 1)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

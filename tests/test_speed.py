@@ -89,9 +89,9 @@ def test_dlib_in_worker_processes_gives_the_same_embeddings(shared_faces, settin
     assert float(np.min(np.sum(a[:, None] * a[None], axis=2) + 2 * np.eye(6))) < 0.9  # six different people
 
 
-def test_dlib_workers_follow_the_cores(settings):
+def test_dlib_workers_are_opt_in(settings):
     assert replace(settings, dlib_workers=3).dlib_processes() == 3
-    assert replace(settings, dlib_workers=None, cpu_threads=1).dlib_processes() == 1
+    assert replace(settings, dlib_workers=None).dlib_processes() == 1  # forked workers are for batch jobs only
 
 
 @pytest.mark.slow
