@@ -151,9 +151,11 @@ def test_import_report_and_people(bbt):
 
 
 # Faces expected to be "unknown" at the default 1:N threshold, which follows the gallery's size (8 people
-# here). Bearded Raj and Leonard in bbt1.jpg are between the size-following threshold for 8 people at 1% FPIR
-# (0.3765) and the old fixed one (0.3807) from their centroids: unknown now (docs/GALLERY.md).
-BORDERLINE: set[tuple[str, int]] = {("bbt1.jpg", 0), ("bbt1.jpg", 1)}
+# here). Bearded Leonard in bbt1.jpg is between the size-following threshold for 8 people at 1% FPIR
+# (0.3765) and the old fixed one (0.3807) from his centroid: unknown now (docs/GALLERY.md). Raj beside him
+# was too until the detector began to search this 1.05 MP photo at 889x500 (min_face_fraction): his
+# landmarks moved a little and he is now named, rightly.
+BORDERLINE: set[tuple[str, int]] = {("bbt1.jpg", 1)}
 
 
 @pytest.mark.shared

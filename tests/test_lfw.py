@@ -18,7 +18,7 @@ from facedemo.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 LFW = REPO.parent / "shared" / "faces" / "lfw"
 needs_lfw = pytest.mark.skipif(not (LFW / "pairsDevTrain.txt").is_file(), reason="../shared/faces/lfw is absent")
-JSON_KEYS = ["model", "accuracy", "accuracy_std", "auc", "val", "far", "threshold", "mean_pos_distance", "mean_neg_distance", "loss", "pairs", "detection_failures"]
+JSON_KEYS = ["model", "flip", "accuracy", "accuracy_std", "auc", "val", "far", "threshold", "mean_pos_distance", "mean_neg_distance", "loss", "pairs", "detection_failures"]
 
 
 def write(path: Path, text: str) -> Path:
