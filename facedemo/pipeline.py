@@ -136,6 +136,19 @@ class Pipeline:
         view.models_home = Path(home)
         return view
 
+    def loaded(self) -> list[tuple[str, Path | None]]:
+        """The models loaded so far, as (name, folder): folder is None for a built-in model."""
+        with self._lock:
+            return list(self._embedders)
+
+    def unload(self, home: str | Path) -> None:
+        """Forget every loaded fine-tuned model saved under ``home`` (a departed visitor's): the weights
+        they trained on their faces do not outlive them in memory either."""
+        root = Path(home).resolve()
+        with self._lock:
+            for key in [k for k in self._embedders if k[1] is not None and Path(k[1]).resolve().is_relative_to(root)]:
+                del self._embedders[key]
+
     def user_models(self) -> dict[str, ModelSpec]:
         """The fine-tuned models this pipeline sees (see ``with_models_home``)."""
         return user_models(self.settings.home, self.models_home)

@@ -137,6 +137,7 @@ class Services:
         self._on_forget.append(callback)
 
     def _forgotten(self, namespace: str) -> None:
+        self.pipeline.unload(self.visitor_home(namespace))
         shutil.rmtree(self.visitor_home(namespace), ignore_errors=True)
         for callback in self._on_forget:
             callback(namespace)
@@ -165,12 +166,12 @@ class Services:
         now = time.monotonic()
         store = self.store
         with store.lock:  # no write lands in a namespace while it is judged and dropped
+            stored = set(store.namespaces())
             with self._lock:
-                known = {ns for ns in store.namespaces() if VISITOR.match(ns)} | self._visitor_homes()
+                known = {ns for ns in stored if VISITOR.match(ns)} | self._visitor_homes()
                 stale = sorted(ns for ns in known if ns not in self._seen or now - self._seen[ns] > age)
                 for ns in stale:
                     self._seen.pop(ns, None)
-            stored = set(store.namespaces())
             for ns in stale:
                 if ns in stored:
                     store.with_namespace(ns).drop(compact=False)

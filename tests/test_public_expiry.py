@@ -134,7 +134,9 @@ def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings,
         assert services.pipeline_for(bob.session_hash).user_models() == {}
         # Her model goes with her gallery, by expiry as by goodbye.
         assert services.expire(max_age_s=3600) == []
+        assert ("alice-tuned", mine) in services.pipeline.loaded()  # identify loaded it
         assert services.expire(max_age_s=0) == [Services.namespace(alice.session_hash)]  # Bob stored nothing
+        assert all(name != "alice-tuned" for name, _ in services.pipeline.loaded())  # nor does it stay in memory
         assert not mine.exists() and not (home / "visitors" / Services.namespace(alice.session_hash)).exists()
     finally:
         demo.close()
