@@ -177,9 +177,10 @@ def identify_faces(pipeline, galleries: Sequence, picture: Image.Image, faces: S
     with all of them), and the answers are merged. Galleries with nobody enrolled for ``model`` are left out,
     unless all are: then every face is unknown, with a note, ready to be named."""
     galleries = [g for g in galleries if g.store.count(model) > 0] or list(galleries[:1])
-    embedded = {flip: pipeline.embed_faces(picture, faces, model, flip=flip) for flip in {g.flip(model) for g in galleries}}
+    flips = [g.flip(model) for g in galleries]  # each reads its collection's record once
+    embedded = {flip: pipeline.embed_faces(picture, faces, model, flip=flip) for flip in set(flips)}
     people = sum(g.people_count(model) for g in galleries)
-    results = [g.match(embedded[g.flip(model)], model, top_k, method, people=people) for g in galleries]
+    results = [g.match(embedded[flip], model, top_k, method, people=people) for g, flip in zip(galleries, flips)]
     return results[0] if len(results) == 1 else merge_results(results, top_k)
 
 
