@@ -47,3 +47,7 @@ class InvalidParameterError(FaceDemoError):
 
 class ArchiveError(FaceDemoError):
     """An uploaded zip that cannot be imported at all (not a zip, no photos, too large)."""
+
+
+class DataUnavailableError(FaceDemoError):
+    """Data a feature needs is not on this machine (a dataset, photos of strangers, a calibration)."""

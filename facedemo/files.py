@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -27,12 +28,34 @@ def atomic_path(target: str | Path, suffix: str = ".part") -> Iterator[Path]:
 
 
 def read_json(path: str | Path) -> dict:
-    """A JSON object from ``path``; ``{}`` when the file is missing, unreadable or not an object."""
+    """A JSON object from ``path``; ``{}`` when the file is missing, unreadable or not an object.
+
+    Parsed once per version of the file: the data files (thresholds, open-set tails, distributions) are
+    read on every request, and a ``stat`` is all that costs once they are parsed. The answer is shared:
+    read it, do not change it (``update_json`` copies it first)."""
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text())
+        info = path.stat()
+    except OSError:
+        return {}
+    key = (str(path), info.st_mtime_ns, info.st_size)
+    with _PARSED_LOCK:
+        cached = _PARSED.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, OSError, UnicodeDecodeError):
         return {}
-    return data if isinstance(data, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    with _PARSED_LOCK:
+        _PARSED[str(path)] = (key, data)
+    return data
+
+
+# The parsed data files, by path (a cache of file contents, not of any model or client).
+_PARSED: dict[str, tuple[tuple, dict]] = {}
+_PARSED_LOCK = threading.Lock()
 
 
 def write_json(path: str | Path, data, **options) -> Path:
@@ -44,6 +67,6 @@ def write_json(path: str | Path, data, **options) -> Path:
 
 def update_json(path: str | Path, key: str, value, **options) -> Path:
     """Set one key of a JSON object file (e.g. one model's calibration), atomically."""
-    data = read_json(path)
+    data = dict(read_json(path))  # the parsed copy is shared: never change it in place
     data[key] = value
     return write_json(path, data, **options)

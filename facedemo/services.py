@@ -8,37 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
 from . import params
-from .errors import FaceDemoError, GalleryError, NoFaceError
-from .gallery import ChromaStore, Gallery, IdentifyResult, open_store
+from .errors import DataUnavailableError, FaceDemoError, GalleryError, ModelUnavailableError
+from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
-from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces
+from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .evaluation import read_pairs
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS, RobustnessResult, cached_robustness
 from .models.thresholds import open_set_record
 from .pipeline import Pipeline
-from .settings import SHARED_LFW, Settings, default_gallery_dir
+from .settings import SHARED_LFW, Settings
 from .vision.images import ImageInput, frames_note
 
 
 log = logging.getLogger("facedemo.services")
 VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
-DEFAULT_VISITOR_TTL_S = 3600.0
-
-
-def on_spaces() -> bool:
-    return bool(os.environ.get("SPACE_ID"))
 
 
 def on_gpu(fn):
@@ -51,36 +45,17 @@ def on_gpu(fn):
     return spaces.GPU(fn)
 
 
-@dataclass(frozen=True)
-class AppConfig:
-    gallery_dir: Path
-    public: bool  # each visitor gets a private gallery; the shared gallery is read-only
-    chroma_host: str | None = None
-    chroma_port: int | None = None
-    # Public mode: a visitor's data is deleted after this long without a request from them, whether or not
-    # their browser ever said goodbye (plain HTTP clients never do; a crashed server never hears it).
-    visitor_ttl_s: float = DEFAULT_VISITOR_TTL_S
-
-    @classmethod
-    def from_env(cls, **overrides) -> "AppConfig":
-        public_env = os.environ.get("FACEDEMO_PUBLIC")
-        public = on_spaces() if public_env in (None, "") else public_env.strip().lower() in ("1", "true", "yes", "on")
-        port = os.environ.get("CHROMA_PORT")
-        ttl = os.environ.get("FACEDEMO_VISITOR_TTL")
-        config = cls(
-            gallery_dir=default_gallery_dir(),
-            public=public,
-            chroma_host=os.environ.get("CHROMA_HOST") or None,
-            chroma_port=int(port) if port else None,
-            visitor_ttl_s=params.number(ttl, "FACEDEMO_VISITOR_TTL (seconds)", 1, 7 * 86400) if ttl else DEFAULT_VISITOR_TTL_S,
-        )
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
-
-
 class Services:
-    def __init__(self, settings: Settings | None = None, config: AppConfig | None = None):
+    """The one front door: the dashboard and the CLI both build one from a ``Settings`` and reach the core
+    through it (the pipeline, the gallery store, public mode's private galleries).
+
+    Args:
+        settings: every setting, read from the environment in one place (``Settings.from_env``).
+    """
+
+    def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
-        self.config = config or AppConfig.from_env()
+        params.number(self.settings.visitor_ttl_s, "FACEDEMO_VISITOR_TTL (seconds)", 1, 7 * 86400)
         self.pipeline = Pipeline(self.settings)
         self._store: ChromaStore | None = None
         self._lock = threading.Lock()
@@ -90,11 +65,15 @@ class Services:
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
 
     @property
+    def public(self) -> bool:
+        return self.settings.public
+
+    @property
     def store(self) -> ChromaStore:
         with self._lock:
             if self._store is None:
-                c = self.config
-                self._store = open_store(c.gallery_dir, c.chroma_host, c.chroma_port)
+                s = self.settings
+                self._store = open_store(s.gallery_dir, s.chroma_host, s.chroma_port)
             return self._store
 
     # -- galleries ----------------------------------------------------------------------------------
@@ -117,19 +96,51 @@ class Services:
     def pipeline_for(self, session: str | None) -> Pipeline:
         """The pipeline a request works with: in public mode, one that also sees (and saves) the visitor's
         own fine-tuned models, and nobody else's; else the one pipeline."""
-        if not self.config.public:
+        if not self.public:
             return self.pipeline
         return self.pipeline.with_models_home(self.visitor_home(self._visitor(session)))
 
-    def shared(self) -> Gallery:
+    def owned(self) -> Gallery:
+        """The shared gallery, writable: the CLI's, the dashboard's outside public mode, and this process's own
+        (it fills in new models at start-up, public mode included)."""
         return Gallery(self.pipeline, self.store)
+
+    def shared(self) -> GalleryView:
+        """The shared gallery as a request sees it: writable outside public mode, else a read-only view
+        (``GalleryView`` has no write methods at all)."""
+        return self.owned().read_only() if self.public else self.owned()
 
     def gallery(self, session: str | None) -> Gallery:
         """The gallery a visitor writes to and manages: their own in public mode, else the shared one."""
-        if not self.config.public:
-            return self.shared()
+        if not self.public:
+            return self.owned()
         namespace = self._visitor(session)
         return Gallery(self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace))
+
+    def ready(self, galleries, models, progress=None) -> list[str]:
+        """Fill in each model of ``models`` for each writable gallery that lacks faces of it (a model that
+        came after the faces were enrolled), once per process: the first use of a new model embeds the stored
+        face regions, with a progress bar. Returns notes for the user (faces that could not be filled in)."""
+        notes = []
+        for gallery in galleries:
+            if not gallery.writable:
+                continue
+            for name in models:
+                key = ("complete", gallery.store.namespace, name)
+                if gallery.store.state.get(key):
+                    continue
+                if gallery.missing(name):
+                    try:
+                        done = gallery.backfill(name, progress)
+                    except ModelUnavailableError:
+                        continue
+                    if done.note():
+                        notes.append(done.note())
+                gallery.store.state[key] = True
+        return notes
+
+    def available_models(self, session: str | None = None) -> list[str]:
+        return [s.name for s in self.pipeline_for(session).models() if s.available]
 
     def on_forget(self, callback) -> None:
         """Call ``callback(namespace)`` whenever a visitor's data is deleted (goodbye or expiry), so that
@@ -144,7 +155,7 @@ class Services:
 
     def forget(self, session: str | None) -> None:
         """A public-mode visitor left: their faces (embeddings and thumbnails alike) and their models are deleted."""
-        if self.config.public and session:
+        if self.public and session:
             namespace = self.namespace(session)
             self.store.with_namespace(namespace).drop()
             self._forgotten(namespace)
@@ -160,9 +171,9 @@ class Services:
         """Delete every visitor namespace idle for longer than ``max_age_s`` (default: the configured
         ``visitor_ttl_s``), and every one this process has never served: those were left by a previous
         run (a restart, a crash), and their session hashes must not bring them back. Returns them."""
-        if not self.config.public:
+        if not self.public:
             return []
-        age = self.config.visitor_ttl_s if max_age_s is None else max_age_s
+        age = self.settings.visitor_ttl_s if max_age_s is None else max_age_s
         now = time.monotonic()
         store = self.store
         with store.lock:  # no write lands in a namespace while it is judged and dropped
@@ -183,9 +194,9 @@ class Services:
     def start_expiry(self, every_s: float | None = None) -> threading.Thread | None:
         """Public mode: purge what earlier runs left at once, then sweep idle visitors every ``every_s``
         seconds (default: a quarter of the time to live, at most five minutes) in a daemon thread."""
-        if not self.config.public or self._sweeper is not None:
+        if not self.public or self._sweeper is not None:
             return self._sweeper
-        interval = every_s or min(self.config.visitor_ttl_s / 4, 300.0)
+        interval = every_s or min(self.settings.visitor_ttl_s / 4, 300.0)
 
         def sweep():
             while True:
@@ -207,33 +218,37 @@ class Services:
 
     # -- identification across the visitor's gallery and (read-only) the shared one ----------------
     def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
-                 method: str | None = None) -> tuple[Image.Image, IdentifyResult]:
+                 method: str | None = None, progress=None) -> tuple[Image.Image, IdentifyResult]:
         top_k = params.top_k(top_k)  # refused before any model runs
         pipeline = self.pipeline_for(session)
-        model = pipeline.spec(model).name
-        picture = pipeline.load(image)
-        faces = pipeline.detect(picture)
-        if not faces:
-            raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
-        result = identify_faces(pipeline, self.searched(session), picture, faces, model, top_k, method or DEFAULT_METHOD)
+        spec = pipeline.spec(model)
+        picture, faces = load_faces(pipeline, image)
+        searched = self.searched(session)
+        self.ready(searched, [spec.name], progress)
+        result = identify_faces(pipeline, searched, picture, faces, spec, top_k, method or DEFAULT_METHOD)
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result
 
-    def compare_identify(self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None) -> IdentifyComparison:
+    def compare_identify(self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None,
+                         progress=None) -> IdentifyComparison:
         """The same photo identified by every model with people enrolled in what this visitor searches."""
-        return compare_models(self.pipeline_for(session), self.searched(session), image, top_k, method or DEFAULT_METHOD)
+        searched = self.searched(session)
+        self.ready(searched, self.available_models(session), progress)
+        return compare_models(self.pipeline_for(session), searched, image, top_k, method or DEFAULT_METHOD)
 
-    def searched(self, session: str | None) -> list[Gallery]:
+    def searched(self, session: str | None) -> list[GalleryView]:
         """The galleries an identification searches: the visitor's own and, in public mode, the shared one
         (read-only) after it."""
-        return [self.gallery(session)] + ([self.shared()] if self.config.public else [])
+        return [self.gallery(session)] + ([self.shared()] if self.public else [])
 
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
-        return cluster_album(self.pipeline_for(session), sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=self.searched(session),
-                             thumbnails=True, progress=progress)
+        pipeline = self.pipeline_for(session)
+        searched = self.searched(session)
+        self.ready(searched, [pipeline.spec(model).name])
+        return cluster_album(pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=searched, thumbnails=True, progress=progress)
 
 
     def open_set_curves(self, model: str, size: int) -> tuple[list[dict], str]:
@@ -241,7 +256,7 @@ class Services:
         record = open_set_record(self.pipeline.spec(model), self.settings.home)
         sizes = sorted(int(n) for n in (record or {}).get("curves", {}))
         if not sizes:
-            raise FaceDemoError(f"No open-set curves were measured for '{model}'; run "
+            raise DataUnavailableError(f"No open-set curves were measured for '{model}'; run "
                                 f"`python -m facedemo bench identify --open-set --model {model} --save-calibration`.")
         chosen = min(sizes, key=lambda n: abs(n - size))
         curves = record["curves"][str(chosen)]
@@ -255,10 +270,10 @@ class Services:
         them (nothing is computed here: a full run takes tens of minutes per model on a CPU)."""
         path = Path(root) / ROBUSTNESS_PAIRS
         if not path.is_file():
-            raise FaceDemoError(f"The robustness figures are measured on LFW's {ROBUSTNESS_PAIRS}, which is not at {path}.")
+            raise DataUnavailableError(f"The robustness figures are measured on LFW's {ROBUSTNESS_PAIRS}, which is not at {path}.")
         result = cached_robustness(self.pipeline, read_pairs(path, root), pairs_file=ROBUSTNESS_PAIRS)
         if not result.models:
-            raise FaceDemoError("No robustness figures are saved yet; measure them with "
+            raise DataUnavailableError("No robustness figures are saved yet; measure them with "
                                 "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU).")
         return result
 

@@ -40,6 +40,23 @@ def _env_switch(name: str) -> bool | None:
     raise InvalidParameterError(f"{name} must be on or off (1/0, true/false, yes/no), not '{os.environ[name]}'.")
 
 
+def _env_list(name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; None when unset or blank."""
+    items = tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
+    return items or None
+
+
+def on_spaces() -> bool:
+    """Running as a Hugging Face Space (the platform sets SPACE_ID)."""
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def _public() -> bool:
+    """FACEDEMO_PUBLIC when set, else on exactly when running as a Space."""
+    switch = _env_switch("FACEDEMO_PUBLIC")
+    return on_spaces() if switch is None else switch
+
+
 def default_home() -> Path:
     """Where facedemo keeps its own files (fine-tuned models, caches, calibrated thresholds)."""
     return Path(os.environ.get("FACEDEMO_HOME") or Path.home() / ".facedemo").expanduser()
@@ -103,6 +120,16 @@ class Settings:
     # Photos of strangers (LFW-style folders: the single-photo people are used) for the classifier
     # method's "none of them" class; None: ../shared/faces/lfw where it exists.
     strangers: Path | None = None
+    # The gallery: its folder (an embedded Chroma), or a Chroma server; the models every enrolled face is
+    # embedded with (None: every available built-in model, plus any model the gallery already holds).
+    gallery_dir: Path = field(default_factory=default_gallery_dir)
+    chroma_host: str | None = None
+    chroma_port: int | None = None
+    gallery_models: tuple[str, ...] | None = None
+    # Public demo mode: each visitor gets a private gallery; the shared one is read-only. A visitor's data
+    # is deleted after ``visitor_ttl_s`` without a request from them, goodbye or not.
+    public: bool = False
+    visitor_ttl_s: float = 3600.0
 
     def embed_batch_size(self, cuda: bool) -> int:
         """Faces per embedder call on this device: the setting, else 256 on CUDA and 32 on CPU."""
@@ -138,6 +165,12 @@ class Settings:
             dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0) or None,
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser() if os.environ.get("FACEDEMO_STRANGERS") else None,
+            gallery_dir=default_gallery_dir(),
+            chroma_host=os.environ.get("CHROMA_HOST") or None,
+            chroma_port=_env_int("CHROMA_PORT", 0) or None,
+            gallery_models=_env_list("FACEDEMO_GALLERY_MODELS"),
+            public=_public(),
+            visitor_ttl_s=_env_float("FACEDEMO_VISITOR_TTL", 3600.0),
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **overrides)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import socket
 from pathlib import Path
@@ -21,10 +23,10 @@ def free_port() -> int:
 
 
 def launch(settings, gallery_dir: Path, public: bool = False):
-    from facedemo.services import AppConfig, Services
+    from facedemo.services import Services
     from facedemo.ui import build_app
 
-    services = Services(settings, AppConfig(gallery_dir=gallery_dir, public=public))
+    services = Services(replace(settings, gallery_dir=gallery_dir, public=public))
     demo = build_app(services)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

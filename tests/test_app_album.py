@@ -23,10 +23,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app(settings, tmp_path_factory):
-    from facedemo.services import AppConfig, Services
+    from facedemo.services import Services
     from facedemo.ui import build_app
 
-    services = Services(replace(settings, model="dlib-resnet"), AppConfig(gallery_dir=tmp_path_factory.mktemp("gallery"), public=False))
+    services = Services(replace(replace(settings, model="dlib-resnet"), gallery_dir=tmp_path_factory.mktemp("gallery"), public=False))
     demo = build_app(services)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

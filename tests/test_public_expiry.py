@@ -21,7 +21,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from facedemo.gallery import open_store  # noqa: E402
-from facedemo.services import AppConfig, Services  # noqa: E402
+from facedemo.services import Services  # noqa: E402
 from test_app import EXAMPLES, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def photo(name: str):
 def launch_public(settings, gallery: Path, ttl_s: float = 3600.0, explorer=None):
     from facedemo.ui import build_app
 
-    services = Services(settings, AppConfig(gallery_dir=gallery, public=True, visitor_ttl_s=ttl_s))
+    services = Services(replace(settings, gallery_dir=gallery, public=True, visitor_ttl_s=ttl_s))
     demo = build_app(services, explorer)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

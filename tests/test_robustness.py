@@ -3,6 +3,8 @@ and the Explorer's curves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 from pathlib import Path
 
@@ -143,13 +145,13 @@ def test_figure_has_one_line_per_model_in_each_condition_panel():
 
 @pytest.mark.slow
 def test_services_read_the_saved_figures_for_the_explorer(measured):
-    from facedemo.services import AppConfig, Services
+    from facedemo.services import Services
 
     home, root, pipeline, result = measured
-    services = Services(pipeline.settings, AppConfig(gallery_dir=home / "gallery", public=False))
+    services = Services(replace(pipeline.settings, gallery_dir=home / "gallery", public=False))
     assert services.robustness(root).to_json()["models"] == result.to_json()["models"]
     with pytest.raises(Exception, match="No robustness figures are saved yet"):
-        Services(Settings.from_env(home=home / "empty", device="cpu"), AppConfig(gallery_dir=home / "g2", public=False)).robustness(root)
+        Services(replace(Settings.from_env(home=home / "empty", device="cpu"), gallery_dir=home / "g2", public=False)).robustness(root)
 
 
 def test_degraded_photos_have_caches_of_their_own_and_lost_faces_count(tmp_path):

@@ -15,6 +15,7 @@ without computing anything (``cached_robustness``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def evaluate_model(
     alignment = pipeline.alignment(spec)
     threshold = pipeline.threshold(spec)
     file = results_file(pipeline.settings.home, spec.name, embedding_key(pipeline, spec, alignment), pairs, threshold, far)
-    saved = read_json(file)
+    saved = copy.deepcopy(read_json(file))  # filled in below; the parsed file is shared
     record = {"model": spec.name, "pairs_file": pairs_file, "pairs": len(pairs), "threshold": threshold, "far_target": far,
               "photos": len({p.b for p in pairs}), "clean": saved.get("clean"), "conditions": saved.get("conditions", {})}
     computed, reference = 0, None

@@ -1,16 +1,19 @@
-"""The gallery: enrolled people in Chroma, enrollment and import, identification, and the zip archive.
+"""The gallery: people enrolled once in Chroma and seen by every model; enrollment and import,
+identification, the zip archive, an unlabelled album.
 
-``Gallery`` is the object a caller uses; ``open_store`` builds its store.
+``Gallery`` (read and write) and ``GalleryView`` (read only) are what a caller uses; ``open_store``
+builds their store.
 """
 
-from .core import Gallery, Person
-from .enroll import Duplicate, EnrolledFace, EnrollResult, ImportReport, Skipped
-from .identify import DEFAULT_METHOD, METHODS, FaceMatch, IdentifyComparison, IdentifyResult, annotate
+from .core import BackfillReport, Gallery, GalleryFace, GalleryView, Person
+from .enroll import Duplicate, EnrolledFace, EnrollResult, FaceToEnroll, ImportReport, Skipped
+from .identify import DEFAULT_METHOD, METHODS, FaceMatch, IdentifyComparison, IdentifyResult, SearchContext, annotate, identify_faces
 from .names import validate_name
-from .store import Candidate, ChromaStore, FaceRecord, FaceStore, make_client, open_store, record_id
+from .store import Candidate, ChromaStore, FaceRecord, FaceStore, ModelRecord, PersonRecord, face_id, make_client, open_store, record_id
 
 __all__ = [
-    "Candidate", "ChromaStore", "DEFAULT_METHOD", "Duplicate", "EnrollResult", "EnrolledFace", "FaceMatch", "FaceRecord",
-    "FaceStore", "Gallery", "IdentifyComparison", "IdentifyResult", "ImportReport", "METHODS", "Person", "Skipped", "annotate", "make_client",
-    "open_store", "record_id", "validate_name",
+    "BackfillReport", "Candidate", "ChromaStore", "DEFAULT_METHOD", "Duplicate", "EnrollResult", "EnrolledFace", "FaceMatch",
+    "FaceRecord", "FaceStore", "FaceToEnroll", "Gallery", "GalleryFace", "GalleryView", "IdentifyComparison", "IdentifyResult",
+    "ImportReport", "METHODS", "ModelRecord", "Person", "PersonRecord", "SearchContext", "Skipped", "annotate", "face_id",
+    "identify_faces", "make_client", "open_store", "record_id", "validate_name",
 ]

@@ -17,13 +17,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import ArchiveError, ImageError, InvalidParameterError
 from ..progress import Progress, report
 from ..vision.detect import Face
 from ..vision.images import image_sha, is_photo, list_images
 from .archive import extract_images
 from .cluster import DEFAULT_CLUSTER_METHOD, check_method, cluster_threshold, cluster_vectors, ordered_labels
 from .enroll import EnrollResult, FaceToEnroll, face_thumbnail
+from .identify import identify_faces
 from .names import box_json
 
 THUMB_SIZE = 112
@@ -94,18 +95,18 @@ class Album:
         try:
             index = int(group_id)
         except (TypeError, ValueError):
-            raise FaceDemoError(f"'{group_id}' is not a group number.") from None
+            raise InvalidParameterError(f"'{group_id}' is not a group number.") from None
         if not 0 <= index < len(groups):
-            raise FaceDemoError(f"There is no group {group_id}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}.")
+            raise InvalidParameterError(f"There is no group {group_id}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}.")
         return groups[index]
 
     def face(self, face_index) -> AlbumFace:
         try:
             index = int(face_index)
         except (TypeError, ValueError):
-            raise FaceDemoError(f"'{face_index}' is not a face number.") from None
+            raise InvalidParameterError(f"'{face_index}' is not a face number.") from None
         if not 0 <= index < len(self.faces):
-            raise FaceDemoError(f"There is no face {face_index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}.")
+            raise InvalidParameterError(f"There is no face {face_index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}.")
         return self.faces[index]
 
     def to_json(self) -> dict:
@@ -120,7 +121,7 @@ class Album:
         """Put two groups together (say, the same person with and without glasses)."""
         a, b = self.group(first), self.group(second)
         if a.id == b.id:
-            raise FaceDemoError("Pick two different groups to merge.")
+            raise InvalidParameterError("Pick two different groups to merge.")
         labels = self.labels.copy()
         labels[labels == b.id] = a.id
         self.labels = ordered_labels(labels)
@@ -130,7 +131,7 @@ class Album:
         face = self.face(face_index)
         label = self.labels[face.index]
         if (self.labels == label).sum() == 1:
-            raise FaceDemoError(f"Face {face.index} is already alone in its group.")
+            raise InvalidParameterError(f"Face {face.index} is already alone in its group.")
         labels = self.labels.copy()
         labels[face.index] = labels.max() + 1
         self.labels = ordered_labels(labels)
@@ -142,7 +143,7 @@ class Album:
         items = []
         for face in group.faces:
             image = gallery.pipeline.load(face.path)
-            items.append(FaceToEnroll(face.image, face.image_sha, face.face, face.embedding, image))
+            items.append(FaceToEnroll(face.image, face.image_sha, face.face, image, {self.model: face.embedding}))
         result = gallery.enroll_faces(name, items, self.model)
         for face in group.faces:
             face.person, face.distance = result.person, None
@@ -176,10 +177,10 @@ def album_photos(source: str | Path | Sequence[str | Path], workdir: Path) -> li
         elif source.is_file():
             return album_photos([source], workdir)
         else:
-            raise FaceDemoError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
+            raise ArchiveError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
         photos = [(p, p.relative_to(root).as_posix()) for p in list_images(root)]
         if not photos:
-            raise FaceDemoError(f"'{source.name}' holds no photos (JPEG, PNG, WebP, BMP, TIFF, GIF).")
+            raise ArchiveError(f"'{source.name}' holds no photos (JPEG, PNG, WebP, BMP, TIFF, GIF).")
         return photos
     photos, seen = [], Counter()
     for item in source:
@@ -188,12 +189,12 @@ def album_photos(source: str | Path | Sequence[str | Path], workdir: Path) -> li
             photos += album_photos(path, workdir / f"zip{len(photos)}")
             continue
         if not is_photo(path):
-            raise FaceDemoError(f"'{path.name}' is not a photo (JPEG, PNG, WebP, BMP, TIFF, GIF) or a zip of photos.")
+            raise ImageError(f"'{path.name}' is not a photo (JPEG, PNG, WebP, BMP, TIFF, GIF) or a zip of photos.")
         seen[path.name] += 1
         label = path.name if seen[path.name] == 1 else f"{seen[path.name]}/{path.name}"  # two uploads with one name
         photos.append((path, label))
     if not photos:
-        raise FaceDemoError("Add some photos (or a zip of them) first.")
+        raise InvalidParameterError("Add some photos (or a zip of them) first.")
     return photos
 
 
@@ -228,7 +229,7 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
                     faces.append(face)
                     embedded.append(found)
             report(progress, start + len(part), len(photos), f"{len(faces)} faces found")
-        _label_enrolled(faces, embedded, galleries, spec.name)
+        _label_enrolled(pipeline, faces, embedded, galleries, spec.name)
         labels = cluster_vectors(np.stack([f.embedding for f in faces]), limit, method) if faces else []
         return Album(spec.name, method, limit, len(photos), faces, labels, skipped, workdir)
     except BaseException:
@@ -236,14 +237,15 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
         raise
 
 
-def _label_enrolled(faces: list[AlbumFace], embedded: list, galleries: Sequence, model: str) -> None:
-    """Each face's closest enrolled person within the identification threshold, over every gallery."""
-    for gallery in galleries:
-        if not faces or gallery.store.count(model) == 0:
-            continue
-        for face, match in zip(faces, gallery.match(embedded, model).faces):
-            if match.name is not None and (face.distance is None or match.distance < face.distance):
-                face.person, face.distance = match.name, match.distance
+def _label_enrolled(pipeline, faces: list[AlbumFace], embedded: list, galleries: Sequence, model: str) -> None:
+    """Each face named the way Identify would name it: the same identification, threshold and open-set rule,
+    over every gallery searched as one."""
+    if not faces or not galleries:
+        return
+    result = identify_faces(pipeline, galleries, None, [e.face for e in embedded], model, embedded=embedded)
+    for face, match in zip(faces, result.faces):
+        if match.name is not None:
+            face.person, face.distance = match.name, match.distance
 
 
 def _save_thumbnail(image, face: Face, path: Path) -> Path | None:

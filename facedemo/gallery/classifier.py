@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, GalleryError
 from ..evaluation.embed import embed_images
 from ..settings import SHARED_LFW
 from ..vectors import l2_normalise
@@ -48,7 +48,7 @@ class GalleryClassifier:
 def train(vectors: np.ndarray, people: Sequence[str], strangers: np.ndarray, c: float = C) -> GalleryClassifier:
     """Fit the classifier: every enrolled face under its person's name, every stranger as "none of them"."""
     if len(strangers) == 0:
-        raise FaceDemoError("The classifier method needs faces of strangers for its 'none of them' class, and none were given.")
+        raise DataUnavailableError("The classifier method needs faces of strangers for its 'none of them' class, and none were given.")
     x = l2_normalise(np.concatenate([vectors, strangers]))
     y = np.array(list(people) + [NONE] * len(strangers), dtype=object)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
@@ -56,11 +56,11 @@ def train(vectors: np.ndarray, people: Sequence[str], strangers: np.ndarray, c: 
     return GalleryClassifier(tuple(sorted(set(people))), model)
 
 
-def fingerprint(records) -> str:
-    """What the classifier was trained on: every record's id and person."""
+def fingerprint(ids: Sequence[str], names: Sequence[str]) -> str:
+    """What the classifier was trained on: every face's id and person."""
     digest = hashlib.sha256()
-    for r in sorted(records, key=lambda r: r.id):
-        digest.update(f"{r.id}\t{r.person}\n".encode())
+    for i, name in sorted(zip(ids, names)):
+        digest.update(f"{i}\t{name}\n".encode())
     return digest.hexdigest()
 
 
@@ -80,19 +80,25 @@ class Classifiers:
         self._trained: dict[tuple[str | None, str], tuple[str, GalleryClassifier]] = {}
         self._strangers: dict[tuple[str, bool], np.ndarray] = {}  # (model, flip) -> the strangers' vectors
 
+    def forget(self, namespace: str | None) -> None:
+        """Drop the classifiers trained on one gallery (its people changed, or it is gone)."""
+        with self._lock:
+            for key in [k for k in self._trained if k[0] == namespace]:
+                del self._trained[key]
+
     def get(self, gallery, model: str, strangers: np.ndarray | None = None) -> GalleryClassifier:
-        records, vectors = gallery.store.get(model, embeddings=True)
-        if not records:
-            raise FaceDemoError(f"Nobody is enrolled for model '{model}', so there is nothing to classify against.")
+        vectors, names, ids, _ = gallery.embeddings(model)
+        if not ids:
+            raise GalleryError(f"Nobody is enrolled for model '{model}', so there is nothing to classify against.")
         key = (gallery.store.namespace, model)
-        stamp = fingerprint(records) + ("" if strangers is None else hashlib.sha256(np.ascontiguousarray(strangers).tobytes()).hexdigest())
+        stamp = fingerprint(ids, names) + ("" if strangers is None else hashlib.sha256(np.ascontiguousarray(strangers).tobytes()).hexdigest())
         with self._lock:
             cached = self._trained.get(key)
             if cached and cached[0] == stamp:
                 return cached[1]
             if strangers is None:  # embedded the way the gallery's faces were
                 strangers = self.strangers(gallery.pipeline, model, gallery.flip(model))
-            trained = train(vectors, [r.person for r in records], strangers)
+            trained = train(vectors, names, strangers)
             self._trained[key] = (stamp, trained)
             return trained
 
@@ -102,7 +108,7 @@ class Classifiers:
             folder = pipeline.settings.strangers or SHARED_LFW
             photos = stranger_photos(folder) if Path(folder).is_dir() else []
             if not photos:
-                raise FaceDemoError(
+                raise DataUnavailableError(
                     f"The classifier method needs photos of strangers for its 'none of them' class, and '{folder}' has none: "
                     "set FACEDEMO_STRANGERS to a folder of face photos of people who are not in the gallery (e.g. LFW)."
                 )

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 
 # name -> what it does, as the CLI's and the dashboard's help say it
 CLUSTER_METHODS = {
@@ -34,7 +34,7 @@ DEFAULT_SCALE = 0.9
 
 def check_method(method: str) -> str:
     if method not in CLUSTER_METHODS:
-        raise FaceDemoError(f"Unknown clustering method '{method}': use one of {', '.join(CLUSTER_METHODS)}.")
+        raise InvalidParameterError(f"Unknown clustering method '{method}': use one of {', '.join(CLUSTER_METHODS)}.")
     return method
 
 
@@ -51,7 +51,7 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT
     if len(vectors) == 0:
         return np.zeros(0, dtype=int)
     if threshold <= 0:
-        raise FaceDemoError(f"The clustering threshold must be a positive distance, not {threshold}.")
+        raise InvalidParameterError(f"The clustering threshold must be a positive distance, not {threshold}.")
     if len(vectors) == 1:
         return np.zeros(1, dtype=int)
     if method == "chinese-whispers":

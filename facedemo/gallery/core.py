@@ -1,49 +1,223 @@
-"""The gallery: one object over a face store that enrolls people, imports folders, names the faces of a
-photo, and lists, renames and deletes people.
+"""The gallery: people enrolled once and seen by every model.
 
-``Gallery(pipeline, store)`` is built once and shared; writes take the store's lock so two people clicking
-at once cannot interleave a duplicate check with an insert. Enrollment and identification live in their
-own modules (``enroll.py``, ``identify.py``); this one holds what both need and the people themselves.
+``GalleryView`` reads (people, faces, embeddings, identification); ``Gallery`` is a view that also writes
+(enroll, import, rename, delete, fill a model in from the stored faces, migrate an old layout). Public
+mode's shared gallery is handed to visitors as a ``GalleryView``: its write methods do not exist. Both are
+thin: enrollment lives in ``enroll.py``, identification in ``identify.py``, the layout upgrade in
+``migrate.py``; this module holds the people themselves.
+
+A person has a stable id and a display name (``store.PersonRecord``); every face they have is in the
+model-independent registry, and each model holds one vector per registry face. Writes take the store's
+lock so that two people clicking at once cannot interleave a duplicate check with an insert.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+import time
+import unicodedata
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
 from .. import params
-from ..errors import GalleryError, UnknownPersonError
+from ..errors import GalleryError, ModelUnavailableError, UnknownPersonError
+from ..models.registry import MODELS
 from ..pipeline import Pipeline
+from ..progress import Progress, report as report_progress
 from ..vectors import centroid
-from .enroll import Enrollment
-from ..models.thresholds import impostor_tail, open_set_threshold
-from .identify import CLASSIFIER_LIMIT, DEFAULT_METHOD, Identification
+from ..vision.detect import Face
+from ..vision.images import ImageInput
+from .identify import DEFAULT_METHOD, IdentifyComparison, IdentifyResult, compare_models, identify_faces, identify_image, search_context
 from .names import validate_name
-from .store import FaceRecord, FaceStore
+from .store import FaceRecord, FaceStore, ModelRecord, PersonRecord, record_id
 
 
 @dataclass(frozen=True)
 class Person:
+    id: str
     name: str
-    images: int
+    images: int  # photos enrolled
     thumbnail: Path | None
-    models: tuple[str, ...]
+    faces: dict[str, int] = field(default_factory=dict)  # model -> faces it holds of this person
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(sorted(m for m, n in self.faces.items() if n))
 
     def to_json(self) -> dict:
-        return {"name": self.name, "images": self.images}
+        return {"name": self.name, "images": self.images, "faces": dict(sorted(self.faces.items()))}
 
 
-class Gallery(Enrollment, Identification):
-    """People enrolled for one or more models, in a ``FaceStore`` (Chroma).
+@dataclass(frozen=True)
+class GalleryFace:
+    """An enrolled face with its person's name, as a caller sees it."""
+
+    id: str
+    person: str
+    image: str
+    image_sha: str
+    box: tuple[float, float, float, float]
+    enrolled_at: str = ""
+
+
+@dataclass(frozen=True)
+class BackfillReport:
+    """A model filled in from the stored face regions."""
+
+    model: str
+    added: int = 0
+    without_region: int = 0  # faces enrolled before regions were kept: their photos must be imported again
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.added / self.seconds if self.seconds > 0 else 0.0
+
+    def note(self) -> str | None:
+        if not self.without_region:
+            return None
+        return (f"{self.without_region} face(s) were enrolled before facedemo kept face regions, so {self.model} cannot embed them "
+                "without their photos: import those photos again to add them.")
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "added": self.added, "without_region": self.without_region,
+                "seconds": round(self.seconds, 3), "faces_per_s": round(self.rate, 2), "note": self.note()}
+
+
+def name_key(name: str) -> str:
+    """Two names that differ only in case (or in Unicode compatibility forms) are the same person's."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class GalleryView:
+    """A gallery read, never written: its people, faces and embeddings, and identification against it.
 
     Args:
         pipeline: the ``Pipeline`` that detects and embeds faces.
         store: where faces live (``open_store()``: Chroma on disk, in memory or a server).
-        threshold: a fixed identification threshold (default: each model's calibrated one).
+        threshold: a fixed identification threshold (default: one that follows the gallery's size).
+    """
+
+    writable = False
+
+    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None):
+        self.pipeline = pipeline
+        self.store = store
+        self.fixed_threshold = params.threshold(threshold)
+
+    def model_name(self, model: str | None = None) -> str:
+        return self.pipeline.spec(model).name
+
+    # -- how this gallery embeds -------------------------------------------------------------------
+    def flip(self, model: str | None = None) -> bool:
+        """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
+        vectors were (every vector compared with them must be made alike), else the pipeline's."""
+        name = self.model_name(model)
+        recorded = self.store.flip(name)
+        return self.pipeline.flip(name) if recorded is None else recorded
+
+    def people_count(self, model: str) -> int:
+        """People with at least one face embedded by ``model`` (one Chroma call)."""
+        return self.store.centroid_count(model)
+
+    def missing(self, model: str) -> int:
+        """Enrolled faces that ``model`` holds no vector of yet (a model added after they were enrolled)."""
+        return max(0, self.store.face_count() - self.store.count(model))
+
+    # -- people ------------------------------------------------------------------------------------
+    def persons(self) -> dict[str, PersonRecord]:
+        return {p.id: p for p in self.store.persons()}
+
+    def person(self, name: str) -> PersonRecord:
+        """The person called exactly ``name`` (after normalisation), or UnknownPersonError."""
+        name = validate_name(name)
+        for p in self.store.persons():
+            if p.name == name:
+                return p
+        raise UnknownPersonError(f"Nobody called '{name}' is in the gallery.")
+
+    def people(self, model: str | None = None) -> list[Person]:
+        """Everyone in the gallery (or only those ``model`` holds), with photo counts, faces per model and a thumbnail."""
+        persons = self.persons()
+        faces = self.store.faces()
+        photos: dict[str, set] = defaultdict(set)
+        first: dict[str, FaceRecord] = {}
+        for f in sorted(faces, key=lambda f: (f.enrolled_at, f.id)):
+            photos[f.person_id].add(f.image_sha)
+            first.setdefault(f.person_id, f)
+        counts: dict[str, Counter] = defaultdict(Counter)
+        models = self.store.models()
+        for m in models:
+            for r in self.store.vectors(m)[0]:
+                counts[r.person_id][m] += 1
+        people = []
+        for pid, p in persons.items():
+            per_model = {m: counts[pid][m] for m in models}
+            if model is not None and not per_model.get(self.model_name(model)):
+                continue
+            thumb = self.store.thumb_path(first[pid].id) if pid in first else None
+            people.append(Person(pid, p.name, len(photos[pid]), thumb, per_model))
+        return sorted(people, key=lambda p: (p.name.casefold(), p.name))
+
+    def faces(self, model: str | None = None, person: str | None = None) -> list[GalleryFace]:
+        """Every enrolled face (or those ``model`` holds, or one person's), with the person's name."""
+        persons = self.persons()
+        pid = self.person(person).id if person is not None else None
+        registry = self.store.faces(person_id=pid)
+        if model is not None:
+            held = {r.face_id for r in self.store.vectors(self.model_name(model), person_id=pid)[0]}
+            registry = [f for f in registry if f.id in held]
+        return [GalleryFace(f.id, persons[f.person_id].name if f.person_id in persons else "", f.image, f.image_sha, f.box, f.enrolled_at)
+                for f in registry]
+
+    def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
+        """Every stored vector of one model with its person's name, its face id and thumbnail (the explorer's)."""
+        model = self.model_name(model)
+        records, vectors = self.store.vectors(model, embeddings=True)
+        if not records:
+            return np.zeros((0, self.pipeline.spec(model).dim), np.float32), [], [], []
+        names = self.persons()
+        return (vectors, [names[r.person_id].name if r.person_id in names else "" for r in records], [r.face_id for r in records],
+                [self.store.thumb_path(r.face_id) for r in records])
+
+    def vectors_of(self, model: str, person_id: str) -> np.ndarray:
+        _, vectors = self.store.vectors(model, person_id=person_id, embeddings=True)
+        return vectors
+
+    # -- identification (identify.py) ------------------------------------------------------------------
+    def threshold(self, model: str | None = None, method: str = DEFAULT_METHOD, people: int | None = None) -> float:
+        """The threshold an identification with ``method`` uses here (see ``identify.search_context``)."""
+        return search_context(self.pipeline, [self], self.model_name(model), method, people=people).threshold
+
+    def identify(self, image: ImageInput, model: str | None = None, top_k: int = 3, method: str = DEFAULT_METHOD,
+                 threshold: float | None = None) -> IdentifyResult:
+        """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
+        A face farther than the threshold from every person is unknown (``name`` None)."""
+        return identify_image(self.pipeline, [self], image, model, top_k, method, threshold)
+
+    def match(self, faces, model: str, top_k: int = 3, method: str = DEFAULT_METHOD, threshold: float | None = None,
+              people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
+        """The decision for faces already embedded (``EmbeddedFace``s: the benchmarks and the album reuse them)."""
+        return identify_faces(self.pipeline, [self], None, [f.face for f in faces], model, top_k, method, threshold,
+                              embedded=list(faces), people=people, strangers=strangers)
+
+    def compare_models(self, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
+                       models: Sequence[str] | None = None) -> IdentifyComparison:
+        return compare_models(self.pipeline, [self], image, top_k, method, models)
+
+
+class Gallery(GalleryView):
+    """A gallery that is also written: people enrolled once, embedded with every available model.
 
     Example:
         >>> gallery = Gallery(Pipeline(), open_store("gallery"))
@@ -51,131 +225,210 @@ class Gallery(Enrollment, Identification):
         >>> [(m.name, m.distance) for m in gallery.identify("group.jpg").faces]
     """
 
-    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None):
-        self.pipeline = pipeline
-        self.store = store
-        self._threshold = params.threshold(threshold)
+    writable = True
 
-    def model_name(self, model: str | None = None) -> str:
-        return self.pipeline.spec(model).name
+    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None, migrate: bool = True):
+        super().__init__(pipeline, store, threshold)
+        if migrate:
+            from .migrate import migrate_if_needed
 
-    def threshold(self, model: str | None = None, method: str = DEFAULT_METHOD, people: int | None = None) -> float:
-        """The L2 distance beyond which a face is unknown (for the classifier method: 1 - the probability a
-        person needs). A fixed ``threshold`` given to the gallery wins; else it follows the number of
-        people enrolled (``people``, default this gallery's) so that about ``Settings.target_fpir`` of
-        strangers get a name, from the method's calibrated impostor tail (``models.thresholds``); a model
-        with no calibrated tail keeps its fixed 1:N threshold."""
-        if self._threshold is not None:
-            return float(self._threshold)
-        name = self.model_name(model)
-        if method == "classifier":
-            return CLASSIFIER_LIMIT
-        tail = self.impostor_tail(name, method)
-        if tail is None:
-            return self.pipeline.threshold(name, "identify")  # 1:N's stricter fixed threshold (models/thresholds.py)
-        people = self.people_count(name) if people is None else people
-        return open_set_threshold(tail, max(1, people), self.pipeline.settings.target_fpir)
+            migrate_if_needed(self)
 
-    def flip(self, model: str | None = None) -> bool:
-        """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
-        faces were (every vector compared with them must be made alike, so a changed setting or model
-        default never breaks a gallery; it applies to collections still empty), else the pipeline's."""
-        name = self.model_name(model)
-        recorded = self.store.flip(name)
-        return self.pipeline.flip(name) if recorded is None else recorded
+    def read_only(self) -> GalleryView:
+        return GalleryView(self.pipeline, self.store, self.fixed_threshold)
 
-    def impostor_tail(self, model: str, method: str) -> dict | None:
-        """The calibrated impostor tail of a method's score (knn names by the nearest photos' distances)."""
-        if method == "classifier":
-            return None
-        return impostor_tail(self.pipeline.spec(model), self.pipeline.settings.home, "nearest" if method == "knn" else method)
+    # -- which models a face is embedded with ----------------------------------------------------------
+    def enroll_models(self) -> list[str]:
+        """Every available built-in model (or those ``Settings.gallery_models`` names) and every other
+        model this gallery already holds (a fine-tuned one in use), so that each of them sees every face."""
+        statuses = {s.name: s for s in self.pipeline.models()}
+        wanted = self.pipeline.settings.gallery_models
+        builtin = [n for n, s in statuses.items() if s.available and n in MODELS and (not wanted or n in wanted)]
+        held = [m for m in self.store.models() if m in statuses and statuses[m].available]
+        return list(dict.fromkeys(builtin + held)) or [self.model_name()]
 
-    def existing(self, model: str, shas: Sequence[str]) -> list[FaceRecord]:
-        """The records of these photos (by the sha256 of their bytes) already stored for ``model``."""
-        records: list[FaceRecord] = []
-        unique = sorted(set(shas))
-        for start in range(0, len(unique), 100):
-            records += self.store.get(model, image_shas=unique[start : start + 100])[0]
-        return records
+    # -- enrollment (enroll.py) -----------------------------------------------------------------------
+    def enroll(self, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
+               labels: Sequence[str] | None = None):
+        from .enroll import enroll
 
-    # people -------------------------------------------------------------------------------------
-    def people(self, model: str | None = None) -> list[Person]:
-        """Everyone in the gallery (for one model, or across all of them), with photo counts and a thumbnail."""
-        models = [self.model_name(model)] if model else self.store.models()
-        found: dict[str, dict] = defaultdict(lambda: {"shas": set(), "models": set(), "first": None})
-        for m in models:
-            records, _ = self.store.get(m)
-            for r in sorted(records, key=lambda r: (r.enrolled_at, r.id)):
-                entry = found[r.person]
-                entry["shas"].add(r.image_sha)
-                entry["models"].add(m)
-                if entry["first"] is None:
-                    entry["first"] = self.store.thumb_path(r.id)
-        return [
-            Person(name, len(e["shas"]), e["first"], tuple(sorted(e["models"])))
-            for name, e in sorted(found.items(), key=lambda kv: kv[0].casefold())
-        ]
+        return enroll(self, name, images, model, face_index, labels)
 
-    def _records_of(self, name: str) -> dict[str, list[FaceRecord]]:
-        return {m: recs for m in self.store.models() if (recs := self.store.get(m, person=name)[0])}
+    def enroll_faces(self, name: str, faces, model: str | None = None):
+        from .enroll import enroll_faces
+
+        return enroll_faces(self, name, faces, model)
+
+    def import_path(self, path, model: str | None = None, progress: Progress | None = None):
+        from .enroll import import_path
+
+        return import_path(self, path, model, progress)
+
+    def import_archive(self, archive, model: str | None = None, progress: Progress | None = None, chunk: int = 16):
+        from .enroll import import_archive
+
+        return import_archive(self, archive, model, progress, chunk)
+
+    def import_folder(self, folder, model: str | None = None, progress: Progress | None = None, chunk: int = 16, shown_as=None):
+        from .enroll import import_folder
+
+        return import_folder(self, folder, model, progress, chunk, shown_as)
+
+    # -- people ------------------------------------------------------------------------------------
+    def person_for(self, name: str, create: bool = True) -> PersonRecord:
+        """The person called ``name``, made when new. A name that differs from someone's only in case is
+        refused (two people "raj" and "Raj" are one person typed twice)."""
+        name = validate_name(name)
+        for p in self.store.persons():
+            if p.name == name:
+                return p
+            if name_key(p.name) == name_key(name):
+                raise GalleryError(f"'{name}' differs from '{p.name}', who is in the gallery, only in case; use '{p.name}' to add photos "
+                                   "to that person, or another name.")
+        record = PersonRecord(uuid.uuid4().hex, name, now())
+        if create:
+            self.store.put_persons([record])
+        return record
 
     def delete(self, name: str) -> int:
-        """Every embedding of this person in every model's collection, and every thumbnail; returns how many faces."""
-        name = validate_name(name)
+        """The person in every model, every face and region, every thumbnail; gone from disk too. Returns faces."""
         with self.store.lock:
-            owned = self._records_of(name)
-            if not owned:
-                raise UnknownPersonError(f"Nobody called '{name}' is in the gallery.")
-            for model, records in owned.items():
-                self.store.delete(model, [r.id for r in records])
-                self.store.set_centroids(model, {name: None})
-            self.store.erase(list(owned))  # gone from disk too, not only from Chroma's answers
-        return sum(len(r) for r in owned.values())
+            person = self.person(name)
+            faces = self.store.faces(person_id=person.id)
+            models = self.store.models()
+            for model in models:
+                records, _ = self.store.vectors(model, person_id=person.id)
+                self.store.delete_vectors(model, [r.id for r in records])
+                self.store.set_centroids(model, {person.id: None})
+            self.store.delete_faces([f.id for f in faces])
+            self.store.delete_persons([person.id])
+            self.store.classifiers.forget(self.store.namespace)
+            self.store.erase(models)  # gone from disk too, not only from Chroma's answers
+        return len(faces)
 
     def rename(self, old: str, new: str) -> int:
-        old, new = validate_name(old), validate_name(new)
+        """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""
+        new = validate_name(new)
         with self.store.lock:
-            owned = self._records_of(old)
-            if not owned:
-                raise UnknownPersonError(f"Nobody called '{old}' is in the gallery.")
-            if old == new:
-                return sum(len(r) for r in owned.values())
-            if self._records_of(new):
-                raise GalleryError(f"'{new}' is already in the gallery; delete or rename that person first.")
-            for model, records in owned.items():
-                self.store.rename(model, records, new)
-                self.store.set_centroids(model, {old: None})
-                self.refresh_centroids(model, [new])
-        return sum(len(r) for r in owned.values())
+            person = self.person(old)
+            faces = self.store.faces(person_id=person.id)
+            if person.name == new:
+                return len(faces)
+            for p in self.store.persons():
+                if p.id != person.id and (p.name == new or name_key(p.name) == name_key(new)):
+                    raise GalleryError(f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first.")
+            self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
+            models = self.store.models()
+            for model in models:
+                self.store.rename_centroids(model, person.id, new)
+            self.store.classifiers.forget(self.store.namespace)
+            self.store.erase(models, people=True)  # the old name is personal data too
+        return len(faces)
 
     def reindex(self, model: str | None = None) -> None:
-        """Rebuild every person's centroid from the stored faces (after a crash, or a store edited by hand)."""
+        """Rebuild every person's centroid from the stored vectors (after a crash, or a store edited by hand)."""
         with self.store.lock:
             models = [self.model_name(model)] if model else self.store.models()
             for m in models:
-                names = {r.person for r in self.store.get(m)[0]}
-                stale = set(self.store.centroid_people(m)) - names
+                held = {r.person_id for r in self.store.vectors(m)[0]}
+                stale = set(self.store.centroid_people(m)) - held
                 self.store.set_centroids(m, {p: None for p in stale})
-                self.refresh_centroids(m, sorted(names))
+                self.refresh_centroids(m, sorted(held))
+
+    def refresh_centroids(self, model: str, person_ids: Sequence[str]) -> None:
+        persons = self.persons()
+        update = {}
+        for pid in person_ids:
+            vectors = self.vectors_of(model, pid)
+            update[pid] = (persons[pid].name, centroid(vectors)) if pid in persons and vectors is not None and len(vectors) else None
+        if update:
+            self.store.set_centroids(model, update)
 
     def clear(self) -> None:
         with self.store.lock:
             self.store.drop()
 
-    def refresh_centroids(self, model: str, names: Sequence[str]) -> None:
-        update = {}
-        for name in names:
-            _, vectors = self.store.get(model, person=name, embeddings=True)
-            update[name] = centroid(vectors) if vectors is not None and len(vectors) else None
-        if update:
-            self.store.set_centroids(model, update)
-
-    def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
-        """Every stored vector of one model with its person, id and thumbnail (for the embedding explorer)."""
+    # -- a model that came later ----------------------------------------------------------------------
+    def backfill(self, model: str | None = None, progress: Progress | None = None, batch: int = 32) -> BackfillReport:
+        """Embed with ``model`` every enrolled face it holds no vector of, from the stored face regions (no
+        original photo is needed): a fine-tuned model, the CASIA model after its conversion, or
+        facenet-vggface2 once its weights are there."""
         model = self.model_name(model)
-        records, vectors = self.store.get(model, embeddings=True)
-        if not records:
-            return np.zeros((0, self.pipeline.spec(model).dim), np.float32), [], [], []
-        return vectors, [r.person for r in records], [r.id for r in records], [self.store.thumb_path(r.id) for r in records]
+        started = time.perf_counter()
+        with self.store.lock:
+            held = {r.face_id for r in self.store.vectors(model)[0]}
+            todo = [f for f in self.store.faces() if f.id not in held]
+        with_region = [f for f in todo if f.region is not None and f.landmarks]
+        report = BackfillReport(model, 0, len(todo) - len(with_region))
+        if not with_region:
+            return report
+        self.pipeline.embedder(model)  # unavailable: ModelUnavailableError before any work
+        flip = self.flip(model)
+        report_progress(progress, 0, len(with_region), f"adding faces to {model}")
+        done = 0
+        for start in range(0, len(with_region), batch):
+            part = with_region[start : start + batch]
+            kept, crops = [], []
+            for f in part:
+                region = self.store.region(f.id)
+                if region is None:
+                    report = BackfillReport(model, report.added, report.without_region + 1)
+                    continue
+                crops.append(self.pipeline.aligned(region, region_face(f), model))
+                kept.append(f)
+            if kept:
+                vectors = self.pipeline.embed_crops(model, crops, flip)
+                with self.store.lock:
+                    self.write_vectors(model, kept, vectors, flip)
+                report = BackfillReport(model, report.added + len(kept), report.without_region)
+            done += len(part)
+            report_progress(progress, done, len(with_region), f"{model}: {done} of {len(with_region)} faces")
+        return BackfillReport(model, report.added, report.without_region, time.perf_counter() - started)
+
+    def write_vectors(self, model: str, faces: Sequence[FaceRecord], vectors: np.ndarray, flip: bool | None = None) -> None:
+        """Store one model's vectors of registry faces (enrollment, backfill, a fine-tune's adapted vectors)
+        and refresh the centroids of their people."""
+        if not faces:
+            return
+        flip = self.flip(model) if flip is None else flip
+        records = [ModelRecord(record_id(model, f.image_sha, f.box), f.id, f.person_id) for f in faces]
+        with self.store.lock:
+            self.store.put_vectors(model, records, np.asarray(vectors), flip)
+            self.refresh_centroids(model, sorted({f.person_id for f in faces}))
+
+    def complete(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
+        """Fill in every model of ``models`` that lacks faces (``backfill``); unavailable ones are left out."""
+        done = {}
+        for model in models:
+            if self.missing(model):
+                try:
+                    done[model] = self.backfill(model, progress)
+                except ModelUnavailableError:
+                    continue
+        return done
 
 
+def region_face(record: FaceRecord) -> Face:
+    """A registry face in its stored region's pixels."""
+    region = record.region
+    x1, y1 = region.to_region(record.box[0], record.box[1])
+    x2, y2 = region.to_region(record.box[2], record.box[3])
+    landmarks = tuple(region.to_region(x, y) for x, y in record.landmarks)
+    return Face((x1, y1, x2, y2), 1.0, landmarks)
+
+
+def face_region(image: Image.Image, face: Face, margin: float = 0.6, longest: int = 224):
+    """The face with ``margin`` of its size around it on every side (room for every model's alignment),
+    clipped to the photo and shrunk so that the face is at most ``longest`` pixels: what a model that comes
+    later needs to embed the face again. Returns (region image, ``store.Region``)."""
+    from .store import Region
+
+    x1, y1, x2, y2 = face.box
+    side = max(x2 - x1, y2 - y1, 1.0)
+    left, top = max(0, int(x1 - margin * side)), max(0, int(y1 - margin * side))
+    right, bottom = min(image.width, int(x2 + margin * side) + 1), min(image.height, int(y2 + margin * side) + 1)
+    crop = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
+    scale = min(1.0, longest / side)
+    if scale < 1.0:
+        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.LANCZOS)
+    return crop, Region(float(left), float(top), scale)

@@ -18,14 +18,15 @@ import numpy as np
 from PIL import Image
 
 from .. import params
-from ..errors import FaceDemoError, ImageError, InvalidNameError, NoFaceError, TooManyFacesError
-from ..pipeline import AnalyzedImage, EmbeddedFace
+from ..errors import (ArchiveError, GalleryError, ImageError, InvalidNameError, InvalidParameterError, ModelUnavailableError,
+                      NoFaceError, TooManyFacesError)
 from ..progress import Progress, report as report_progress
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
 from .archive import entry_cap, extract_images, identity_root, is_zip
+from .core import face_region, now
 from .names import box_json, validate_name
-from .store import FaceRecord, record_id
+from .store import FaceRecord, PersonRecord, face_id
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,11 @@ class EnrollResult:
     added: list[EnrolledFace]
     duplicates: list[Duplicate]
     notes: list[str] = field(default_factory=list)  # e.g. "'a.gif' has 12 frames; only the first was used."
+    models: tuple[str, ...] = ()  # every model the faces were embedded with
 
     def to_json(self) -> dict:
         return {
-            "person": self.person, "model": self.model,
+            "person": self.person, "model": self.model, "models": list(self.models),
             "added": [{"id": a.id, "image": a.image, "box": box_json(a.box)} for a in self.added],
             "duplicates": [{"image": d.image, "person": d.person} for d in self.duplicates],
             "notes": list(self.notes),
@@ -60,14 +62,15 @@ class EnrollResult:
 
 @dataclass(frozen=True)
 class FaceToEnroll:
-    """One face found and embedded already, to be stored: the photo's label and the sha256 of its bytes
-    (which, with the box, make the record's id), and the decoded photo for the thumbnail (or None)."""
+    """One face found already, to be stored: the photo's label and the sha256 of its bytes (which, with
+    the box, make the face's id), the decoded photo (for the thumbnail, the stored region and the models
+    that have not embedded it yet), and the vectors some models made of it already (model -> vector)."""
 
     label: str
     image_sha: str
     face: Face
-    embedding: np.ndarray
     image: Image.Image | None
+    embeddings: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,194 +102,271 @@ class ImportReport:
         }
 
 
-class Enrollment:
-    """The enrollment half of ``Gallery`` (which provides ``pipeline``, ``store``, ``model_name``,
-    ``existing`` and ``refresh_centroids``)."""
+def enroll(gallery, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
+           labels: Sequence[str] | None = None) -> EnrollResult:
+    """Add photos of one person, embedded with every model the gallery enrolls with (``Gallery.enroll_models``;
+    ``model`` is the one the result is reported for). Every photo is checked before anything is stored: a
+    photo must hold exactly one face (or ``face_index`` picks one, counted left to right from 0).
+    ``labels`` names the photos in results and records (an upload's original file name rather than its
+    temporary path)."""
+    name = validate_name(name)
+    face_index = params.face_index(face_index)
+    model = gallery.model_name(model)
+    if not images:
+        raise InvalidParameterError("Give at least one photo to enroll.")
+    labels = list(labels) if labels else [_label(src, i) for i, src in enumerate(images)]
+    if len(labels) != len(images):
+        raise InvalidParameterError(f"{len(images)} photos were given but {len(labels)} labels.")
+    found = detect_photos(gallery.pipeline, list(images))
+    chosen = []
+    for i, (image, faces, error) in enumerate(found):
+        if error:
+            raise ImageError(error)
+        chosen.append((i, _pick(faces, labels[i], face_index), image))
+    shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
+    items = [FaceToEnroll(labels[i], shas[i], face, image) for i, face, image in chosen]
+    result = enroll_faces(gallery, name, items, model)
+    notes = [n for i, _, image in chosen if (n := frames_note(image, f"'{labels[i]}'"))]
+    return replace(result, notes=result.notes + notes) if notes else result
 
-    def enroll(self, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
-               labels: Sequence[str] | None = None) -> EnrollResult:
-        """Add photos of one person. Every photo is checked before anything is stored: a photo must hold
-        exactly one face (or ``face_index`` picks one, counted left to right from 0). ``labels`` names the
-        photos in results and records (an upload's original file name rather than its temporary path)."""
-        name = validate_name(name)
-        face_index = params.face_index(face_index)
-        model = self.model_name(model)
-        if not images:
-            raise FaceDemoError("Give at least one photo to enroll.")
-        labels = list(labels) if labels else [_label(src, i) for i, src in enumerate(images)]
-        if len(labels) != len(images):
-            raise FaceDemoError(f"{len(images)} photos were given but {len(labels)} labels.")
-        analyzed = self.pipeline.analyze_many(list(images), model, flip=self.flip(model))
-        chosen: list[tuple[int, EmbeddedFace, Image.Image]] = []
-        for i, result in enumerate(analyzed):
-            if result.error:
-                raise ImageError(result.error)
-            chosen.append((i, _pick(result, labels[i], face_index), result.image))
-        shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
-        faces = [FaceToEnroll(labels[i], shas[i], face.face, face.embedding, image) for i, face, image in chosen]
-        result = self.enroll_faces(name, faces, model)
-        notes = [n for i, _, image in chosen if (n := frames_note(image, f"'{labels[i]}'"))]
-        return replace(result, notes=notes) if notes else result
 
-    def enroll_faces(self, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
-        """Store faces already found and embedded (by ``model``, with ``self.flip(model)``) as one person: what
-        ``enroll`` does once it has picked them, and how a clustered album names a whole group without running
-        the models again.
-        A face already stored (same photo bytes, same box) is reported as a duplicate, not stored twice."""
-        name = validate_name(name)
-        model = self.model_name(model)
-        if not faces:
-            raise FaceDemoError("Give at least one face to enroll.")
-        with self.store.lock:
-            records, vectors, thumbs, duplicates = [], [], [], []
-            known = {r.id: r for r in self.existing(model, [f.image_sha for f in faces])}
-            for item in faces:
-                rid = record_id(model, item.image_sha, item.face.box)
-                if rid in known or rid in {r.id for r in records}:
-                    duplicates.append(Duplicate(item.label, known[rid].person if rid in known else name))
-                    continue
-                records.append(FaceRecord(rid, name, item.label, item.image_sha, item.face.box, model, _now()))
-                vectors.append(item.embedding)
-                thumbs.append(face_thumbnail(item.image, item.face))
-            if records:
-                self.store.add(model, records, np.stack(vectors), thumbs, self.flip(model))
-            self.refresh_centroids(model, [name])
-        return EnrollResult(name, model, [EnrolledFace(r.id, r.image, r.box) for r in records], duplicates)
-
-    def import_path(self, path: str | Path, model: str | None = None, progress: Progress | None = None) -> ImportReport:
-        """Import a folder-per-identity tree, or a zip of one: the CLI and the dashboard both come here."""
-        source = Path(path)
-        if source.is_dir():
-            return self.import_folder(source, model, progress)
-        if is_zip(source) or (source.suffix.lower() == ".zip" and source.is_file()):  # a damaged zip is still said to be one
-            return self.import_archive(source, model, progress)
-        if not source.exists():
-            raise FaceDemoError(f"'{source.name}' does not exist.")
-        raise FaceDemoError(f"'{source.name}' is neither a folder nor a zip file; give a folder (or a zip) with one sub-folder per person.")
-
-    def import_archive(self, archive: str | Path, model: str | None = None, progress: Progress | None = None,
-                       chunk: int = 16) -> ImportReport:
-        """Import a zip of a folder-per-identity tree. It is unpacked entry by entry into a temporary folder
-        (bounded sizes, see ``archive.py``) that is gone afterwards; what is reported is named as it is
-        inside the zip, never by the server's temporary path."""
-        model = self.model_name(model)
-        with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
-            unpacked = extract_images(archive, Path(tmp), entry_cap(self.pipeline.settings.max_pixels))
-            root = identity_root(Path(tmp))
-            shown = PurePosixPath(*root.relative_to(tmp).parts)  # '.' when the zip has no top folder: never the temp path
-            try:
-                report = self.import_folder(root, model, progress, chunk, shown_as=shown)
-            except FaceDemoError:
-                if not unpacked.refused:
-                    raise
-                report = ImportReport(model)  # every photo was refused: say why, entry by entry
-        report.skipped[:0] = [Skipped(r.name, r.reason) for r in unpacked.refused]
-        report.total += len(unpacked.refused)
-        return report
-
-    def import_folder(self, folder: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16,
-                      shown_as: str | PurePosixPath | None = None) -> ImportReport:
-        """Enroll a folder-per-identity tree. Folders starting with '_' or '.' are not identities. Photos
-        already in the gallery are recognised by their bytes before any model runs, so a rerun after an
-        interruption only does the rest. Paths in the report are relative to ``folder``, prefixed with
-        ``shown_as`` (default: the folder as given)."""
-        root = Path(folder)
-        if not root.is_dir():
-            raise FaceDemoError(f"'{root.name}' is not a folder.")
-        prefix = PurePosixPath(str(folder)) if shown_as is None else PurePosixPath(shown_as)
-
-        def shown(path: Path) -> str:
-            return str(prefix / PurePosixPath(*path.relative_to(root).parts))
-
-        model = self.model_name(model)
-        report = ImportReport(model)
-        work: list[tuple[str, Path, str]] = []
-        loose = sorted(p for p in root.iterdir() if is_photo(p))
-        report.skipped += [Skipped(shown(p), "it is not inside a person's folder (one folder per person, photos inside).") for p in loose]
-        for folder_name, photos in identity_folders(root):
-            try:
-                person = validate_name(folder_name)
-            except InvalidNameError as exc:
-                report.skipped.append(Skipped(shown(root / folder_name), str(exc)))
+def enroll_faces(gallery, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
+    """Store faces already found as one person, embedded with every model the gallery enrolls with (the
+    vectors an item brings are used as they are: a clustered album names a whole group without running its
+    model again). A face already stored (same photo bytes, same box) is reported as a duplicate."""
+    name = validate_name(name)
+    model = gallery.model_name(model)
+    if not faces:
+        raise InvalidParameterError("Give at least one face to enroll.")
+    with gallery.store.lock:
+        person = gallery.person_for(name, create=False)
+        stored = {f.id: f for f in gallery.store.faces(image_shas=sorted({f.image_sha for f in faces}))}
+        persons = gallery.persons()
+        new, duplicates, seen = [], [], set()
+        for item in faces:
+            fid = face_id(item.image_sha, item.face.box)
+            old = stored.get(fid)
+            if fid in seen or (old is not None and old.region is not None):
+                owner = persons[old.person_id].name if old is not None and old.person_id in persons else name
+                duplicates.append(Duplicate(item.label, owner))
                 continue
-            work += [(person, photo, shown(photo)) for photo in photos]
-        report.total = len(work) + len(loose)
-        if not work:
-            if loose:
-                return report
-            raise FaceDemoError(f"'{root.name}' holds no identity folders with photos (one folder per person, photos inside).")
-        done = 0
-        report_progress(progress, 0, len(work))
-        for start in range(0, len(work), chunk):
-            part = work[start : start + chunk]
-            self._import_chunk(model, part, report)
-            done += len(part)
-            report_progress(progress, done, len(work), part[-1][0])
-        with self.store.lock:  # a run killed between storing faces and updating centroids is healed here
-            self.refresh_centroids(model, sorted({person for person, _, _ in work}))
-        return report
+            seen.add(fid)
+            new.append((item, old.person_id if old is not None else person.id))
+        if new and person.id not in persons and any(pid == person.id for _, pid in new):
+            gallery.store.put_persons([person])
+        records, notes = write_faces(gallery, new)
+    added = [EnrolledFace(r.id, r.image, r.box) for r in records]
+    return EnrollResult(person.name, model, added, duplicates, notes, tuple(gallery.enroll_models()))
 
-    def _import_chunk(self, model: str, part: list[tuple[str, Path, str]], report: ImportReport) -> None:
-        shas = []
-        for person, path, name in part:
+
+def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[list[FaceRecord], list[str]]:
+    """Store faces of known people (``(face, person id)``): the registry record with its thumbnail and
+    region first, then each model's vectors (made here unless the item brings them). A model that cannot
+    run now is left out with a note; ``Gallery.complete`` fills it in from the regions later. A crash
+    between the two leaves registry faces that a model lacks, which the same filling-in heals."""
+    if not items:
+        return [], []
+    records, thumbs, regions = [], [], []
+    for item, pid in items:
+        region, where = face_region(item.image, item.face) if item.image is not None else (None, None)
+        landmarks = tuple(tuple(float(v) for v in point) for point in item.face.landmarks) if item.image is not None else None
+        records.append(FaceRecord(face_id(item.image_sha, item.face.box), pid, item.label, item.image_sha, tuple(item.face.box),
+                                  landmarks, where, now()))
+        thumbs.append(face_thumbnail(item.image, item.face))
+        regions.append(region)
+    gallery.store.put_faces(records, thumbs, regions)
+    notes = []
+    for model in gallery.enroll_models():
+        flip = gallery.flip(model)
+        try:
+            vectors = _vectors(gallery, model, [item for item, _ in items], flip)
+        except ModelUnavailableError as exc:
+            notes.append(f"Not embedded with {model} yet ({exc}); it is filled in from the stored faces once it can run.")
+            gallery.store.state.pop(("complete", gallery.store.namespace, model), None)
+            continue
+        gallery.write_vectors(model, records, vectors, flip)
+    return records, notes
+
+
+def _vectors(gallery, model: str, items: Sequence[FaceToEnroll], flip: bool) -> np.ndarray:
+    """One model's vectors of the items: brought along, else aligned from the photo and embedded in batches."""
+    pipeline = gallery.pipeline
+    missing = [i for i, item in enumerate(items) if model not in item.embeddings]
+    vectors: list = [items[i].embeddings.get(model) for i in range(len(items))]
+    if missing:
+        crops = [pipeline.aligned(items[i].image, items[i].face, model) for i in missing]
+        for i, vector in zip(missing, pipeline.embed_crops(model, crops, flip)):
+            vectors[i] = vector
+    return np.stack(vectors)
+
+
+def detect_photos(pipeline, sources: Sequence, chunk: int = 16) -> list[tuple[Image.Image | None, list[Face], str | None]]:
+    """Each photo decoded and its faces found (MTCNN on batches of photos): (image, faces, error). A photo
+    that cannot be read gets its sentence; the others go on."""
+    out: list = []
+    for start in range(0, len(sources), chunk):
+        loaded, part = [], []
+        for source in sources[start : start + chunk]:
             try:
-                shas.append(image_sha(path))
-            except (OSError, FaceDemoError) as exc:
-                shas.append(None)
-                reason = str(exc) if isinstance(exc, FaceDemoError) else f"it could not be read ({exc.strerror or exc})."
-                report.skipped.append(Skipped(name, reason))
-        stored = {r.image_sha: r.person for r in self.existing(model, [s for s in shas if s])}
-        todo, copies = [], []
-        for (person, path, name), sha in zip(part, shas):
-            if sha is None:
-                continue
-            if sha in report.owners:  # the same photo twice in one run is stored once, under the first person
-                copies.append((sha, person, name))
-            elif sha in stored:
-                report.owners[sha] = (stored[sha], name, None)
-                if stored[sha] != person:
-                    report.warnings.append(f"'{name}' is already in the gallery as {stored[sha]}: it was not added to {person}.")
-                report.duplicates += 1
-            else:
-                report.owners[sha] = (person, name, None)
-                todo.append((person, path, name, sha))
-        self._enroll_imported(model, todo, report)
-        for sha, person, name in copies:  # after the first copy's fate is known
-            owner, first, reason = report.owners[sha]
-            if owner is None:
-                report.skipped.append(Skipped(name, f"it is the same photo as '{first}', which was skipped: {reason}"))
-                continue
+                loaded.append(pipeline.load(source))
+                part.append(None)
+            except ImageError as exc:
+                part.append(str(exc))
+        found = iter(pipeline.detector.detect_many(loaded))
+        images = iter(loaded)
+        out += [(next(images), next(found), None) if error is None else (None, [], error) for error in part]
+    return out
+
+
+def import_path(gallery, path: str | Path, model: str | None = None, progress: Progress | None = None) -> ImportReport:
+    """Import a folder-per-identity tree, or a zip of one: the CLI and the dashboard both come here."""
+    source = Path(path)
+    if source.is_dir():
+        return import_folder(gallery, source, model, progress)
+    if is_zip(source) or (source.suffix.lower() == ".zip" and source.is_file()):  # a damaged zip is still said to be one
+        return import_archive(gallery, source, model, progress)
+    if not source.exists():
+        raise ArchiveError(f"'{source.name}' does not exist.")
+    raise ArchiveError(f"'{source.name}' is neither a folder nor a zip file; give a folder (or a zip) with one sub-folder per person.")
+
+
+def import_archive(gallery, archive: str | Path, model: str | None = None, progress: Progress | None = None,
+                   chunk: int = 16) -> ImportReport:
+    """Import a zip of a folder-per-identity tree. It is unpacked entry by entry into a temporary folder
+    (bounded sizes, see ``archive.py``) that is gone afterwards; what is reported is named as it is
+    inside the zip, never by the server's temporary path."""
+    model = gallery.model_name(model)
+    with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
+        unpacked = extract_images(archive, Path(tmp), entry_cap(gallery.pipeline.settings.max_pixels))
+        root = identity_root(Path(tmp))
+        shown = PurePosixPath(*root.relative_to(tmp).parts)  # '.' when the zip has no top folder: never the temp path
+        try:
+            report = import_folder(gallery, root, model, progress, chunk, shown_as=shown)
+        except EmptyImportError:
+            if not unpacked.refused:
+                raise
+            report = ImportReport(model)  # every photo was refused: say why, entry by entry
+    report.skipped[:0] = [Skipped(r.name, r.reason) for r in unpacked.refused]
+    report.total += len(unpacked.refused)
+    return report
+
+
+class EmptyImportError(ArchiveError):
+    """A folder with no identity folders of photos: nothing to import."""
+
+
+def import_folder(gallery, folder: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16,
+                  shown_as: str | PurePosixPath | None = None) -> ImportReport:
+    """Enroll a folder-per-identity tree with every model the gallery enrolls with. Folders starting with
+    '_' or '.' are not identities. Photos already in the gallery are recognised by their bytes before any
+    model runs, so a rerun after an interruption only does the rest (and fills in any model that a kill
+    left behind). Paths in the report are relative to ``folder``, prefixed with ``shown_as`` (default: the
+    folder as given)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ArchiveError(f"'{root.name}' is not a folder.")
+    prefix = PurePosixPath(str(folder)) if shown_as is None else PurePosixPath(shown_as)
+
+    def shown(path: Path) -> str:
+        return str(prefix / PurePosixPath(*path.relative_to(root).parts))
+
+    model = gallery.model_name(model)
+    report = ImportReport(model)
+    work: list[tuple[str, Path, str]] = []
+    loose = sorted(p for p in root.iterdir() if is_photo(p))
+    report.skipped += [Skipped(shown(p), "it is not inside a person's folder (one folder per person, photos inside).") for p in loose]
+    people: dict[str, str] = {}  # name -> person id, made as each folder's first face is stored
+    for folder_name, photos in identity_folders(root):
+        try:
+            person = gallery.person_for(folder_name, create=False)
+        except (InvalidNameError, GalleryError) as exc:
+            report.skipped.append(Skipped(shown(root / folder_name), str(exc)))
+            continue
+        people[person.name] = person.id
+        work += [(person.name, photo, shown(photo)) for photo in photos]
+    report.total = len(work) + len(loose)
+    if not work:
+        if loose or report.skipped:
+            return report
+        raise EmptyImportError(f"'{root.name}' holds no identity folders with photos (one folder per person, photos inside).")
+    existing = {p.name for p in gallery.store.persons()}
+    records = {p.name: p for p in gallery.store.persons()}
+    done = 0
+    report_progress(progress, 0, len(work))
+    for start in range(0, len(work), chunk):
+        part = work[start : start + chunk]
+        _import_chunk(gallery, part, report, people, records, existing)
+        done += len(part)
+        report_progress(progress, done, len(work), part[-1][0])
+    with gallery.store.lock:  # a run killed between storing faces and their vectors is healed here
+        gallery.complete(gallery.enroll_models())
+    return report
+
+
+def _import_chunk(gallery, part, report: ImportReport, people: dict, records: dict, existing: set) -> None:
+    shas = []
+    for person, path, name in part:
+        try:
+            shas.append(image_sha(path))
+        except (OSError, ImageError) as exc:
+            shas.append(None)
+            reason = str(exc) if isinstance(exc, ImageError) else f"it could not be read ({exc.strerror or exc})."
+            report.skipped.append(Skipped(name, reason))
+    stored_faces = gallery.store.faces(image_shas=sorted({s for s in shas if s}))
+    persons = gallery.persons()
+    stored = {f.image_sha: persons[f.person_id].name if f.person_id in persons else "" for f in stored_faces if f.region is not None}
+    todo, copies = [], []
+    for (person, path, name), sha in zip(part, shas):
+        if sha is None:
+            continue
+        if sha in report.owners:  # the same photo twice in one run is stored once, under the first person
+            copies.append((sha, person, name))
+        elif sha in stored:
+            report.owners[sha] = (stored[sha], name, None)
+            if stored[sha] != person:
+                report.warnings.append(f"'{name}' is already in the gallery as {stored[sha]}: it was not added to {person}.")
             report.duplicates += 1
-            if owner != person:
-                report.warnings.append(f"'{name}' is the same photo as '{first}': it stays with {owner} only, not {person}.")
-
-    def _enroll_imported(self, model: str, todo: list[tuple[str, Path, str, str]], report: ImportReport) -> None:
-        if not todo:
-            return
-        flip = self.flip(model)
-        analyzed = self.pipeline.analyze_many([path for _, path, _, _ in todo], model, flip=flip)
-        records, vectors, thumbs = [], [], []
-        for (person, path, name, sha), result in zip(todo, analyzed):
-            if result.error or len(result.faces) != 1:
-                reason = result.error or ("no face was detected." if not result.faces else f"it holds {len(result.faces)} faces; enroll it with a chosen face instead.")
-                report.skipped.append(Skipped(name, reason))
-                report.owners[sha] = (None, name, reason)
-                continue
-            if note := frames_note(result.image, f"'{name}'"):
-                report.warnings.append(note)
-            face = result.faces[0]
-            records.append(FaceRecord(record_id(model, sha, face.face.box), person, path.name, sha, face.face.box, model, _now()))
-            vectors.append(face.embedding)
-            thumbs.append(face_thumbnail(result.image, face.face))
-        if records:
-            with self.store.lock:
-                self.store.add(model, records, np.stack(vectors), thumbs, flip)
-                self.refresh_centroids(model, sorted({r.person for r in records}))
-            report.enrolled.update(r.person for r in records)
+        else:
+            report.owners[sha] = (person, name, None)
+            todo.append((person, path, name, sha))
+    _enroll_imported(gallery, todo, report, people, existing)
+    for sha, person, name in copies:  # after the first copy's fate is known
+        owner, first, reason = report.owners[sha]
+        if owner is None:
+            report.skipped.append(Skipped(name, f"it is the same photo as '{first}', which was skipped: {reason}"))
+            continue
+        report.duplicates += 1
+        if owner != person:
+            report.warnings.append(f"'{name}' is the same photo as '{first}': it stays with {owner} only, not {person}.")
 
 
-def _pick(result: AnalyzedImage, label: str, face_index: int | None) -> EmbeddedFace:
-    faces = result.faces
+def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing: set) -> None:
+    if not todo:
+        return
+    found = detect_photos(gallery.pipeline, [path for _, path, _, _ in todo])
+    items = []
+    for (person, path, name, sha), (image, faces, error) in zip(todo, found):
+        if error or len(faces) != 1:
+            reason = error or ("no face was detected." if not faces else f"it holds {len(faces)} faces; enroll it with a chosen face instead.")
+            report.skipped.append(Skipped(name, reason))
+            report.owners[sha] = (None, name, reason)
+            continue
+        if note := frames_note(image, f"'{name}'"):
+            report.warnings.append(note)
+        items.append((person, FaceToEnroll(path.name, sha, faces[0], image)))
+    if not items:
+        return
+    with gallery.store.lock:
+        new = sorted({p for p, _ in items} - existing)
+        if new:
+            gallery.store.put_persons([PersonRecord(people[p], p, now()) for p in new])
+            existing.update(new)
+        _, notes = write_faces(gallery, [(item, people[p]) for p, item in items])
+    report.warnings += [n for n in notes if n not in report.warnings]
+    report.enrolled.update(p for p, _ in items)
+
+
+def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> Face:
     if not faces:
         raise NoFaceError(f"{label} has no face that could be detected; try a clearer, front-facing photo.")
     if face_index is not None:
@@ -316,7 +396,5 @@ def face_thumbnail(image: Image.Image | None, face: Face) -> Image.Image | None:
     return image.crop(box)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

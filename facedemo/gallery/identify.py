@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import params
-from ..errors import FaceDemoError, GalleryError, ModelUnavailableError, NoFaceError
-from ..models.thresholds import expected_fpir
+from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError, NoFaceError
+from ..models.base import ModelSpec
+from ..models.thresholds import expected_fpir, impostor_tail, open_set_threshold, threshold_for
 from ..vectors import centroid, l2_distance
 from ..pipeline import EmbeddedFace
 from ..vision.detect import Face
@@ -80,108 +81,146 @@ def nobody_enrolled(model: str) -> str:
             "name a face from this result to enroll it.")
 
 
-class Identification:
-    """The identification half of ``Gallery`` (which provides ``pipeline``, ``store``, ``model_name``,
-    ``threshold``, ``impostor_tail`` and ``reindex``)."""
+@dataclass(frozen=True)
+class SearchContext:
+    """What one identification request needs to know, resolved once and passed down: the model, the
+    decision method, how each searched gallery embeds (flip) and how many people it holds, and the
+    threshold that follows from them."""
 
-    def identify(self, image: ImageInput, model: str | None = None, top_k: int = 3, method: str = DEFAULT_METHOD,
-                 threshold: float | None = None) -> IdentifyResult:
-        """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
-        A face farther than ``threshold`` from every person is unknown (``name`` None); by default the
-        threshold follows the number of people enrolled (``Gallery.threshold``)."""
-        _check_method(method)
-        top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
-        model = self.model_name(model)
-        picture, faces = self.pipeline.analyze(image, model, flip=self.flip(model))
-        if not faces:
-            raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
-        result = self.match(faces, model, top_k, method, threshold)
-        note = frames_note(picture, "The photo")
-        return replace(result, notes=(note,)) if note else result
-
-    def match(self, faces: Sequence[EmbeddedFace], model: str, top_k: int = 3, method: str = DEFAULT_METHOD,
-              threshold: float | None = None, people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
-        """The decision for faces already embedded (the dashboard and the benchmarks reuse them).
-
-        ``people``: how many people the search covers, for the threshold (default: this gallery's);
-        ``strangers``: the classifier method's "none of them" faces (default: ``Settings.strangers``)."""
-        _check_method(method)
-        top_k, threshold = params.top_k(top_k), params.threshold(threshold)
-        if self.store.count(model) == 0:  # an empty gallery: every face is a stranger, ready to be named
-            limit = self.threshold(model, method, 0) if threshold is None else threshold
-            return IdentifyResult(model, method, limit, [FaceMatch(f.face, None, None, []) for f in faces], 0, nobody_enrolled(model))
-        own = self.people_count(model)
-        people = own if people is None else people
-        limit = self.threshold(model, method, people) if threshold is None else threshold
-        tail = self.impostor_tail(model, method)
-        fpir = None if tail is None else expected_fpir(tail, people, limit)
-        if not faces:
-            return IdentifyResult(model, method, limit, [], own, None, fpir)
-        vectors = np.stack([f.embedding for f in faces])
-        if method in ("centroid", "classifier"):
-            ranked = self.store.query_centroids(model, vectors, top_k)
-            if any(not row for row in ranked):  # faces but no centroids: a store written before them, or edited by hand
-                self.reindex(model)
-                ranked = self.store.query_centroids(model, vectors, top_k)
-            winners = [row[0] if row else None for row in ranked]
-            if method == "classifier":
-                winners = self.classify(model, vectors, ranked, limit, strangers)
-        else:
-            rows = self.store.query(model, vectors, max(KNN_K, 8 * top_k))
-            ranked = [_per_person(row) for row in rows]
-            winners = [(_vote(row, limit) if method == "knn" else (ranked[i][0] if ranked[i] else None)) for i, row in enumerate(rows)]
-        matches = []
-        for face, best, cands in zip(faces, winners, ranked):
-            known = best is not None and (method == "classifier" or best.distance <= limit)
-            matches.append(FaceMatch(face.face, best.name if known else None, best.distance if known else None, cands[:top_k]))
-        return IdentifyResult(model, method, limit, matches, own, None, fpir)
-
-    def compare_models(self, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
-                       models: Sequence[str] | None = None) -> IdentifyComparison:
-        """Identify ``image`` with every model that has people enrolled here (or ``models``): see
-        ``compare_models``."""
-        return compare_models(self.pipeline, [self], image, top_k, method, models)
-
-    def people_count(self, model: str) -> int:
-        return len(self.store.centroid_people(model))
-
-    def classify(self, model: str, vectors: np.ndarray, ranked: list[list[Candidate]], limit: float,
-                 strangers: np.ndarray | None = None) -> list[Candidate | None]:
-        """The classifier's choice per face: the most probable person when their probability is at least
-        ``1 - limit`` and beats "none of them"; their distance is the one to that person's centroid."""
-        classifier = self.store.classifiers.get(self, model, strangers)
-        probs, none = classifier.probabilities(vectors)
-        out = []
-        for i, row in enumerate(probs):
-            best = int(np.argmax(row))
-            name = classifier.people[best]
-            if row[best] < max(none[i], 1.0 - limit):
-                out.append(None)
-                continue
-            distance = next((c.distance for c in ranked[i] if c.name == name), None)
-            if distance is None:
-                distance = l2_distance(vectors[i], self.store_centroid(model, name))
-            out.append(Candidate(name, distance))
-        return out
-
-    def store_centroid(self, model: str, name: str) -> np.ndarray:
-        _, vectors = self.store.get(model, person=name, embeddings=True)
-        return centroid(vectors)
+    model: str
+    spec: ModelSpec
+    method: str
+    counts: tuple[int, ...]  # people with a centroid, per gallery searched
+    flips: tuple[bool, ...]  # how each gallery's vectors were made
+    people: int  # how many people the threshold is set for (strangers are compared with all of them)
+    threshold: float
+    expected_fpir: float | None  # the share of strangers expected to get a name at this threshold and size
 
 
-def identify_faces(pipeline, galleries: Sequence, picture: Image.Image, faces: Sequence[Face], model: str, top_k: int = 3,
-                   method: str = DEFAULT_METHOD) -> IdentifyResult:
-    """Faces already found in ``picture``, named by ``model`` against several galleries searched as one (public
-    mode: the visitor's and the shared one). They are embedded once per way the galleries were enrolled
-    (``Gallery.flip``), the threshold follows the people of every gallery searched (strangers are compared
-    with all of them), and the answers are merged. Galleries with nobody enrolled for ``model`` are left out,
-    unless all are: then every face is unknown, with a note, ready to be named."""
-    galleries = [g for g in galleries if g.store.count(model) > 0] or list(galleries[:1])
-    flips = [g.flip(model) for g in galleries]  # each reads its collection's record once
-    embedded = {flip: pipeline.embed_faces(picture, faces, model, flip=flip) for flip in set(flips)}
-    people = sum(g.people_count(model) for g in galleries)
-    results = [g.match(embedded[flip], model, top_k, method, people=people) for g, flip in zip(galleries, flips)]
+def search_context(pipeline, galleries: Sequence, model, method: str = DEFAULT_METHOD, threshold: float | None = None,
+                   people: int | None = None) -> SearchContext:
+    """Resolve a request once: the spec, each gallery's people count (one Chroma call each) and flip (read
+    from the collection opened already), and the threshold. A fixed ``threshold`` (or one a gallery was
+    built with) wins; the classifier method uses ``CLASSIFIER_LIMIT``; else it follows the number of
+    people searched so that about ``Settings.target_fpir`` of strangers get a name, from the method's
+    calibrated impostor tail; a model with no calibrated tail keeps its fixed 1:N threshold."""
+    _check_method(method)
+    threshold = params.threshold(threshold)
+    spec = pipeline.spec(model)
+    home = pipeline.settings.home
+    counts = tuple(g.people_count(spec.name) for g in galleries)
+    flips = tuple(g.flip(spec) for g in galleries)
+    total = sum(counts) if people is None else int(people)
+    fixed = threshold if threshold is not None else next((g.fixed_threshold for g in galleries if g.fixed_threshold is not None), None)
+    tail = None if method == "classifier" else impostor_tail(spec, home, "nearest" if method == "knn" else method)
+    if fixed is not None:
+        limit = float(fixed)
+    elif method == "classifier":
+        limit = CLASSIFIER_LIMIT
+    elif tail is None:
+        limit = threshold_for(spec, home, "identify")  # 1:N's stricter fixed threshold (models/thresholds.py)
+    else:
+        limit = open_set_threshold(tail, max(1, total), pipeline.settings.target_fpir)
+    fpir = None if tail is None else expected_fpir(tail, total, limit)
+    return SearchContext(spec.name, spec, method, counts, flips, total, limit, fpir)
+
+
+def load_faces(pipeline, image: ImageInput) -> tuple[Image.Image, list[Face]]:
+    """A photo decoded and its faces found, or NoFaceError."""
+    picture = pipeline.load(image)
+    faces = pipeline.detect(picture)
+    if not faces:
+        raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+    return picture, faces
+
+
+def identify_image(pipeline, galleries: Sequence, image: ImageInput, model=None, top_k: int = 3, method: str = DEFAULT_METHOD,
+                   threshold: float | None = None) -> IdentifyResult:
+    """Name every face of a photo against ``galleries`` searched as one (see ``identify_faces``)."""
+    _check_method(method)
+    top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
+    picture, faces = load_faces(pipeline, image)
+    result = identify_faces(pipeline, galleries, picture, faces, model, top_k, method, threshold)
+    note = frames_note(picture, "The photo")
+    return replace(result, notes=(note,)) if note else result
+
+
+def identify_faces(pipeline, galleries: Sequence, picture: Image.Image | None, faces: Sequence[Face], model=None, top_k: int = 3,
+                   method: str = DEFAULT_METHOD, threshold: float | None = None, embedded: Sequence[EmbeddedFace] | None = None,
+                   people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
+    """The one identification: the CLI, the dashboard, the album's labels and the benchmarks all come here.
+
+    Faces found in ``picture`` (or already ``embedded``), named by ``model`` against several galleries
+    searched as one (public mode: the visitor's and the shared one). They are embedded once per way the
+    galleries were enrolled (flip); the threshold follows the people of every gallery searched (or
+    ``people``); the answers are merged. Galleries with nobody enrolled for the model are left out; when
+    all are empty every face is unknown, with a note, ready to be named. With the centroid method one
+    gallery costs two Chroma calls: its people count and one query.
+
+    ``strangers``: the classifier method's "none of them" faces (default: ``Settings.strangers``)."""
+    top_k = params.top_k(top_k)
+    ctx = search_context(pipeline, galleries, model, method, threshold, people)
+    if not any(ctx.counts):
+        healed = [g for g in galleries if g.writable and g.store.count(ctx.model)]  # faces but no centroids: a store edited by hand
+        for gallery in healed:
+            gallery.reindex(ctx.model)
+        if healed:
+            ctx = search_context(pipeline, galleries, model, method, threshold, people)
+    active = [(g, n, flip) for g, n, flip in zip(galleries, ctx.counts, ctx.flips) if n > 0]
+    if not active:
+        return IdentifyResult(ctx.model, method, ctx.threshold, [FaceMatch(f, None, None, []) for f in faces], 0, nobody_enrolled(ctx.model))
+    own = sum(n for _, n, _ in active)
+    if not faces:
+        return IdentifyResult(ctx.model, method, ctx.threshold, [], own, None, ctx.expected_fpir)
+    if embedded is not None:
+        vectors = {flip: np.stack([e.embedding for e in embedded]) for _, _, flip in active}
+    else:
+        vectors = {flip: np.stack([e.embedding for e in pipeline.embed_faces(picture, faces, ctx.spec, flip=flip)])
+                   for flip in dict.fromkeys(flip for _, _, flip in active)}
+    results = [_decide(g, n, ctx, vectors[flip], faces, top_k, strangers) for g, n, flip in active]
     return results[0] if len(results) == 1 else merge_results(results, top_k)
+
+
+def _decide(gallery, count: int, ctx: SearchContext, vectors: np.ndarray, faces: Sequence[Face], top_k: int,
+            strangers: np.ndarray | None) -> IdentifyResult:
+    """One gallery's answer for the faces' vectors, by the context's method and threshold."""
+    model, method, limit = ctx.model, ctx.method, ctx.threshold
+    if method in ("centroid", "classifier"):
+        ranked = gallery.store.query_centroids(model, vectors, top_k, people=count)
+        winners = [row[0] if row else None for row in ranked]
+        if method == "classifier":
+            winners = classify(gallery, model, vectors, ranked, limit, strangers)
+    else:
+        rows = gallery.store.query(model, vectors, max(KNN_K, 8 * top_k))
+        names = {p.id: p.name for p in gallery.store.persons()}
+        ranked = [_per_person(row, names) for row in rows]
+        winners = [(_vote(row, limit, names) if method == "knn" else (ranked[i][0] if ranked[i] else None)) for i, row in enumerate(rows)]
+    matches = []
+    for face, best, cands in zip(faces, winners, ranked):
+        known = best is not None and (method == "classifier" or best.distance <= limit)
+        matches.append(FaceMatch(face, best.name if known else None, best.distance if known else None, cands[:top_k]))
+    return IdentifyResult(model, method, limit, matches, count, None, ctx.expected_fpir)
+
+
+def classify(gallery, model: str, vectors: np.ndarray, ranked: list[list[Candidate]], limit: float,
+             strangers: np.ndarray | None = None) -> list[Candidate | None]:
+    """The classifier's choice per face: the most probable person when their probability is at least
+    ``1 - limit`` and beats "none of them"; their distance is the one to that person's centroid."""
+    classifier = gallery.store.classifiers.get(gallery, model, strangers)
+    probs, none = classifier.probabilities(vectors)
+    ids = {p.name: p.id for p in gallery.store.persons()}
+    out = []
+    for i, row in enumerate(probs):
+        best = int(np.argmax(row))
+        name = classifier.people[best]
+        if row[best] < max(none[i], 1.0 - limit):
+            out.append(None)
+            continue
+        distance = next((c.distance for c in ranked[i] if c.name == name), None)
+        if distance is None:
+            distance = l2_distance(vectors[i], centroid(gallery.vectors_of(model, ids[name])))
+        out.append(Candidate(name, distance, ids.get(name, "")))
+    return out
 
 
 def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
@@ -194,10 +233,7 @@ def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int 
     """
     _check_method(method)
     top_k = params.top_k(top_k)
-    picture = pipeline.load(image)
-    faces = pipeline.detect(picture)
-    if not faces:
-        raise NoFaceError("The image has no face that could be detected; try a clearer, front-facing photo.")
+    picture, faces = load_faces(pipeline, image)
     statuses = {s.name: s for s in pipeline.models()}
     results, unavailable = [], {}
     for name in dict.fromkeys(models or statuses):
@@ -205,11 +241,11 @@ def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int 
         status = statuses.get(spec.name)
         if status is not None and not status.available:
             unavailable[spec.name] = status.reason or "unavailable"
-        elif not any(g.store.count(spec.name) for g in galleries):
+        elif not any(g.people_count(spec.name) or g.store.count(spec.name) for g in galleries):
             unavailable[spec.name] = "nobody is enrolled for this model"
         else:
             try:
-                results.append(identify_faces(pipeline, galleries, picture, faces, spec.name, top_k, method))
+                results.append(identify_faces(pipeline, galleries, picture, faces, spec, top_k, method))
             except ModelUnavailableError as exc:
                 unavailable[spec.name] = str(exc)
     if not results:
@@ -251,27 +287,28 @@ def size_note(result: IdentifyResult, target: float | None = None) -> str:
 # -- decisions ----------------------------------------------------------------------------------------
 def _check_method(method: str) -> None:
     if method not in METHODS:
-        raise FaceDemoError(f"Unknown identification method '{method}': use one of {', '.join(METHODS)}.")
+        raise InvalidParameterError(f"Unknown identification method '{method}': use one of {', '.join(METHODS)}.")
 
 
-def _per_person(hits) -> list[Candidate]:
+def _per_person(hits, names: dict[str, str]) -> list[Candidate]:
     best: dict[str, float] = {}
     for h in hits:
-        if h.record.person not in best or h.distance < best[h.record.person]:
-            best[h.record.person] = h.distance
-    return [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])]
+        pid = h.record.person_id
+        if pid not in best or h.distance < best[pid]:
+            best[pid] = h.distance
+    return [Candidate(names.get(p, ""), d, p) for p, d in sorted(best.items(), key=lambda kv: kv[1])]
 
 
-def _vote(hits, limit: float) -> Candidate | None:
+def _vote(hits, limit: float, names: dict[str, str]) -> Candidate | None:
     """The person most often among the k nearest faces within the threshold; ties go to the closer person."""
     near = [h for h in hits[:KNN_K] if h.distance <= limit]
     if not near:
-        return Candidate(hits[0].record.person, hits[0].distance) if hits else None
+        return Candidate(names.get(hits[0].record.person_id, ""), hits[0].distance, hits[0].record.person_id) if hits else None
     votes: dict[str, list[float]] = defaultdict(list)
     for h in near:
-        votes[h.record.person].append(h.distance)
-    name = min(votes, key=lambda n: (-len(votes[n]), min(votes[n])))
-    return Candidate(name, min(votes[name]))
+        votes[h.record.person_id].append(h.distance)
+    pid = min(votes, key=lambda n: (-len(votes[n]), min(votes[n])))
+    return Candidate(names.get(pid, ""), min(votes[pid]), pid)
 
 
 # -- drawing ------------------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
-"""Where enrolled faces live: a small store interface and its Chroma implementation.
+"""Where enrolled faces live: the store protocol the gallery uses and its Chroma implementation.
 
-One collection per model (embedding sizes differ, and a ``where`` filter costs about 12x a plain query
-in Chroma 1.5), cosine space, and ``embedding_function=None`` always: we hand Chroma our own vectors,
-and any other value makes it fetch a text model. A second, small collection per model holds one
-re-normalised mean embedding per person, so "nearest person" is one vector query however large the
-gallery grows. Face-crop thumbnails are small JPEGs on disk beside the store.
+A person exists once, whatever the models: the ``persons`` collection holds each person's id and name,
+and the ``registry`` collection each enrolled face (which photo, where in it, its five landmarks, and
+where its stored face region is), independent of any model. Each model then has its own collection of
+vectors (embedding sizes differ, and a ``where`` filter costs about 12x a plain query in Chroma 1.5) that
+names faces and people by id only, and a small collection of one re-normalised mean vector per person
+(with the person's name, so "nearest person" is one query that needs nothing else). Renaming a person
+changes their ``persons`` row and their centroid rows, never a model's vectors.
 
-Chroma's cosine distance ``c`` and the project's L2 distance between unit vectors ``d`` relate as
-``d = sqrt(2c)``; everything leaving this module is ``d``.
+Face-crop thumbnails and face regions (the face with a margin, enough to align and embed it again with
+a model that comes later) are small JPEGs on disk beside the store. Chroma's cosine distance ``c`` and
+the project's L2 distance between unit vectors ``d`` relate as ``d = sqrt(2c)``; everything leaving this
+module is ``d``. ``embedding_function=None`` always: we hand Chroma our own vectors, and any other value
+makes it fetch a text model. The two model-independent collections carry a one-number placeholder vector
+(Chroma stores no record without one).
 """
 
 from __future__ import annotations
@@ -35,39 +41,84 @@ from .classifier import Classifiers
 from .server import chroma_command
 
 THUMB_SIZE = 112  # longest side, pixels
-FACES, PEOPLE = "faces", "people"
+FACES, PEOPLE, PERSONS, REGISTRY = "faces", "people", "persons", "registry"
+SCHEMA = 2  # 1: a person was a name inside each model's collection; 2: persons and a face registry
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_PLACEHOLDER = [1.0]  # the vector of a persons or registry row
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    id: str
+    name: str
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where a stored face region sits in its photo: region pixel = (photo pixel - origin) * scale."""
+
+    x0: float
+    y0: float
+    scale: float
+
+    def to_region(self, x: float, y: float) -> tuple[float, float]:
+        return (x - self.x0) * self.scale, (y - self.y0) * self.scale
 
 
 @dataclass(frozen=True)
 class FaceRecord:
-    """One enrolled face: who, from which photo (name and sha256 of its bytes), where, with which model."""
+    """One enrolled face, for every model: whose, from which photo (its name and the sha256 of its bytes),
+    where in it (box and landmarks in the photo's pixels), and where its stored region is (None: enrolled
+    before regions were kept, so a later model cannot embed it without the photo)."""
 
     id: str
-    person: str
+    person_id: str
     image: str
     image_sha: str
     box: tuple[float, float, float, float]
-    model: str
-    enrolled_at: str  # ISO 8601, UTC
+    landmarks: tuple[tuple[float, float], ...] | None = None
+    region: Region | None = None
+    enrolled_at: str = ""  # ISO 8601, UTC
 
     def metadata(self) -> dict:
         x1, y1, x2, y2 = self.box
-        return {
-            "person": self.person, "image": self.image, "image_sha": self.image_sha, "model": self.model,
-            "enrolled_at": self.enrolled_at, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-        }
+        meta = {"person_id": self.person_id, "image": self.image, "image_sha": self.image_sha, "enrolled_at": self.enrolled_at,
+                "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+        if self.landmarks:
+            meta.update({f"l{i}": float(v) for i, v in enumerate(c for point in self.landmarks for c in point)})
+        if self.region is not None:
+            meta.update({"rx": self.region.x0, "ry": self.region.y0, "rs": self.region.scale})
+        return meta
 
     @classmethod
     def from_metadata(cls, id: str, meta: dict) -> "FaceRecord":
         box = tuple(float(meta.get(k, 0.0)) for k in ("x1", "y1", "x2", "y2"))
-        return cls(id, str(meta["person"]), str(meta.get("image", "")), str(meta.get("image_sha", "")), box,
-                   str(meta.get("model", "")), str(meta.get("enrolled_at", "")))
+        landmarks = None
+        if all(f"l{i}" in meta for i in range(10)):
+            flat = [float(meta[f"l{i}"]) for i in range(10)]
+            landmarks = tuple((flat[i], flat[i + 1]) for i in range(0, 10, 2))
+        region = Region(float(meta["rx"]), float(meta["ry"]), float(meta["rs"])) if all(k in meta for k in ("rx", "ry", "rs")) else None
+        return cls(id, str(meta.get("person_id", "")), str(meta.get("image", "")), str(meta.get("image_sha", "")), box, landmarks,
+                   region, str(meta.get("enrolled_at", "")))
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One face's vector in one model's collection: its own id, the face's and the person's."""
+
+    id: str
+    face_id: str
+    person_id: str
+
+    def metadata(self, model: str) -> dict:
+        return {"face_id": self.face_id, "person_id": self.person_id, "model": model}
 
 
 @dataclass(frozen=True)
 class Hit:
-    record: FaceRecord
+    record: ModelRecord
     distance: float
 
 
@@ -77,32 +128,67 @@ class Candidate:
 
     name: str
     distance: float
+    person_id: str = ""
+
+
+def face_id(image_sha: str, box: Sequence[float]) -> str:
+    """The same face of the same photo always gets the same id, whatever the model, so re-imports upsert."""
+    key = f"{image_sha}|" + ",".join(f"{v:.0f}" for v in box)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def record_id(model: str, image_sha: str, box: Sequence[float]) -> str:
-    """The same face of the same photo for the same model always gets the same id, so re-imports upsert."""
+    """A face's id in one model's collection (the ids galleries of schema 1 used, so they migrate in place)."""
     key = f"{model}|{image_sha}|" + ",".join(f"{v:.0f}" for v in box)
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class FaceStore(Protocol):
-    """What the gallery needs from a store. ``lock`` serialises writers that share the store."""
+    """Everything the gallery asks of a store. ``lock`` serialises writers that share the store."""
 
     lock: threading.RLock
+    namespace: str | None
+    classifiers: Classifiers
+    state: dict
 
+    def with_namespace(self, namespace: str | None) -> "FaceStore": ...
+    # people and faces, for every model
+    def persons(self, ids: Sequence[str] = ()) -> list[PersonRecord]: ...
+    def put_persons(self, persons: Sequence[PersonRecord]) -> None: ...
+    def delete_persons(self, ids: Sequence[str]) -> None: ...
+    def faces(self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()) -> list[FaceRecord]: ...
+    def face_count(self) -> int: ...
+    def put_faces(self, faces: Sequence[FaceRecord], thumbs: Sequence[Image.Image | None], regions: Sequence[Image.Image | None]) -> None: ...
+    def delete_faces(self, ids: Sequence[str]) -> None: ...
+    def region(self, face_id: str) -> Image.Image | None: ...
+    def thumb_path(self, face_id: str) -> Path | None: ...
+    # one model's vectors
     def models(self) -> list[str]: ...
     def count(self, model: str) -> int: ...
-    def add(self, model: str, records: Sequence[FaceRecord], embeddings: np.ndarray, thumbs: Sequence[Image.Image | None], flip: bool = False) -> None: ...
     def flip(self, model: str) -> bool | None: ...
-    def get(self, model: str, ids: Sequence[str] = (), person: str | None = None, image_shas: Sequence[str] = (), embeddings: bool = False) -> tuple[list[FaceRecord], np.ndarray | None]: ...
-    def query(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Hit]]: ...
-    def delete(self, model: str, ids: Sequence[str]) -> None: ...
-    def rename(self, model: str, records: Sequence[FaceRecord], person: str) -> None: ...
-    def set_centroids(self, model: str, centroids: dict[str, np.ndarray | None]) -> None: ...
-    def query_centroids(self, model: str, embeddings: np.ndarray, k: int) -> list[list[Candidate]]: ...
-    def thumb_path(self, record_id: str) -> Path | None: ...
+    def put_vectors(self, model: str, records: Sequence[ModelRecord], vectors: np.ndarray, flip: bool = False) -> None: ...
+    def vectors(self, model: str, person_id: str | None = None, face_ids: Sequence[str] = (),
+                embeddings: bool = False) -> tuple[list[ModelRecord], np.ndarray | None]: ...
+    def query(self, model: str, vectors: np.ndarray, k: int) -> list[list[Hit]]: ...
+    def delete_vectors(self, model: str, ids: Sequence[str]) -> None: ...
+    # one mean vector per person
+    def set_centroids(self, model: str, centroids: dict[str, tuple[str, np.ndarray] | None]) -> None: ...
+    def rename_centroids(self, model: str, person_id: str, name: str) -> None: ...
+    def centroid_count(self, model: str) -> int: ...
+    def centroid_people(self, model: str) -> dict[str, str]: ...
+    def query_centroids(self, model: str, vectors: np.ndarray, k: int, people: int | None = None) -> list[list[Candidate]]: ...
+    # the schema, migration, erasure
+    def schema(self) -> int: ...
+    def set_schema(self, schema: int) -> None: ...
+    def begin_migration(self) -> None: ...
+    def legacy_rows(self, model: str) -> tuple[list[str], list[dict], np.ndarray]: ...
+    def strip_legacy(self, model: str, ids: Sequence[str]) -> None: ...
+    def replace_centroids(self, model: str) -> None: ...
+    def move_thumb(self, old_id: str, new_id: str) -> None: ...
+    def namespaces(self) -> set[str]: ...
     def drop(self, compact: bool = True) -> None: ...
-    def erase(self, models: Sequence[str]) -> None: ...
+    def erase(self, models: Sequence[str], people: bool = True) -> None: ...
+    def compact(self) -> None: ...
 
 
 def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False):
@@ -129,7 +215,7 @@ def make_client(path: str | Path | None = None, host: str | None = None, port: i
 
 def open_store(gallery: str | Path | None = None, host: str | None = None, port: int | None = None,
                ephemeral: bool = False, namespace: str | None = None) -> "ChromaStore":
-    """The usual way in: a client from the arguments, thumbnails under ``<gallery>/thumbs``."""
+    """The usual way in: a client from the arguments, thumbnails and face regions under ``<gallery>/thumbs``."""
     folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
     client = make_client(folder, host, port, ephemeral)
     thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
@@ -143,7 +229,8 @@ def _reason(exc: Exception) -> str:
 
 class ChromaStore:
     def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None,
-                 persist_dir: str | Path | None = None, classifiers: Classifiers | None = None):
+                 persist_dir: str | Path | None = None, classifiers: Classifiers | None = None, collections: dict | None = None,
+                 state: dict | None = None):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self.client = client
@@ -152,32 +239,38 @@ class ChromaStore:
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()
         self.classifiers = classifiers or Classifiers()  # the classifier method's models, until the gallery changes
-        self._collections: dict[tuple[str, str], object] = {}
+        # Open collections by Chroma name, shared by every namespace view of this client: a request's view
+        # of a visitor's gallery does not open its collections again.
+        self._collections: dict[str, object] = {} if collections is None else collections
+        # What this process has learnt about the galleries of this client, shared by the namespace views:
+        # ("schema", namespace) once checked, ("complete", namespace, model) once filled in.
+        self.state: dict = {} if state is None else state
 
     def with_namespace(self, namespace: str | None) -> "ChromaStore":
         """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
-        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir, self.classifiers)
+        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir, self.classifiers, self._collections, self.state)
 
     # -- collections ------------------------------------------------------------------------------
     def _prefix(self) -> str:
         return f"{self.namespace}.fd." if self.namespace else "fd."
 
-    def _name(self, model: str, kind: str) -> str:
+    def _name(self, model: str | None, kind: str) -> str:
+        if model is None:
+            return f"{self._prefix()}{kind}"
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", model)
         return f"{self._prefix()}{kind}.{safe}"
 
-    def _collection(self, model: str, kind: str = FACES, create: bool = True):
-        key = (model, kind)
-        if key not in self._collections:
-            with _chroma_errors("open the collection for " + model):
-                name = self._name(model, kind)
+    def _collection(self, model: str | None, kind: str = FACES, create: bool = True):
+        name = self._name(model, kind)
+        if name not in self._collections:
+            with _chroma_errors("open the collection for " + (model or kind)):
                 self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
-                    col = self.client.get_or_create_collection(
-                        name, configuration={"hnsw": {"space": "cosine"}},
-                        metadata={"facedemo": kind, "model": model}, embedding_function=None,
-                    )
+                    meta = {"facedemo": kind, **({"model": model} if model else {}), **({"schema": SCHEMA} if kind == REGISTRY else {})}
+                    space = "cosine" if model else "l2"
+                    col = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": space}}, metadata=meta,
+                                                               embedding_function=None)
                 else:
                     from chromadb.errors import NotFoundError
 
@@ -185,8 +278,11 @@ class ChromaStore:
                         col = self.client.get_collection(name, embedding_function=None)
                     except NotFoundError:
                         return None
-            self._collections[key] = col
-        return self._collections[key]
+            self._collections[name] = col
+        return self._collections[name]
+
+    def _forget(self, name: str) -> None:
+        self._collections.pop(name, None)
 
     def _names(self) -> list[str]:
         with _chroma_errors("list the collections"):
@@ -198,7 +294,7 @@ class ChromaStore:
         models = []
         for name in self._names():
             if name.startswith(prefix):
-                col = self._collection_by_name(name)
+                col = self._collections.get(name) or self._collection_by_name(name)
                 models.append(str((col.metadata or {}).get("model") or name[len(prefix):]))
         return sorted(models)
 
@@ -206,150 +302,240 @@ class ChromaStore:
         with _chroma_errors("open " + name):
             return self.client.get_collection(name, embedding_function=None)
 
-    # -- faces ------------------------------------------------------------------------------------
+    # -- people -----------------------------------------------------------------------------------
+    def persons(self, ids: Sequence[str] = ()) -> list[PersonRecord]:
+        col = self._collection(None, PERSONS, create=False)
+        if col is None:
+            return []
+        with _chroma_errors("read the people"):
+            got = col.get(ids=list(ids) or None, include=["metadatas"])
+        return [PersonRecord(i, str(m.get("name", "")), str(m.get("created_at", ""))) for i, m in zip(got["ids"], got["metadatas"])]
+
+    def put_persons(self, persons: Sequence[PersonRecord]) -> None:
+        if not persons:
+            return
+        col = self._collection(None, PERSONS)
+        with _chroma_errors("store the people"):
+            col.upsert(ids=[p.id for p in persons], embeddings=[_PLACEHOLDER] * len(persons),
+                       metadatas=[{"name": p.name, "created_at": p.created_at} for p in persons])
+
+    def delete_persons(self, ids: Sequence[str]) -> None:
+        col = self._collection(None, PERSONS, create=False)
+        if col is not None and ids:
+            with _chroma_errors("delete people"):
+                col.delete(ids=list(ids))
+
+    # -- faces, for every model -------------------------------------------------------------------
+    def faces(self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()) -> list[FaceRecord]:
+        col = self._collection(None, REGISTRY, create=False)
+        if col is None:
+            return []
+        where = {"person_id": person_id} if person_id is not None else ({"image_sha": {"$in": list(image_shas)}} if image_shas else None)
+        with _chroma_errors("read the gallery"):
+            got = col.get(ids=list(ids) or None, where=where, include=["metadatas"])
+        return [FaceRecord.from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"])]
+
+    def face_count(self) -> int:
+        col = self._collection(None, REGISTRY, create=False)
+        with _chroma_errors("count the faces"):
+            return col.count() if col is not None else 0
+
+    def put_faces(self, faces, thumbs, regions) -> None:
+        """Thumbnails and regions are written first, so a record never lacks its files."""
+        if not faces:
+            return
+        for face, thumb, region in zip(faces, thumbs, regions):
+            if thumb is not None:
+                self._write_image(self._thumb_file(face.id), thumb, THUMB_SIZE, 85)
+            if region is not None:
+                self._write_image(self._region_file(face.id), region, None, 95)
+        col = self._collection(None, REGISTRY)
+        with _chroma_errors("store the faces"):
+            for start in range(0, len(faces), _BATCH):
+                part = faces[start : start + _BATCH]
+                col.upsert(ids=[f.id for f in part], embeddings=[_PLACEHOLDER] * len(part), metadatas=[f.metadata() for f in part])
+
+    def delete_faces(self, ids: Sequence[str]) -> None:
+        """Thumbnails and regions go first: if the process dies half-way, the records are still there to delete again."""
+        if not ids:
+            return
+        for fid in ids:
+            for path in (self._thumb_file(fid), self._region_file(fid)):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+        col = self._collection(None, REGISTRY, create=False)
+        if col is not None:
+            with _chroma_errors("delete faces"):
+                for start in range(0, len(ids), _BATCH):
+                    col.delete(ids=list(ids[start : start + _BATCH]))
+
+    # -- one model's vectors ----------------------------------------------------------------------
     def count(self, model: str) -> int:
         col = self._collection(model, create=False)
         with _chroma_errors("count the faces"):
             return col.count() if col is not None else 0
 
     def flip(self, model) -> bool | None:
-        """Whether the faces stored for ``model`` were embedded with test-time flip (face and mirror image
-        averaged); None while none are stored. A collection written before the option existed holds
-        unflipped vectors, so a missing record reads as False."""
+        """Whether the vectors stored for ``model`` were made with test-time flip (face and mirror image
+        averaged), as recorded with the first of them; None while the model has no collection. A
+        collection written before the option existed holds unflipped vectors, so a missing record reads
+        as False (migration writes it down)."""
         col = self._collection(model, create=False)
+        if col is None:
+            return None
+        meta = col.metadata or {}
+        if "flip" in meta:
+            return bool(meta["flip"])
         with _chroma_errors("read the collection"):
-            if col is None or col.count() == 0:
-                return None
-            return bool((col.metadata or {}).get("flip", False))
+            return False if col.count() else None
 
-    def add(self, model, records, embeddings, thumbs, flip: bool = False) -> None:
-        """Upsert records with their embeddings; thumbnails are written first so a record never lacks one.
-        ``flip``: how the embeddings were made; the collection records it with its first faces and refuses
-        vectors made the other way (distances between the two kinds mean less than either's)."""
+    def put_vectors(self, model, records, vectors, flip: bool = False) -> None:
+        """Upsert one model's vectors. ``flip``: how they were made; the collection records it with its first
+        vectors and refuses vectors made the other way (distances between the two kinds mean less)."""
         if not records:
             return
         recorded = self.flip(model)
         if recorded is not None and recorded != flip:
             raise GalleryError(f"The gallery's {model} faces were embedded {'with' if recorded else 'without'} test-time flip and these "
                                f"{'with' if flip else 'without'} it; the two cannot be mixed in one collection.")
-        for record, thumb in zip(records, thumbs):
-            if thumb is not None:
-                self._write_thumb(record.id, thumb)
         col = self._collection(model)
-        if recorded is None and bool((col.metadata or {}).get("flip", False)) != flip:
+        meta = col.metadata or {}
+        if "flip" not in meta:
             with _chroma_errors("record how the faces were embedded"):
-                col.modify(metadata={**(col.metadata or {}), "flip": flip})
-        vectors = l2_normalise(embeddings)
+                col.modify(metadata={**meta, "flip": bool(flip)})
+        vectors = l2_normalise(np.asarray(vectors, dtype=np.float32))
         with _chroma_errors("store the faces"):
-            for start in range(0, len(records), 1000):
-                part = records[start : start + 1000]
-                col.upsert(ids=[r.id for r in part], embeddings=vectors[start : start + len(part)],
-                           metadatas=[r.metadata() for r in part])
+            for start in range(0, len(records), _BATCH):
+                part = records[start : start + _BATCH]
+                col.upsert(ids=[r.id for r in part], embeddings=vectors[start : start + len(part)], metadatas=[r.metadata(model) for r in part])
 
-    def get(self, model, ids=(), person=None, image_shas=(), embeddings=False):
+    def vectors(self, model, person_id=None, face_ids=(), embeddings=False):
         col = self._collection(model, create=False)
         if col is None:
             return [], (np.zeros((0, 0), np.float32) if embeddings else None)
-        where = None
-        if person is not None:
-            where = {"person": person}
-        elif image_shas:
-            where = {"image_sha": {"$in": list(image_shas)}}
+        where = {"person_id": person_id} if person_id is not None else ({"face_id": {"$in": list(face_ids)}} if face_ids else None)
         include = ["metadatas", "embeddings"] if embeddings else ["metadatas"]
         with _chroma_errors("read the gallery"):
-            got = col.get(ids=list(ids) or None, where=where, include=include)
-        records = [FaceRecord.from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"])]
-        vectors = None
+            got = col.get(where=where, include=include)
+        records = [ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", ""))) for i, m in zip(got["ids"], got["metadatas"])]
+        out = None
         if embeddings:
             raw = got.get("embeddings")
-            vectors = np.asarray(raw, dtype=np.float32) if raw is not None and len(raw) else np.zeros((0, 0), np.float32)
-        return records, vectors
+            out = np.asarray(raw, dtype=np.float32) if raw is not None and len(raw) else np.zeros((0, 0), np.float32)
+        return records, out
 
-    def query(self, model, embeddings, k):
+    def query(self, model, vectors, k):
         col = self._collection(model, create=False)
         if col is None or k <= 0:
-            return [[] for _ in range(len(embeddings))]
+            return [[] for _ in range(len(vectors))]
         with _chroma_errors("search the gallery"):
             n = min(k, col.count())
             if n == 0:
-                return [[] for _ in range(len(embeddings))]
-            got = col.query(query_embeddings=l2_normalise(embeddings), n_results=n, include=["metadatas", "distances"])
+                return [[] for _ in range(len(vectors))]
+            got = col.query(query_embeddings=l2_normalise(vectors), n_results=n, include=["metadatas", "distances"])
         return [
-            [Hit(FaceRecord.from_metadata(i, m), float(d)) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
+            [Hit(ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", ""))), float(d)) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
             for ids, metas, dists in zip(got["ids"], got["metadatas"], got["distances"])
         ]
 
-    def delete(self, model, ids) -> None:
-        """Thumbnails go first: if the process dies half-way, the records are still there to delete again."""
-        if not ids:
-            return
-        for record_id in ids:
-            path = self.thumb_path(record_id, must_exist=False)
-            if path is not None:
-                path.unlink(missing_ok=True)
+    def delete_vectors(self, model, ids) -> None:
         col = self._collection(model, create=False)
-        if col is not None:
+        if col is not None and ids:
             with _chroma_errors("delete faces"):
-                col.delete(ids=list(ids))
-
-    def rename(self, model, records, person) -> None:
-        col = self._collection(model, create=False)
-        if col is None or not records:
-            return
-        metas = [FaceRecord(r.id, person, r.image, r.image_sha, r.box, r.model, r.enrolled_at).metadata() for r in records]
-        with _chroma_errors("rename"):
-            col.update(ids=[r.id for r in records], metadatas=metas)
+                for start in range(0, len(ids), _BATCH):
+                    col.delete(ids=list(ids[start : start + _BATCH]))
 
     # -- one mean vector per person -----------------------------------------------------------------
     def set_centroids(self, model, centroids) -> None:
-        """``{person: unit vector}`` upserts; ``{person: None}`` removes that person's centroid."""
+        """``{person_id: (name, unit vector)}`` upserts; ``{person_id: None}`` removes that person's centroid."""
         col = self._collection(model, PEOPLE)
-        gone = [_person_id(p) for p, v in centroids.items() if v is None]
+        gone = [p for p, v in centroids.items() if v is None]
         keep = [(p, v) for p, v in centroids.items() if v is not None]
         with _chroma_errors("update the people index"):
             if gone:
                 col.delete(ids=gone)
             if keep:
-                col.upsert(ids=[_person_id(p) for p, _ in keep], embeddings=l2_normalise(np.stack([v for _, v in keep])),
-                           metadatas=[{"person": p} for p, _ in keep])
+                col.upsert(ids=[p for p, _ in keep], embeddings=l2_normalise(np.stack([v for _, (_, v) in keep])),
+                           metadatas=[{"person_id": p, "person": name} for p, (name, _) in keep])
 
-    def query_centroids(self, model, embeddings, k):
+    def rename_centroids(self, model, person_id, name) -> None:
         col = self._collection(model, PEOPLE, create=False)
-        if col is None or k <= 0:
-            return [[] for _ in range(len(embeddings))]
-        with _chroma_errors("search the people index"):
-            n = min(k, col.count())
-            if n == 0:
-                return [[] for _ in range(len(embeddings))]
-            got = col.query(query_embeddings=l2_normalise(embeddings), n_results=n, include=["metadatas", "distances"])
-        return [
-            [Candidate(str(m["person"]), float(d)) for m, d in zip(metas, cosine_to_l2(dists))]
-            for metas, dists in zip(got["metadatas"], got["distances"])
-        ]
+        if col is not None:
+            with _chroma_errors("rename"):
+                if col.get(ids=[person_id], include=[])["ids"]:
+                    col.update(ids=[person_id], metadatas=[{"person_id": person_id, "person": name}])
 
-    def centroid_people(self, model) -> list[str]:
+    def centroid_count(self, model) -> int:
+        col = self._collection(model, PEOPLE, create=False)
+        with _chroma_errors("count the people"):
+            return col.count() if col is not None else 0
+
+    def centroid_people(self, model) -> dict[str, str]:
         col = self._collection(model, PEOPLE, create=False)
         if col is None:
-            return []
+            return {}
         with _chroma_errors("read the people index"):
-            return [str(m["person"]) for m in col.get(include=["metadatas"])["metadatas"]]
+            got = col.get(include=["metadatas"])
+        return {i: str(m.get("person", "")) for i, m in zip(got["ids"], got["metadatas"])}
 
-    # -- thumbnails -------------------------------------------------------------------------------
-    def _write_thumb(self, record_id: str, image: Image.Image) -> None:
-        if self.thumbs_dir is None:
-            return
-        self.thumbs_dir.mkdir(parents=True, exist_ok=True)
-        thumb = image.convert("RGB")
-        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
-        with tempfile.NamedTemporaryFile(dir=self.thumbs_dir, suffix=".part", delete=False) as tmp:
-            thumb.save(tmp, format="JPEG", quality=85)
-        os.replace(tmp.name, self.thumbs_dir / f"{record_id}.jpg")
+    def query_centroids(self, model, vectors, k, people: int | None = None):
+        """The ``k`` nearest people of each vector. ``people``: the centroid count when the caller has it
+        already (one Chroma call fewer)."""
+        col = self._collection(model, PEOPLE, create=False)
+        if col is None or k <= 0:
+            return [[] for _ in range(len(vectors))]
+        with _chroma_errors("search the people index"):
+            n = min(k, col.count() if people is None else people)
+            if n == 0:
+                return [[] for _ in range(len(vectors))]
+            got = col.query(query_embeddings=l2_normalise(vectors), n_results=n, include=["metadatas", "distances"])
+        return [
+            [Candidate(str(m.get("person", "")), float(d), i) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
+            for ids, metas, dists in zip(got["ids"], got["metadatas"], got["distances"])
+        ]
 
-    def thumb_path(self, record_id: str, must_exist: bool = True) -> Path | None:
-        if self.thumbs_dir is None or not re.fullmatch(r"[0-9a-f]{8,64}", record_id):
+    # -- files beside the store -----------------------------------------------------------------------
+    def _thumb_file(self, fid: str) -> Path | None:
+        if self.thumbs_dir is None or not re.fullmatch(r"[0-9a-f]{8,64}", fid):
             return None
-        path = self.thumbs_dir / f"{record_id}.jpg"
-        return path if (path.exists() or not must_exist) else None
+        return self.thumbs_dir / f"{fid}.jpg"
+
+    def _region_file(self, fid: str) -> Path | None:
+        path = self._thumb_file(fid)
+        return None if path is None else path.parent / "regions" / path.name
+
+    def _write_image(self, path: Path | None, image: Image.Image, size: int | None, quality: int) -> None:
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture = image.convert("RGB")
+        if size:
+            picture.thumbnail((size, size))
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
+            picture.save(tmp, format="JPEG", quality=quality)
+        os.replace(tmp.name, path)
+
+    def thumb_path(self, face_id: str, must_exist: bool = True) -> Path | None:
+        path = self._thumb_file(face_id)
+        return path if path is not None and (path.exists() or not must_exist) else None
+
+    def region(self, face_id: str) -> Image.Image | None:
+        """A face's stored region (the face with a margin), or None where none was kept."""
+        path = self._region_file(face_id)
+        if path is None or not path.is_file():
+            return None
+        with Image.open(path, formats=["JPEG"]) as image:
+            return image.convert("RGB")
+
+    def move_thumb(self, old_id: str, new_id: str) -> None:
+        """Schema 1 named thumbnails after a model's record; schema 2 after the face (one for every model)."""
+        old, new = self._thumb_file(old_id), self._thumb_file(new_id)
+        if old is None or new is None or not old.exists():
+            return
+        if new.exists():
+            old.unlink(missing_ok=True)
+        else:
+            os.replace(old, new)
 
     def namespaces(self) -> set[str]:
         """Every namespace with something stored: collections in Chroma or a thumbnail folder on disk."""
@@ -359,16 +545,71 @@ class ChromaStore:
             found |= {p.name for p in root.iterdir() if p.is_dir() and p.name != "default" and _NAMESPACE.match(p.name)}
         return found
 
+    # -- schema and migration --------------------------------------------------------------------------
+    def schema(self) -> int:
+        """2 once the registry exists (it is made at schema 2), 1 for a gallery with model collections only,
+        2 for an empty one."""
+        registry = self._collection(None, REGISTRY, create=False)
+        if registry is not None:
+            return int((registry.metadata or {}).get("schema", SCHEMA))
+        return 1 if self.models() else SCHEMA
+
+    def set_schema(self, schema: int) -> None:
+        col = self._collection(None, REGISTRY)
+        with _chroma_errors("record the gallery's layout"):
+            col.modify(metadata={**(col.metadata or {}), "schema": int(schema)})
+
+    def begin_migration(self) -> None:
+        """Record schema 1 in the registry before any row of a schema-1 gallery moves, so that a migration
+        cut short is seen as unfinished when the gallery is opened again."""
+        self.set_schema(1)
+
+    def legacy_rows(self, model):
+        """A model collection's rows still in schema 1's shape (the person's name in each row):
+        (ids, metadatas, vectors)."""
+        col = self._collection(model, create=False)
+        if col is None:
+            return [], [], np.zeros((0, 0), np.float32)
+        with _chroma_errors("read the gallery"):
+            got = col.get(include=["metadatas", "embeddings"])
+        rows = [(i, m, v) for i, m, v in zip(got["ids"], got["metadatas"], got["embeddings"]) if "person" in (m or {})]
+        if not rows:
+            return [], [], np.zeros((0, 0), np.float32)
+        return [r[0] for r in rows], [r[1] for r in rows], np.asarray([r[2] for r in rows], dtype=np.float32)
+
+    def strip_legacy(self, model, ids: Sequence[str]) -> None:
+        """Remove schema 1's keys (the person's name among them) from a model's migrated rows: Chroma's
+        upsert merges metadata, so rewriting a row leaves the old keys unless they are set to None."""
+        col = self._collection(model, create=False)
+        if col is None or not ids:
+            return
+        blank = {k: None for k in ("person", "image", "image_sha", "enrolled_at", "x1", "y1", "x2", "y2")}
+        with _chroma_errors("migrate the gallery"):
+            for start in range(0, len(ids), _BATCH):
+                part = list(ids[start : start + _BATCH])
+                col.update(ids=part, metadatas=[dict(blank) for _ in part])
+
+    def replace_centroids(self, model) -> None:
+        """Drop a model's people index (rebuilt from its vectors by the caller)."""
+        name = self._name(model, PEOPLE)
+        with _chroma_errors("rebuild the people index"):
+            if name in self._names():
+                self.client.delete_collection(name)
+        self._forget(name)
+
     def drop(self, compact: bool = True) -> None:
-        """Remove this namespace's collections and thumbnails (a public-mode visitor's gallery expiring),
-        and compact the folder so that no byte of them stays on disk (``compact=False``: the caller
-        compacts once after dropping several)."""
+        """Remove this namespace's collections, thumbnails and regions (a public-mode visitor's gallery
+        expiring), and compact the folder so that no byte of them stays on disk (``compact=False``: the
+        caller compacts once after dropping several)."""
         prefix = self._prefix()
         with _chroma_errors("drop the gallery"):
             for name in self._names():
                 if name.startswith(prefix) or name.startswith(REBUILD + prefix):
                     self.client.delete_collection(name)
-        self._collections.clear()
+                    self._forget(name)
+        for key in [k for k in self.state if len(k) > 1 and k[1] == self.namespace]:
+            self.state.pop(key, None)
+        self.classifiers.forget(self.namespace)
         if self.thumbs_dir is not None:
             shutil.rmtree(self.thumbs_dir, ignore_errors=True)
         if compact:
@@ -382,14 +623,18 @@ class ChromaStore:
     # is: rebuild the collections that held the person from what remains, remove the segment folders no
     # collection uses any more, and run Chroma's own ``chroma vacuum`` (which purges the log up to what the
     # segments hold and VACUUMs SQLite, rewriting the file without its free pages).
-    def erase(self, models: Sequence[str]) -> None:
-        """After ``delete``: make the deletion physical for these models' collections (faces and people)."""
+    def erase(self, models: Sequence[str], people: bool = True) -> None:
+        """After a delete or a rename: make it physical for these models' collections (vectors and people
+        index) and, with ``people``, for the persons and the face registry."""
         for model in models:
             for kind in (FACES, PEOPLE):
                 self._rebuild(model, kind)
+        if people:
+            for kind in (PERSONS, REGISTRY):
+                self._rebuild(None, kind)
         self.compact()
 
-    def _rebuild(self, model: str, kind: str) -> None:
+    def _rebuild(self, model: str | None, kind: str) -> None:
         """Copy what remains into a fresh collection, then swap it in. A crash in between leaves the copy
         under ``rebuild.<name>``, which the next open of the collection finishes (``_finish_rebuild``)."""
         old = self._collection(model, kind, create=False)
@@ -398,13 +643,14 @@ class ChromaStore:
         name = self._name(model, kind)
         with _chroma_errors("rebuild the gallery after a deletion"):
             got = old.get(include=["metadatas", "embeddings"])
-            spare = self.client.get_or_create_collection(REBUILD + name, configuration={"hnsw": {"space": "cosine"}},
+            space = "cosine" if model else "l2"
+            spare = self.client.get_or_create_collection(REBUILD + name, configuration={"hnsw": {"space": space}},
                                                          metadata=old.metadata, embedding_function=None)
             ids, vectors, metas = got["ids"], got.get("embeddings"), got["metadatas"]
-            for start in range(0, len(ids), 1000):
-                spare.upsert(ids=ids[start : start + 1000], embeddings=vectors[start : start + 1000], metadatas=metas[start : start + 1000])
+            for start in range(0, len(ids), _BATCH):
+                spare.upsert(ids=ids[start : start + _BATCH], embeddings=vectors[start : start + _BATCH], metadatas=metas[start : start + _BATCH])
             self.client.delete_collection(name)
-            self._collections.pop((model, kind), None)
+            self._forget(name)
             spare.modify(name=name)
 
     def _finish_rebuild(self, name: str) -> None:
@@ -448,10 +694,6 @@ class ChromaStore:
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
 VACUUM_TIMEOUT_S = 60
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _person_id(person: str) -> str:
-    return hashlib.sha256(person.encode()).hexdigest()[:32]
 
 
 @contextlib.contextmanager

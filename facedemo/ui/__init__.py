@@ -36,10 +36,10 @@ def theme() -> gr.Theme:
 
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
-    public = services.config.public
+    public = services.public
     # Public mode: gradio's own cache cleanup deletes uploads and the copies of thumbnails it served once
     # they are older than a visitor's time to live; Services sweeps the galleries on the same clock.
-    ttl = int(services.config.visitor_ttl_s)
+    ttl = int(services.settings.visitor_ttl_s)
     cleanup = (max(1, min(ttl // 4, 300)), ttl) if public else None
     with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(

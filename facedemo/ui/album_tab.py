@@ -79,7 +79,7 @@ def render(services: Services, people_changed: gr.State):
             action_note = gr.Markdown()
     # Public mode: faces inline (ui.common.inline_tiles), never as file URLs any client could fetch; a face is
     # then picked with the dropdown rather than by a click.
-    public = services.config.public
+    public = services.public
     rows = gr.Column(elem_id="album-groups")
     with gr.Accordion("Groups as JSON (as the CLI's --json)", open=False):
         result_json = gr.JSON(label="Groups")

@@ -19,7 +19,7 @@ log = logging.getLogger("facedemo.ui")
 def model_choices(services: Services, session: str | None = None) -> list[tuple[str, str]]:
     """Every model (in public mode with a session: the visitor's own fine-tuned ones too), with the
     unavailable ones labelled so the user sees why they cannot be picked."""
-    pipeline = services.pipeline_for(session) if services.config.public and session else services.pipeline
+    pipeline = services.pipeline_for(session) if services.public and session else services.pipeline
     choices = []
     for status in pipeline.models():
         label = status.name if status.available else f"{status.name} (unavailable)"

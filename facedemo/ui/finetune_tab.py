@@ -77,7 +77,7 @@ def render(services: Services, state: ExplorerState):
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
             f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
             + ("It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
-               if services.config.public else "It is now in every model list and identifies against this gallery.")
+               if services.public else "It is now in every model list and identifies against this gallery.")
         )
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)

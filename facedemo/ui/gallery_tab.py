@@ -11,7 +11,7 @@ from .common import default_model, inline_tiles, model_choices, require_file, se
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
-    if services.config.public:
+    if services.public:
         gr.Markdown("**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave.")
     with gr.Row():
         with gr.Column():
@@ -28,7 +28,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             import_button = gr.Button("Import")
             import_note = gr.Markdown()
     gr.Markdown("### People")
-    public = services.config.public
+    public = services.public
     if public:  # thumbnails inline, never as a file URL that any client could fetch (ui.common.inline_tiles)
         people_gallery = gr.HTML(label="Enrolled people", elem_id="people-tiles")
     else:
