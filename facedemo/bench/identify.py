@@ -21,7 +21,8 @@ from ..files import update_json, write_json
 from ..gallery.classifier import train as train_classifier
 from ..gallery.core import Gallery
 from ..gallery.identify import KNN_K, METHODS
-from ..gallery.store import FaceRecord, open_store, record_id
+from ..gallery.enroll import store_embedded
+from ..gallery.store import open_store
 from ..models.thresholds import expected_fpir, open_set_threshold
 from ..pipeline import EmbeddedFace, Pipeline
 from ..settings import SHARED_LFW
@@ -124,15 +125,12 @@ def bench_identify(pipeline, lfw: str | Path | None = None, people: int = 40, en
         items = [(n, f) for n, files in enrolled.items() for f in files]
         log(f"embedding {len(items)} gallery photos and {len(probes)} probes ...")
         analysed = pipeline.analyze_many([f for _, f in items], model)
-        records, vectors = [], []
+        rows = []
         for (name, path), result in zip(items, analysed):
             if result.faces:
                 face = next(f for f in result.faces if f.face == central_face([x.face for x in result.faces], result.image.size))
-                sha = image_sha(path)
-                records.append(FaceRecord(record_id(model, sha, face.face.box), name, path.name, sha, face.face.box, model, ""))
-                vectors.append(face.embedding)
-        gallery.store.add(model, records, np.stack(vectors), [None] * len(records))
-        gallery.reindex(model)
+                rows.append((name, path.name, image_sha(path), face.face.box, face.embedding))
+        store_embedded(gallery, model, rows)
         probe_faces, truths = [], []
         for (path, truth), result in zip(probes, pipeline.analyze_many([p for p, _ in probes], model)):
             if result.faces:
@@ -363,14 +361,8 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
         home = Path(tmp) / "home"
         write_json(home / "openset.json", {model: {"tails": tails}})
         gallery = Gallery(Pipeline(replace(pipeline.settings, home=home, target_fpir=target)), open_store(Path(tmp) / "g", namespace=None))
-        records, vectors = [], []
-        for name in names:
-            for p in split.gallery[name]:
-                sha = image_sha(p)
-                records.append(FaceRecord(record_id(model, sha, (0, 0, 1, 1)), name, p.name, sha, (0.0, 0.0, 1.0, 1.0), model, ""))
-                vectors.append(vec[p])
-        gallery.store.add(model, records, np.stack(vectors), [None] * len(records))
-        gallery.reindex(model)
+        rows = [(name, p.name, image_sha(p), (0.0, 0.0, 1.0, 1.0), vec[p]) for name in names for p in split.gallery[name]]
+        store_embedded(gallery, model, rows)
         probes = [(vec[p], n_) for n_, p in split.probes.items() if n_ in names] + [(vec[p], None) for p in split.strangers]
         faces = [EmbeddedFace(Face((0.0, 0.0, 1.0, 1.0), 1.0, ((0.0, 0.0),) * 5), None, v) for v, _ in probes]
         for method in ("centroid", "nearest"):

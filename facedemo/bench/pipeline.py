@@ -237,12 +237,15 @@ def _timed(call):
 
 
 def _store_faces(store, spec, label: str, sha: str, faces, vectors) -> None:
-    from ..gallery.store import FaceRecord, record_id
+    """The store stage of an enrollment: the person, the registry faces and one model's vectors."""
+    from ..gallery.store import FaceRecord, ModelRecord, PersonRecord, face_id, record_id
 
     if not len(faces):
         return
-    records = [FaceRecord(record_id(spec.name, sha, f.box), "bench", label, sha, f.box, spec.name, "") for f in faces]
-    store.add(spec.name, records, np.asarray(vectors), [None] * len(records))
+    store.put_persons([PersonRecord("bench", "bench")])
+    records = [FaceRecord(face_id(sha, f.box), "bench", label, sha, f.box) for f in faces]
+    store.put_faces(records, [None] * len(records), [None] * len(records))
+    store.put_vectors(spec.name, [ModelRecord(record_id(spec.name, sha, f.box), r.id, "bench") for f, r in zip(faces, records)], np.asarray(vectors))
 
 
 def _profile_photo(pipeline: Pipeline, spec, path: Path, repeats: int, namespace: str) -> PhotoProfile:

@@ -64,19 +64,20 @@ def _bar(unit: str, desc: str):
 
 
 def cmd_cluster(args) -> int:
-    from ..gallery import Gallery, open_store
     from ..gallery.album import cluster_album
-    from .common import emit, pipeline_from
+    from .common import emit, services_from
 
     source = Path(args.album)
     if not source.exists():
         raise FaceDemoError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
-    pipeline = pipeline_from(args)
+    services = services_from(args)
+    pipeline = services.pipeline
     galleries = []
     if args.gallery:
         if not Path(args.gallery).is_dir():
             raise FaceDemoError(f"The gallery folder {args.gallery} does not exist.")
-        galleries.append(Gallery(pipeline, open_store(args.gallery)))
+        galleries.append(services.gallery(None))
+        services.ready(galleries, [pipeline.spec(args.model).name])
     with _bar("photo", "cluster") as progress:
         album = cluster_album(pipeline, source, args.model, args.method, args.threshold, galleries, progress=progress)
     with album:

@@ -85,12 +85,17 @@ def _register_gallery_commands(sub, ev) -> None:
 
 
 def _gallery(args):
-    from ..gallery import Gallery, open_store
+    from .common import services_from
 
     folder = args.gallery or default_gallery_dir()
     if not Path(folder).is_dir():
         raise FaceDemoError(f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`.")
-    return Gallery(pipeline_from(args), open_store(folder))
+    services = services_from(args)
+    gallery = services.gallery(None)
+    wanted = getattr(args, "model", None)
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
+    services.ready([gallery], [gallery.model_name(m) for m in wanted] or services.available_models())
+    return gallery
 
 
 def cmd_identify(args) -> int:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from ..errors import FaceDemoError
+from ..errors import ImageError, InvalidParameterError
 
 
 def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
     # Under `people delete|rename` the defaults are suppressed so `people --gallery X delete NAME` keeps X.
     keep = {"default": argparse.SUPPRESS} if nested else {}
     p.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)", **keep)
-    p.add_argument("--chroma-host", help="use a Chroma server at this host (default: $CHROMA_HOST)",
-                   **(keep or {"default": os.environ.get("CHROMA_HOST") or None}))
-    p.add_argument("--chroma-port", type=int, help="the Chroma server's port (default: $CHROMA_PORT, else 8000)",
-                   **(keep or {"default": os.environ.get("CHROMA_PORT") or None}))  # argparse applies type=int to it
+    p.add_argument("--chroma-host", help="use a Chroma server at this host (default: $CHROMA_HOST)", **keep)
+    p.add_argument("--chroma-port", type=int, help="the Chroma server's port (default: $CHROMA_PORT, else 8000)", **keep)
 
 
 def register(sub) -> None:
@@ -51,6 +48,13 @@ def register(sub) -> None:
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_identify)
+
+    p = sub.add_parser("backfill", help="embed every enrolled face with a model that has none of them yet (a model added after the "
+                                        "people were enrolled: a fine-tuned one, the CASIA model once converted), from the stored face regions")
+    p.add_argument("--model", help="only this model (default: every available model)")
+    _add_store_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backfill)
 
     p = sub.add_parser("people", help="list the people in the gallery; `people delete NAME`, `people rename OLD NEW`")
     _add_store_args(p)
@@ -99,51 +103,32 @@ def register_bench(bench) -> None:
 
 
 def gallery_from(args):
-    """The pipeline and the gallery the arguments ask for (embedded by default, a server with --chroma-host)."""
-    from ..gallery import Gallery, open_store
-    from .common import pipeline_from
+    """The gallery the arguments ask for, through the front door the dashboard uses (``Services``)."""
+    from .common import services_from
 
-    store = open_store(args.gallery, args.chroma_host, args.chroma_port)
-    return Gallery(pipeline_from(args), store)
-
-
-def _port_check(args) -> None:
-    if args.chroma_port is not None and not args.chroma_host:
-        raise FaceDemoError("--chroma-port needs --chroma-host (or CHROMA_HOST) too.")
+    return services_from(args).gallery(None)
 
 
 def cmd_enroll(args) -> int:
     from .common import emit
 
-    _port_check(args)
     result = gallery_from(args).enroll(args.name, args.images, args.model, args.face_index)
-    lines = [f"{result.person}: {len(result.added)} photo(s) added (model {result.model})."]
+    lines = [f"{result.person}: {len(result.added)} photo(s) added, embedded with {', '.join(result.models)}."]
+    lines += [f"  note: {n}" for n in result.notes]
     lines += [f"  skipped {d.image}: already enrolled as {d.person}" for d in result.duplicates]
     emit(args, result.to_json(), "\n".join(lines))
     return 0
 
 
 def cmd_import(args) -> int:
-    from tqdm import tqdm
+    from .common import emit, progress_bar
 
-    from .common import emit
-
-    _port_check(args)
     gallery = gallery_from(args)
-    bar = None
-
-    def progress(done: int, total: int, message: str) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="photo", file=sys.stderr, desc="import")
-        bar.set_postfix_str(message, refresh=False)
-        bar.update(done - bar.n)
-
+    progress = progress_bar("photo", "import")
     try:
         report = gallery.import_path(args.folder, args.model, progress)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     lines = [
         f"{report.total} photo(s): {report.added} face(s) added for {len(report.enrolled)} people, "
         f"{report.duplicates} already in the gallery, {len(report.skipped)} skipped (model {report.model})."
@@ -160,10 +145,13 @@ def cmd_identify(args) -> int:
     from ..vision.images import refuse_special
     from ..gallery.identify import size_note
 
-    _port_check(args)
-    gallery = gallery_from(args)
+    from .common import services_from
+
+    services = services_from(args)
+    gallery = services.gallery(None)
     if args.compare:
-        return _compare_identify(args, gallery)
+        return _compare_identify(args, services)
+    services.ready([gallery], [gallery.model_name(args.model)])
     image = gallery.pipeline.load(args.image)
     result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
     lines = [f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"]
@@ -181,17 +169,20 @@ def cmd_identify(args) -> int:
         try:
             annotate(image, result).save(args.out)
         except (OSError, ValueError) as exc:
-            raise FaceDemoError(f"Cannot write '{args.out}': {exc}.") from None
+            raise ImageError(f"Cannot write '{args.out}': {exc}.") from None
         lines.append(f"annotated image written to {args.out}")
     emit(args, result.to_json(), "\n".join(lines))
     return 0
 
 
-def _compare_identify(args, gallery) -> int:
+def _compare_identify(args, services) -> int:
     from .common import emit
 
     if args.out or args.threshold is not None:
-        raise FaceDemoError("--compare uses each model's own threshold and draws nothing: leave out --threshold and --out.")
+        raise InvalidParameterError("--compare uses each model's own threshold and draws nothing: leave out --threshold and --out.")
+    gallery = services.gallery(None)
+    models = [gallery.model_name(args.model)] if args.model else services.available_models()
+    services.ready([gallery], models)
     comparison = gallery.compare_models(args.image, args.top_k, args.method, [args.model] if args.model else None)
     lines = [f"{'model':<24}{'#':>3}  {'name':<28}{'distance':>9}{'threshold':>10}"]
     for r in comparison.results:
@@ -205,20 +196,32 @@ def _compare_identify(args, gallery) -> int:
 
 
 def _store_gallery(args):
-    """people/delete/rename need no model: a gallery without loading one."""
-    from ..gallery import Gallery, open_store
-    from ..pipeline import Pipeline
-    from ..settings import Settings
+    """people/delete/rename/backfill: the gallery, with no model loaded until one is needed."""
+    return gallery_from(args)
 
-    _port_check(args)
-    return Gallery(Pipeline(Settings.from_env()), open_store(args.gallery, args.chroma_host, args.chroma_port))
+
+def cmd_backfill(args) -> int:
+    from .common import emit, progress_bar, services_from
+
+    services = services_from(args)
+    gallery = services.gallery(None)
+    models = [gallery.model_name(args.model)] if args.model else services.available_models()
+    progress = progress_bar("face", "backfill")
+    try:
+        reports = [gallery.backfill(m, progress) for m in models]
+    finally:
+        progress.close()
+    lines = [f"{r.model}: {r.added} face(s) added ({r.rate:.1f} faces/s)." + (f" {r.note()}" if r.note() else "") for r in reports]
+    emit(args, {"models": [r.to_json() for r in reports]}, "\n".join(lines))
+    return 0
 
 
 def cmd_people(args) -> int:
     from .common import emit
 
     people = _store_gallery(args).people(args.model)
-    lines = [f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; {', '.join(p.models)})" for p in people]
+    lines = [f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; " + ", ".join(f"{m} {n}" for m, n in sorted(p.faces.items())) + ")"
+             for p in people]
     emit(args, [p.to_json() for p in people], "\n".join(lines) if lines else "The gallery is empty.")
     return 0
 
@@ -246,7 +249,7 @@ def cmd_bench_gallery(args) -> int:
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
-        raise FaceDemoError(f"--sizes must be comma-separated numbers, not '{args.sizes}'.") from None
+        raise InvalidParameterError(f"--sizes must be comma-separated numbers, not '{args.sizes}'.") from None
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     report = bench_gallery(sizes, backends, args.queries, args.uniform, log=lambda m: print(m, file=sys.stderr))
     emit(args, report.to_json(), report.text())
@@ -281,5 +284,5 @@ def _sizes(text: str) -> list[int]:
     except ValueError:
         sizes = []
     if not sizes or min(sizes) < 1:
-        raise FaceDemoError(f"--sizes must be comma-separated positive numbers, not '{text}'.")
+        raise InvalidParameterError(f"--sizes must be comma-separated positive numbers, not '{text}'.")
     return sizes

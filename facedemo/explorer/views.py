@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..errors import FaceDemoError
+from ..errors import GalleryError
 from ..evaluation.metrics import PairMetrics, accuracy_at, all_pairs, pair_metrics
 from .figures import distance_histogram, embedding_map, metrics_table, report_html, roc_figure
 
@@ -78,12 +78,12 @@ def gallery_views(gallery, models: Sequence[str] | None = None) -> list[ModelVie
     """A ``ModelView`` for each model (default: every model the gallery has embeddings for)."""
     names = list(models) if models else list(gallery.store.models())
     if not names:
-        raise FaceDemoError("The gallery is empty; enroll or import some people first.")
+        raise GalleryError("The gallery is empty; enroll or import some people first.")
     views = []
     for name in names:
         vectors, people, ids, thumbs = gallery.embeddings(name)
         if len(vectors) == 0:
-            raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
+            raise GalleryError(f"Nobody in the gallery is embedded with {name} yet: enroll someone, and every available model embeds them.")
         model = gallery.pipeline.spec(name).name
         views.append(model_view(model, vectors, people, ids, thumbs, gallery.pipeline.threshold(model)))
     return views

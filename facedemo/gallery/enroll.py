@@ -8,9 +8,9 @@ before any model runs.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
@@ -186,6 +186,22 @@ def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[lis
             continue
         gallery.write_vectors(model, records, vectors, flip)
     return records, notes
+
+
+def store_embedded(gallery, model: str, rows: Sequence[tuple], flip: bool | None = None) -> list[FaceRecord]:
+    """Faces whose vectors were made already, for one model, stored as they are (no photo, no thumbnail, no
+    region): the benchmarks' galleries of LFW vectors and synthetic fillers. ``rows``: (person's name,
+    photo label, photo sha256, box, vector). Other models cannot be filled in for these faces."""
+    with gallery.store.lock:
+        persons = {p.name: p for p in gallery.store.persons()}
+        fresh = [PersonRecord(uuid.uuid4().hex, n, now()) for n in dict.fromkeys(validate_name(r[0]) for r in rows) if n not in persons]
+        gallery.store.put_persons(fresh)
+        persons.update({p.name: p for p in fresh})
+        records = [FaceRecord(face_id(sha, box), persons[validate_name(name)].id, label, sha, tuple(float(v) for v in box), enrolled_at=now())
+                   for name, label, sha, box, _ in rows]
+        gallery.store.put_faces(records, [None] * len(records), [None] * len(records))
+        gallery.write_vectors(model, records, np.stack([r[4] for r in rows]), flip)
+    return records
 
 
 def _vectors(gallery, model: str, items: Sequence[FaceToEnroll], flip: bool) -> np.ndarray:

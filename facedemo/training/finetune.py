@@ -22,10 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import FaceDemoError, InvalidNameError
+from ..errors import FaceDemoError, GalleryError, InvalidNameError
 from ..evaluation.metrics import all_pairs, best_threshold
 from ..files import write_json
-from ..gallery.store import FaceRecord, record_id
 from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
 from ..models.facenet import embed_pixels
 from ..progress import Progress
@@ -183,21 +182,18 @@ def finetune_gallery(
     loss = check_loss(loss)
     augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     base = gallery.model_name(base)
-    records, vectors = gallery.store.get(base, embeddings=True)
-    if not records:
-        raise FaceDemoError(f"Nobody is enrolled for {base}; enroll or import people first.")
-    paths = [str(gallery.store.thumb_path(r.id) or r.id) for r in records] if augment else [r.id for r in records]
-    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), [r.person for r in records], paths, [])
+    vectors, names, face_ids, thumbs = gallery.embeddings(base)
+    if not face_ids:
+        raise GalleryError(f"Nobody is enrolled for {base}; enroll or import people first.")
+    paths = [str(t or f) for t, f in zip(thumbs, face_ids)] if augment else list(face_ids)
+    data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), names, paths, [])
     result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment)
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
-    new_records, thumbs = [], []
-    for r in records:
-        new_records.append(FaceRecord(record_id(result.name, r.image_sha, r.box), r.person, r.image, r.image_sha, r.box, result.name, r.enrolled_at))
-        old = gallery.store.thumb_path(r.id)
-        thumbs.append(_open(old))
-    with gallery.store.lock:
-        gallery.store.add(result.name, new_records, adapted, thumbs)
-    gallery.reindex(result.name)
+    # The new model holds every face its base holds at once (the head applied to the stored vectors); faces
+    # enrolled later are embedded with it like with every model the gallery holds.
+    registry = {f.id: f for f in gallery.store.faces(ids=list(face_ids))}
+    faces = [registry[f] for f in face_ids]
+    gallery.write_vectors(result.name, faces, adapted, gallery.flip(base))
     return result
 
 
@@ -212,12 +208,3 @@ def saved_report(pipeline, name: str) -> dict:
         return dict(json.loads(record_file.read_text())["report"])
     except (OSError, ValueError, KeyError, TypeError):
         raise FaceDemoError(f"{record_file} cannot be read; fine-tune {spec.name} again.") from None
-
-
-def _open(path):
-    from PIL import Image
-
-    if path is None:
-        return None
-    with Image.open(path) as image:
-        return image.copy()

@@ -55,7 +55,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
             with gr.Tab("Identify", id="identify"):
                 dropdowns.append(identify_tab.render(services, examples(), people_changed))
             with gr.Tab("Gallery", id="gallery") as gallery:
-                dropdowns.append(gallery_tab.render(services, people_changed, gallery))
+                gallery_tab.render(services, people_changed, gallery)
             with gr.Tab("Album", id="album"):
                 dropdowns.append(album_tab.render(services, people_changed))
             with gr.Tab("Explorer", id="explorer"):

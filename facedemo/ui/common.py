@@ -59,6 +59,15 @@ def user_errors(fn):
     return wrapper
 
 
+def gradio_progress(progress):
+    """The core's ``progress(done, total, message)`` drawn as Gradio's progress bar."""
+
+    def report(done: int, total: int, message: str = "") -> None:
+        progress((done, max(total, 1)), desc=message or None)
+
+    return report
+
+
 def session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 

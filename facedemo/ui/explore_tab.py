@@ -16,7 +16,7 @@ import gradio as gr
 
 from ..explorer import ROBUSTNESS_METRICS, Exploration, det_figure, explore, metrics_table, robustness_figure, roc_figure, umap_ready, warm_up_umap
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, session_of, user_errors
+from .common import default_model, gradio_progress, model_choices, session_of, user_errors
 
 
 class ExplorerState:
@@ -43,8 +43,9 @@ class ExplorerState:
 
     def explore(self, gallery, model: str, method: str) -> Exploration:
         wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
-        ids = gallery.store.get(model)[0] if gallery.store.count(model) else []
-        digest = hashlib.sha256(",".join(sorted(r.id for r in ids)).encode()).hexdigest()
+        records = gallery.store.vectors(model)[0] if gallery.store.count(model) else []
+        names = {p.id: p.name for p in gallery.store.persons()} if records else {}
+        digest = hashlib.sha256(",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records)).encode()).hexdigest()
         key = (getattr(gallery.store, "namespace", None), model, wanted, digest, gallery.pipeline.threshold(model))
         with self._lock:
             if key in self._cache:
@@ -93,10 +94,12 @@ def render(services: Services, state: ExplorerState) -> None:
 
     @user_errors
     @on_gpu
-    def run(names=None, how="auto", request: gr.Request = None):
+    def run(names=None, how="auto", request: gr.Request = None, progress=gr.Progress()):
         names = [n for n in (names or [default]) if n][:2]
         gallery = services.gallery(session_of(request))
-        views = [state.explore(gallery, gallery.pipeline.spec(n).name, how or "auto") for n in names]
+        names = [gallery.pipeline.spec(n).name for n in names]
+        services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
+        views = [state.explore(gallery, n, how or "auto") for n in names]
         maps = [v.projection for v in views] + [None]
         hists = [v.histogram for v in views] + [None]
         curves = {v.model: v.view.metrics.roc for v in views if v.view.metrics is not None}

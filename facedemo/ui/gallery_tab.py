@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..services import Services, on_gpu
-from .common import default_model, inline_tiles, model_choices, require_file, session_of, user_errors
+from .common import inline_tiles, require_file, session_of, user_errors
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
@@ -18,7 +18,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             gr.Markdown("### Enroll a person")
             name = gr.Textbox(label="Name", placeholder="e.g. Ada Lovelace")
             photos = gr.File(label="Photos (one face each)", file_count="multiple", file_types=["image"], type="filepath", elem_id="enroll-photos")
-            model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
+            gr.Markdown("Every available model embeds each face, so every model can be compared on the people enrolled here.")
             enroll_button = gr.Button("Enroll", variant="primary")
             enroll_note = gr.Markdown()
             enroll_json = gr.JSON(label="Enrollment (as the CLI's --json)", visible=False)
@@ -41,6 +41,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         confirm = gr.Checkbox(label="Yes, delete every photo and embedding of this person", value=False, scale=3)
         delete_button = gr.Button("Delete", variant="stop", scale=1)
     manage_note = gr.Markdown()
+    people_table = gr.Dataframe(label="Faces each model holds", interactive=False, wrap=True, elem_id="people-table")
     people_json = gr.JSON(label="People (as the CLI's --json)", visible=True)
     refresh = gr.Button("Refresh", size="sm")
 
@@ -53,24 +54,27 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
         tiles = inline_tiles(tiles, "Nobody enrolled yet.") if public else [(str(path), caption) for path, caption in tiles]
         names = [p.name for p in people]
-        return tiles, gr.update(choices=names, value=None), [p.to_json() for p in people]
+        models = sorted({m for p in people for m in p.faces})
+        table = {"headers": ["person", "photos", *models], "data": [[p.name, p.images, *(p.faces.get(m, 0) for m in models)] for p in people]}
+        return tiles, gr.update(choices=names, value=None), table, [p.to_json() for p in people]
 
     @user_errors
     @on_gpu
-    def enroll(person_name, files, model_name=None, request: gr.Request = None):
+    def enroll(person_name, files, request: gr.Request = None):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-        result = gallery_of(request).enroll(person_name or "", paths, model_name or None, labels=[Path(p).name for p in paths])
-        parts = [f"Enrolled **{len(result.added)}** photo(s) of **{result.person}** ({result.model})."]
+        result = gallery_of(request).enroll(person_name or "", paths, labels=[Path(p).name for p in paths])
+        parts = [f"Enrolled **{len(result.added)}** photo(s) of **{result.person}** with {', '.join(result.models)}."]
         if result.duplicates:
             parts.append(f"{len(result.duplicates)} photo(s) were already enrolled and were skipped.")
+        parts += result.notes
         return " ".join(parts), result.to_json()
 
     @user_errors
-    def import_zip(path, model_name=None, request: gr.Request = None, progress=gr.Progress()):
+    def import_zip(path, request: gr.Request = None, progress=gr.Progress()):
         path = require_file(path, "a zip file")
         progress(0, desc="Unpacking")
         report = gallery_of(request).import_archive(
-            path, model_name or None, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
+            path, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
         )
         text = f"Imported **{report.added}** face(s) of **{len(report.enrolled)}** people; {report.duplicates} already there; {len(report.skipped)} skipped."
         for title, lines in (("Skipped", [f"{s.path}: {s.reason}" for s in report.skipped]), ("Note", report.warnings)):
@@ -95,13 +99,12 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         count = gallery_of(request).delete(name)
         return f"Deleted **{name}**: {count} face(s), their embeddings and thumbnails are gone.", False
 
-    outputs = [people_gallery, person, people_json]
-    enroll_button.click(enroll, [name, photos, model], [enroll_note, enroll_json], api_name="enroll").then(list_people, None, outputs, api_visibility="private")
-    import_button.click(import_zip, [archive, model], [import_note], api_name="import").then(list_people, None, outputs, api_visibility="private")
+    outputs = [people_gallery, person, people_table, people_json]
+    enroll_button.click(enroll, [name, photos], [enroll_note, enroll_json], api_name="enroll").then(list_people, None, outputs, api_visibility="private")
+    import_button.click(import_zip, [archive], [import_note], api_name="import").then(list_people, None, outputs, api_visibility="private")
     rename_button.click(rename, [person, new_name], [manage_note], api_name="rename").then(list_people, None, outputs, api_visibility="private")
     delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(list_people, None, outputs, api_visibility="private")
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
     if tab is not None:  # the list is fresh whenever the tab is opened
         tab.select(list_people, None, outputs, api_visibility="private")
-    return model

@@ -9,7 +9,7 @@ from .. import params
 from ..gallery import METHODS, DEFAULT_METHOD
 from ..gallery.identify import size_note
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, require_image, session_of, user_errors
+from .common import default_model, gradio_progress, model_choices, require_image, session_of, user_errors
 
 TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
 COMPARE_HEADERS = ["model", "#", "name", "distance", "threshold"]
@@ -71,10 +71,11 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
     @user_errors
     @on_gpu
-    def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
+    def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None, progress=gr.Progress()):
         path = require_image(path, "a photo")
         session = session_of(request)
-        picture, result = services.identify(path, session, model_name or None, 3 if k in (None, "") else k, how or DEFAULT_METHOD)
+        picture, result = services.identify(path, session, model_name or None, 3 if k in (None, "") else k, how or DEFAULT_METHOD,
+                                            progress=gradio_progress(progress))
         boxes = [(tuple(int(round(v)) for v in m.face.box), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
         rows = [
             [i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates)]
@@ -94,10 +95,11 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
     @user_errors
     @on_gpu
-    def compare(path, k=3, how=DEFAULT_METHOD, request: gr.Request = None):
+    def compare(path, k=3, how=DEFAULT_METHOD, request: gr.Request = None, progress=gr.Progress()):
         """Every model with people enrolled on the same photo: a row per model and face."""
         path = require_image(path, "a photo")
-        comparison = services.compare_identify(path, session_of(request), 3 if k in (None, "") else k, how or DEFAULT_METHOD)
+        comparison = services.compare_identify(path, session_of(request), 3 if k in (None, "") else k, how or DEFAULT_METHOD,
+                                               progress=gradio_progress(progress))
         return ((comparison.image, compare_boxes(comparison)), {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
                 compare_note(comparison), comparison.to_json())
 
@@ -109,7 +111,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             raise gr.Error("Identify the photo first, then pick the face to enroll.")
         index = params.face_index(index)
         gallery = services.gallery(session_of(request))
-        result = gallery.enroll(person or "", [path], model_name or None, face_index=index, labels=["identify upload"])
+        result = gallery.enroll(person or "", [path], face_index=index, labels=["identify upload"])
         if result.duplicates:
             return f"That face is already enrolled as **{result.duplicates[0].person}**.", people_changed_value()
         return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.", people_changed_value()
