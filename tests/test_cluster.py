@@ -118,10 +118,13 @@ def test_naming_a_group_enrolls_all_its_faces_and_labels_them_next_time(cast_alb
     group = album.groups()[0]
     result = album.name(group.id, "First Group", gallery)
     assert len(result.added) == len(group.faces) and not result.duplicates
-    records, vectors = gallery.store.get(MODEL, person="First Group", embeddings=True)
+    person = gallery.person("First Group")
+    records = gallery.store.faces(person_id=person.id)
     assert sorted(r.image for r in records) == sorted(f.image for f in group.faces)
     # The stored vectors are the album's own embeddings: nothing was re-detected or re-embedded.
-    stored = {r.image: v for r, v in zip(records, vectors)}
+    rows, vectors = gallery.store.vectors(MODEL, person_id=person.id, embeddings=True)
+    images = {r.id: r.image for r in records}
+    stored = {images[r.face_id]: v for r, v in zip(rows, vectors)}
     assert all(np.allclose(stored[f.image], f.embedding, atol=1e-5) for f in group.faces)
     assert all(gallery.store.thumb_path(r.id) for r in records)
     assert [p.name for p in gallery.people()] == ["First Group"] and gallery.people()[0].images == len(group.faces)

@@ -1,6 +1,6 @@
-"""Deleting a person leaves no byte of them in the gallery folder: not their name, not their photos'
-hashes, not the float bytes of one of their embeddings, in any file (Chroma's SQLite file with its
-write-ahead log, its HNSW segment folders, the thumbnails)."""
+"""Deleting a person leaves no byte of them in the gallery folder: not their name or id, not their photos'
+hashes, not the float bytes of one of their embeddings in any model, not their stored face regions, in any
+file (Chroma's SQLite file with its write-ahead log, its HNSW segment folders, the thumbnails and regions)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.gallery import FaceRecord, Gallery, open_store, record_id
+from facedemo.gallery import FaceRecord, Gallery, ModelRecord, PersonRecord, face_id, open_store, record_id
+from facedemo.gallery.enroll import store_embedded
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
 MODEL = "dlib-resnet"
@@ -42,33 +43,51 @@ def byte_hits(folder: Path, needle: bytes) -> list[str]:
     return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def fillers(store, count: int, seed: int) -> None:
-    """Synthetic people, enough to push Chroma past its HNSW sync threshold (1000) so that vectors are
-    flushed into the segment files, not only held in the log."""
+def filler_rows(count: int, seed: int) -> list[tuple]:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(count, 128)).astype(np.float32)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    records = [FaceRecord(record_id(MODEL, f"{seed:02d}{i:062x}", (0, 0, 1, 1)), f"filler {i % 50}", f"f{i}.jpg", f"{seed:02d}{i:062x}",
-                          (0.0, 0.0, 1.0, 1.0), MODEL, now) for i in range(count)]
-    store.add(MODEL, records, vectors, [None] * count)
+    return [(f"filler {i % 50}", f"f{i}.jpg", f"{seed:02d}{i:062x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(count)]
+
+
+def fillers(gallery, count: int, seed: int) -> None:
+    """Synthetic people, enough to push Chroma past its HNSW sync threshold (1000) so that vectors are
+    flushed into the segment files, not only held in the log."""
+    store_embedded(gallery, MODEL, filler_rows(count, seed))
+
+
+def raw_fillers(store, count: int, seed: int) -> None:
+    rows = filler_rows(count, seed)
+    store.put_persons([PersonRecord(name, name) for name in dict.fromkeys(r[0] for r in rows)])
+    faces = [FaceRecord(face_id(sha, box), name, label, sha, box) for name, label, sha, box, _ in rows]
+    store.put_faces(faces, [None] * count, [None] * count)
+    store.put_vectors(MODEL, [ModelRecord(record_id(MODEL, f.image_sha, f.box), f.id, f.person_id) for f in faces], np.stack([r[4] for r in rows]))
 
 
 @pytest.mark.slow
 def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp_path):
     folder = tmp_path / "gallery"
     gallery = Gallery(pipeline, open_store(folder))
-    fillers(gallery.store, 1100, seed=1)
+    fillers(gallery, 1100, seed=1)
     hopper = Image.open(EXAMPLES / "hopper.jpg").convert("RGB")
     mirrored = tmp_path / "hopper-mirrored.jpg"
     hopper.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
     gallery.enroll(NAME, [EXAMPLES / "hopper.jpg", mirrored], MODEL)
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"], MODEL)
-    fillers(gallery.store, 1100, seed=2)
-    gallery.refresh_centroids(MODEL, [f"filler {i}" for i in range(50)])
+    fillers(gallery, 1100, seed=2)
 
-    records, vectors = gallery.store.get(MODEL, person=NAME, embeddings=True)
-    assert len(records) == 2
-    needles = {"name": NAME.encode(), **{f"sha {r.image}": r.image_sha.encode() for r in records}}
+    person = gallery.person(NAME)
+    records = gallery.store.faces(person_id=person.id)
+    _, vectors = gallery.store.vectors(MODEL, person_id=person.id, embeddings=True)
+    assert len(records) == 2 and len(vectors) == 2
+    others = {m: gallery.store.vectors(m, person_id=person.id, embeddings=True)[1] for m in gallery.store.models() if m != MODEL}
+    regions = [gallery.store.region(r.id) for r in records]
+    assert all(region is not None for region in regions)  # each face's region is kept for the models to come
+    region_files = [p for p in folder.rglob("*.jpg") if "regions" in p.parts]
+    # 40 bytes of each region's entropy-coded data (its headers and tables are the same in every JPEG)
+    region_bytes = {p.name: p.read_bytes()[-240:-200] for p in region_files if any(p.stem == r.id for r in records)}
+    assert len(region_bytes) == 2
+    needles = {"name": NAME.encode(), "person id": person.id.encode(), **{f"sha {r.image}": r.image_sha.encode() for r in records},
+               **{f"region {n}": b for n, b in region_bytes.items()}}
     exact = vectors[0].astype(np.float32).tobytes()
     # The test can fail: before the deletion every needle is in the folder, the vector in several files.
     assert all(byte_hits(folder, n) for n in needles.values())
@@ -79,6 +98,8 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
     left = {what: byte_hits(folder, n) for what, n in needles.items()}
     left["embedding bytes"] = byte_hits(folder, exact)
     left["embedding floats"] = float_runs(folder, vectors[0]) + float_runs(folder, vectors[1])
+    for model, theirs in others.items():  # every model's vectors of them go too
+        left[f"{model} floats"] = [hit for v in theirs for hit in float_runs(folder, v)]
     assert left == {what: [] for what in left}, left
 
     # The others are intact, and the gallery keeps working in the same process and after a reopen.
@@ -100,7 +121,7 @@ def test_a_rebuild_cut_short_is_finished_when_the_collection_is_next_opened(cras
 
     client, namespace = make_client(ephemeral=True), "r" + uuid.uuid4().hex[:12]
     store = ChromaStore(client, None, namespace)
-    fillers(store, 5, seed=3)
+    raw_fillers(store, 5, seed=3)
     name = f"{namespace}.fd.faces.{MODEL}"
     original = client.get_collection(name, embedding_function=None)
     got = original.get(include=["metadatas", "embeddings"])

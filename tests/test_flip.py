@@ -93,9 +93,9 @@ def test_a_gallery_keeps_the_flip_it_was_enrolled_with(settings, hopper_path, tm
     assert later.flip(MODEL) is False
     match = later.identify(hopper_path).faces[0]
     assert match.name == "Grace Hopper" and match.distance < 1e-3
-    records, vectors = store.get(MODEL, embeddings=True)
+    records, vectors = store.vectors(MODEL, embeddings=True)
     with pytest.raises(GalleryError, match="flip"):  # the store itself refuses to mix the two kinds
-        store.add(MODEL, records, vectors, [None], flip=True)
+        store.put_vectors(MODEL, records, vectors, flip=True)
     # an empty collection takes the setting in force
     assert Gallery(later.pipeline, open_store(tmp_path / "other")).flip(MODEL) is True
 

@@ -43,7 +43,7 @@ def test_parameters_out_of_range_are_sentences(client, api, args, sentence):
 
 def test_a_hostile_zip_through_the_api(client, tmp_path):
     archive = hostile_zip(tmp_path / "upload.zip")
-    summary = client.predict(handle_file(str(archive)), None, api_name="/import")
+    summary = client.predict(handle_file(str(archive)), api_name="/import")
     assert "Imported **2** face(s) of **2** people" in summary
     for reason in ("Bad CRC-32", "encrypted", "deflate64", "like a zip bomb", "points outside", "same name as one of its folders"):
         assert reason in summary

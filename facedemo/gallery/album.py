@@ -23,7 +23,8 @@ from ..vision.detect import Face
 from ..vision.images import image_sha, is_photo, list_images
 from .archive import extract_images
 from .cluster import DEFAULT_CLUSTER_METHOD, check_method, cluster_threshold, cluster_vectors, ordered_labels
-from .enroll import EnrollResult, FaceToEnroll, face_thumbnail
+from .enroll import EnrollResult, FaceToEnroll
+from .regions import face_thumbnail
 from .identify import identify_faces
 from .names import box_json
 

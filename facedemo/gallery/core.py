@@ -18,12 +18,10 @@ import unicodedata
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from .. import params
 from ..errors import GalleryError, ModelUnavailableError, UnknownPersonError
@@ -33,8 +31,10 @@ from ..progress import Progress, report as report_progress
 from ..vectors import centroid
 from ..vision.detect import Face
 from ..vision.images import ImageInput
+from . import enroll as enrollment
 from .identify import DEFAULT_METHOD, IdentifyComparison, IdentifyResult, compare_models, identify_faces, identify_image, search_context
 from .names import validate_name
+from .regions import now, region_face
 from .store import FaceRecord, FaceStore, ModelRecord, PersonRecord, record_id
 
 
@@ -93,10 +93,6 @@ class BackfillReport:
 def name_key(name: str) -> str:
     """Two names that differ only in case (or in Unicode compatibility forms) are the same person's."""
     return unicodedata.normalize("NFKC", name).casefold()
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class GalleryView:
@@ -250,29 +246,19 @@ class Gallery(GalleryView):
     # -- enrollment (enroll.py) -----------------------------------------------------------------------
     def enroll(self, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
                labels: Sequence[str] | None = None):
-        from .enroll import enroll
-
-        return enroll(self, name, images, model, face_index, labels)
+        return enrollment.enroll(self, name, images, model, face_index, labels)
 
     def enroll_faces(self, name: str, faces, model: str | None = None):
-        from .enroll import enroll_faces
-
-        return enroll_faces(self, name, faces, model)
+        return enrollment.enroll_faces(self, name, faces, model)
 
     def import_path(self, path, model: str | None = None, progress: Progress | None = None):
-        from .enroll import import_path
-
-        return import_path(self, path, model, progress)
+        return enrollment.import_path(self, path, model, progress)
 
     def import_archive(self, archive, model: str | None = None, progress: Progress | None = None, chunk: int = 16):
-        from .enroll import import_archive
-
-        return import_archive(self, archive, model, progress, chunk)
+        return enrollment.import_archive(self, archive, model, progress, chunk)
 
     def import_folder(self, folder, model: str | None = None, progress: Progress | None = None, chunk: int = 16, shown_as=None):
-        from .enroll import import_folder
-
-        return import_folder(self, folder, model, progress, chunk, shown_as)
+        return enrollment.import_folder(self, folder, model, progress, chunk, shown_as)
 
     # -- people ------------------------------------------------------------------------------------
     def person_for(self, name: str, create: bool = True) -> PersonRecord:
@@ -406,29 +392,3 @@ class Gallery(GalleryView):
                 except ModelUnavailableError:
                     continue
         return done
-
-
-def region_face(record: FaceRecord) -> Face:
-    """A registry face in its stored region's pixels."""
-    region = record.region
-    x1, y1 = region.to_region(record.box[0], record.box[1])
-    x2, y2 = region.to_region(record.box[2], record.box[3])
-    landmarks = tuple(region.to_region(x, y) for x, y in record.landmarks)
-    return Face((x1, y1, x2, y2), 1.0, landmarks)
-
-
-def face_region(image: Image.Image, face: Face, margin: float = 0.6, longest: int = 224):
-    """The face with ``margin`` of its size around it on every side (room for every model's alignment),
-    clipped to the photo and shrunk so that the face is at most ``longest`` pixels: what a model that comes
-    later needs to embed the face again. Returns (region image, ``store.Region``)."""
-    from .store import Region
-
-    x1, y1, x2, y2 = face.box
-    side = max(x2 - x1, y2 - y1, 1.0)
-    left, top = max(0, int(x1 - margin * side)), max(0, int(y1 - margin * side))
-    right, bottom = min(image.width, int(x2 + margin * side) + 1), min(image.height, int(y2 + margin * side) + 1)
-    crop = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
-    scale = min(1.0, longest / side)
-    if scale < 1.0:
-        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.LANCZOS)
-    return crop, Region(float(left), float(top), scale)

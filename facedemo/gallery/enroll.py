@@ -24,7 +24,7 @@ from ..progress import Progress, report as report_progress
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
 from .archive import entry_cap, extract_images, identity_root, is_zip
-from .core import face_region, now
+from .regions import face_region, face_thumbnail, now
 from .names import box_json, validate_name
 from .store import FaceRecord, PersonRecord, face_id
 
@@ -398,19 +398,5 @@ def _label(source: ImageInput, index: int) -> str:
     if isinstance(source, (str, Path)):
         return Path(source).name
     return f"photo {index + 1}"
-
-
-def face_thumbnail(image: Image.Image | None, face: Face) -> Image.Image | None:
-    """The face box with a quarter of its size as margin, clipped to the image."""
-    if image is None:
-        return None
-    x1, y1, x2, y2 = face.box
-    mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
-    box = (max(0, int(x1 - mx)), max(0, int(y1 - my)), min(image.width, int(x2 + mx)), min(image.height, int(y2 + my)))
-    if box[2] <= box[0] or box[3] <= box[1]:
-        return None
-    return image.crop(box)
-
-
 
 

@@ -1,0 +1,51 @@
+"""A face's pictures kept beside the store: the thumbnail shown in lists, and the region (the face with a
+margin and its landmarks) from which a model that comes later embeds the face again without the photo."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from PIL import Image
+
+from ..vision.detect import Face
+from .store import FaceRecord, Region
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def face_thumbnail(image: Image.Image | None, face: Face) -> Image.Image | None:
+    """The face box with a quarter of its size as margin, clipped to the image."""
+    if image is None:
+        return None
+    x1, y1, x2, y2 = face.box
+    mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
+    box = (max(0, int(x1 - mx)), max(0, int(y1 - my)), min(image.width, int(x2 + mx)), min(image.height, int(y2 + my)))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return image.crop(box)
+
+
+def region_face(record: FaceRecord) -> Face:
+    """A registry face in its stored region's pixels."""
+    region = record.region
+    x1, y1 = region.to_region(record.box[0], record.box[1])
+    x2, y2 = region.to_region(record.box[2], record.box[3])
+    landmarks = tuple(region.to_region(x, y) for x, y in record.landmarks)
+    return Face((x1, y1, x2, y2), 1.0, landmarks)
+
+
+def face_region(image: Image.Image, face: Face, margin: float = 0.6, longest: int = 224):
+    """The face with ``margin`` of its size around it on every side (room for every model's alignment),
+    clipped to the photo and shrunk so that the face is at most ``longest`` pixels: what a model that comes
+    later needs to embed the face again. Returns (region image, ``store.Region``)."""
+    x1, y1, x2, y2 = face.box
+    side = max(x2 - x1, y2 - y1, 1.0)
+    left, top = max(0, int(x1 - margin * side)), max(0, int(y1 - margin * side))
+    right, bottom = min(image.width, int(x2 + margin * side) + 1), min(image.height, int(y2 + margin * side) + 1)
+    crop = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
+    scale = min(1.0, longest / side)
+    if scale < 1.0:
+        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.LANCZOS)
+    return crop, Region(float(left), float(top), scale)
