@@ -128,3 +128,72 @@ def test_public_gallery_shows_inline_thumbnails_in_a_real_browser(browser, setti
     finally:
         page.close()
         demo.close()
+
+
+def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_settings, tmp_path):
+    """The path a newcomer takes to compare models, with no command line: enroll one person from three photos
+    on the Gallery tab; Identify's "Compare every model" names them with both offline models; the Explorer
+    draws both models side by side; rename and delete act on every model at once."""
+    from PIL import Image, ImageOps
+
+    mirrored = tmp_path / "astronaut-mirrored.jpg"
+    ImageOps.mirror(Image.open(EXAMPLES / "astronaut.jpg").convert("RGB")).save(mirrored)
+    demo, services, url = launch(casia_settings, tmp_path / "one-gallery")
+    models = ["dlib-resnet", "facenet-casia-webface"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Gallery").click()
+        page.get_by_label("Name").first.fill("Eileen Collins")
+        upload_many(page, "enroll-photos", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg", mirrored])
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Enroll", exact=True).click()
+        page.get_by_text("Enrolled 3 photo(s) of Eileen Collins").wait_for(timeout=180_000)
+        table = page.locator("#people-table")
+        table.get_by_text("facenet-casia-webface").wait_for(timeout=60_000)
+        assert "dlib-resnet" in table.inner_text() and "Eileen Collins" in table.inner_text()
+
+        page.get_by_role("tab", name="Identify").click()
+        upload(page, "identify-image", EXAMPLES / "group.jpg")
+        page.locator("img[src*='group']").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Compare every model").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('table')].some(t => t.innerText.includes('facenet-casia-webface')"
+            " && t.innerText.includes('dlib-resnet') && (t.innerText.match(/Eileen Collins/g) || []).length >= 2)",
+            timeout=180_000,
+        )
+
+        page.get_by_role("tab", name="Explorer").click()
+        picker = page.get_by_label("Models (pick two to compare)")
+        picker.click()
+        page.get_by_role("option", name="facenet-casia-webface").click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Explore", exact=True).click()
+        for model in models:
+            page.get_by_text(f"{model}: embeddings").first.wait_for(timeout=180_000)
+        assert page.locator(".js-plotly-plot").count() >= 4  # two maps and two histograms at least
+
+        page.get_by_role("tab", name="Gallery").click()
+        person = page.get_by_label("Person", exact=True)
+        person.fill("Eileen Collins")
+        page.get_by_label("New name").fill("Eileen Marie Collins")
+        page.get_by_role("button", name="Rename").click()
+        page.get_by_text("Renamed").wait_for(timeout=120_000)
+        for model in models:
+            assert services.owned().identify(EXAMPLES / "astronaut.jpg", model).faces[0].name == "Eileen Marie Collins"
+
+        page.get_by_label("Person", exact=True).fill("Eileen Marie Collins")
+        page.get_by_label("Yes, delete every photo and embedding of this person").check()
+        page.get_by_role("button", name="Delete", exact=True).click()
+        page.get_by_text("Deleted").first.wait_for(timeout=120_000)
+        assert services.store.persons() == [] and services.store.face_count() == 0
+        assert all(services.store.count(m) == 0 and services.store.centroid_count(m) == 0 for m in models)
+        page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
+    finally:
+        page.close()
+        demo.close()
+
+
+def upload_many(page, elem_id: str, paths) -> None:
+    page.locator(f"#{elem_id} input[type=file]").set_input_files([str(p) for p in paths])

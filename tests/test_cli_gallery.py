@@ -54,7 +54,9 @@ def test_enroll_identify_people_rename_delete(capsys, tmp_path):
     assert code == 0 and "already enrolled as raj" in out
 
     code, out, _ = run(capsys, "people", "--gallery", g, "--json")
-    assert json.loads(out) == [{"name": "leonard", "images": 5}, {"name": "raj", "images": 5}, {"name": "sheldon", "images": 5}]
+    people = json.loads(out)
+    assert [(p["name"], p["images"]) for p in people] == [("leonard", 5), ("raj", 5), ("sheldon", 5)]
+    assert all(p["faces"]["dlib-resnet"] == 5 and set(p["faces"].values()) == {5} for p in people)  # every model holds every face
 
     annotated = tmp_path / "annotated.jpg"
     group = BBT / "_group_photos" / "bbt2.jpg"
@@ -158,7 +160,7 @@ def test_commands_against_a_chroma_server(capsys, tmp_path, monkeypatch):
         code, out, _ = run(capsys, "enroll", "penny", *photos[:3], "--gallery", tmp_path / "thumbs-only", "--json")
         assert code == 0 and len(json.loads(out)["added"]) == 3
         code, out, _ = run(capsys, "people", "--json")
-        assert json.loads(out) == [{"name": "penny", "images": 3}]
+        assert [(p["name"], p["images"], p["faces"]["dlib-resnet"]) for p in json.loads(out)] == [("penny", 3, 3)]
         code, out, _ = run(capsys, "identify", photos[4], "--json")
         assert [f["name"] for f in json.loads(out)["faces"]] == ["penny"]
         assert not (tmp_path / "thumbs-only" / "chroma.sqlite3").exists()  # the server holds the vectors

@@ -242,7 +242,7 @@ def test_rename_and_delete_leave_nothing_behind(pipeline, tmp_path):
     gallery.import_folder(need(BBT))
     photo = BBT / "_group_photos" / "bbt2.jpg"
     thumbs_before = {p.name for p in gallery.store.thumbs_dir.glob("*.jpg")}
-    raj_records = gallery.store.get(MODEL, person="raj")[0]
+    raj_records = gallery.store.faces(person_id=gallery.person("raj").id)
     raj_thumbs = [gallery.store.thumb_path(r.id) for r in raj_records]
     assert len(raj_records) == 5 and all(t is not None for t in raj_thumbs)
 
@@ -254,11 +254,12 @@ def test_rename_and_delete_leave_nothing_behind(pipeline, tmp_path):
         gallery.rename("raj", "x")
 
     assert gallery.delete("Rajesh Ramayan Koothrappali") == 5
-    assert gallery.store.get(MODEL, person="Rajesh Ramayan Koothrappali")[0] == []
-    assert all(r.person != "Rajesh Ramayan Koothrappali" for r in gallery.store.get(MODEL)[0])
+    assert all(p.name != "Rajesh Ramayan Koothrappali" for p in gallery.people())
+    assert all(f.person != "Rajesh Ramayan Koothrappali" for f in gallery.faces())
+    assert all(len(gallery.store.vectors(m, person_id=raj_records[0].person_id)[0]) == 0 for m in gallery.store.models())
     assert not any(t.exists() for t in raj_thumbs)
     assert {p.name for p in gallery.store.thumbs_dir.glob("*.jpg")} == thumbs_before - {t.name for t in raj_thumbs}
-    assert "Rajesh Ramayan Koothrappali" not in gallery.store.centroid_people(MODEL)
+    assert all("Rajesh Ramayan Koothrappali" not in gallery.store.centroid_people(m).values() for m in gallery.store.models())
     for method in METHODS:
         first = gallery.identify(photo, method=method).faces[0]
         assert first.name is None or first.name != "Rajesh Ramayan Koothrappali"
@@ -297,10 +298,11 @@ def test_import_killed_midway_resumes_without_duplicates(tmp_path):
     assert report.duplicates >= 8 and report.added > 0  # the first run did part of the work, the rerun the rest
     assert report.duplicates + report.added + len(report.skipped) == total
     assert all("face" in s.reason for s in report.skipped)  # skipped for their faces, never for the interruption
-    records = gallery.store.get(MODEL)[0]
+    records = gallery.store.faces()
     assert len(records) == report.duplicates + report.added
     assert len({r.image_sha for r in records}) == len(records)  # no photo stored twice
-    assert sorted(gallery.store.centroid_people(MODEL)) == sorted(d.name for d in train.iterdir())
+    assert all(gallery.store.count(m) == len(records) for m in gallery.enroll_models())  # every model holds every face
+    assert sorted(gallery.store.centroid_people(MODEL).values()) == sorted(d.name for d in train.iterdir())
     again = gallery.import_folder(train)
     assert again.added == 0 and again.duplicates == len(records)
 
