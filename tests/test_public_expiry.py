@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest

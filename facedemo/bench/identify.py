@@ -155,7 +155,7 @@ def bench_identify(pipeline, lfw: str | Path | None = None, people: int = 40, en
         limit = gallery.threshold(model)
         scores = [score(m, limit) for m in METHODS]
         sweep = {t: [score(m, t) for m in METHODS] for t in SWEEP}
-    return IdentifyBench(model, limit, len(enrolled), len(records), scores, sweep, time.perf_counter() - began)
+    return IdentifyBench(model, limit, len(enrolled), len(rows), scores, sweep, time.perf_counter() - began)
 
 
 # -- open-set identification at several gallery sizes (NIST's FNIR at FPIR) ---------------------------

@@ -223,8 +223,10 @@ class Gallery(GalleryView):
 
     writable = True
 
-    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None, migrate: bool = True):
+    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None, migrate: bool = True,
+                 models: Sequence[str] | None = None):
         super().__init__(pipeline, store, threshold)
+        self.models = tuple(models) if models else None  # the built-in models to enroll with (default: Settings.gallery_models)
         if migrate:
             from .migrate import migrate_if_needed
 
@@ -238,7 +240,7 @@ class Gallery(GalleryView):
         """Every available built-in model (or those ``Settings.gallery_models`` names) and every other
         model this gallery already holds (a fine-tuned one in use), so that each of them sees every face."""
         statuses = {s.name: s for s in self.pipeline.models()}
-        wanted = self.pipeline.settings.gallery_models
+        wanted = self.models or self.pipeline.settings.gallery_models
         builtin = [n for n, s in statuses.items() if s.available and n in MODELS and (not wanted or n in wanted)]
         held = [m for m in self.store.models() if m in statuses and statuses[m].available]
         return list(dict.fromkeys(builtin + held)) or [self.model_name()]
@@ -323,9 +325,19 @@ class Gallery(GalleryView):
 
     def refresh_centroids(self, model: str, person_ids: Sequence[str]) -> None:
         persons = self.persons()
+        wanted = set(person_ids)
+        if len(wanted) > 20:  # many people (an import, a migration): one read of the model's vectors, grouped
+            records, vectors = self.store.vectors(model, embeddings=True)
+            grouped: dict[str, list] = defaultdict(list)
+            for r, v in zip(records, vectors):
+                if r.person_id in wanted:
+                    grouped[r.person_id].append(v)
+            held = {pid: np.stack(vs) for pid, vs in grouped.items()}
+        else:
+            held = {pid: self.vectors_of(model, pid) for pid in wanted}
         update = {}
         for pid in person_ids:
-            vectors = self.vectors_of(model, pid)
+            vectors = held.get(pid)
             update[pid] = (persons[pid].name, centroid(vectors)) if pid in persons and vectors is not None and len(vectors) else None
         if update:
             self.store.set_centroids(model, update)
