@@ -19,10 +19,9 @@ demo = build_app(services, explorer)
 
 if __name__ == "__main__":
     warm_up(services, explorer)
-    # How many requests of one event run at once (FACEDEMO_CONCURRENCY, default 2): chosen with
-    # `python -m facedemo bench load` on 2 cores (docs/BENCHMARKS.md); more only queues CPU work.
-    demo.queue(default_concurrency_limit=int(os.environ.get("FACEDEMO_CONCURRENCY") or 2)).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
+    settings = services.settings  # read from the environment once, in facedemo/settings.py
+    demo.queue(default_concurrency_limit=settings.concurrency).launch(
+        server_name=settings.server_name,
         theme=theme(),
         css=CSS,
     )

@@ -130,6 +130,10 @@ class Settings:
     # is deleted after ``visitor_ttl_s`` without a request from them, goodbye or not.
     public: bool = False
     visitor_ttl_s: float = 3600.0
+    # The dashboard: requests of one event that run at once (gradio's default_concurrency_limit; chosen with
+    # `bench load` on 2 cores, docs/BENCHMARKS.md: more only queues CPU work), and the address it listens on.
+    concurrency: int = 2
+    server_name: str = "127.0.0.1"
 
     def embed_batch_size(self, cuda: bool) -> int:
         """Faces per embedder call on this device: the setting, else 256 on CUDA and 32 on CPU."""
@@ -171,6 +175,8 @@ class Settings:
             gallery_models=_env_list("FACEDEMO_GALLERY_MODELS"),
             public=_public(),
             visitor_ttl_s=_env_float("FACEDEMO_VISITOR_TTL", 3600.0),
+            concurrency=_env_int("FACEDEMO_CONCURRENCY", 2),
+            server_name=os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_spaces() else "127.0.0.1"),
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **overrides)

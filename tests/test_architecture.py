@@ -180,3 +180,35 @@ def test_the_rules_catch_what_they_guard(tmp_path):
     assert resolve("facedemo.vision.x", source, node) == "facedemo.gallery.store"
     assert LAYERS[component("facedemo.gallery.store")] > LAYERS[component("facedemo.vision.x")]
     assert private("_thing") and not private("__version__")
+
+
+# -- the gallery seam ---------------------------------------------------------------------------------------
+WRITES = {"enroll", "enroll_faces", "import_path", "import_archive", "import_folder", "rename", "delete", "reindex",
+          "refresh_centroids", "clear", "backfill", "write_vectors", "complete", "person_for"}
+
+
+def test_the_read_only_gallery_has_no_write_methods():
+    """Public mode hands visitors the shared gallery as a GalleryView: writing it is not refused, it is impossible."""
+    from facedemo.gallery import Gallery, GalleryView
+
+    assert not WRITES & set(dir(GalleryView))
+    assert WRITES <= set(dir(Gallery))  # the writer has every one of them, so the list above is not stale
+
+
+def test_the_store_protocol_lists_every_method_the_code_calls_on_a_store():
+    """Every ``<x>.store.<name>`` (and ``store.<name>``) used anywhere in the package is declared by ``FaceStore``."""
+    from facedemo.gallery.store import ChromaStore, FaceStore
+
+    declared = {n for n in vars(FaceStore) if not n.startswith("_")} | set(getattr(FaceStore, "__annotations__", {}))
+    used = set()
+    for path in KNOWN.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and not node.attr.startswith("_"):
+                owner = node.value
+                if (isinstance(owner, ast.Attribute) and owner.attr == "store") or (isinstance(owner, ast.Name) and owner.id == "store"):
+                    used.add(node.attr)
+    implemented = {n for n in dir(ChromaStore) if not n.startswith("_")} | {"lock", "namespace", "classifiers", "state", "thumbs_dir",
+                                                                            "client", "persist_dir"}
+    assert used - implemented == set()  # every attribute used exists on the store
+    concrete_only = {"client", "persist_dir", "thumbs_dir"}  # the Chroma store's own, used by its tests and compaction
+    assert used - declared - concrete_only == set(), sorted(used - declared - concrete_only)

@@ -134,3 +134,16 @@ def test_a_rebuild_cut_short_is_finished_when_the_collection_is_next_opened(cras
     assert reopened.count(MODEL) == 5 and reopened.models() == [MODEL]
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
     assert "rebuild." + name not in names and name in names
+
+
+def test_rename_leaves_no_byte_of_the_old_name(pipeline, tmp_path):
+    """The old name is personal data too: after a rename it is in no file of the gallery folder (Chroma keeps
+    an updated row's old metadata in its write-ahead log until the collection is rebuilt and vacuumed)."""
+    folder = tmp_path / "gallery"
+    gallery = Gallery(pipeline, open_store(folder))
+    gallery.enroll("Grace Oldname Hopper", [EXAMPLES / "hopper.jpg"], MODEL)
+    assert byte_hits(folder, b"Grace Oldname Hopper")  # the test can fail: the name is on disk before
+    assert gallery.rename("Grace Oldname Hopper", "Grace Newname Hopper") == 1
+    assert byte_hits(folder, b"Grace Oldname Hopper") == []
+    for model in gallery.store.models():
+        assert gallery.identify(EXAMPLES / "hopper.jpg", model).faces[0].name == "Grace Newname Hopper"

@@ -28,7 +28,8 @@ def settings_from(args) -> Settings:
     """The environment's settings with the command line's overrides on top (never public mode: a command
     works on the gallery it is pointed at, not on a visitor's)."""
     gallery = getattr(args, "gallery", None)
-    return Settings.from_env(device=getattr(args, "device", None), alignment=getattr(args, "alignment", None),
+    model = getattr(args, "model", None)
+    return Settings.from_env(model=model if isinstance(model, str) else None, device=getattr(args, "device", None), alignment=getattr(args, "alignment", None),
                              flip=getattr(args, "flip", None), gallery_dir=Path(gallery).expanduser() if gallery else None,
                              chroma_host=getattr(args, "chroma_host", None), chroma_port=getattr(args, "chroma_port", None), public=False)
 

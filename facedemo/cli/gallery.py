@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import ImageError, InvalidParameterError
 
@@ -100,6 +101,37 @@ def register_bench(bench) -> None:
                    help="with --open-set: write the fitted impostor tails to $FACEDEMO_HOME/openset.json, where identification reads them")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_identify)
+
+    b = bench.add_parser("seam", help="identify latency on a group photo and Chroma calls per identify at several gallery sizes; "
+                                      "enrolling with every model against one; the backfill rate of a model added later")
+    b.add_argument("--photo", help="the group photo (default: bbt4.jpg of ../shared/faces, its cast enrolled; else the example group)")
+    b.add_argument("--sizes", default="10,1000,10000", help="gallery sizes in people (default 10,1000,10000)")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--enroll", type=int, default=40, help="LFW photos to enroll for the enrollment and backfill figures (0: skip)")
+    b.add_argument("--model")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_seam)
+
+
+def cmd_bench_seam(args) -> int:
+    from ..bench.seam import bench_seam
+    from ..settings import SHARED_FACES, SHARED_LFW
+    from ..vision.images import identity_folders
+    from .common import emit, pipeline_from
+
+    pipeline = pipeline_from(args)
+    cast = SHARED_FACES / "bbt_faceapi"
+    if args.photo:
+        photo, people = args.photo, {}
+    elif (cast / "_group_photos" / "bbt4.jpg").is_file():
+        photo, people = cast / "_group_photos" / "bbt4.jpg", {name: files[:5] for name, files in identity_folders(cast)}
+    else:
+        examples = Path(__file__).resolve().parent.parent / "ui" / "examples"
+        photo, people = examples / "group.jpg", {"Eileen Collins": [examples / "astronaut.jpg"], "Grace Hopper": [examples / "hopper.jpg"]}
+    singles = [files[0] for _, files in identity_folders(SHARED_LFW)][: args.enroll] if args.enroll and SHARED_LFW.is_dir() else []
+    report = bench_seam(pipeline, Path(photo), people, _sizes(args.sizes), args.repeats, singles, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
+    return 0
 
 
 def gallery_from(args):
