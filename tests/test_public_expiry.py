@@ -215,7 +215,7 @@ def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_pa
         before = {p for p in cache.rglob("*") if p.is_file()}  # the cache is shared with earlier apps of this run
         alice, bob = Client(url, verbose=False), Client(url, verbose=False)
         alice.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
-        tiles, _, people = alice.predict(api_name="/people")
+        tiles, _, _, people = alice.predict(api_name="/people")
         assert [p["name"] for p in people] == ["Grace Hopper"]
         (thumb,) = (services.store.thumbs_dir.parent / Services.namespace(alice.session_hash)).glob("*.jpg")
         data = base64.b64encode(thumb.read_bytes()).decode()
@@ -225,7 +225,7 @@ def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_pa
         cached = [p for p in cache.rglob("*") if p.is_file() and p not in before]
         assert cached and all(p.read_bytes() != thumb.read_bytes() for p in cached)  # the upload is there, no thumbnail
         # Another visitor's listing holds none of it.
-        other, _, nobody = bob.predict(api_name="/people")
+        other, _, _, nobody = bob.predict(api_name="/people")
         assert nobody == [] and data not in other and "Nobody enrolled yet." in other
     finally:
         demo.close()

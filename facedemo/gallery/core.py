@@ -118,9 +118,9 @@ class GalleryView:
     def flip(self, model: str | None = None) -> bool:
         """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
         vectors were (every vector compared with them must be made alike), else the pipeline's."""
-        name = self.model_name(model)
-        recorded = self.store.flip(name)
-        return self.pipeline.flip(name) if recorded is None else recorded
+        spec = self.pipeline.spec(model)  # a spec stays a spec: the shared gallery's pipeline may not know a visitor's model
+        recorded = self.store.flip(spec.name)
+        return self.pipeline.flip(spec) if recorded is None else recorded
 
     def people_count(self, model: str) -> int:
         """People with at least one face embedded by ``model`` (one Chroma call)."""

@@ -59,7 +59,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
         with gr.Column(scale=2):
             annotated = gr.AnnotatedImage(label="Faces found", height=420)
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True)
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True, elem_id="identify-table")
             note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
