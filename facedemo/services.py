@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import params
-from .errors import DataUnavailableError, FaceDemoError, GalleryError, ModelUnavailableError
+from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
@@ -204,7 +204,7 @@ class Services:
                     gone = self.expire()
                     if gone:
                         log.info("expired %d visitor gallery(ies)", len(gone))
-                except FaceDemoError as exc:  # the next sweep retries; a person reads the log, not a page
+                except GalleryError as exc:  # the next sweep retries; a person reads the log, not a page
                     log.warning("visitor expiry failed: %s", exc)
                 if self._stop.wait(interval):
                     return

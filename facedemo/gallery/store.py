@@ -316,14 +316,17 @@ class ChromaStore:
             return
         col = self._collection(None, PERSONS)
         with _chroma_errors("store the people"):
-            col.upsert(ids=[p.id for p in persons], embeddings=[_PLACEHOLDER] * len(persons),
-                       metadatas=[{"name": p.name, "created_at": p.created_at} for p in persons])
+            for start in range(0, len(persons), _BATCH):
+                part = persons[start : start + _BATCH]
+                col.upsert(ids=[p.id for p in part], embeddings=[_PLACEHOLDER] * len(part),
+                           metadatas=[{"name": p.name, "created_at": p.created_at} for p in part])
 
     def delete_persons(self, ids: Sequence[str]) -> None:
         col = self._collection(None, PERSONS, create=False)
         if col is not None and ids:
             with _chroma_errors("delete people"):
-                col.delete(ids=list(ids))
+                for start in range(0, len(ids), _BATCH):
+                    col.delete(ids=list(ids[start : start + _BATCH]))
 
     # -- faces, for every model -------------------------------------------------------------------
     def faces(self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()) -> list[FaceRecord]:
@@ -451,12 +454,13 @@ class ChromaStore:
         col = self._collection(model, PEOPLE)
         gone = [p for p, v in centroids.items() if v is None]
         keep = [(p, v) for p, v in centroids.items() if v is not None]
-        with _chroma_errors("update the people index"):
-            if gone:
-                col.delete(ids=gone)
-            if keep:
-                col.upsert(ids=[p for p, _ in keep], embeddings=l2_normalise(np.stack([v for _, (_, v) in keep])),
-                           metadatas=[{"person_id": p, "person": name} for p, (name, _) in keep])
+        with _chroma_errors("update the people index"):  # in batches: Chroma refuses more than ~5,400 rows a call
+            for start in range(0, len(gone), _BATCH):
+                col.delete(ids=gone[start : start + _BATCH])
+            for start in range(0, len(keep), _BATCH):
+                part = keep[start : start + _BATCH]
+                col.upsert(ids=[p for p, _ in part], embeddings=l2_normalise(np.stack([v for _, (_, v) in part])),
+                           metadatas=[{"person_id": p, "person": name} for p, (name, _) in part])
 
     def rename_centroids(self, model, person_id, name) -> None:
         col = self._collection(model, PEOPLE, create=False)

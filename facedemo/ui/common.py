@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import FaceDemoError
+from ..errors import FaceDemoError, InvalidParameterError, ModelUnavailableError
 from ..services import Services
 
 log = logging.getLogger("facedemo.ui")
@@ -30,7 +30,7 @@ def model_choices(services: Services, session: str | None = None) -> list[tuple[
 def default_model(services: Services) -> str | None:
     try:
         return services.pipeline.default_model()
-    except FaceDemoError:
+    except ModelUnavailableError:  # no model can run here: the dropdown starts empty and says why in its list
         return None
 
 
@@ -79,7 +79,7 @@ def require_file(value, label: str) -> str:
     elif hasattr(value, "path"):
         value = value.path
     if value is None or value == "":
-        raise FaceDemoError(f"Please add {label} first.")
+        raise InvalidParameterError(f"Please add {label} first.")
     return str(value)
 
 
@@ -88,8 +88,8 @@ def require_image(value, label: str) -> str:
     not decode the upload itself: our loader does, with its pixel cap and its plain-sentence errors."""
     try:
         return require_file(value, label)
-    except FaceDemoError:
-        raise FaceDemoError(f"Please add {label} first (upload, webcam or one of the examples).") from None
+    except InvalidParameterError:
+        raise InvalidParameterError(f"Please add {label} first (upload, webcam or one of the examples).") from None
 
 
 MAX_TILES = 240  # inline thumbnails per listing: a visitor's gallery is small, and a page has to stay light
