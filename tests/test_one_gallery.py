@@ -245,3 +245,18 @@ def test_a_migration_killed_midway_loses_nothing(both, tmp_path):
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     check_migrated(Gallery(both, open_store(folder)), truth, dims, 6)
+
+
+def test_six_thousand_people_are_written_and_reindexed_in_one_go(both, tmp_path):
+    """Chroma refuses more than about 5,400 rows in one call; the people index and the persons are written in
+    batches, so a large import or a reindex of every person goes through (the old gallery failed here)."""
+    from facedemo.gallery.enroll import store_embedded
+
+    gallery = fresh(both, tmp_path)
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(6000, 128)).astype(np.float32)
+    store_embedded(gallery, "dlib-resnet", [(f"p{i}", f"{i}.jpg", f"{i:064x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(6000)])
+    gallery.reindex("dlib-resnet")
+    assert len(gallery.store.persons()) == 6000 and gallery.store.centroid_count("dlib-resnet") == 6000
+    (row,) = gallery.store.query_centroids("dlib-resnet", vectors[1234][None], 1)
+    assert row[0].name == "p1234" and row[0].distance < 1e-3
