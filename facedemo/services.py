@@ -162,6 +162,11 @@ class Services:
             with self._lock:
                 self._seen.pop(namespace, None)
 
+    def visitors(self) -> int:
+        """How many visitors this process is keeping track of (their last request's time)."""
+        with self._lock:
+            return len(self._seen)
+
     def _visitor_homes(self) -> set[str]:
         folder = Path(self.settings.home) / "visitors"
         return {p.name for p in folder.iterdir() if VISITOR.match(p.name)} if folder.is_dir() else set()
@@ -183,6 +188,10 @@ class Services:
                 stale = sorted(ns for ns in known if ns not in self._seen or now - self._seen[ns] > age)
                 for ns in stale:
                     self._seen.pop(ns, None)
+                # Visitors who stored nothing leave only their last request's time: it goes with the same clock,
+                # so the table does not grow with every visitor who ever came.
+                for ns in [ns for ns, seen in self._seen.items() if now - seen > age]:
+                    self._seen.pop(ns, None)
             for ns in stale:
                 if ns in stored:
                     store.with_namespace(ns).drop(compact=False)
@@ -198,16 +207,21 @@ class Services:
             return self._sweeper
         interval = every_s or min(self.settings.visitor_ttl_s / 4, 300.0)
 
+        def once() -> None:
+            try:
+                gone = self.expire()
+                if gone:
+                    log.info("expired %d visitor gallery(ies)", len(gone))
+            except GalleryError as exc:  # the next sweep retries; a person reads the log, not a page
+                log.warning("visitor expiry failed: %s", exc)
+
+        # What an earlier run left is purged before this one serves anybody: a request from an old session
+        # that arrived first would otherwise mark that session as seen and keep its faces.
+        once()
+
         def sweep():
-            while True:
-                try:
-                    gone = self.expire()
-                    if gone:
-                        log.info("expired %d visitor gallery(ies)", len(gone))
-                except GalleryError as exc:  # the next sweep retries; a person reads the log, not a page
-                    log.warning("visitor expiry failed: %s", exc)
-                if self._stop.wait(interval):
-                    return
+            while not self._stop.wait(interval):
+                once()
 
         self._sweeper = threading.Thread(target=sweep, name="facedemo-visitor-expiry", daemon=True)
         self._sweeper.start()

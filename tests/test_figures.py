@@ -142,7 +142,7 @@ def test_report_of_two_models_of_one_gallery(tmp_path):
 def test_empty_gallery_says_so():
     with pytest.raises(FaceDemoError, match="gallery is empty"):
         gallery_views(FakeGallery({}))
-    with pytest.raises(FaceDemoError, match="no faces embedded with model-a"):
+    with pytest.raises(FaceDemoError, match="Nobody in the gallery is embedded with model-a yet"):
         gallery_views(FakeGallery({"model-a": (np.zeros((0, 4)), [])}))
 
 

@@ -171,7 +171,7 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
     def start(port: int) -> subprocess.Popen:
         env = {**os.environ, "FACEDEMO_PUBLIC": "1", "FACEDEMO_GALLERY": str(gallery), "FACEDEMO_HOME": str(home),
                "FACEDEMO_MODEL": "dlib-resnet", "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": str(REPO)}
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=open(tmp_path / f"app-{port}.log", "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -258,3 +258,14 @@ def test_a_visitors_explorations_leave_memory_with_them(settings, tmp_path):
         assert namespace not in explorer.namespaces()
     finally:
         demo.close()
+
+
+def test_visitors_who_stored_nothing_are_forgotten_on_the_same_clock(settings, tmp_path):
+    """Every request remembers its visitor's last time; a visitor who never enrolled anything has no gallery to
+    drop, and still leaves the table when their time is up (it used to keep every visitor ever seen)."""
+    services = Services(replace(settings, gallery_dir=tmp_path / "gallery", public=True, visitor_ttl_s=60))
+    for i in range(500):
+        services.pipeline_for(f"session-{i}")  # what each request does first
+    assert services.visitors() == 500
+    assert services.expire() == [] and services.visitors() == 500  # within their time: kept
+    assert services.expire(max_age_s=0) == [] and services.visitors() == 0
