@@ -33,7 +33,9 @@ def resolve_device(requested: str = "auto", cpu_threads: int = 0) -> DeviceInfo:
             )
         index = int(requested.split(":", 1)[1]) if ":" in requested else 0
         if index >= torch.cuda.device_count():
-            raise FaceDemoError(f"Device '{requested}' does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
+            raise FaceDemoError(
+                f"Device '{requested}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)."
+            )
         name = torch.cuda.get_device_name(index)
         return DeviceInfo(device=f"cuda:{index}", description=f"CUDA {index} ({name}), fp16", fp16=True)
     if requested != "cpu":

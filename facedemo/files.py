@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .device import DeviceInfo, resolve_device
 from . import params
+from .device import DeviceInfo, resolve_device
 from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
 from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
-from .models.registry import DEFAULT_ORDER, build_embedder, get_spec, list_models, native_aligner, user_models, weights_fingerprint
+from .models.registry import (
+    DEFAULT_ORDER,
+    build_embedder,
+    get_spec,
+    list_models,
+    native_aligner,
+    user_models,
+    weights_fingerprint,
+)
 from .models.thresholds import threshold_for
 from .settings import Settings
 from .vectors import cosine_similarity, l2_distance, l2_normalise
@@ -28,7 +36,7 @@ from .vision.align import ALIGNMENTS, align_face, crop_face
 from .vision.detect import Detector, Face, central_face, largest_face
 from .vision.images import ImageInput, frames_note, load_image
 
-ModelRef = Union[str, ModelSpec, None]  # a model's name, its spec, or None for the default model
+ModelRef = str | ModelSpec | None  # a model's name, its spec, or None for the default model
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,20 @@ class ModelComparison:
     second: ChosenFace
 
     def to_json(self) -> dict:
-        return {"models": [r.to_json() for r in self.results],
-                "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()]}
+        return {
+            "models": [r.to_json() for r in self.results],
+            "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
+        }
 
 
 def compare(model: str, a: np.ndarray, b: np.ndarray, threshold: float, notes=()) -> VerifyResult:
-    return VerifyResult(model=model, distance=l2_distance(a, b), similarity=cosine_similarity(a, b), threshold=threshold, notes=tuple(notes))
+    return VerifyResult(
+        model=model,
+        distance=l2_distance(a, b),
+        similarity=cosine_similarity(a, b),
+        threshold=threshold,
+        notes=tuple(notes),
+    )
 
 
 class Pipeline:
@@ -127,7 +143,7 @@ class Pipeline:
         self._embedders: dict[str, Embedder] = {}
         self._aligners: dict[str, Aligner] = {}  # each model's "native" alignment
 
-    def with_models_home(self, home: str | Path) -> "Pipeline":
+    def with_models_home(self, home: str | Path) -> Pipeline:
         """This pipeline (the same device, detector and loaded models) seeing, besides the fine-tuned models
         of ``settings.home``, those saved under ``home``, where it also saves new ones: a public-mode
         visitor's models stay in that visitor's folder and are listed for nobody else."""
@@ -166,7 +182,9 @@ class Pipeline:
         with self._lock:
             if self._detector is None:
                 s = self.settings
-                self._detector = Detector(self.device.device, s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction)
+                self._detector = Detector(
+                    self.device.device, s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction
+                )
             return self._detector
 
     def spec(self, model: ModelRef = None) -> ModelSpec:
@@ -233,7 +251,9 @@ class Pipeline:
     def detect(self, image: Image.Image) -> list[Face]:
         return self.detector.detect(image)
 
-    def aligned(self, image: Image.Image, face: Face, model: ModelRef = None, alignment: str | None = None) -> Image.Image:
+    def aligned(
+        self, image: Image.Image, face: Face, model: ModelRef = None, alignment: str | None = None
+    ) -> Image.Image:
         """The model's input for one face. ``similarity``: MTCNN's 5 landmarks onto the model's template;
         ``crop``: facenet-pytorch's margin crop; ``native``: each model's own way (dlib: its shape
         predictor and face chip; facenet: the margin crop it was trained on)."""
@@ -262,14 +282,22 @@ class Pipeline:
         vectors = np.concatenate([embedder.embed(inputs[i : i + size]) for i in range(0, len(inputs), size)])
         return l2_normalise(vectors[: len(crops)] + vectors[len(crops) :]) if flip else vectors
 
-    def embed_faces(self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, alignment: str | None = None,
-                    flip: bool | None = None) -> list[EmbeddedFace]:
+    def embed_faces(
+        self,
+        image: Image.Image,
+        faces: Sequence[Face],
+        model: ModelRef = None,
+        alignment: str | None = None,
+        flip: bool | None = None,
+    ) -> list[EmbeddedFace]:
         spec = self.spec(model)
         crops = [self.aligned(image, face, spec, alignment) for face in faces]
         vectors = self.embed_crops(spec, crops, flip)
         return [EmbeddedFace(face, crop, vector) for face, crop, vector in zip(faces, crops, vectors)]
 
-    def analyze(self, source: ImageInput, model: ModelRef = None, flip: bool | None = None) -> tuple[Image.Image, list[EmbeddedFace]]:
+    def analyze(
+        self, source: ImageInput, model: ModelRef = None, flip: bool | None = None
+    ) -> tuple[Image.Image, list[EmbeddedFace]]:
         """Every face in an image, embedded.
 
         Args:
@@ -284,8 +312,9 @@ class Pipeline:
         image = self.load(source)
         return image, self.embed_faces(image, self.detect(image), model, flip=flip)
 
-    def analyze_many(self, sources: Sequence[ImageInput], model: ModelRef = None, chunk: int = 16,
-                     flip: bool | None = None) -> list[AnalyzedImage]:
+    def analyze_many(
+        self, sources: Sequence[ImageInput], model: ModelRef = None, chunk: int = 16, flip: bool | None = None
+    ) -> list[AnalyzedImage]:
         """Like ``analyze`` for many images: MTCNN runs on batches of equal-sized images and the embedder
         on batches of faces across images. A bad image gets its error; the others go on."""
         spec = self.spec(model)
@@ -306,13 +335,17 @@ class Pipeline:
                 results[index] = AnalyzedImage(sources[index], image, embedded)
         return results  # type: ignore[return-value]
 
-    def choose_face(self, source: ImageInput, model: ModelRef = None, label: str = "The image", pick: str = "largest") -> ChosenFace:
+    def choose_face(
+        self, source: ImageInput, model: ModelRef = None, label: str = "The image", pick: str = "largest"
+    ) -> ChosenFace:
         """The one face of an image to verify: the largest (or the most central), saying so if there were several."""
         image, face, count, note = self._pick_face(source, label, pick)
         (embedded,) = self.embed_faces(image, [face], model)
         return ChosenFace(image, face, embedded.crop, embedded.embedding, count, note)
 
-    def _pick_face(self, source: ImageInput, label: str, pick: str = "largest") -> tuple[Image.Image, Face, int, str | None]:
+    def _pick_face(
+        self, source: ImageInput, label: str, pick: str = "largest"
+    ) -> tuple[Image.Image, Face, int, str | None]:
         image = self.load(source)
         faces = self.detect(image)
         if not faces:
@@ -324,7 +357,9 @@ class Pipeline:
             notes.append(f"{label} holds {len(faces)} faces; {which} was used.")
         return image, face, len(faces), " ".join(n for n in notes if n) or None
 
-    def verify(self, a: ImageInput, b: ImageInput, model: ModelRef = None, threshold: float | None = None) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
+    def verify(
+        self, a: ImageInput, b: ImageInput, model: ModelRef = None, threshold: float | None = None
+    ) -> tuple[VerifyResult, ChosenFace, ChosenFace]:
         """Are the faces in two images the same person (1:1)?
 
         Args:
@@ -372,9 +407,13 @@ class Pipeline:
                 unavailable[spec.name] = str(exc)
                 continue
             crops = crops or (ea, eb)
-            results.append(compare(spec.name, ea.embedding, eb.embedding, self.threshold(spec), [n for n in (note_a, note_b) if n]))
+            results.append(
+                compare(spec.name, ea.embedding, eb.embedding, self.threshold(spec), [n for n in (note_a, note_b) if n])
+            )
         if not results:
-            raise ModelUnavailableError("None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items()))
+            raise ModelUnavailableError(
+                "None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items())
+            )
         first = ChosenFace(image_a, face_a, crops[0].crop, crops[0].embedding, count_a, note_a)
         second = ChosenFace(image_b, face_b, crops[1].crop, crops[1].embedding, count_b, note_b)
         return ModelComparison(results, unavailable, first, second)

@@ -6,12 +6,12 @@ dashboard into Gradio's progress bar.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 Progress = Callable[[int, int, str], None]
 
 
-def report(progress: Optional[Progress], done: int, total: int, message: str = "") -> None:
+def report(progress: Progress | None, done: int, total: int, message: str = "") -> None:
     """Call ``progress`` if there is one."""
     if progress is not None:
         progress(done, total, message)

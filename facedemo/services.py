@@ -19,17 +19,17 @@ from PIL import Image
 
 from . import params
 from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
+from .evaluation import read_pairs
+from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS
+from .evaluation.robustness import RobustnessResult, cached_robustness
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
-from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
-from .evaluation import read_pairs
-from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS, RobustnessResult, cached_robustness
+from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
 from .models.thresholds import open_set_record
 from .pipeline import Pipeline
 from .settings import SHARED_LFW, Settings
 from .vision.images import ImageInput, frames_note
-
 
 log = logging.getLogger("facedemo.services")
 VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
@@ -87,7 +87,9 @@ class Services:
 
     def _visitor(self, session: str | None) -> str:
         if not session:
-            raise GalleryError("This public demo keeps a private gallery per browser session, and none was found; reload the page.")
+            raise GalleryError(
+                "This public demo keeps a private gallery per browser session, and none was found; reload the page."
+            )
         namespace = self.namespace(session)
         with self._lock:
             self._seen[namespace] = time.monotonic()
@@ -115,7 +117,9 @@ class Services:
         if not self.public:
             return self.owned()
         namespace = self._visitor(session)
-        return Gallery(self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace))
+        return Gallery(
+            self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace)
+        )
 
     def ready(self, galleries, models, progress=None) -> list[str]:
         """Fill in each model of ``models`` for each writable gallery that lacks faces of it (a model that
@@ -231,8 +235,15 @@ class Services:
         self._stop.set()
 
     # -- identification across the visitor's gallery and (read-only) the shared one ----------------
-    def identify(self, image: ImageInput, session: str | None, model: str | None = None, top_k: int = 3,
-                 method: str | None = None, progress=None) -> tuple[Image.Image, IdentifyResult]:
+    def identify(
+        self,
+        image: ImageInput,
+        session: str | None,
+        model: str | None = None,
+        top_k: int = 3,
+        method: str | None = None,
+        progress=None,
+    ) -> tuple[Image.Image, IdentifyResult]:
         top_k = params.top_k(top_k)  # refused before any model runs
         pipeline = self.pipeline_for(session)
         spec = pipeline.spec(model)
@@ -243,8 +254,9 @@ class Services:
         note = frames_note(picture, "The photo")
         return picture, replace(result, notes=(note,)) if note else result
 
-    def compare_identify(self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None,
-                         progress=None) -> IdentifyComparison:
+    def compare_identify(
+        self, image: ImageInput, session: str | None, top_k: int = 3, method: str | None = None, progress=None
+    ) -> IdentifyComparison:
         """The same photo identified by every model with people enrolled in what this visitor searches."""
         searched = self.searched(session)
         self.ready(searched, self.available_models(session), progress)
@@ -256,27 +268,40 @@ class Services:
         return [self.gallery(session)] + ([self.shared()] if self.public else [])
 
     # -- an unlabelled album grouped into people ----------------------------------------------------
-    def album(self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None) -> Album:
+    def album(
+        self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None
+    ) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
         pipeline = self.pipeline_for(session)
         searched = self.searched(session)
         self.ready(searched, [pipeline.spec(model).name])
-        return cluster_album(pipeline, sources, model, method or DEFAULT_CLUSTER_METHOD, galleries=searched, thumbnails=True, progress=progress)
-
+        return cluster_album(
+            pipeline,
+            sources,
+            model,
+            method or DEFAULT_CLUSTER_METHOD,
+            galleries=searched,
+            thumbnails=True,
+            progress=progress,
+        )
 
     def open_set_curves(self, model: str, size: int) -> tuple[list[dict], str]:
         """The DET curves measured on LFW for one gallery size (``bench identify --open-set``), and where they come from."""
         record = open_set_record(self.pipeline.spec(model), self.settings.home)
         sizes = sorted(int(n) for n in (record or {}).get("curves", {}))
         if not sizes:
-            raise DataUnavailableError(f"No open-set curves were measured for '{model}'; run "
-                                f"`python -m facedemo bench identify --open-set --model {model} --save-calibration`.")
+            raise DataUnavailableError(
+                f"No open-set curves were measured for '{model}'; run "
+                f"`python -m facedemo bench identify --open-set --model {model} --save-calibration`."
+            )
         chosen = min(sizes, key=lambda n: abs(n - size))
         curves = record["curves"][str(chosen)]
         mated, strangers = curves[0]["mated"], curves[0]["nonmated"]
-        note = (f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
-                f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']}).")
+        note = (
+            f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
+            f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']})."
+        )
         return curves, note
 
     def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
@@ -284,10 +309,13 @@ class Services:
         them (nothing is computed here: a full run takes tens of minutes per model on a CPU)."""
         path = Path(root) / ROBUSTNESS_PAIRS
         if not path.is_file():
-            raise DataUnavailableError(f"The robustness figures are measured on LFW's {ROBUSTNESS_PAIRS}, which is not at {path}.")
+            raise DataUnavailableError(
+                f"The robustness figures are measured on LFW's {ROBUSTNESS_PAIRS}, which is not at {path}."
+            )
         result = cached_robustness(self.pipeline, read_pairs(path, root), pairs_file=ROBUSTNESS_PAIRS)
         if not result.models:
-            raise DataUnavailableError("No robustness figures are saved yet; measure them with "
-                                "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU).")
+            raise DataUnavailableError(
+                "No robustness figures are saved yet; measure them with "
+                "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU)."
+            )
         return result
-

@@ -70,8 +70,7 @@ def default_gallery_dir() -> Path:
 def torch_home() -> Path:
     """facenet-pytorch's weight cache root, resolved the way facenet-pytorch resolves it."""
     return Path(
-        os.environ.get("TORCH_HOME")
-        or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"
+        os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"
     ).expanduser()
 
 
@@ -144,7 +143,7 @@ class Settings:
         return max(1, self.dlib_workers or 1)
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         weights = {}
         for name, var in (
             ("facenet-vggface2", "FACEDEMO_FACENET_VGGFACE2_WEIGHTS"),
@@ -168,7 +167,9 @@ class Settings:
             batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0) or None,
             dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0) or None,
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
-            strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser() if os.environ.get("FACEDEMO_STRANGERS") else None,
+            strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser()
+            if os.environ.get("FACEDEMO_STRANGERS")
+            else None,
             gallery_dir=default_gallery_dir(),
             chroma_host=os.environ.get("CHROMA_HOST") or None,
             chroma_port=_env_int("CHROMA_PORT", 0) or None,

@@ -16,10 +16,10 @@ from pathlib import Path
 import dlib
 import numpy as np
 
+from facedemo.models.dlib_resnet import dlib_model_files
 from facedemo.vision.align import crop_face
 from facedemo.vision.detect import Detector, central_face
 from facedemo.vision.images import load_image
-from facedemo.models.dlib_resnet import dlib_model_files
 
 
 def landmarks_in(detector, crop):

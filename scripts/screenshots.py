@@ -49,7 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
 
         demo = launch(public_domain, 7898)
         page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,12 +46,25 @@ def photo(name: str):
 def test_endpoints_are_named(app):
     _, url = app
     names = set(Client(url, verbose=False).view_api(return_format="dict")["named_endpoints"])
-    assert {"/verify", "/identify", "/enroll", "/people", "/explore", "/open_set", "/delete", "/rename", "/import", "/enroll_face"} <= names
+    assert {
+        "/verify",
+        "/identify",
+        "/enroll",
+        "/people",
+        "/explore",
+        "/open_set",
+        "/delete",
+        "/rename",
+        "/import",
+        "/enroll_face",
+    } <= names
 
 
 def test_verify_same_person(app):
     _, url = app
-    verdict, crops, plot, result = Client(url, verbose=False).predict(photo("astronaut.jpg"), photo("astronaut_2.jpg"), api_name="/verify")
+    verdict, crops, plot, result = Client(url, verbose=False).predict(
+        photo("astronaut.jpg"), photo("astronaut_2.jpg"), api_name="/verify"
+    )
     assert result["same_person"] is True and result["model"] == "dlib-resnet"
     assert set(result) >= {"model", "distance", "similarity", "threshold", "same_person"}
     assert "Same person" in verdict
@@ -63,7 +75,9 @@ def test_verify_different_people_on_lfw(app, shared_faces):
     _, url = app
     a = shared_faces / "lfw" / "George_W_Bush" / "George_W_Bush_0001.jpg"
     b = shared_faces / "lfw" / "Serena_Williams" / "Serena_Williams_0001.jpg"
-    verdict, _, _, result = Client(url, verbose=False).predict(handle_file(str(a)), handle_file(str(b)), api_name="/verify")
+    verdict, _, _, result = Client(url, verbose=False).predict(
+        handle_file(str(a)), handle_file(str(b)), api_name="/verify"
+    )
     assert result["same_person"] is False and "Different people" in verdict
 
 
@@ -84,7 +98,9 @@ def test_identify_on_an_empty_gallery_then_enroll_from_the_result(settings, tmp_
     demo, services, url = launch(settings, tmp_path / "fresh")
     try:
         client = Client(url, verbose=False)
-        annotated, table, face_pick, names, note, result = client.predict(photo("group.jpg"), "dlib-resnet", api_name="/identify")
+        annotated, table, face_pick, names, note, result = client.predict(
+            photo("group.jpg"), "dlib-resnet", api_name="/identify"
+        )
         assert [f["name"] for f in result["faces"]] == [None, None] and result["people"] == 0
         assert "Nobody is enrolled for model 'dlib-resnet' yet" in note and result["note"] in note
         assert len(annotated["annotations"]) == 2 and [row[1] for row in table["data"]] == ["unknown", "unknown"]
@@ -147,7 +163,9 @@ def test_explore_answers_with_figures(app):
     _, url = app
     client = Client(url, verbose=False)
     client.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
-    note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
+    note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(
+        ["dlib-resnet"], "pca", api_name="/explore"
+    )
     assert summary["dlib-resnet"]["faces"] >= 2 and summary["dlib-resnet"]["projection"] == "pca"
     assert map_a is not None and map_a["type"] == "plotly"
     assert "dlib-resnet" in note

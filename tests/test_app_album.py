@@ -26,7 +26,9 @@ def app(settings, tmp_path_factory):
     from facedemo.services import Services
     from facedemo.ui import build_app
 
-    services = Services(replace(replace(settings, model="dlib-resnet"), gallery_dir=tmp_path_factory.mktemp("gallery"), public=False))
+    services = Services(
+        replace(replace(settings, model="dlib-resnet"), gallery_dir=tmp_path_factory.mktemp("gallery"), public=False)
+    )
     demo = build_app(services)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -40,7 +42,9 @@ def test_album_group_name_take_out_merge(app, shared_faces):
     photos = [p for person in ("amy", "howard") for p in sorted((bbt / person).glob("*.png"))[:3]]
     random.Random(2).shuffle(photos)
     client = Client(url, verbose=False)
-    assert {"/cluster", "/album_name", "/album_merge", "/album_take_out"} <= set(client.view_api(return_format="dict")["named_endpoints"])
+    assert {"/cluster", "/album_name", "/album_merge", "/album_take_out"} <= set(
+        client.view_api(return_format="dict")["named_endpoints"]
+    )
 
     with pytest.raises(Exception, match="Group an album first"):
         client.predict(0, 1, api_name="/album_merge")

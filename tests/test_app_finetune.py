@@ -7,7 +7,6 @@ import zipfile
 
 import pytest
 from gradio_client import Client, handle_file
-
 from test_app import launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -40,7 +39,9 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
     assert not (archive.parent.parent / "escape").exists()
 
     # Group photo bbt4 has six of the cast; every face found must be named as one of them.
-    *_, result = client.predict(handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")), api_name="/identify")
+    *_, result = client.predict(
+        handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")), api_name="/identify"
+    )
     named = [f["name"] for f in result["faces"] if f["name"]]
     assert len(named) >= 4 and set(named) <= set(CAST)
     assert len(set(named)) == len(named), f"two faces got the same name: {named}"
@@ -51,17 +52,25 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
     assert {"loss", "mean_pos_distance", "mean_neg_distance", "val", "far"} <= metrics
     assert "bbt-adapter" in {s.name for s in services.pipeline.models()}
     # The new model identifies against the gallery straight away.
-    *_, again = client.predict(handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")), "bbt-adapter", api_name="/identify")
+    *_, again = client.predict(
+        handle_file(str(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")),
+        "bbt-adapter",
+        api_name="/identify",
+    )
     assert len([f for f in again["faces"] if f["name"]]) >= 3
     with pytest.raises(Exception, match="already exists"):
         client.predict("dlib-resnet", "bbt-adapter", 3, api_name="/finetune")
 
     # ArcFace, trained for darkness on the gallery's own thumbnails: the table has the degraded slice, the
     # curves have a point per epoch, and the saved model's curves come back on their own.
-    note, table, curves, *_figures, saved, report = client.predict("dlib-resnet", "bbt-dark", 6, "arcface", "dark", 3, api_name="/finetune")
+    note, table, curves, *_figures, saved, report = client.predict(
+        "dlib-resnet", "bbt-dark", 6, "arcface", "dark", 3, api_name="/finetune"
+    )
     assert report["loss"] == "arcface" and report["augment"]["condition"] == "dark" and "slice" in report["after"]
     assert {"degraded: accuracy", "degraded: auc"} <= {row[0] for row in table["data"]}
     points = [len(trace["x"]) for trace in json.loads(curves["plot"])["data"]]
     assert points == [report["epochs_run"]] * 4
     again, again_table = client.predict("bbt-dark", api_name="/finetune_curves")
-    assert json.loads(again["plot"])["data"] == json.loads(curves["plot"])["data"] and again_table["data"] == table["data"]
+    assert (
+        json.loads(again["plot"])["data"] == json.loads(curves["plot"])["data"] and again_table["data"] == table["data"]
+    )

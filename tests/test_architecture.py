@@ -14,7 +14,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "facedemo"
 # Each top-level component of the package and its layer. A module may import its own component, or a
 # component of a lower layer; the foundation (layer 0) modules may import each other.
 LAYERS = {
-    "errors": 0, "settings": 0, "device": 0, "vectors": 0, "files": 0, "progress": 0,
+    "errors": 0,
+    "settings": 0,
+    "device": 0,
+    "vectors": 0,
+    "files": 0,
+    "progress": 0,
     # params: the ranges of every numeric input, in the foundation so that the pipeline (thresholds), the
     # gallery (top-k, face index), the CLI and the dashboard all refuse the same values with the same words.
     "params": 0,
@@ -27,7 +32,8 @@ LAYERS = {
     "explorer": 7,
     "bench": 8,
     "services": 9,
-    "ui": 10, "cli": 10,
+    "ui": 10,
+    "cli": 10,
 }
 # The public API (lazy re-exports) and `python -m facedemo` sit above every layer.
 ABOVE_ALL = {"facedemo", "facedemo.__main__"}
@@ -99,7 +105,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -183,8 +189,22 @@ def test_the_rules_catch_what_they_guard(tmp_path):
 
 
 # -- the gallery seam ---------------------------------------------------------------------------------------
-WRITES = {"enroll", "enroll_faces", "import_path", "import_archive", "import_folder", "rename", "delete", "reindex",
-          "refresh_centroids", "clear", "backfill", "write_vectors", "complete", "person_for"}
+WRITES = {
+    "enroll",
+    "enroll_faces",
+    "import_path",
+    "import_archive",
+    "import_folder",
+    "rename",
+    "delete",
+    "reindex",
+    "refresh_centroids",
+    "clear",
+    "backfill",
+    "write_vectors",
+    "complete",
+    "person_for",
+}
 
 
 def test_the_read_only_gallery_has_no_write_methods():
@@ -205,10 +225,19 @@ def test_the_store_protocol_lists_every_method_the_code_calls_on_a_store():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and not node.attr.startswith("_"):
                 owner = node.value
-                if (isinstance(owner, ast.Attribute) and owner.attr == "store") or (isinstance(owner, ast.Name) and owner.id == "store"):
+                if (isinstance(owner, ast.Attribute) and owner.attr == "store") or (
+                    isinstance(owner, ast.Name) and owner.id == "store"
+                ):
                     used.add(node.attr)
-    implemented = {n for n in dir(ChromaStore) if not n.startswith("_")} | {"lock", "namespace", "classifiers", "state", "thumbs_dir",
-                                                                            "client", "persist_dir"}
+    implemented = {n for n in dir(ChromaStore) if not n.startswith("_")} | {
+        "lock",
+        "namespace",
+        "classifiers",
+        "state",
+        "thumbs_dir",
+        "client",
+        "persist_dir",
+    }
     assert used - implemented == set()  # every attribute used exists on the store
     concrete_only = {"client", "persist_dir", "thumbs_dir"}  # the Chroma store's own, used by its tests and compaction
     assert used - declared - concrete_only == set(), sorted(used - declared - concrete_only)

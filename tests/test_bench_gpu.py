@@ -4,9 +4,9 @@ every figure is a real, positive measurement. And the embedder's batch size foll
 import json
 
 import pytest
+from test_cli_core import run
 
 from facedemo.settings import Settings
-from test_cli_core import run
 
 
 @pytest.mark.slow
@@ -14,12 +14,40 @@ def test_bench_gpu_on_cpu_reports_every_section(shared_faces, home, tmp_path):
     groups = tmp_path / "groups"  # one cast photo (6 faces), linked, not copied: keeps the test under 30 s
     groups.mkdir()
     (groups / "bbt4.jpg").symlink_to(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")
-    out = run("bench", "gpu", "--device", "cpu", "--batches", "2", "--images", "4", "--chunks", "1,4", "--repeats", "1", "--groups", groups, "--json", home=home)
+    out = run(
+        "bench",
+        "gpu",
+        "--device",
+        "cpu",
+        "--batches",
+        "2",
+        "--images",
+        "4",
+        "--chunks",
+        "1,4",
+        "--repeats",
+        "1",
+        "--groups",
+        groups,
+        "--json",
+        home=home,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert set(report) == {
-        "device", "model", "weights", "images", "batch_size", "raw", "pipeline_embed", "mtcnn",
-        "end_to_end", "group_photos", "naive", "agreement", "notes",
+        "device",
+        "model",
+        "weights",
+        "images",
+        "batch_size",
+        "raw",
+        "pipeline_embed",
+        "mtcnn",
+        "end_to_end",
+        "group_photos",
+        "naive",
+        "agreement",
+        "notes",
     }
     assert report["device"].startswith("CPU") and report["images"] == 4 and report["batch_size"] == 32
     assert set(report["raw"]) == {"fp32", "fp16", "bf16"}

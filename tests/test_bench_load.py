@@ -4,14 +4,16 @@ this machine's."""
 from __future__ import annotations
 
 import pytest
+from test_app import launch
 
 from facedemo.bench.load import bench_load, loopback_only
 from facedemo.cli import main
 from facedemo.errors import FaceDemoError
-from test_app import launch
 
 
-@pytest.mark.parametrize("url", ["http://example.com/", "http://10.0.0.1:7860/", "http://127.0.0.1.example.com/", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url", ["http://example.com/", "http://10.0.0.1:7860/", "http://127.0.0.1.example.com/", "file:///etc/passwd"]
+)
 def test_only_loopback(url):
     with pytest.raises(FaceDemoError, match="only talks to this machine"):
         loopback_only(url)

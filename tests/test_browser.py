@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_app import EXAMPLES, launch
 
 pytestmark = pytest.mark.browser
@@ -28,7 +27,15 @@ def browser():
         browser = p.chromium.launch(
             executable_path=path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -63,7 +70,9 @@ def test_verify_in_a_real_browser(browser, page_url, tmp_path):
     upload(page, "verify-b", EXAMPLES / "hopper.jpg")
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Verify", exact=True).click()
-    page.wait_for_function("() => !document.querySelector('#verify-verdict').innerText.includes('Same person')", timeout=120_000)
+    page.wait_for_function(
+        "() => !document.querySelector('#verify-verdict').innerText.includes('Same person')", timeout=120_000
+    )
     text = verdict.inner_text()
     assert "Different people" in text or "Same person" not in text
     page.close()
@@ -91,7 +100,9 @@ def test_identify_on_an_empty_gallery_in_a_real_browser(browser, settings, tmp_p
         page.get_by_text("Enrolled face 1 as").wait_for(timeout=120_000)
         assert [p.name for p in services.shared().people()] == ["Eileen Collins"]
         page.get_by_role("button", name="Identify", exact=True).click()
-        page.wait_for_function("() => !document.querySelector('#identify-note').innerText.includes('Nobody is enrolled')", timeout=120_000)
+        page.wait_for_function(
+            "() => !document.querySelector('#identify-note').innerText.includes('Nobody is enrolled')", timeout=120_000
+        )
     finally:
         page.close()
         demo.close()
@@ -119,7 +130,9 @@ def test_public_gallery_shows_inline_thumbnails_in_a_real_browser(browser, setti
 
         # The Album tab shows the visitor's grouped faces the same way.
         page.get_by_role("tab", name="Album").click()
-        page.locator("#album-files input[type=file]").set_input_files([str(EXAMPLES / n) for n in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg")])
+        page.locator("#album-files input[type=file]").set_input_files(
+            [str(EXAMPLES / n) for n in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg")]
+        )
         page.wait_for_timeout(1500)
         page.get_by_role("button", name="Group the faces").click()
         page.locator("#album-groups img[src^='data:image/jpeg;base64,']").nth(2).wait_for(timeout=120_000)
@@ -159,9 +172,13 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
         page.locator("img[src*='group']").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Compare every model").click()
         # The face is boxed once with every model's answer, and the table has a row per model naming her.
-        page.get_by_text("1. facenet-casia-webface: Eileen Collins / dlib-resnet: Eileen Collins").wait_for(timeout=180_000)
-        page.wait_for_function("() => (document.querySelector('#identify-table').innerText.match(/Eileen Collins/g) || []).length >= 2",
-                               timeout=60_000)
+        page.get_by_text("1. facenet-casia-webface: Eileen Collins / dlib-resnet: Eileen Collins").wait_for(
+            timeout=180_000
+        )
+        page.wait_for_function(
+            "() => (document.querySelector('#identify-table').innerText.match(/Eileen Collins/g) || []).length >= 2",
+            timeout=60_000,
+        )
         assert "facenet-casia-webface" in page.locator("#identify-table").inner_text()
 
         page.get_by_role("tab", name="Explorer").click()
@@ -190,7 +207,9 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
         assert services.store.persons() == [] and services.store.face_count() == 0
         assert all(services.store.count(m) == 0 and services.store.centroid_count(m) == 0 for m in models)
     finally:
-        page.screenshot(path=str(tmp_path / "last.png"), full_page=True)  # what the page showed at the end, for a failure
+        page.screenshot(
+            path=str(tmp_path / "last.png"), full_page=True
+        )  # what the page showed at the end, for a failure
         page.close()
         demo.close()
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -14,7 +13,14 @@ def run(*args, home=None, env=None):
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FACEDEMO_DEVICE": "cpu", **(env or {})}
     if home:
         environment["FACEDEMO_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "facedemo", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=environment, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "facedemo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment,
+        timeout=600,
+    )
 
 
 def test_models_json(home):

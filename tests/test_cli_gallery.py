@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facedemo.gallery.server import chroma_command, chroma_server, free_port
 from facedemo.cli import main
+from facedemo.gallery.server import chroma_command, chroma_server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BBT = REPO.parent / "shared" / "faces" / "bbt_faceapi"
@@ -56,7 +56,9 @@ def test_enroll_identify_people_rename_delete(capsys, tmp_path):
     code, out, _ = run(capsys, "people", "--gallery", g, "--json")
     people = json.loads(out)
     assert [(p["name"], p["images"]) for p in people] == [("leonard", 5), ("raj", 5), ("sheldon", 5)]
-    assert all(p["faces"]["dlib-resnet"] == 5 and set(p["faces"].values()) == {5} for p in people)  # every model holds every face
+    assert all(
+        p["faces"]["dlib-resnet"] == 5 and set(p["faces"].values()) == {5} for p in people
+    )  # every model holds every face
 
     annotated = tmp_path / "annotated.jpg"
     group = BBT / "_group_photos" / "bbt2.jpg"
@@ -168,7 +170,9 @@ def test_commands_against_a_chroma_server(capsys, tmp_path, monkeypatch):
 
 
 def test_bench_gallery_small(capsys):
-    code, out, _ = run(capsys, "bench", "gallery", "--sizes", "300", "--queries", "30", "--backends", "embedded", "--json")
+    code, out, _ = run(
+        capsys, "bench", "gallery", "--sizes", "300", "--queries", "30", "--backends", "embedded", "--json"
+    )
     assert code == 0
     (row,) = json.loads(out)["rows"]
     assert row["size"] == 300 and row["backend"] == "embedded"

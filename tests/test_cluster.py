@@ -69,7 +69,9 @@ def cast_album(shared_faces, dlib_pipeline, tmp_path_factory):
     folder = tmp_path_factory.mktemp("album")
     truth = shuffled_cast(shared_faces, folder)
     seen = []
-    album = cluster_album(dlib_pipeline, folder, MODEL, progress=lambda done, total, message="": seen.append((done, total)))
+    album = cluster_album(
+        dlib_pipeline, folder, MODEL, progress=lambda done, total, message="": seen.append((done, total))
+    )
     yield album, truth, seen
     album.close()
 
@@ -93,7 +95,9 @@ def test_cast_crops_cluster_into_the_cast(cast_album):
     # Most people are one group of their own: the group holding most of a person's faces is pure.
     pure = 0
     for person in CAST:
-        label = max(set(album.labels), key=lambda lab: sum(p == person for p, l in zip(people, album.labels) if l == lab))
+        label = max(
+            set(album.labels), key=lambda lab: sum(p == person for p, l in zip(people, album.labels) if l == lab)
+        )
         members = {p for p, l in zip(people, album.labels) if l == label}
         pure += members == {person}
     assert pure >= 6, [[truth[f.image] for f in g.faces] for g in groups]
@@ -141,7 +145,10 @@ def test_naming_a_group_enrolls_all_its_faces_and_labels_them_next_time(cast_alb
     # as close as 0.33, so "any other face" would test the threshold rule, not the labelling.
     named_people = {truth[f.image] for f in group.faces}
     centre = np.mean([f.embedding for f in group.faces], axis=0)
-    other = max((f for f in album.faces if truth[f.image] not in named_people), key=lambda f: np.linalg.norm(f.embedding - centre))
+    other = max(
+        (f for f in album.faces if truth[f.image] not in named_people),
+        key=lambda f: np.linalg.norm(f.embedding - centre),
+    )
     for face in group.faces[:2] + [other]:
         shutil.copy(face.path, folder / face.image)
     with cluster_album(dlib_pipeline, folder, MODEL, galleries=[gallery]) as second:

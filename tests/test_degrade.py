@@ -59,7 +59,10 @@ def test_noise_adds_detail_and_follows_the_seed(photo):
 
 
 def test_grayscale_removes_colour(photo):
-    saturation = [pixels(image.convert("HSV"))[..., 1].mean() for image in (photo, degrade(photo, "grayscale", 1), degrade(photo, "grayscale", 5))]
+    saturation = [
+        pixels(image.convert("HSV"))[..., 1].mean()
+        for image in (photo, degrade(photo, "grayscale", 1), degrade(photo, "grayscale", 5))
+    ]
     assert saturation[0] > saturation[1] > saturation[2] and saturation[2] < 1.0
 
 

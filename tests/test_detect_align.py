@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facedemo.models.registry import MODELS
 from facedemo.vision.align import align_face, crop_face, similarity_transform
 from facedemo.vision.detect import largest_face
-from facedemo.models.registry import MODELS
 
 
 def test_one_face_in_the_astronaut(pipeline, astronaut):
@@ -119,4 +119,7 @@ def test_native_dlib_chip_matches_the_derived_template(pipeline, astronaut):
     assert np.abs(eyes - np.asarray(spec.template[:2]) * 150).max() < 0.06 * 150
     # facenet's native input is the margin crop it was trained on
     facenet = MODELS["facenet-vggface2"]
-    assert np.array_equal(np.asarray(pipeline.aligned(astronaut, face, facenet, "native")), np.asarray(pipeline.aligned(astronaut, face, facenet, "crop")))
+    assert np.array_equal(
+        np.asarray(pipeline.aligned(astronaut, face, facenet, "native")),
+        np.asarray(pipeline.aligned(astronaut, face, facenet, "crop")),
+    )

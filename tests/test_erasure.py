@@ -4,7 +4,6 @@ file (Chroma's SQLite file with its write-ahead log, its HNSW segment folders, t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,9 @@ def byte_hits(folder: Path, needle: bytes) -> list[str]:
 def filler_rows(count: int, seed: int) -> list[tuple]:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(count, 128)).astype(np.float32)
-    return [(f"filler {i % 50}", f"f{i}.jpg", f"{seed:02d}{i:062x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(count)]
+    return [
+        (f"filler {i % 50}", f"f{i}.jpg", f"{seed:02d}{i:062x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(count)
+    ]
 
 
 def fillers(gallery, count: int, seed: int) -> None:
@@ -60,7 +61,11 @@ def raw_fillers(store, count: int, seed: int) -> None:
     store.put_persons([PersonRecord(name, name) for name in dict.fromkeys(r[0] for r in rows)])
     faces = [FaceRecord(face_id(sha, box), name, label, sha, box) for name, label, sha, box, _ in rows]
     store.put_faces(faces, [None] * count, [None] * count)
-    store.put_vectors(MODEL, [ModelRecord(record_id(MODEL, f.image_sha, f.box), f.id, f.person_id) for f in faces], np.stack([r[4] for r in rows]))
+    store.put_vectors(
+        MODEL,
+        [ModelRecord(record_id(MODEL, f.image_sha, f.box), f.id, f.person_id) for f in faces],
+        np.stack([r[4] for r in rows]),
+    )
 
 
 @pytest.mark.slow
@@ -79,20 +84,30 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
     records = gallery.store.faces(person_id=person.id)
     _, vectors = gallery.store.vectors(MODEL, person_id=person.id, embeddings=True)
     assert len(records) == 2 and len(vectors) == 2
-    others = {m: gallery.store.vectors(m, person_id=person.id, embeddings=True)[1] for m in gallery.store.models() if m != MODEL}
+    others = {
+        m: gallery.store.vectors(m, person_id=person.id, embeddings=True)[1]
+        for m in gallery.store.models()
+        if m != MODEL
+    }
     regions = [gallery.store.region(r.id) for r in records]
     assert all(region is not None for region in regions)  # each face's region is kept for the models to come
     region_files = [p for p in folder.rglob("*.jpg") if "regions" in p.parts]
     # 40 bytes of each region's entropy-coded data (its headers and tables are the same in every JPEG)
     region_bytes = {p.name: p.read_bytes()[-240:-200] for p in region_files if any(p.stem == r.id for r in records)}
     assert len(region_bytes) == 2
-    needles = {"name": NAME.encode(), "person id": person.id.encode(), **{f"sha {r.image}": r.image_sha.encode() for r in records},
-               **{f"region {n}": b for n, b in region_bytes.items()}}
+    needles = {
+        "name": NAME.encode(),
+        "person id": person.id.encode(),
+        **{f"sha {r.image}": r.image_sha.encode() for r in records},
+        **{f"region {n}": b for n, b in region_bytes.items()},
+    }
     exact = vectors[0].astype(np.float32).tobytes()
     # The test can fail: before the deletion every needle is in the folder, the vector in several files.
     assert all(byte_hits(folder, n) for n in needles.values())
     assert byte_hits(folder, exact)
-    assert any(hit.endswith("data_level0.bin") for hit in float_runs(folder, vectors[0]))  # flushed into an HNSW segment
+    assert any(
+        hit.endswith("data_level0.bin") for hit in float_runs(folder, vectors[0])
+    )  # flushed into an HNSW segment
 
     assert gallery.delete(NAME) == 2
     left = {what: byte_hits(folder, n) for what, n in needles.items()}
@@ -106,7 +121,9 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
     assert gallery.store.count(MODEL) == 2201
     assert gallery.identify(EXAMPLES / "astronaut.jpg", MODEL).faces[0].name == "Eileen Collins"
     reopened = Gallery(pipeline, open_store(folder))
-    assert {p.name for p in reopened.people()} >= {"Eileen Collins", "filler 0"} and NAME not in {p.name for p in reopened.people()}
+    assert {p.name for p in reopened.people()} >= {"Eileen Collins", "filler 0"} and NAME not in {
+        p.name for p in reopened.people()
+    }
     reopened.enroll(NAME, [EXAMPLES / "hopper.jpg"], MODEL)
     assert reopened.identify(EXAMPLES / "hopper.jpg", MODEL).faces[0].name == NAME
 
@@ -125,7 +142,12 @@ def test_a_rebuild_cut_short_is_finished_when_the_collection_is_next_opened(cras
     name = f"{namespace}.fd.faces.{MODEL}"
     original = client.get_collection(name, embedding_function=None)
     got = original.get(include=["metadatas", "embeddings"])
-    spare = client.create_collection("rebuild." + name, configuration={"hnsw": {"space": "cosine"}}, metadata=original.metadata, embedding_function=None)
+    spare = client.create_collection(
+        "rebuild." + name,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata=original.metadata,
+        embedding_function=None,
+    )
     spare.upsert(ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"])
     if crash_after == "delete":
         client.delete_collection(name)

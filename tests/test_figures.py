@@ -8,9 +8,17 @@ import plotly
 import pytest
 
 from facedemo.errors import FaceDemoError
-from facedemo.explorer import gallery_views, model_view, write_report
-from facedemo.explorer.figures import FigureError, distance_histogram, embedding_map, metrics_table, project, report_html, roc_figure
 from facedemo.evaluation.metrics import roc
+from facedemo.explorer import gallery_views, model_view, write_report
+from facedemo.explorer.figures import (
+    FigureError,
+    distance_histogram,
+    embedding_map,
+    metrics_table,
+    project,
+    report_html,
+    roc_figure,
+)
 
 
 def clusters(people=("ann", "bob", "cy"), per_person=4, dim=16, seed=0):
@@ -115,7 +123,12 @@ class FakeGallery:
 
     def embeddings(self, model):
         vectors, names = self.data[model]
-        return vectors, names, [f"{model}-{i}" for i in range(len(names))], [Path(f"/thumbs/{i}.jpg") for i in range(len(names))]
+        return (
+            vectors,
+            names,
+            [f"{model}-{i}" for i in range(len(names))],
+            [Path(f"/thumbs/{i}.jpg") for i in range(len(names))],
+        )
 
 
 def test_model_view_metrics_and_notes():
@@ -198,16 +211,38 @@ def test_cli_explore_and_identify_on_a_real_gallery(tmp_path, monkeypatch, capsy
         for photo in sorted((FACES.parent / "bbt_faceapi" / person).glob("*.png"))[:2]:
             (probe / person / photo.name).symlink_to(photo)
     capsys.readouterr()
-    assert main(["eval", "identify", "--gallery", str(gallery), "--probe", str(probe), "--model", "dlib-resnet", "--top-k", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "identify",
+                "--gallery",
+                str(gallery),
+                "--probe",
+                str(probe),
+                "--model",
+                "dlib-resnet",
+                "--top-k",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["identities"] == 5 and result["probes"] + result["no_face"] + result["unknown_probes"] == 14
     assert result["top1"] >= 0.8 and result["topk"]["3"] >= result["top1"]
     open_set = result["open_set"]
     assert open_set["mated"] == result["probes"] and open_set["nonmated"] == result["unknown_probes"] >= 3
-    assert set(open_set["fnir_at_fpir"]) == {"0.001", "0.01", "0.1"} and len(open_set["det"]["fpir"]) == len(open_set["det"]["fnir"])
+    assert set(open_set["fnir_at_fpir"]) == {"0.001", "0.01", "0.1"} and len(open_set["det"]["fpir"]) == len(
+        open_set["det"]["fnir"]
+    )
 
     out = tmp_path / "report.html"
-    assert main(["explore", "--gallery", str(gallery), "--model", "dlib-resnet", "--method", "pca", "--out", str(out)]) == 0
+    assert (
+        main(["explore", "--gallery", str(gallery), "--model", "dlib-resnet", "--method", "pca", "--out", str(out)])
+        == 0
+    )
     text = out.read_text()
     assert "dlib-resnet: embeddings" in text and "dlib-resnet (AUC" in text and "<script src=" not in text
     for person in ("ben_afflek", "madonna"):

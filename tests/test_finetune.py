@@ -14,9 +14,9 @@ import pytest
 
 from facedemo.errors import FaceDemoError, InvalidNameError
 from facedemo.models.adapter import make_head
+from facedemo.pipeline import Pipeline
 from facedemo.training import LabelledEmbeddings, finetune
 from facedemo.training.losses import semi_hard_triplet_loss
-from facedemo.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,9 @@ def test_semi_hard_mining_on_a_hand_made_batch():
 @pytest.mark.slow
 def test_adapter_on_the_cast_validated_on_other_people(settings, shared_faces, tmp_path):
     pipe = Pipeline(replace(settings, home=tmp_path))
-    result = finetune(pipe, shared_faces / "bbt_faceapi", "dlib-resnet", "cast", epochs=8, val=shared_faces / "5celeb" / "train")
+    result = finetune(
+        pipe, shared_faces / "bbt_faceapi", "dlib-resnet", "cast", epochs=8, val=shared_faces / "5celeb" / "train"
+    )
     assert result.train_people == 8 and result.val_people == 5
     for report in (result.before, result.after):
         assert {"loss", "mean_pos_distance", "mean_neg_distance", "val", "far"} <= set(report)
@@ -58,8 +60,14 @@ def test_adapter_on_the_cast_validated_on_other_people(settings, shared_faces, t
     with pytest.raises(InvalidNameError, match="already exists"):
         finetune(pipe, shared_faces / "bbt_faceapi", "dlib-resnet", "cast", epochs=1)
     # ...and another process (the CLI, FACEDEMO_HOME honoured) sees it too.
-    out = subprocess.run([sys.executable, "-m", "facedemo", "models", "--json"], capture_output=True, text=True, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO), "FACEDEMO_HOME": str(tmp_path)}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "facedemo", "models", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "FACEDEMO_HOME": str(tmp_path)},
+        timeout=300,
+    )
     assert {"name": "cast", "dim": 128, "available": True, "reason": None} in json.loads(out.stdout)
 
 

@@ -47,26 +47,59 @@ def test_bad_loss_and_condition_are_sentences():
     # The asked severity and its neighbours train, each with its own seed; the held-out slice has another.
     assert Augment("dark", 3).variants() == [("dark", 2, 1), ("dark", 3, 2), ("dark", 4, 3)]
     assert Augment("dark", 5).variants() == [("dark", 4, 1), ("dark", 5, 2)]
-    for text, words in (("darkness", "Unknown condition 'darkness'"), ("dark:9", r"from 1 \(mild\) to 5"), ("dark:x", "whole number")):
+    for text, words in (
+        ("darkness", "Unknown condition 'darkness'"),
+        ("dark:9", r"from 1 \(mild\) to 5"),
+        ("dark:x", "whole number"),
+    ):
         with pytest.raises(FaceDemoError, match=words):
             Augment.parse(text)
     with pytest.raises(FaceDemoError, match="Unknown loss 'cosface': use triplet or arcface"):
         check_loss("cosface")
 
 
-@pytest.mark.parametrize("flag, value, words", [("--augment", "fog:2", "Unknown condition 'fog'"), ("--loss", "softmax", "Unknown loss 'softmax'")])
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [("--augment", "fog:2", "Unknown condition 'fog'"), ("--loss", "softmax", "Unknown loss 'softmax'")],
+)
 def test_the_cli_refuses_bad_values_with_exit_status_2(flag, value, words, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "facedemo", "finetune", "--data", str(tmp_path), "--base", "dlib-resnet", "--name", "x", flag, value],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "FACEDEMO_HOME": str(tmp_path)}, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "facedemo",
+            "finetune",
+            "--data",
+            str(tmp_path),
+            "--base",
+            "dlib-resnet",
+            "--name",
+            "x",
+            flag,
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "FACEDEMO_HOME": str(tmp_path)},
+        timeout=120,
     )
     assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "models").exists()
 
 
 def test_curves_figure_has_one_point_per_epoch():
-    history = [{"epoch": e, "loss": "arcface", "train_loss": 5.0 / e, "val_loss": 0.09 / e, "val_mean_pos_distance": 0.3 + 0.01 * e,
-                "val_mean_neg_distance": 0.5 + 0.05 * e} for e in (1, 2, 3)]
+    history = [
+        {
+            "epoch": e,
+            "loss": "arcface",
+            "train_loss": 5.0 / e,
+            "val_loss": 0.09 / e,
+            "val_mean_pos_distance": 0.3 + 0.01 * e,
+            "val_mean_neg_distance": 0.5 + 0.05 * e,
+        }
+        for e in (1, 2, 3)
+    ]
     fig = training_curves_figure(history, best_epoch=3)
     assert [len(trace.x) for trace in fig.data] == [3, 3, 3, 3]
     assert "arcface" in fig.data[0].name and list(fig.data[3].y) == [0.55, 0.6, 0.65]
@@ -82,10 +115,20 @@ def pipe(settings, tmp_path_factory):
 
 @pytest.mark.slow
 def test_arcface_lowers_the_held_out_loss(pipe, shared_faces):
-    result = finetune(pipe, shared_faces / "bbt_faceapi", "dlib-resnet", "cast-arcface", epochs=12, val=shared_faces / "5celeb" / "val", loss="arcface")
+    result = finetune(
+        pipe,
+        shared_faces / "bbt_faceapi",
+        "dlib-resnet",
+        "cast-arcface",
+        epochs=12,
+        val=shared_faces / "5celeb" / "val",
+        loss="arcface",
+    )
     assert result.loss == "arcface" and result.best_epoch >= 1
     assert result.after["loss"] < 0.8 * result.before["loss"]  # measured: 0.085 -> 0.024
-    assert len(result.history) == result.epochs_run and all(CURVE_KEYS <= set(h) and h["loss"] == "arcface" for h in result.history)
+    assert len(result.history) == result.epochs_run and all(
+        CURVE_KEYS <= set(h) and h["loss"] == "arcface" for h in result.history
+    )
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     # The curves are saved with the model and read back for the dashboard.
     saved = saved_report(pipe, "cast-arcface")
@@ -102,11 +145,21 @@ def test_training_for_darkness_reports_the_slice_and_the_general_figures(pipe, s
     celebs = shared_faces / "5celeb" / "train"
     photos = {p.name: sorted(p.iterdir())[:3] for p in sorted(celebs.iterdir()) if p.is_dir()}
     people = sorted(photos)
-    pairs = [(photos[p][0], photos[p][1], 1) for p in people] + [(photos[a][2], photos[b][2], 0) for a, b in zip(people, people[1:] + people[:1])]
+    pairs = [(photos[p][0], photos[p][1], 1) for p in people] + [
+        (photos[a][2], photos[b][2], 0) for a, b in zip(people, people[1:] + people[:1])
+    ]
     general = tmp_path / "pairs.csv"
     general.write_text("a,b,same\n" + "".join(f"{a},{b},{s}\n" for a, b, s in pairs))
-    result = finetune(pipe, shared_faces / "bbt_faceapi", "dlib-resnet", "cast-dark", epochs=6, val=shared_faces / "5celeb" / "val",
-                      augment="dark:3", general=(general, celebs))
+    result = finetune(
+        pipe,
+        shared_faces / "bbt_faceapi",
+        "dlib-resnet",
+        "cast-dark",
+        epochs=6,
+        val=shared_faces / "5celeb" / "val",
+        augment="dark:3",
+        general=(general, celebs),
+    )
     assert result.augment == {"condition": "dark", "severity": 3, "variants": [2, 3, 4]}
     for report in (result.before, result.after):
         for part in (report, report["slice"], report["general"], report["general_slice"]):
@@ -124,8 +177,16 @@ def test_training_for_darkness_reports_the_slice_and_the_general_figures(pipe, s
 def test_full_mode_trains_for_darkness_with_arcface(settings, facenet_weights, shared_faces, tmp_path):
     # InceptionResnetV1's last block, crops degraded on the fly; a locally saved state_dict of the right layout.
     pipe = Pipeline(replace(settings, home=tmp_path, facenet_weights={"facenet-vggface2": str(facenet_weights)}))
-    result = finetune(pipe, shared_faces / "bbt_faceapi", "facenet-vggface2", "cast-full-dark", mode="full", epochs=2,
-                      loss="arcface", augment="dark:3")
+    result = finetune(
+        pipe,
+        shared_faces / "bbt_faceapi",
+        "facenet-vggface2",
+        "cast-full-dark",
+        mode="full",
+        epochs=2,
+        loss="arcface",
+        augment="dark:3",
+    )
     assert result.mode == "full" and result.loss == "arcface" and (result.path / "model.pt").is_file()
     assert {"accuracy", "auc", "mean_pos_distance"} <= set(result.before["slice"]) <= set(result.after["slice"])
     assert len(result.history) == result.epochs_run and all(h["loss"] == "arcface" for h in result.history)

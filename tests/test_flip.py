@@ -105,9 +105,24 @@ def test_cli_flip_flag(hopper_path, astronaut, tmp_path, home):
     astronaut.save(tmp_path / "astronaut.jpg")
 
     def distance(*flags):
-        out = subprocess.run([sys.executable, "-m", "facedemo", "verify", str(hopper_path), str(tmp_path / "astronaut.jpg"),
-                              "--model", MODEL, "--json", *flags], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "FACEDEMO_HOME": str(home)})
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "facedemo",
+                "verify",
+                str(hopper_path),
+                str(tmp_path / "astronaut.jpg"),
+                "--model",
+                MODEL,
+                "--json",
+                *flags,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "FACEDEMO_HOME": str(home)},
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["distance"]
 

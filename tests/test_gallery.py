@@ -15,11 +15,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.errors import FaceDemoError, ImageError, InvalidNameError, NoFaceError, TooManyFacesError, UnknownPersonError, GalleryError
+from facedemo.errors import (
+    FaceDemoError,
+    GalleryError,
+    ImageError,
+    InvalidNameError,
+    NoFaceError,
+    TooManyFacesError,
+    UnknownPersonError,
+)
 from facedemo.gallery import DEFAULT_METHOD, METHODS, Gallery, annotate, validate_name
+from facedemo.gallery.store import ChromaStore, make_client, open_store
 from facedemo.pipeline import Pipeline
 from facedemo.settings import Settings
-from facedemo.gallery.store import ChromaStore, make_client, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 FACES = REPO.parent / "shared" / "faces"
@@ -76,7 +84,9 @@ def test_valid_names(name):
     assert validate_name(name) == name.strip()
 
 
-@pytest.mark.parametrize("name", ["../x", "", "   ", "a/b", "a\\b", ".hidden", "x" * 101, "a\x00b", "tab\tname", "a\u202eb", ".."])
+@pytest.mark.parametrize(
+    "name", ["../x", "", "   ", "a/b", "a\\b", ".hidden", "x" * 101, "a\x00b", "tab\tname", "a\u202eb", ".."]
+)
 def test_invalid_names(name):
     with pytest.raises(InvalidNameError):
         validate_name(name)
@@ -169,7 +179,9 @@ def test_group_photos_get_the_right_names(bbt, photo):
     assert [f.name for f in result.faces] == expected
     assert [f.candidates[0].name for f in result.faces] == GROUPS[photo]  # the right person always ranks first
     assert all(f.distance <= result.threshold for f in result.faces if f.name)
-    for method in set(METHODS) - {"classifier"}:  # the others rank the right person first too, and never name a face wrongly
+    for method in set(METHODS) - {
+        "classifier"
+    }:  # the others rank the right person first too, and never name a face wrongly
         result = bbt.match(faces, MODEL, top_k=3, method=method)
         assert [f.candidates[0].name for f in result.faces] == GROUPS[photo], method
         assert all(f.name in (None, expected) for f, expected in zip(result.faces, GROUPS[photo])), method
@@ -190,7 +202,9 @@ def test_strangers_are_mostly_unknown(bbt, celeb):
     for gallery, at_least in ((bbt, 0.8), (celeb, 0.7)):
         result = gallery.match(faces, MODEL)
         unknown = [m for m in result.faces if m.name is None]
-        assert len(unknown) / len(faces) >= at_least, [(m.candidates[0].name, round(m.candidates[0].distance, 3)) for m in result.faces]
+        assert len(unknown) / len(faces) >= at_least, [
+            (m.candidates[0].name, round(m.candidates[0].distance, 3)) for m in result.faces
+        ]
         assert all(m.distance is None and m.candidates[0].distance > result.threshold for m in unknown)
         loose = gallery.match(faces, MODEL, threshold=0.46)  # the verification threshold names far more strangers
         assert sum(m.name is None for m in loose.faces) < len(unknown)
@@ -221,7 +235,9 @@ def test_annotate_draws_boxes(bbt):
     x1, y1, x2, y2 = (int(v) for v in result.faces[1].face.box)
     before, after = np.asarray(image), np.asarray(drawn)
     assert (before[y1:y2, x1] != after[y1:y2, x1]).any()  # the box's left edge
-    assert (before[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5] == after[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5]).all()  # the face itself untouched
+    assert (
+        before[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5] == after[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5]
+    ).all()  # the face itself untouched
 
 
 def test_identify_on_empty_gallery_returns_every_face_unknown(pipeline, tmp_path, collage):
@@ -256,10 +272,14 @@ def test_rename_and_delete_leave_nothing_behind(pipeline, tmp_path):
     assert gallery.delete("Rajesh Ramayan Koothrappali") == 5
     assert all(p.name != "Rajesh Ramayan Koothrappali" for p in gallery.people())
     assert all(f.person != "Rajesh Ramayan Koothrappali" for f in gallery.faces())
-    assert all(len(gallery.store.vectors(m, person_id=raj_records[0].person_id)[0]) == 0 for m in gallery.store.models())
+    assert all(
+        len(gallery.store.vectors(m, person_id=raj_records[0].person_id)[0]) == 0 for m in gallery.store.models()
+    )
     assert not any(t.exists() for t in raj_thumbs)
     assert {p.name for p in gallery.store.thumbs_dir.glob("*.jpg")} == thumbs_before - {t.name for t in raj_thumbs}
-    assert all("Rajesh Ramayan Koothrappali" not in gallery.store.centroid_people(m).values() for m in gallery.store.models())
+    assert all(
+        "Rajesh Ramayan Koothrappali" not in gallery.store.centroid_people(m).values() for m in gallery.store.models()
+    )
     for method in METHODS:
         first = gallery.identify(photo, method=method).faces[0]
         assert first.name is None or first.name != "Rajesh Ramayan Koothrappali"
@@ -313,5 +333,9 @@ def test_match_checks_the_method_and_takes_no_faces(pipeline, tmp_path):
     with pytest.raises(FaceDemoError, match="Unknown identification method 'vote'"):
         gallery.match([], MODEL, method="vote")
     # 1:N's threshold is stricter than 1:1's, and stricter still as more people are enrolled.
-    assert gallery.threshold(MODEL, people=1000) < gallery.threshold(MODEL, people=10) < pipeline.threshold(MODEL, "verify")
+    assert (
+        gallery.threshold(MODEL, people=1000)
+        < gallery.threshold(MODEL, people=10)
+        < pipeline.threshold(MODEL, "verify")
+    )
     assert Gallery(pipeline, gallery.store, threshold=0.3).threshold(MODEL) == 0.3

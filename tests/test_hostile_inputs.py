@@ -59,8 +59,11 @@ def env(monkeypatch, tmp_path):
 @pytest.fixture(scope="module", autouse=True)
 def writes_nowhere_else():
     """Nothing lands in the checkout, and no unpacked upload is left in the temp folder."""
+
     def state():
-        listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True).stdout
+        listed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True
+        ).stdout
         leftovers = sorted(Path(tempfile.gettempdir()).glob("facedemo-import-*"))
         return {l for l in listed.splitlines() if not l.endswith(".py")}, leftovers
 
@@ -127,6 +130,7 @@ def _write(name: str, data: bytes):
     def make(tmp: Path) -> Path:
         (tmp / name).write_bytes(data)
         return tmp / name
+
     return make
 
 
@@ -197,13 +201,25 @@ def test_bad_files_are_refused_by_every_command(capsys, tmp_path, enrolled, kind
 def test_a_fifo_does_not_hang_the_real_cli(tmp_path):
     """The issue's reproduction as a user types it: `mkfifo x.jpg; python -m facedemo detect x.jpg`."""
     fifo = _fifo(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "facedemo", "detect", str(fifo)], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 2 and done.stderr.strip() == "error: 'x.jpg' is a named pipe (FIFO), not a regular file; only image files can be read."
+    done = subprocess.run(
+        [sys.executable, "-m", "facedemo", "detect", str(fifo)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert (
+        done.returncode == 2
+        and done.stderr.strip()
+        == "error: 'x.jpg' is a named pipe (FIFO), not a regular file; only image files can be read."
+    )
 
 
 def test_import_refuses_a_fifo_and_a_non_zip_file(capsys, tmp_path):
-    assert "'x.jpg' is neither a folder nor a zip file" in refused(capsys, "import", _fifo(tmp_path), "--gallery", tmp_path / "g")
+    assert "'x.jpg' is neither a folder nor a zip file" in refused(
+        capsys, "import", _fifo(tmp_path), "--gallery", tmp_path / "g"
+    )
     line = refused(capsys, "import", _write("x.txt", b"plain text")(tmp_path), "--gallery", tmp_path / "g")
     assert "neither a folder nor a zip file" in line
     assert "does not exist" in refused(capsys, "import", tmp_path / "none", "--gallery", tmp_path / "g")
@@ -284,9 +300,17 @@ def test_bad_parameters_are_refused_with_their_range(capsys, tmp_path, kind):
     assert not (tmp_path / "g" / "thumbs").exists()  # refused before anything was stored
 
 
-@pytest.mark.parametrize("value, sentence", [
-    ("abc", "not 'abc'"), (1.5, "not 1.5"), (-1, "not -1"), (True, "not True"), ("", "not ''"), ([0], "not a list"),
-])
+@pytest.mark.parametrize(
+    "value, sentence",
+    [
+        ("abc", "not 'abc'"),
+        (1.5, "not 1.5"),
+        (-1, "not -1"),
+        (True, "not True"),
+        ("", "not ''"),
+        ([0], "not a list"),
+    ],
+)
 def test_face_index_as_an_api_client_may_send_it(value, sentence):
     with pytest.raises(InvalidParameterError, match="The face number must be a whole number") as caught:
         params.face_index(value)
@@ -302,10 +326,15 @@ def test_parameters_in_range_pass_unchanged():
 
 
 # -- zips ---------------------------------------------------------------------------------------------
-def _patch_entry(data: bytes, name: str, offset_local: int, offset_central: int, value: int, bits: bool = False) -> bytes:
+def _patch_entry(
+    data: bytes, name: str, offset_local: int, offset_central: int, value: int, bits: bool = False
+) -> bytes:
     """Change one 16-bit field of one entry in both its local header and its central directory record."""
     data, encoded = bytearray(data), name.encode()
-    for signature, name_len_at, name_at, field_at in ((b"PK\x03\x04", 26, 30, offset_local), (b"PK\x01\x02", 28, 46, offset_central)):
+    for signature, name_len_at, name_at, field_at in (
+        (b"PK\x03\x04", 26, 30, offset_local),
+        (b"PK\x01\x02", 28, 46, offset_central),
+    ):
         pos = 0
         while (pos := data.find(signature, pos)) != -1:
             length = struct.unpack_from("<H", data, pos + name_len_at)[0]
@@ -380,13 +409,22 @@ def test_a_hostile_zip_imports_what_it_can_and_says_why_for_the_rest(capsys, tmp
     assert report["people"] == {"Eileen": 1, "Grace": 1}
     skipped = {s["path"]: s["reason"] for s in report["skipped"]}
     for start, reason in EXPECTED_SKIPS.items():
-        hits = [p for p in skipped if p.startswith(start[:-1])] if start.endswith("*") else [p for p in skipped if p == start]
+        hits = (
+            [p for p in skipped if p.startswith(start[:-1])]
+            if start.endswith("*")
+            else [p for p in skipped if p == start]
+        )
         assert len(hits) == 1 and reason in skipped[hits[0]], (start, skipped)
     assert len(skipped) == len(EXPECTED_SKIPS)  # hidden files, __MACOSX and non-photos are not reported
     assert all(tempfile.gettempdir() not in p + r for p, r in skipped.items())  # named as in the zip, not on the server
-    assert report["warnings"] == ["'people/Hopper/hopper-again.jpg' is the same photo as 'people/Grace/hopper.jpg': it stays with Grace only, not Hopper."]
+    assert report["warnings"] == [
+        "'people/Hopper/hopper-again.jpg' is the same photo as 'people/Grace/hopper.jpg': it stays with Grace only, not Hopper."
+    ]
     code, out, _ = run(capsys, "people", "--gallery", tmp_path / "g", "--json")
-    assert [(p["name"], p["images"], p["faces"]["dlib-resnet"]) for p in json.loads(out)] == [("Eileen", 1, 1), ("Grace", 1, 1)]
+    assert [(p["name"], p["images"], p["faces"]["dlib-resnet"]) for p in json.loads(out)] == [
+        ("Eileen", 1, 1),
+        ("Grace", 1, 1),
+    ]
 
 
 def test_a_zip_without_a_top_folder_names_its_entries_as_they_are_in_the_zip(capsys, tmp_path):
@@ -405,14 +443,21 @@ def test_the_same_photo_already_enrolled_under_someone_else_is_a_warning(capsys,
     folder.mkdir(parents=True)
     (folder / "h.jpg").write_bytes((EXAMPLES / "hopper.jpg").read_bytes())
     code, out, _ = run(capsys, "import", tmp_path / "people", "--gallery", tmp_path / "g")
-    assert code == 0 and f"note: '{tmp_path / 'people'}/Amazing Grace/h.jpg' is already in the gallery as Grace: it was not added to Amazing Grace." in out
+    assert (
+        code == 0
+        and f"note: '{tmp_path / 'people'}/Amazing Grace/h.jpg' is already in the gallery as Grace: it was not added to Amazing Grace."
+        in out
+    )
 
 
-@pytest.mark.parametrize("kind, content, sentence", [
-    ("a photo named .zip", jpeg_bytes(), "not a readable zip"),
-    ("no photos", None, "holds no photos"),
-    ("half a zip", "half", "not a readable zip"),
-])
+@pytest.mark.parametrize(
+    "kind, content, sentence",
+    [
+        ("a photo named .zip", jpeg_bytes(), "not a readable zip"),
+        ("no photos", None, "holds no photos"),
+        ("half a zip", "half", "not a readable zip"),
+    ],
+)
 def test_zips_that_cannot_be_imported_at_all(capsys, tmp_path, kind, content, sentence):
     path = tmp_path / "upload.zip"
     if content is None or content == "half":

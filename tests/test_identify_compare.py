@@ -6,10 +6,10 @@ import json
 
 import pytest
 from gradio_client import Client
-
-from facedemo.cli import main
 from test_app import EXAMPLES, launch, photo
 from test_cli_gallery import one_error_line
+
+from facedemo.cli import main
 
 
 def names(row: dict) -> list:
@@ -34,11 +34,17 @@ def test_compare_every_model_through_the_api(casia_settings, tmp_path):
         assert names(row) == ["Eileen Collins", None]  # Collins enrolled, Grace Hopper a stranger, by both models
         assert row["faces"][0]["distance"] < row["threshold"]
     assert rows["dlib-resnet"]["threshold"] != rows["facenet-casia-webface"]["threshold"]
-    assert [b["box"] for b in rows["dlib-resnet"]["faces"]] == [b["box"] for b in rows["facenet-casia-webface"]["faces"]]
+    assert [b["box"] for b in rows["dlib-resnet"]["faces"]] == [
+        b["box"] for b in rows["facenet-casia-webface"]["faces"]
+    ]
     assert [u["model"] for u in result["unavailable"]] == ["facenet-vggface2"] and "facenet-vggface2" in note
     assert table["headers"] == ["model", "#", "name", "distance", "threshold"]
-    assert sorted((r[0], r[2]) for r in table["data"]) == [("dlib-resnet", "Eileen Collins"), ("dlib-resnet", "unknown"),
-                                                     ("facenet-casia-webface", "Eileen Collins"), ("facenet-casia-webface", "unknown")]
+    assert sorted((r[0], r[2]) for r in table["data"]) == [
+        ("dlib-resnet", "Eileen Collins"),
+        ("dlib-resnet", "unknown"),
+        ("facenet-casia-webface", "Eileen Collins"),
+        ("facenet-casia-webface", "unknown"),
+    ]
     assert len(annotated["annotations"]) == 2
 
 
@@ -54,10 +60,15 @@ def test_compare_in_public_mode_keeps_each_visitor_apart(settings, tmp_path):
         *_, theirs = bob.predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
     finally:
         demo.close()
-    assert sorted(row["model"] for row in mine["models"]) == ["dlib-resnet", "facenet-casia-webface"]  # one enrollment, every model
+    assert sorted(row["model"] for row in mine["models"]) == [
+        "dlib-resnet",
+        "facenet-casia-webface",
+    ]  # one enrollment, every model
     assert all(names(row) == ["Alice Private", "Grace Hopper"] for row in mine["models"])
     assert all(names(row) == [None, "Grace Hopper"] for row in theirs["models"])
-    assert all(c["name"] != "Alice Private" for row in theirs["models"] for face in row["faces"] for c in face["candidates"])
+    assert all(
+        c["name"] != "Alice Private" for row in theirs["models"] for face in row["faces"] for c in face["candidates"]
+    )
 
 
 def test_compare_with_nobody_enrolled_is_a_sentence(settings, tmp_path):
@@ -72,7 +83,20 @@ def test_compare_with_nobody_enrolled_is_a_sentence(settings, tmp_path):
 def test_identify_compare_in_the_cli(capsys, tmp_path, monkeypatch, home):
     monkeypatch.setenv("FACEDEMO_HOME", str(home))
     gallery = tmp_path / "g"
-    assert main(["enroll", "Eileen Collins", f"{EXAMPLES}/astronaut.jpg", "--gallery", str(gallery), "--model", "dlib-resnet"]) == 0
+    assert (
+        main(
+            [
+                "enroll",
+                "Eileen Collins",
+                f"{EXAMPLES}/astronaut.jpg",
+                "--gallery",
+                str(gallery),
+                "--model",
+                "dlib-resnet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -81,7 +105,11 @@ def test_identify_compare_in_the_cli(capsys, tmp_path, monkeypatch, home):
     assert all(names(row) == ["Eileen Collins", None] for row in rows.values())
     assert "facenet-vggface2" in {u["model"] for u in result["unavailable"]}
     # the same answer as a plain identify with that model
-    assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--model", "dlib-resnet", "--json"]) == 0
+    assert (
+        main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--model", "dlib-resnet", "--json"]) == 0
+    )
     assert json.loads(capsys.readouterr().out) == rows["dlib-resnet"]
-    assert main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--threshold", "0.5"]) == 2
+    assert (
+        main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--threshold", "0.5"]) == 2
+    )
     assert "--compare uses each model's own threshold" in one_error_line(capsys.readouterr().err)

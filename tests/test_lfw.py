@@ -8,17 +8,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.vision.align import center_crop_face
 from facedemo.cli import main
-from facedemo.vision.detect import Face
 from facedemo.errors import FaceDemoError
 from facedemo.evaluation import PairsFileError, embed_images, evaluate_pairs, read_csv_pairs, read_lfw_pairs, read_pairs
 from facedemo.settings import Settings
+from facedemo.vision.align import center_crop_face
+from facedemo.vision.detect import Face
 
 REPO = Path(__file__).resolve().parent.parent
 LFW = REPO.parent / "shared" / "faces" / "lfw"
 needs_lfw = pytest.mark.skipif(not (LFW / "pairsDevTrain.txt").is_file(), reason="../shared/faces/lfw is absent")
-JSON_KEYS = ["model", "flip", "accuracy", "accuracy_std", "auc", "val", "far", "threshold", "mean_pos_distance", "mean_neg_distance", "loss", "pairs", "detection_failures"]
+JSON_KEYS = [
+    "model",
+    "flip",
+    "accuracy",
+    "accuracy_std",
+    "auc",
+    "val",
+    "far",
+    "threshold",
+    "mean_pos_distance",
+    "mean_neg_distance",
+    "loss",
+    "pairs",
+    "detection_failures",
+]
 
 
 def write(path: Path, text: str) -> Path:
@@ -28,7 +42,9 @@ def write(path: Path, text: str) -> Path:
 
 # -- LFW pairs files ------------------------------------------------------------------------------
 def test_view2_format_folds_and_paths(tmp_path):
-    pairs = read_lfw_pairs(write(tmp_path / "pairs.txt", "2\t1\nAl\t1\t2\nBo\t1\tCy\t12\nDi 3 4\nEd 1 Fa 1\n"), Path("/lfw"))
+    pairs = read_lfw_pairs(
+        write(tmp_path / "pairs.txt", "2\t1\nAl\t1\t2\nBo\t1\tCy\t12\nDi 3 4\nEd 1 Fa 1\n"), Path("/lfw")
+    )
     assert [p.fold for p in pairs] == [0, 0, 1, 1]
     assert [p.same for p in pairs] == [True, False, True, False]
     assert pairs[0].a == Path("/lfw/Al/Al_0001.jpg") and pairs[0].b == Path("/lfw/Al/Al_0002.jpg")
@@ -79,7 +95,9 @@ def test_csv_accepts_every_spelling_of_same(tmp_path):
 
 
 def test_csv_fold_column_or_stratified_folds(tmp_path):
-    with_folds = read_csv_pairs(write(tmp_path / "f.csv", "a,b,same,fold\n1.jpg,2.jpg,1,3\n1.jpg,3.jpg,0,4\n"), tmp_path)
+    with_folds = read_csv_pairs(
+        write(tmp_path / "f.csv", "a,b,same,fold\n1.jpg,2.jpg,1,3\n1.jpg,3.jpg,0,4\n"), tmp_path
+    )
     assert [p.fold for p in with_folds] == [3, 4]
     rows = "".join(f"{i}.jpg,{i + 1}.jpg,{i % 2}\n" for i in range(20))
     split = read_csv_pairs(write(tmp_path / "s.csv", "a,b,same\n" + rows), tmp_path)
@@ -141,8 +159,9 @@ class FakeEmbedder:
 
 class FakePipeline:
     def __init__(self, home):
-        from facedemo.models.registry import get_spec
         from dataclasses import replace
+
+        from facedemo.models.registry import get_spec
 
         self.settings = Settings(home=home)
         self._spec = replace(get_spec("dlib-resnet"), name="fake", dim=4)
@@ -308,7 +327,19 @@ def test_cli_eval_pairs_csv_counts_a_photo_without_a_face(tmp_path, capsys, monk
         "blank.jpg,Abdullah_Gul/Abdullah_Gul_0002.jpg,no\n"
     )
     write(tmp_path / "pairs.csv", csv)
-    code = main(["eval", "pairs", "--root", str(root), "--pairs", str(tmp_path / "pairs.csv"), "--model", "dlib-resnet", "--json"])
+    code = main(
+        [
+            "eval",
+            "pairs",
+            "--root",
+            str(root),
+            "--pairs",
+            str(tmp_path / "pairs.csv"),
+            "--model",
+            "dlib-resnet",
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)

@@ -56,7 +56,10 @@ def test_one_enrollment_is_seen_by_every_model(both, mirrored, tmp_path):
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
     assert set(result.models) == set(MODELS) and len(result.added) == 2
     people = {p.name: p for p in gallery.people()}
-    assert {n: p.faces for n, p in people.items()} == {"Grace Hopper": {m: 2 for m in MODELS}, "Eileen Collins": {m: 1 for m in MODELS}}
+    assert {n: p.faces for n, p in people.items()} == {
+        "Grace Hopper": {m: 2 for m in MODELS},
+        "Eileen Collins": {m: 1 for m in MODELS},
+    }
     assert people["Grace Hopper"].images == 2 and people["Grace Hopper"].thumbnail.exists()
     comparison = gallery.compare_models(EXAMPLES / "group.jpg")
     named = {r.model: [m.name for m in r.faces] for r in comparison.results}
@@ -67,7 +70,10 @@ def test_one_enrollment_is_seen_by_every_model(both, mirrored, tmp_path):
         gallery.enroll("grace hopper", [EXAMPLES / "astronaut_2.jpg"])
     assert gallery.rename("Grace Hopper", "Grace Brewster Hopper") == 2
     for model in MODELS:
-        assert [m.name for m in gallery.identify(EXAMPLES / "group.jpg", model).faces] == ["Eileen Collins", "Grace Brewster Hopper"]
+        assert [m.name for m in gallery.identify(EXAMPLES / "group.jpg", model).faces] == [
+            "Eileen Collins",
+            "Grace Brewster Hopper",
+        ]
     assert gallery.delete("Grace Brewster Hopper") == 2
     assert [p.name for p in gallery.people()] == ["Eileen Collins"]
     assert all(gallery.store.count(m) == 1 and gallery.store.centroid_count(m) == 1 for m in MODELS)
@@ -86,7 +92,10 @@ def test_a_model_that_comes_later_is_filled_in_from_the_stored_regions(both, mir
     report = only_dlib.backfill(casia, progress=lambda done, total, message: seen.append((done, total)))
     assert report.added == 4 and report.without_region == 0 and seen[-1] == (4, 4)
     assert only_dlib.missing(casia) == 0 and only_dlib.backfill(casia).added == 0
-    assert [m.name for m in only_dlib.identify(EXAMPLES / "group.jpg", casia).faces] == ["Eileen Collins", "Grace Hopper"]
+    assert [m.name for m in only_dlib.identify(EXAMPLES / "group.jpg", casia).faces] == [
+        "Eileen Collins",
+        "Grace Hopper",
+    ]
 
     from_photos = fresh(both, tmp_path / "b")
     from_photos.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg", mirrored])
@@ -94,7 +103,9 @@ def test_a_model_that_comes_later_is_filled_in_from_the_stored_regions(both, mir
     b_vectors, _, b_ids, _ = from_photos.embeddings(casia)
     by_face = dict(zip(b_ids, b_vectors))
     distances = [l2_distance(v, by_face[i]) for v, i in zip(a_vectors, a_ids) if i in by_face]
-    assert len(distances) == 2 and max(distances) < 0.15, distances  # same-person pairs on LFW sit near 0.6-0.9 for CASIA
+    assert len(distances) == 2 and max(distances) < 0.15, (
+        distances
+    )  # same-person pairs on LFW sit near 0.6-0.9 for CASIA
 
 
 class Counting:
@@ -123,7 +134,10 @@ def test_one_identify_makes_at_most_three_chroma_calls_and_reads_no_data_file(bo
     gallery.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
     photo = both.load(EXAMPLES / "group.jpg")
-    assert [m.name for m in gallery.identify(photo).faces] == ["Eileen Collins", "Grace Hopper"]  # warm: collections opened
+    assert [m.name for m in gallery.identify(photo).faces] == [
+        "Eileen Collins",
+        "Grace Hopper",
+    ]  # warm: collections opened
 
     import facedemo.files as files
 
@@ -159,8 +173,12 @@ def write_schema_1(folder: Path, people: int, per_person: int, dims: dict[str, i
     thumbs.mkdir(parents=True, exist_ok=True)
     truth = {"names": [f"Person {i:03d}" for i in range(people)], "vectors": {}}
     for model, dim in dims.items():
-        faces = client.get_or_create_collection(f"fd.faces.{model}", configuration={"hnsw": {"space": "cosine"}},
-                                                metadata={"facedemo": "faces", "model": model}, embedding_function=None)
+        faces = client.get_or_create_collection(
+            f"fd.faces.{model}",
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"facedemo": "faces", "model": model},
+            embedding_function=None,
+        )
         centres = rng.normal(size=(people, dim)).astype(np.float32)
         ids, vectors, metas = [], [], []
         for p, name in enumerate(truth["names"]):
@@ -169,16 +187,38 @@ def write_schema_1(folder: Path, people: int, per_person: int, dims: dict[str, i
                 box = (10.0 + j, 20.0, 110.0 + j, 140.0)
                 ids.append(record_id(model, sha, box))
                 vectors.append(centres[p] + 0.2 * rng.normal(size=dim).astype(np.float32))
-                metas.append({"person": name, "image": f"{j}.jpg", "image_sha": sha, "model": model, "enrolled_at": "2026-01-01T00:00:00+00:00",
-                              "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3]})
+                metas.append(
+                    {
+                        "person": name,
+                        "image": f"{j}.jpg",
+                        "image_sha": sha,
+                        "model": model,
+                        "enrolled_at": "2026-01-01T00:00:00+00:00",
+                        "x1": box[0],
+                        "y1": box[1],
+                        "x2": box[2],
+                        "y2": box[3],
+                    }
+                )
         vectors = np.stack(vectors)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         for start in range(0, len(ids), 1000):
-            faces.upsert(ids=ids[start : start + 1000], embeddings=vectors[start : start + 1000], metadatas=metas[start : start + 1000])
-        index = client.get_or_create_collection(f"fd.people.{model}", configuration={"hnsw": {"space": "cosine"}},
-                                                metadata={"facedemo": "people", "model": model}, embedding_function=None)
-        index.upsert(ids=[hashlib.sha256(n.encode()).hexdigest()[:32] for n in truth["names"]],
-                     embeddings=centres / np.linalg.norm(centres, axis=1, keepdims=True), metadatas=[{"person": n} for n in truth["names"]])
+            faces.upsert(
+                ids=ids[start : start + 1000],
+                embeddings=vectors[start : start + 1000],
+                metadatas=metas[start : start + 1000],
+            )
+        index = client.get_or_create_collection(
+            f"fd.people.{model}",
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"facedemo": "people", "model": model},
+            embedding_function=None,
+        )
+        index.upsert(
+            ids=[hashlib.sha256(n.encode()).hexdigest()[:32] for n in truth["names"]],
+            embeddings=centres / np.linalg.norm(centres, axis=1, keepdims=True),
+            metadatas=[{"person": n} for n in truth["names"]],
+        )
         for rid in ids[::per_person]:  # one thumbnail per person and model, as each model's enroll wrote its own
             Image.new("RGB", (40, 40), (120, 90, 60)).save(thumbs / f"{rid}.jpg")
         truth["vectors"][model] = (ids, vectors)
@@ -206,7 +246,9 @@ def check_migrated(gallery: Gallery, truth: dict, dims: dict[str, int], per_pers
         face = EmbeddedFace(Face((0.0, 0.0, 1.0, 1.0), 1.0, ((0.0, 0.0),) * 5), None, probe[0])
         assert gallery.match([face], model, threshold=0.5).faces[0].name == "Person 007"
     thumbs = {p.stem for p in store.thumbs_dir.glob("*.jpg")}
-    assert thumbs <= {f.id for f in store.faces()} and len(thumbs) == len(truth["names"])  # renamed after the face, one per face
+    assert thumbs <= {f.id for f in store.faces()} and len(thumbs) == len(
+        truth["names"]
+    )  # renamed after the face, one per face
     people = gallery.people()
     assert len(people) == len(truth["names"]) and all(p.faces == {m: per_person for m in dims} for p in people)
 
@@ -255,7 +297,11 @@ def test_six_thousand_people_are_written_and_reindexed_in_one_go(both, tmp_path)
     gallery = fresh(both, tmp_path)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(6000, 128)).astype(np.float32)
-    store_embedded(gallery, "dlib-resnet", [(f"p{i}", f"{i}.jpg", f"{i:064x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(6000)])
+    store_embedded(
+        gallery,
+        "dlib-resnet",
+        [(f"p{i}", f"{i}.jpg", f"{i:064x}", (0.0, 0.0, 1.0, 1.0), vectors[i]) for i in range(6000)],
+    )
     gallery.reindex("dlib-resnet")
     assert len(gallery.store.persons()) == 6000 and gallery.store.centroid_count("dlib-resnet") == 6000
     (row,) = gallery.store.query_centroids("dlib-resnet", vectors[1234][None], 1)

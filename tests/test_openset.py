@@ -41,7 +41,9 @@ def test_threshold_rule_tightens_with_size():
     tail = {"mean": 0.6, "sd": 0.06}
     small, large = open_set_threshold(tail, 10, 0.01), open_set_threshold(tail, 1000, 0.01)
     assert large < small < 0.6
-    assert expected_fpir(tail, 10, small) == pytest.approx(0.01) and expected_fpir(tail, 1000, large) == pytest.approx(0.01)
+    assert expected_fpir(tail, 10, small) == pytest.approx(0.01) and expected_fpir(tail, 1000, large) == pytest.approx(
+        0.01
+    )
     assert expected_fpir(tail, 1000, small) > 0.3  # the 10-people threshold names a third of strangers at 1,000
 
 
@@ -90,7 +92,9 @@ def test_classifier_names_the_cast_and_turns_strangers_away(shared_faces, lfw_pi
     from facedemo.bench.identify import open_set_split
 
     bbt = shared_faces / "bbt_faceapi"
-    gallery = Gallery(lfw_pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12]))
+    gallery = Gallery(
+        lfw_pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12])
+    )
     probes, truths = [], []
     people = sorted(p for p in bbt.iterdir() if p.is_dir() and not p.name.startswith("_"))
     for person in people:

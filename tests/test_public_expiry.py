@@ -20,10 +20,10 @@ import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
+from test_app import EXAMPLES, free_port  # noqa: E402
 
 from facedemo.gallery import open_store  # noqa: E402
 from facedemo.services import Services  # noqa: E402
-from test_app import EXAMPLES, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,9 @@ def visitor_namespaces(services: Services) -> set[str]:
 def call(url: str, api: str, data: list, session: str | None = None) -> list:
     """gradio's plain HTTP API (POST /gradio_api/call/<api>, then read the event stream): no heartbeat."""
     body = {"data": data, **({"session_hash": session} if session else {})}
-    request = urllib.request.Request(f"{url}gradio_api/call/{api}", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}gradio_api/call/{api}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as reply:
         event_id = json.loads(reply.read())["event_id"]
     with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event_id}", timeout=120) as stream:
@@ -124,13 +126,19 @@ def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings,
         mine = services.visitor_home(Services.namespace(alice.session_hash)) / "models" / "alice-tuned"
         assert (mine / "model.json").is_file() and not (home / "models").exists()
         # Alice identifies with it; it is in her model list and in nobody else's.
-        *_, result = alice.predict(handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")), "alice-tuned", api_name="/identify")
+        *_, result = alice.predict(
+            handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")), "alice-tuned", api_name="/identify"
+        )
         assert result["model"] == "alice-tuned" and result["faces"][0]["name"] == "penny"
         assert "alice-tuned" in {s.name for s in services.pipeline_for(alice.session_hash).models()}
         assert "alice-tuned" not in {s.name for s in services.pipeline_for(bob.session_hash).models()}
         assert "alice-tuned" not in {s.name for s in services.pipeline.models()}
         with pytest.raises(Exception, match="Unknown model 'alice-tuned'"):
-            bob.predict(handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")), "alice-tuned", api_name="/identify")
+            bob.predict(
+                handle_file(str(shared_faces / "bbt_faceapi" / "penny" / "penny1.png")),
+                "alice-tuned",
+                api_name="/identify",
+            )
         # Bob may use the same name for his own model: names are per visitor.
         assert services.pipeline_for(bob.session_hash).user_models() == {}
         # Her model goes with her gallery, by expiry as by goodbye.
@@ -169,9 +177,22 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
     gallery, home = tmp_path / "gallery", tmp_path / "home"
 
     def start(port: int) -> subprocess.Popen:
-        env = {**os.environ, "FACEDEMO_PUBLIC": "1", "FACEDEMO_GALLERY": str(gallery), "FACEDEMO_HOME": str(home),
-               "FACEDEMO_MODEL": "dlib-resnet", "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": str(REPO)}
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=open(tmp_path / f"app-{port}.log", "w"), stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "FACEDEMO_PUBLIC": "1",
+            "FACEDEMO_GALLERY": str(gallery),
+            "FACEDEMO_HOME": str(home),
+            "FACEDEMO_MODEL": "dlib-resnet",
+            "GRADIO_SERVER_PORT": str(port),
+            "PYTHONPATH": str(REPO),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=REPO,
+            env=env,
+            stdout=open(tmp_path / f"app-{port}.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -199,7 +220,9 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}/"
         assert call(url, "people", [], session=session)[-1] == []
-        assert not any(ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Services.namespace(session))
+        assert not any(
+            ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Services.namespace(session)
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)

@@ -3,9 +3,8 @@ and the Explorer's curves."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,11 @@ import pytest
 from facedemo.cli import main
 from facedemo.evaluation import read_pairs
 from facedemo.evaluation.robustness import (
-    ModelRobustness, RobustnessResult, SliceMetrics, cached_robustness, evaluate_robustness,
+    ModelRobustness,
+    RobustnessResult,
+    SliceMetrics,
+    cached_robustness,
+    evaluate_robustness,
 )
 from facedemo.explorer import robustness_figure
 from facedemo.settings import Settings
@@ -90,22 +93,54 @@ def test_results_are_saved_and_a_second_run_computes_nothing(measured, monkeypat
 def test_cli_json_shape_from_the_saved_results(measured, capsys, monkeypatch):
     home, root, _, first = measured
     monkeypatch.setenv("FACEDEMO_HOME", str(home))
-    code = main(["eval", "robustness", "--root", str(root), "--model", "dlib-resnet", "--conditions", "blur",
-                 "--severities", "5", "--json"])
+    code = main(
+        [
+            "eval",
+            "robustness",
+            "--root",
+            str(root),
+            "--model",
+            "dlib-resnet",
+            "--conditions",
+            "blur",
+            "--severities",
+            "5",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["models"] == first.to_json()["models"]
     assert data["pairs"] == 2 * PER_CLASS and data["pairs_file"] == "pairsDevTest.txt" and data["degraded"] == "second"
-    code = main(["eval", "robustness", "--root", str(root), "--model", "dlib-resnet", "--conditions", "blur", "--severities", "5"])
+    code = main(
+        [
+            "eval",
+            "robustness",
+            "--root",
+            str(root),
+            "--model",
+            "dlib-resnet",
+            "--conditions",
+            "blur",
+            "--severities",
+            "5",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "blur:5" in text and "clean" in text and "0 photos embedded now" in text
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--conditions", "fog"], "Unknown condition 'fog'; choose from blur"),
-    (["--conditions", "blur", "--severities", "7"], "A severity is a whole number from 1 (mild) to 5 (harsh); got 7"),
-    (["--severities", "1,x"], "A severity is a whole number from 1 (mild) to 5 (harsh), not 'x'"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--conditions", "fog"], "Unknown condition 'fog'; choose from blur"),
+        (
+            ["--conditions", "blur", "--severities", "7"],
+            "A severity is a whole number from 1 (mild) to 5 (harsh); got 7",
+        ),
+        (["--severities", "1,x"], "A severity is a whole number from 1 (mild) to 5 (harsh), not 'x'"),
+    ],
+)
 def test_cli_refuses_a_bad_condition_or_severity_with_a_sentence(tmp_path, capsys, argv, words):
     assert main(["eval", "robustness", "--root", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
@@ -120,7 +155,10 @@ def test_explorer_figure_draws_the_saved_curves(measured):
     m = result.models["dlib-resnet"]
     assert list(trace.x) == [0, 5] and list(trace.y) == [m.clean.accuracy, m.conditions["blur"][5].accuracy]
     rate = robustness_figure(result, "detection_rate").data[0]
-    assert list(rate.y) == [1 - m.clean.detection_failures / m.photos, 1 - m.conditions["blur"][5].detection_failures / m.photos]
+    assert list(rate.y) == [
+        1 - m.clean.detection_failures / m.photos,
+        1 - m.conditions["blur"][5].detection_failures / m.photos,
+    ]
 
 
 def test_figure_has_one_line_per_model_in_each_condition_panel():
@@ -128,15 +166,28 @@ def test_figure_has_one_line_per_model_in_each_condition_panel():
         return SliceMetrics(accuracy, 0.99, 0.9, 0.4, 1.2, 0)
 
     def model(name, conditions):
-        return ModelRobustness(name, 0.5, figures(0.98), {c: {1: figures(0.9), 3: figures(0.8), 5: figures(0.6)} for c in conditions}, 100)
+        return ModelRobustness(
+            name, 0.5, figures(0.98), {c: {1: figures(0.9), 3: figures(0.8), 5: figures(0.6)} for c in conditions}, 100
+        )
 
-    result = RobustnessResult({"dlib-resnet": model("dlib-resnet", ["blur", "dark", "mask"]),
-                               "tuned": model("tuned", ["blur", "dark"])}, {}, "pairsDevTest.txt", 1000, 1e-3)
+    result = RobustnessResult(
+        {"dlib-resnet": model("dlib-resnet", ["blur", "dark", "mask"]), "tuned": model("tuned", ["blur", "dark"])},
+        {},
+        "pairsDevTest.txt",
+        1000,
+        1e-3,
+    )
     fig = robustness_figure(result, "accuracy")
     panels = [a.text for a in fig.layout.annotations]
     assert panels == ["blur", "dark", "mask"]
     lines = [(t.meta["condition"], t.meta["model"]) for t in fig.data]
-    assert lines == [("blur", "dlib-resnet"), ("blur", "tuned"), ("dark", "dlib-resnet"), ("dark", "tuned"), ("mask", "dlib-resnet")]
+    assert lines == [
+        ("blur", "dlib-resnet"),
+        ("blur", "tuned"),
+        ("dark", "dlib-resnet"),
+        ("dark", "tuned"),
+        ("mask", "dlib-resnet"),
+    ]
     assert [t.name for t in fig.data if t.showlegend] == ["dlib-resnet", "tuned"]  # one legend entry per model
     assert all(list(t.x) == [0, 1, 3, 5] for t in fig.data)
     with pytest.raises(Exception, match="Unknown robustness figure"):
@@ -151,16 +202,18 @@ def test_services_read_the_saved_figures_for_the_explorer(measured):
     services = Services(replace(pipeline.settings, gallery_dir=home / "gallery", public=False))
     assert services.robustness(root).to_json()["models"] == result.to_json()["models"]
     with pytest.raises(Exception, match="No robustness figures are saved yet"):
-        Services(replace(Settings.from_env(home=home / "empty", device="cpu"), gallery_dir=home / "g2", public=False)).robustness(root)
+        Services(
+            replace(Settings.from_env(home=home / "empty", device="cpu"), gallery_dir=home / "g2", public=False)
+        ).robustness(root)
 
 
 def test_degraded_photos_have_caches_of_their_own_and_lost_faces_count(tmp_path):
     """Degradation happens before detection: darkened photos lose their faces (the fake detector finds none
     in a near-black image) and are counted; clean and degraded embeddings never share a cache file."""
     from PIL import Image
+    from test_lfw import FakePipeline
 
     from facedemo.evaluation import embed_images
-    from test_lfw import FakePipeline
 
     paths = []
     for i in range(4):
@@ -174,8 +227,12 @@ def test_degraded_photos_have_caches_of_their_own_and_lost_faces_count(tmp_path)
     again = FakePipeline(tmp_path / "home")
     assert embed_images(again, paths, "fake", "similarity").computed == 0
     assert embed_images(again, paths, "fake", "similarity", degradation=("dark", 5)).computed == 0
-    assert embed_images(again, paths, "fake", "similarity", degradation=("dark", 1)).computed == 4  # another level: computed
+    assert (
+        embed_images(again, paths, "fake", "similarity", degradation=("dark", 1)).computed == 4
+    )  # another level: computed
     names = {f.name for f in (tmp_path / "home" / "cache").glob("*.npz")}
     clean_names = {n for n in names if "dark" not in n}  # the names clean runs always had
     assert len(clean_names) == 2 and {n.split("-")[0] for n in clean_names} == {"detections", "embeddings"}
-    assert names - clean_names == {n.replace(".npz", f"-{level}.npz") for n in clean_names for level in ("dark5-p4", "dark1-p1.5")}
+    assert names - clean_names == {
+        n.replace(".npz", f"-{level}.npz") for n in clean_names for level in ("dark5-p4", "dark1-p1.5")
+    }

@@ -11,9 +11,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli_core import run
 
 from facedemo.pipeline import Pipeline
-from test_cli_core import run
 
 # The cast photos and their face counts with the full-resolution pyramid (min_face_fraction 0), the
 # reference the scaled detector must keep (docs/BENCHMARKS.md). bbt4@1mp: bbt4 enlarged to 1 MP, the
@@ -99,8 +99,21 @@ def test_bench_pipeline_profile_reports_every_stage(shared_faces, home, tmp_path
     groups = tmp_path / "groups"
     groups.mkdir()
     (groups / "bbt3.jpg").symlink_to(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt3.jpg")
-    out = run("bench", "pipeline", "--profile", "--model", "dlib-resnet", "--groups", groups, "--limit", "3",
-              "--repeats", "1", "--json", home=home)
+    out = run(
+        "bench",
+        "pipeline",
+        "--profile",
+        "--model",
+        "dlib-resnet",
+        "--groups",
+        groups,
+        "--limit",
+        "3",
+        "--repeats",
+        "1",
+        "--json",
+        home=home,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["model"] == "dlib-resnet" and len(report["load_average"]) == 3
@@ -116,12 +129,36 @@ def test_bench_pipeline_profile_reports_every_stage(shared_faces, home, tmp_path
         assert bulk["images"] == 3 and bulk["faces"] >= 3 and bulk["images_per_s"] > 0
         assert all(v > 0 for v in bulk["stages"].values())
     assert set(report["speedup"]) == {"bbt3.jpg", "import"}
-    text = run("bench", "pipeline", "--profile", "--model", "dlib-resnet", "--groups", groups, "--limit", "0",
-               "--repeats", "1", "--no-compare", home=home)
+    text = run(
+        "bench",
+        "pipeline",
+        "--profile",
+        "--model",
+        "dlib-resnet",
+        "--groups",
+        groups,
+        "--limit",
+        "0",
+        "--repeats",
+        "1",
+        "--no-compare",
+        home=home,
+    )
     assert text.returncode == 0, text.stderr
     assert "after: min_face_fraction" in text.stdout and "before:" not in text.stdout and "bbt3.jpg" in text.stdout
 
 
 def test_bench_pipeline_profile_says_what_is_wrong(home, tmp_path):
-    out = run("bench", "pipeline", "--profile", "--model", "dlib-resnet", "--groups", tmp_path / "nowhere", "--limit", "0", home=home)
+    out = run(
+        "bench",
+        "pipeline",
+        "--profile",
+        "--model",
+        "dlib-resnet",
+        "--groups",
+        tmp_path / "nowhere",
+        "--limit",
+        "0",
+        home=home,
+    )
     assert out.returncode == 2 and out.stderr.startswith("error: No folder of group photos"), out.stderr

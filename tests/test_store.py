@@ -13,9 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facedemo.gallery.server import chroma_command, chroma_server, free_port
 from facedemo.errors import GalleryError
-from facedemo.gallery.store import ChromaStore, FaceRecord, ModelRecord, PersonRecord, face_id, make_client, open_store, record_id
+from facedemo.gallery.server import chroma_command, chroma_server, free_port
+from facedemo.gallery.store import (
+    ChromaStore,
+    FaceRecord,
+    ModelRecord,
+    PersonRecord,
+    face_id,
+    make_client,
+    open_store,
+    record_id,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "dlib-resnet"
@@ -31,7 +40,11 @@ def faces(person: str, n: int, offset: int = 0) -> list[FaceRecord]:
     for i in range(offset, offset + n):
         sha = f"{person}-{i}".encode().hex().ljust(64, "0")[:64]
         box = (10.0 + i, 20.0, 110.0 + i, 140.0)
-        out.append(FaceRecord(face_id(sha, box), "p-" + person, f"{person}{i}.jpg", sha, box, enrolled_at="2026-01-01T00:00:00+00:00"))
+        out.append(
+            FaceRecord(
+                face_id(sha, box), "p-" + person, f"{person}{i}.jpg", sha, box, enrolled_at="2026-01-01T00:00:00+00:00"
+            )
+        )
     return out
 
 
@@ -40,7 +53,9 @@ def add(store, person: str, n: int, vectors, thumbs=None, offset: int = 0) -> li
     recs = faces(person, n, offset)
     store.put_persons([PersonRecord("p-" + person, person)])
     store.put_faces(recs, thumbs or [None] * n, [None] * n)
-    store.put_vectors(MODEL, [ModelRecord(record_id(MODEL, r.image_sha, r.box), r.id, r.person_id) for r in recs], vectors)
+    store.put_vectors(
+        MODEL, [ModelRecord(record_id(MODEL, r.image_sha, r.box), r.id, r.person_id) for r in recs], vectors
+    )
     return recs
 
 
@@ -105,13 +120,17 @@ def test_upsert_is_idempotent_and_get_filters(store):
 def test_delete_removes_records_and_thumbnails(store):
     rng = np.random.default_rng(3)
     thumbs = [Image.new("RGB", (200, 240), c) for c in ("red", "green", "blue")]
-    recs = add(store, "ann", 2, unit(rng.standard_normal((2, 128))), thumbs[:2]) + add(store, "bob", 1, unit(rng.standard_normal((1, 128))), thumbs[2:])
+    recs = add(store, "ann", 2, unit(rng.standard_normal((2, 128))), thumbs[:2]) + add(
+        store, "bob", 1, unit(rng.standard_normal((1, 128))), thumbs[2:]
+    )
     paths = [store.thumb_path(r.id) for r in recs]
     assert all(p is not None and p.exists() for p in paths)
     assert max(Image.open(paths[0]).size) <= 112
     store.delete_faces([r.id for r in recs[:2]])
     store.delete_vectors(MODEL, [r.id for r in store.vectors(MODEL, person_id="p-ann")[0]])
-    assert [r.person_id for r in store.faces()] == ["p-bob"] and [r.person_id for r in store.vectors(MODEL)[0]] == ["p-bob"]
+    assert [r.person_id for r in store.faces()] == ["p-bob"] and [r.person_id for r in store.vectors(MODEL)[0]] == [
+        "p-bob"
+    ]
     assert not paths[0].exists() and not paths[1].exists() and paths[2].exists()
 
 
@@ -168,8 +187,14 @@ def test_persistent_store_reopens_in_another_process(tmp_path):
         f"print(json.dumps({{'count': s.count({MODEL!r}), 'top': s.persons([hits[0].record.person_id])[0].name, 'd': hits[0].distance,"
         " 'thumb': str(s.thumb_path(hits[0].record.face_id))}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(vectors[2:3].tolist()), capture_output=True,
-                         text=True, cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(vectors[2:3].tolist()),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["count"] == 3 and seen["top"] == "bob" and seen["d"] < 1e-3

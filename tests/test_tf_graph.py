@@ -22,7 +22,9 @@ def opencv_embeddings(crops) -> np.ndarray:
     from facedemo.models.tf_graph import opencv_net
 
     net = opencv_net(graph_file(SPEC))
-    batch = (np.stack([np.asarray(c.convert("RGB"), dtype=np.float32) for c in crops]).transpose(0, 3, 1, 2) - 127.5) / 128.0
+    batch = (
+        np.stack([np.asarray(c.convert("RGB"), dtype=np.float32) for c in crops]).transpose(0, 3, 1, 2) - 127.5
+    ) / 128.0
     out = []
     for one in batch:  # the frozen graph was exported for batches of one
         net.setInput(one[None])
@@ -98,8 +100,21 @@ def test_compare_every_model_in_the_cli(casia_weights, tmp_path):
 
     env = {**os.environ, "FACEDEMO_HOME": str(tmp_path), "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS": str(casia_weights)}
     out = subprocess.run(
-        [sys.executable, "-m", "facedemo", "verify", str(EXAMPLES / "astronaut.jpg"), str(EXAMPLES / "hopper.jpg"), "--compare", "--json"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=Path(__file__).resolve().parent.parent,
+        [
+            sys.executable,
+            "-m",
+            "facedemo",
+            "verify",
+            str(EXAMPLES / "astronaut.jpg"),
+            str(EXAMPLES / "hopper.jpg"),
+            "--compare",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -112,13 +127,14 @@ def test_compare_every_model_in_the_cli(casia_weights, tmp_path):
 
 def test_compare_every_model_through_the_api(casia_settings, tmp_path):
     from gradio_client import Client, handle_file
-
     from test_app import launch
 
     demo, _, url = launch(casia_settings, tmp_path / "gallery")
     try:
         verdict, crops, plot, result = Client(url, verbose=False).predict(
-            handle_file(str(EXAMPLES / "astronaut.jpg")), handle_file(str(EXAMPLES / "astronaut_2.jpg")), api_name="/compare"
+            handle_file(str(EXAMPLES / "astronaut.jpg")),
+            handle_file(str(EXAMPLES / "astronaut_2.jpg")),
+            api_name="/compare",
         )
     finally:
         demo.close()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,8 +32,13 @@ class ClusterRun:
     scores: ClusteringScores
 
     def to_json(self) -> dict:
-        return {"method": self.method, "scale": self.scale, "threshold": round(self.threshold, 4),
-                "seconds": round(self.seconds, 4), **self.scores.to_json()}
+        return {
+            "method": self.method,
+            "scale": self.scale,
+            "threshold": round(self.threshold, 4),
+            "seconds": round(self.seconds, 4),
+            **self.scores.to_json(),
+        }
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,14 @@ class ClusterBench:
         methods = sorted({r.method for r in self.runs}, key=list(CLUSTER_METHODS).index)
         default = self.default()
         return {
-            "model": self.model, "verify_threshold": round(self.verify_threshold, 4), "photos": self.photos,
-            "people": self.people, "single_photo_people": self.single_photo_people, "no_face": self.no_face,
-            "embed_seconds": round(self.embed_seconds, 1), "runs": [r.to_json() for r in self.runs],
+            "model": self.model,
+            "verify_threshold": round(self.verify_threshold, 4),
+            "photos": self.photos,
+            "people": self.people,
+            "single_photo_people": self.single_photo_people,
+            "no_face": self.no_face,
+            "embed_seconds": round(self.embed_seconds, 1),
+            "runs": [r.to_json() for r in self.runs],
             "best": {m: self.best(m).to_json() for m in methods},
             "default": default.to_json() if default else None,
         }
@@ -79,12 +89,19 @@ class ClusterBench:
                 f"{s.pairwise_recall:>7.3f} {s.pairwise_f:>7.3f} {s.bcubed_precision:>6.3f} {s.bcubed_recall:>6.3f} "
                 f"{s.bcubed_f:>6.3f} {s.ari:>6.3f} {r.seconds * 1000:>7.1f}"
             )
-        lines.append("best BCubed F per method: " + ", ".join(
-            f"{m} {self.best(m).scores.bcubed_f:.3f} at {self.best(m).scale:.2f}x" for m in dict.fromkeys(r.method for r in self.runs)))
+        lines.append(
+            "best BCubed F per method: "
+            + ", ".join(
+                f"{m} {self.best(m).scores.bcubed_f:.3f} at {self.best(m).scale:.2f}x"
+                for m in dict.fromkeys(r.method for r in self.runs)
+            )
+        )
         return "\n".join(lines)
 
 
-def lfw_album(lfw: Path, people: int = 300, singles: int = 150, max_photos: int = 8, seed: int = 0) -> list[tuple[Path, str]]:
+def lfw_album(
+    lfw: Path, people: int = 300, singles: int = 150, max_photos: int = 8, seed: int = 0
+) -> list[tuple[Path, str]]:
     """(photo, person) for ``people`` LFW people: ``singles`` of them with exactly one photo, the others
     with two or more (up to ``max_photos`` of theirs, picked at random), chosen at random with ``seed``."""
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())
@@ -105,9 +122,19 @@ def lfw_album(lfw: Path, people: int = 300, singles: int = 150, max_photos: int 
     return album
 
 
-def bench_cluster(pipeline, lfw: str | Path | None = None, people: int = 300, singles: int = 150, max_photos: int = 8,
-                  model: str | None = None, methods: Sequence[str] = tuple(CLUSTER_METHODS), scales: Sequence[float] = SCALES,
-                  seed: int = 0, progress: Progress | None = None, log: Log = lambda m: None) -> ClusterBench:
+def bench_cluster(
+    pipeline,
+    lfw: str | Path | None = None,
+    people: int = 300,
+    singles: int = 150,
+    max_photos: int = 8,
+    model: str | None = None,
+    methods: Sequence[str] = tuple(CLUSTER_METHODS),
+    scales: Sequence[float] = SCALES,
+    seed: int = 0,
+    progress: Progress | None = None,
+    log: Log = lambda m: None,
+) -> ClusterBench:
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
         raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
@@ -129,5 +156,13 @@ def bench_cluster(pipeline, lfw: str | Path | None = None, people: int = 300, si
             seconds = time.perf_counter() - start
             runs.append(ClusterRun(method, float(scale), base * scale, seconds, clustering_scores(truth, labels)))
     counts = {n: truth.count(n) for n in set(truth)}
-    return ClusterBench(spec.name, base, len(paths), len(counts), sum(c == 1 for c in counts.values()),
-                        len(embedded.failures), embed_seconds, runs)
+    return ClusterBench(
+        spec.name,
+        base,
+        len(paths),
+        len(counts),
+        sum(c == 1 for c in counts.values()),
+        len(embedded.failures),
+        embed_seconds,
+        runs,
+    )

@@ -32,17 +32,27 @@ class FlipBench:
         return 1000 * self.flip_s / self.faces
 
     def to_json(self) -> dict:
-        return {"model": self.model, "device": self.device, "faces": self.faces, "repeats": self.repeats,
-                "plain_ms_per_face": round(self.plain_ms_per_face, 2), "flip_ms_per_face": round(self.flip_ms_per_face, 2),
-                "ratio": round(self.flip_s / self.plain_s, 2)}
+        return {
+            "model": self.model,
+            "device": self.device,
+            "faces": self.faces,
+            "repeats": self.repeats,
+            "plain_ms_per_face": round(self.plain_ms_per_face, 2),
+            "flip_ms_per_face": round(self.flip_ms_per_face, 2),
+            "ratio": round(self.flip_s / self.plain_s, 2),
+        }
 
     def text(self) -> str:
-        return (f"{self.faces} aligned LFW faces, model {self.model}, device {self.device}, median of {self.repeats} runs\n"
-                f"  without flip : {self.plain_ms_per_face:.1f} ms per face\n"
-                f"  with flip    : {self.flip_ms_per_face:.1f} ms per face ({self.flip_s / self.plain_s:.2f}x)")
+        return (
+            f"{self.faces} aligned LFW faces, model {self.model}, device {self.device}, median of {self.repeats} runs\n"
+            f"  without flip : {self.plain_ms_per_face:.1f} ms per face\n"
+            f"  with flip    : {self.flip_ms_per_face:.1f} ms per face ({self.flip_s / self.plain_s:.2f}x)"
+        )
 
 
-def bench_flip(pipeline: Pipeline, model: str | None = None, images: str | None = None, limit: int = 64, repeats: int = 3) -> FlipBench:
+def bench_flip(
+    pipeline: Pipeline, model: str | None = None, images: str | None = None, limit: int = 64, repeats: int = 3
+) -> FlipBench:
     spec = pipeline.spec(model)
     crops = []
     for path in bench_images(images, limit):
@@ -59,5 +69,11 @@ def bench_flip(pipeline: Pipeline, model: str | None = None, images: str | None 
             start = time.perf_counter()
             pipeline.embed_crops(spec, crops, flip=flip)
             times[flip].append(time.perf_counter() - start)
-    return FlipBench(spec.name, pipeline.device.description, len(crops), max(1, repeats),
-                     statistics.median(times[False]), statistics.median(times[True]))
+    return FlipBench(
+        spec.name,
+        pipeline.device.description,
+        len(crops),
+        max(1, repeats),
+        statistics.median(times[False]),
+        statistics.median(times[True]),
+    )

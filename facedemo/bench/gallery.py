@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -21,7 +21,9 @@ from ..gallery.store import make_client
 Log = Callable[[str], None]
 
 
-def synthetic_vectors(n: int, dim: int = 128, per_person: int = 10, spread: float = 0.025, uniform: bool = False, seed: int = 0) -> np.ndarray:
+def synthetic_vectors(
+    n: int, dim: int = 128, per_person: int = 10, spread: float = 0.025, uniform: bool = False, seed: int = 0
+) -> np.ndarray:
     """Unit vectors; clustered by default: ``per_person`` around each random centre, ~0.38 apart within a
     cluster (like dlib photos of one person) and ~1.4 between clusters."""
     rng = np.random.default_rng(seed)
@@ -63,17 +65,25 @@ class ScaleReport:
         return {"queries": self.queries, "distribution": self.distribution, "rows": [r.__dict__ for r in self.rows]}
 
     def text(self) -> str:
-        lines = [f"{self.queries} single queries (n_results=1) per size, {self.distribution} 128-d unit vectors",
-                 f"{'backend':<9} {'size':>7} {'fill s':>7} {'p50 ms':>7} {'p99 ms':>7} {'recall@1':>8} {'numpy p50 ms':>12}"]
+        lines = [
+            f"{self.queries} single queries (n_results=1) per size, {self.distribution} 128-d unit vectors",
+            f"{'backend':<9} {'size':>7} {'fill s':>7} {'p50 ms':>7} {'p99 ms':>7} {'recall@1':>8} {'numpy p50 ms':>12}",
+        ]
         for r in self.rows:
-            lines.append(f"{r.backend:<9} {r.size:>7} {r.fill_s:>7.1f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.recall_at_1:>8.3f} {r.numpy_p50_ms:>12.2f}")
+            lines.append(
+                f"{r.backend:<9} {r.size:>7} {r.fill_s:>7.1f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.recall_at_1:>8.3f} {r.numpy_p50_ms:>12.2f}"
+            )
         return "\n".join(lines)
 
 
 def _measure(client, backend: str, size: int, queries: int, uniform: bool, log: Log) -> ScaleRow:
     spread = 0.025
     data = synthetic_vectors(size, uniform=uniform)
-    probe = _queries(data, queries, spread, seed=size) if not uniform else synthetic_vectors(queries, uniform=True, seed=size + 7)
+    probe = (
+        _queries(data, queries, spread, seed=size)
+        if not uniform
+        else synthetic_vectors(queries, uniform=True, seed=size + 7)
+    )
     np_times = []  # before the fill: a server indexes in the background afterwards
     for q in probe[:50]:
         t = time.perf_counter()
@@ -100,11 +110,20 @@ def _measure(client, backend: str, size: int, queries: int, uniform: bool, log: 
         hits += int(got["ids"][0][0]) == int(truth)
     client.delete_collection(name)
     ms = np.array(times) * 1000
-    return ScaleRow(backend, size, round(fill, 2), round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 99)), 3),
-                    round(hits / len(probe), 4), round(float(np.median(np_times) * 1000), 3))
+    return ScaleRow(
+        backend,
+        size,
+        round(fill, 2),
+        round(float(np.percentile(ms, 50)), 3),
+        round(float(np.percentile(ms, 99)), 3),
+        round(hits / len(probe), 4),
+        round(float(np.median(np_times) * 1000), 3),
+    )
 
 
-def bench_gallery(sizes: list[int], backends: list[str], queries: int = 200, uniform: bool = False, log: Log = lambda m: None) -> ScaleReport:
+def bench_gallery(
+    sizes: list[int], backends: list[str], queries: int = 200, uniform: bool = False, log: Log = lambda m: None
+) -> ScaleReport:
     unknown = set(backends) - {"embedded", "server"}
     if unknown or not backends:
         raise FaceDemoError("--backends takes 'embedded', 'server' or both.")

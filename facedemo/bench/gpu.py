@@ -67,14 +67,20 @@ class GpuReport:
         for precision, row in self.raw.items():
             lines.append(f"    {precision:5s} " + "  ".join(f"batch {b}: {rate(v)}" for b, v in row.items()))
         e = self.pipeline_embed
-        lines.append(f"  pipeline embed_crops (batch {self.batch_size}): {e['faces']} real crops, {rate(e['faces_per_s'])} faces/s")
+        lines.append(
+            f"  pipeline embed_crops (batch {self.batch_size}): {e['faces']} real crops, {rate(e['faces_per_s'])} faces/s"
+        )
         lines.append("  MTCNN images/s by chunk: " + "  ".join(f"{c}: {rate(v)}" for c, v in self.mtcnn.items()))
         t = self.end_to_end
-        lines.append(f"  end to end (analyze_many, chunk {t['chunk']}): {t['images']} images, {t['faces']} faces, {rate(t['images_per_s'])} images/s")
+        lines.append(
+            f"  end to end (analyze_many, chunk {t['chunk']}): {t['images']} images, {t['faces']} faces, {rate(t['images_per_s'])} images/s"
+        )
         n = self.naive
         lines.append(f"  naive facenet-pytorch loop: {n['faces']} faces, {rate(n['images_per_s'])} images/s")
         for g in self.group_photos:
-            lines.append(f"  group photo {g['photo']} ({g['megapixels']} MP): {g['faces']} faces in {g['seconds']:.3f} s (median)")
+            lines.append(
+                f"  group photo {g['photo']} ({g['megapixels']} MP): {g['faces']} faces in {g['seconds']:.3f} s (median)"
+            )
         for precision, value in self.agreement["embedding"].items():
             text = f"cosine min {value['min']:.5f}, mean {value['mean']:.5f}" if isinstance(value, dict) else value
             lines.append(f"  {precision} vs fp32 embeddings: {text}")
@@ -132,7 +138,7 @@ def _raw(state: dict, device: str, batches: list[int], repeats: int) -> dict:
             x = torch.randn(batch, 3, 160, 160, device=device, dtype=_dtype(precision))
             try:
                 with torch.inference_mode():
-                    seconds = _timed(lambda: model(x), device, repeats)
+                    seconds = _timed(lambda model=model, x=x: model(x), device, repeats)
                 row[str(batch)] = round(batch / seconds, 1)
             except (torch.OutOfMemoryError, MemoryError):
                 row[str(batch)] = "out of memory"
@@ -219,7 +225,12 @@ def _naive(paths: list[Path], module, device: str, spec) -> dict:
         faces += 1
     _sync(device)
     seconds = time.perf_counter() - start
-    return {"images": len(paths), "faces": faces, "seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 2)}
+    return {
+        "images": len(paths),
+        "faces": faces,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(len(paths) / seconds, 2),
+    }
 
 
 def bench_gpu(
@@ -256,13 +267,17 @@ def bench_gpu(
             settings = Settings.from_env(device=device, model=MODEL, facenet_weights={MODEL: str(path)})
             pipeline = Pipeline(settings)
             weights = "random weights"
-            notes.append(f"{MODEL} weights are not on this machine ({status.reason}); random weights: timings hold, agreement figures say little")
+            notes.append(
+                f"{MODEL} weights are not on this machine ({status.reason}); random weights: timings hold, agreement figures say little"
+            )
         dev = pipeline.device.device
         embedder = pipeline.embedder(MODEL)
         spec = embedder.spec
         state = load_state_dict(embedder.weights_file)
         if dev == "cpu":
-            notes.append("on CPU fp16 and bf16 run through torch's CPU kernels (slow or missing); the detection agreement is CPU against itself")
+            notes.append(
+                "on CPU fp16 and bf16 run through torch's CPU kernels (slow or missing); the detection agreement is CPU against itself"
+            )
 
         raw = _raw(state, dev, batches, repeats)
 
@@ -271,9 +286,11 @@ def bench_gpu(
         detector = pipeline.detector
         mtcnn: dict = {}
         for chunk in chunks:
+
             def detect_all(chunk=chunk):
                 for i in range(0, len(decoded), chunk):
                     detector.detect_many(decoded[i : i + chunk])
+
             mtcnn[str(chunk)] = round(len(decoded) / _timed(detect_all, dev, 1), 2)
 
         # End to end, at the largest chunk.
@@ -283,7 +300,13 @@ def bench_gpu(
         _sync(dev)
         seconds = time.perf_counter() - start
         faces = sum(len(r.faces) for r in results)
-        end_to_end = {"images": len(paths), "faces": faces, "seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 2), "chunk": chunk}
+        end_to_end = {
+            "images": len(paths),
+            "faces": faces,
+            "seconds": round(seconds, 3),
+            "images_per_s": round(len(paths) / seconds, 2),
+            "chunk": chunk,
+        }
 
         # The pipeline's own embedder on real crops, repeated up to the largest batch.
         crops = [f.crop for r in results for f in r.faces]
@@ -291,7 +314,11 @@ def bench_gpu(
             raise FaceDemoError("No face was found in the benchmark images: pass --folder with face photos.")
         many = (crops * (max(batches) // len(crops) + 1))[: max(max(batches), len(crops))]
         embed_s = _timed(lambda: pipeline.embed_crops(MODEL, many), dev, repeats)
-        pipeline_embed = {"faces": len(many), "seconds": round(embed_s, 3), "faces_per_s": round(len(many) / embed_s, 1)}
+        pipeline_embed = {
+            "faces": len(many),
+            "seconds": round(embed_s, 3),
+            "faces_per_s": round(len(many) / embed_s, 1),
+        }
 
         pixels = np.stack([np.asarray(c.convert("RGB")) for c in crops])
         embedding_agreement = _agreement(state, dev, pixels)
@@ -302,7 +329,9 @@ def bench_gpu(
                 megapixels = round(im.width * im.height / 1e6, 2)
             found: list = []
             latency = _timed(lambda: found.append(len(pipeline.analyze(str(path), MODEL)[1])), dev, repeats)
-            group_photos.append({"photo": path.name, "megapixels": megapixels, "faces": found[-1], "seconds": round(latency, 4)})
+            group_photos.append(
+                {"photo": path.name, "megapixels": megapixels, "faces": found[-1], "seconds": round(latency, 4)}
+            )
         if not group_paths:
             notes.append(f"no group photos at {group_root}: group latency not measured")
 
@@ -313,7 +342,9 @@ def bench_gpu(
             cpu = ours
         else:
             s = settings
-            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction).detect_many(decoded)
+            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction).detect_many(
+                decoded
+            )
         detection = _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
         del state
         if dev.startswith("cuda"):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,8 +20,8 @@ from ..evaluation.openset import FPIR_TARGETS, NEVER, DetCurve, Searches, det, f
 from ..files import update_json, write_json
 from ..gallery.classifier import train as train_classifier
 from ..gallery.core import Gallery
-from ..gallery.identify import KNN_K, METHODS
 from ..gallery.enroll import store_embedded
+from ..gallery.identify import KNN_K, METHODS
 from ..gallery.store import open_store
 from ..models.thresholds import expected_fpir, open_set_threshold
 from ..pipeline import EmbeddedFace, Pipeline
@@ -45,7 +45,12 @@ class MethodScore:
     top_k_hits: int = 0
 
     def to_json(self) -> dict:
-        return {**self.__dict__, "rank1": self.rank1, "stranger_rejection": self.stranger_rejection, "open_set_accuracy": self.open_set}
+        return {
+            **self.__dict__,
+            "rank1": self.rank1,
+            "stranger_rejection": self.stranger_rejection,
+            "open_set_accuracy": self.open_set,
+        }
 
     @property
     def rank1(self) -> float:
@@ -74,23 +79,36 @@ class IdentifyBench:
     seconds: float
 
     def to_json(self) -> dict:
-        return {"model": self.model, "threshold": self.threshold, "people": self.people, "enrolled_photos": self.enrolled_photos,
-                "seconds": round(self.seconds, 1), "methods": [s.to_json() for s in self.scores],
-                "sweep": {f"{t:.2f}": [s.to_json() for s in row] for t, row in self.sweep.items()}}
+        return {
+            "model": self.model,
+            "threshold": self.threshold,
+            "people": self.people,
+            "enrolled_photos": self.enrolled_photos,
+            "seconds": round(self.seconds, 1),
+            "methods": [s.to_json() for s in self.scores],
+            "sweep": {f"{t:.2f}": [s.to_json() for s in row] for t, row in self.sweep.items()},
+        }
 
     def text(self) -> str:
         known = self.scores[0].known if self.scores else 0
         strangers = self.scores[0].strangers if self.scores else 0
-        lines = [f"{self.people} people enrolled ({self.enrolled_photos} photos), {known} probes of them and {strangers} strangers; "
-                 f"model {self.model}, threshold {self.threshold:.3f} ({self.seconds:.0f} s)",
-                 f"{'method':<9} {'rank-1':>7} {'wrong':>6} {'missed':>7} {'top-3':>6} {'strangers rejected':>19} {'open-set acc':>12}"]
+        lines = [
+            f"{self.people} people enrolled ({self.enrolled_photos} photos), {known} probes of them and {strangers} strangers; "
+            f"model {self.model}, threshold {self.threshold:.3f} ({self.seconds:.0f} s)",
+            f"{'method':<9} {'rank-1':>7} {'wrong':>6} {'missed':>7} {'top-3':>6} {'strangers rejected':>19} {'open-set acc':>12}",
+        ]
         for s in self.scores:
-            lines.append(f"{s.method:<9} {s.rank1:>7.3f} {s.wrong:>6} {s.missed:>7} {s.top_k_hits / max(1, s.known):>6.3f} "
-                         f"{s.rejected:>8}/{s.strangers:<4} ({s.stranger_rejection:.3f}) {s.open_set:>8.3f}")
+            lines.append(
+                f"{s.method:<9} {s.rank1:>7.3f} {s.wrong:>6} {s.missed:>7} {s.top_k_hits / max(1, s.known):>6.3f} "
+                f"{s.rejected:>8}/{s.strangers:<4} ({s.stranger_rejection:.3f}) {s.open_set:>8.3f}"
+            )
         lines.append("threshold sweep: rank-1 correct / strangers rejected / open-set accuracy")
         lines.append(f"{'threshold':>9}  " + "  ".join(f"{s.method:^20}" for s in self.scores))
         for t, row in self.sweep.items():
-            lines.append(f"{t:>9.2f}  " + "  ".join(f"{s.rank1:.3f} / {s.stranger_rejection:.3f} / {s.open_set:.3f}" for s in row))
+            lines.append(
+                f"{t:>9.2f}  "
+                + "  ".join(f"{s.rank1:.3f} / {s.stranger_rejection:.3f} / {s.open_set:.3f}" for s in row)
+            )
         return "\n".join(lines)
 
 
@@ -111,8 +129,16 @@ def lfw_split(lfw: Path, people: int, enroll: int, strangers: int, probes_per_pe
     return enrolled, probes
 
 
-def bench_identify(pipeline, lfw: str | Path | None = None, people: int = 40, enroll: int = 5, strangers: int = 150,
-                   model: str | None = None, top_k: int = 3, log: Log = lambda m: None) -> IdentifyBench:
+def bench_identify(
+    pipeline,
+    lfw: str | Path | None = None,
+    people: int = 40,
+    enroll: int = 5,
+    strangers: int = 150,
+    model: str | None = None,
+    top_k: int = 3,
+    log: Log = lambda m: None,
+) -> IdentifyBench:
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
         raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
@@ -128,13 +154,21 @@ def bench_identify(pipeline, lfw: str | Path | None = None, people: int = 40, en
         rows = []
         for (name, path), result in zip(items, analysed):
             if result.faces:
-                face = next(f for f in result.faces if f.face == central_face([x.face for x in result.faces], result.image.size))
+                face = next(
+                    f for f in result.faces if f.face == central_face([x.face for x in result.faces], result.image.size)
+                )
                 rows.append((name, path.name, image_sha(path), face.face.box, face.embedding))
         store_embedded(gallery, model, rows)
         probe_faces, truths = [], []
-        for (path, truth), result in zip(probes, pipeline.analyze_many([p for p, _ in probes], model)):
+        for (_path, truth), result in zip(probes, pipeline.analyze_many([p for p, _ in probes], model)):
             if result.faces:
-                probe_faces.append(next(f for f in result.faces if f.face == central_face([x.face for x in result.faces], result.image.size)))
+                probe_faces.append(
+                    next(
+                        f
+                        for f in result.faces
+                        if f.face == central_face([x.face for x in result.faces], result.image.size)
+                    )
+                )
                 truths.append(truth)
 
         def score(method: str, threshold: float) -> MethodScore:
@@ -179,8 +213,9 @@ class OpenSetSplit:
         return list(dict.fromkeys(probed + self.calibration + self.strangers + rest))
 
 
-def open_set_split(lfw: Path, people: int = 1000, probed: int = 300, strangers: int = 600, calibration: int = 200,
-                   seed: int = 0) -> OpenSetSplit:
+def open_set_split(
+    lfw: Path, people: int = 1000, probed: int = 300, strangers: int = 600, calibration: int = 200, seed: int = 0
+) -> OpenSetSplit:
     folders = sorted(p for p in Path(lfw).iterdir() if p.is_dir())
     if not folders:
         raise FaceDemoError(f"'{lfw}' holds no LFW person folders.")
@@ -198,8 +233,12 @@ def open_set_split(lfw: Path, people: int = 1000, probed: int = 300, strangers: 
         gallery[name] = files[:enroll]
         if i < probed:
             probes[name] = files[enroll]
-    return OpenSetSplit(gallery, probes, [photos[n][0] for n in single[:strangers]],
-                        [photos[n][0] for n in single[strangers : strangers + calibration]])
+    return OpenSetSplit(
+        gallery,
+        probes,
+        [photos[n][0] for n in single[:strangers]],
+        [photos[n][0] for n in single[strangers : strangers + calibration]],
+    )
 
 
 @dataclass
@@ -217,26 +256,50 @@ class OpenSetBench:
     seconds: float
 
     def to_json(self) -> dict:
-        return {"model": self.model, "target_fpir": self.target_fpir, "sizes": self.sizes, "tails": self.tails,
-                "curves": {str(n): [c.to_json() for c in cs] for n, cs in self.curves.items()},
-                "adaptive": self.adaptive, "fixed": self.fixed, "in_gallery": self.in_gallery,
-                "photos": self.photos, "no_face": self.no_face, "seconds": round(self.seconds, 1)}
+        return {
+            "model": self.model,
+            "target_fpir": self.target_fpir,
+            "sizes": self.sizes,
+            "tails": self.tails,
+            "curves": {str(n): [c.to_json() for c in cs] for n, cs in self.curves.items()},
+            "adaptive": self.adaptive,
+            "fixed": self.fixed,
+            "in_gallery": self.in_gallery,
+            "photos": self.photos,
+            "no_face": self.no_face,
+            "seconds": round(self.seconds, 1),
+        }
 
     def text(self) -> str:
-        lines = [f"open-set identification, model {self.model}, {self.photos} LFW photos ({self.no_face} without a detected face: centre crop), "
-                 f"{self.seconds:.0f} s", "FNIR at FPIR (DET curves):",
-                 f"{'people':>7} {'rule':<18} {'mated':>6} {'strangers':>9} " + " ".join(f"{'@' + format(t, 'g'):>9}" for t in FPIR_TARGETS)]
+        lines = [
+            f"open-set identification, model {self.model}, {self.photos} LFW photos ({self.no_face} without a detected face: centre crop), "
+            f"{self.seconds:.0f} s",
+            "FNIR at FPIR (DET curves):",
+            f"{'people':>7} {'rule':<18} {'mated':>6} {'strangers':>9} "
+            + " ".join(f"{'@' + format(t, 'g'):>9}" for t in FPIR_TARGETS),
+        ]
         for n, curves in self.curves.items():
             for c in curves:
-                lines.append(f"{n:>7} {c.label:<18} {c.mated:>6} {c.nonmated:>9} " + " ".join(f"{c.fnir_at(t)[0]:>9.3f}" for t in FPIR_TARGETS))
-        lines.append(f"threshold that follows the gallery size (target FPIR {self.target_fpir:g}) vs the fixed 1:N threshold:")
-        lines.append(f"{'people':>7} {'method':<9} {'threshold':>9} {'FPIR':>7} {'FNIR':>7}   {'fixed':>6} {'FPIR':>7} {'FNIR':>7}")
+                lines.append(
+                    f"{n:>7} {c.label:<18} {c.mated:>6} {c.nonmated:>9} "
+                    + " ".join(f"{c.fnir_at(t)[0]:>9.3f}" for t in FPIR_TARGETS)
+                )
+        lines.append(
+            f"threshold that follows the gallery size (target FPIR {self.target_fpir:g}) vs the fixed 1:N threshold:"
+        )
+        lines.append(
+            f"{'people':>7} {'method':<9} {'threshold':>9} {'FPIR':>7} {'FNIR':>7}   {'fixed':>6} {'FPIR':>7} {'FNIR':>7}"
+        )
         for a, f in zip(self.adaptive, self.fixed):
-            lines.append(f"{a['people']:>7} {a['method']:<9} {a['threshold']:>9.3f} {a['fpir']:>7.4f} {a['fnir']:>7.3f}   "
-                         f"{f['threshold']:>6.3f} {f['fpir']:>7.4f} {f['fnir']:>7.3f}")
+            lines.append(
+                f"{a['people']:>7} {a['method']:<9} {a['threshold']:>9.3f} {a['fpir']:>7.4f} {a['fnir']:>7.3f}   "
+                f"{f['threshold']:>6.3f} {f['fpir']:>7.4f} {f['fnir']:>7.3f}"
+            )
         for g in self.in_gallery:
-            lines.append(f"through Gallery.match on Chroma, {g['people']} people, {g['method']}: threshold {g['threshold']:.3f}, "
-                         f"FPIR {g['fpir']:.4f}, FNIR {g['fnir']:.3f}")
+            lines.append(
+                f"through Gallery.match on Chroma, {g['people']} people, {g['method']}: threshold {g['threshold']:.3f}, "
+                f"FPIR {g['fpir']:.4f}, FNIR {g['fnir']:.3f}"
+            )
         return "\n".join(lines)
 
 
@@ -268,9 +331,18 @@ def _knn_det(photo_d: np.ndarray, owner: np.ndarray, truth: np.ndarray, threshol
     return DetCurve(label, np.array(fpir), np.array(fnir), np.array(thresholds), int(mated.sum()), int((~mated).sum()))
 
 
-def bench_open_set(pipeline, lfw: str | Path | None = None, sizes: Sequence[int] = (10, 100, 1000), probed: int = 300,
-                   strangers: int = 600, calibration: int = 200, target_fpir: float | None = None, model: str | None = None,
-                   classifier: bool = True, log: Log = lambda m: None) -> OpenSetBench:
+def bench_open_set(
+    pipeline,
+    lfw: str | Path | None = None,
+    sizes: Sequence[int] = (10, 100, 1000),
+    probed: int = 300,
+    strangers: int = 600,
+    calibration: int = 200,
+    target_fpir: float | None = None,
+    model: str | None = None,
+    classifier: bool = True,
+    log: Log = lambda m: None,
+) -> OpenSetBench:
     """FNIR at FPIR for every decision rule at several gallery sizes, on one LFW split (``open_set_split``):
     the impostor tails are fitted on the calibration strangers, the curves measured on the others."""
     lfw = Path(lfw) if lfw else SHARED_LFW
@@ -283,7 +355,9 @@ def bench_open_set(pipeline, lfw: str | Path | None = None, sizes: Sequence[int]
     split = open_set_split(lfw, max(sizes), probed, strangers, calibration)
     photos = split.photos()
     log(f"embedding {len(photos)} LFW photos with {spec.name} (cached in {pipeline.settings.home}) ...")
-    embedded = embed_images(pipeline, photos, spec.name, progress=lambda d, t, m: log(f"{d}/{t} {m}") if d % 256 == 0 or d == t else None)
+    embedded = embed_images(
+        pipeline, photos, spec.name, progress=lambda d, t, m: log(f"{d}/{t} {m}") if d % 256 == 0 or d == t else None
+    )
     vec = embedded.vectors
     names = list(split.gallery)
     index = {n: i for i, n in enumerate(names)}
@@ -304,7 +378,7 @@ def bench_open_set(pipeline, lfw: str | Path | None = None, sizes: Sequence[int]
     fixed_limit = pipeline.threshold(spec, "identify")
     curves, adaptive, fixed = {}, [], []
     for n in sizes:
-        keep = (truth_all < n)  # mated searches of the first n people, and every stranger
+        keep = truth_all < n  # mated searches of the first n people, and every stranger
         q, truth = q_vectors[keep], np.where(truth_all[keep] >= 0, truth_all[keep], -1)
         mated = truth >= 0
         cols = g_owner < n
@@ -344,11 +418,30 @@ def bench_open_set(pipeline, lfw: str | Path | None = None, sizes: Sequence[int]
             limit = open_set_threshold(tails[method], n, target)
             for out, t in ((adaptive, limit), (fixed, fixed_limit)):
                 s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
-                out.append({"people": n, "method": method, "threshold": round(t, 4), "fpir": round(s.fpir(t), 5),
-                            "fnir": round(s.fnir(t), 4), "expected_fpir": round(expected_fpir(tails[method], n, t), 5)})
+                out.append(
+                    {
+                        "people": n,
+                        "method": method,
+                        "threshold": round(t, 4),
+                        "fpir": round(s.fpir(t), 5),
+                        "fnir": round(s.fnir(t), 4),
+                        "expected_fpir": round(expected_fpir(tails[method], n, t), 5),
+                    }
+                )
     in_gallery = _through_gallery(pipeline, spec.name, split, vec, sizes, tails, target, log)
-    return OpenSetBench(spec.name, target, sizes, tails, curves, adaptive, fixed, in_gallery, len(photos),
-                        len(embedded.failures), time.perf_counter() - began)
+    return OpenSetBench(
+        spec.name,
+        target,
+        sizes,
+        tails,
+        curves,
+        adaptive,
+        fixed,
+        in_gallery,
+        len(photos),
+        len(embedded.failures),
+        time.perf_counter() - began,
+    )
 
 
 def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> list[dict]:
@@ -360,10 +453,17 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
     with tempfile.TemporaryDirectory(prefix="facedemo-openset-") as tmp:
         home = Path(tmp) / "home"
         write_json(home / "openset.json", {model: {"tails": tails}})
-        gallery = Gallery(Pipeline(replace(pipeline.settings, home=home, target_fpir=target)), open_store(Path(tmp) / "g", namespace=None))
-        rows = [(name, p.name, image_sha(p), (0.0, 0.0, 1.0, 1.0), vec[p]) for name in names for p in split.gallery[name]]
+        gallery = Gallery(
+            Pipeline(replace(pipeline.settings, home=home, target_fpir=target)),
+            open_store(Path(tmp) / "g", namespace=None),
+        )
+        rows = [
+            (name, p.name, image_sha(p), (0.0, 0.0, 1.0, 1.0), vec[p]) for name in names for p in split.gallery[name]
+        ]
         store_embedded(gallery, model, rows)
-        probes = [(vec[p], n_) for n_, p in split.probes.items() if n_ in names] + [(vec[p], None) for p in split.strangers]
+        probes = [(vec[p], n_) for n_, p in split.probes.items() if n_ in names] + [
+            (vec[p], None) for p in split.strangers
+        ]
         faces = [EmbeddedFace(Face((0.0, 0.0, 1.0, 1.0), 1.0, ((0.0, 0.0),) * 5), None, v) for v, _ in probes]
         for method in ("centroid", "nearest"):
             log(f"Gallery.match with {method} on {len(names)} people ...")
@@ -371,15 +471,25 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
             named = [m.name for m in result.faces]
             mated = [(got, want) for got, (_, want) in zip(named, probes) if want is not None]
             strangers_named = [got for got, (_, want) in zip(named, probes) if want is None and got is not None]
-            out.append({"people": result.people, "method": method, "threshold": round(result.threshold, 4),
-                        "fpir": round(len(strangers_named) / len(split.strangers), 5),
-                        "fnir": round(sum(got != want for got, want in mated) / max(1, len(mated)), 4)})
+            out.append(
+                {
+                    "people": result.people,
+                    "method": method,
+                    "threshold": round(result.threshold, 4),
+                    "fpir": round(len(strangers_named) / len(split.strangers), 5),
+                    "fnir": round(sum(got != want for got, want in mated) / max(1, len(mated)), 4),
+                }
+            )
     return out
 
 
 def save_tails(report: OpenSetBench, home: Path) -> Path:
     """The fitted impostor tails (and the curves, for the Explorer) into ``$FACEDEMO_HOME/openset.json``."""
-    record = {"tails": report.tails, "target_fpir": report.target_fpir, "source": "LFW: calibration strangers vs the open-set pool",
-              "command": "python -m facedemo bench identify --open-set --save-calibration",
-              "curves": {str(n): [c.to_json() for c in cs] for n, cs in report.curves.items()}}
+    record = {
+        "tails": report.tails,
+        "target_fpir": report.target_fpir,
+        "source": "LFW: calibration strangers vs the open-set pool",
+        "command": "python -m facedemo bench identify --open-set --save-calibration",
+        "curves": {str(n): [c.to_json() for c in cs] for n, cs in report.curves.items()},
+    }
     return update_json(Path(home) / "openset.json", report.model, record, indent=1)

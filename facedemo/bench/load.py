@@ -9,9 +9,9 @@ import ipaddress
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import numpy as np
@@ -33,8 +33,13 @@ class EndpointFigures:
 
     def to_json(self) -> dict:
         times = np.asarray(self.seconds) if self.seconds else np.zeros(1)
-        return {"calls": self.calls, "errors": self.errors, "p50_s": round(float(np.percentile(times, 50)), 3),
-                "p95_s": round(float(np.percentile(times, 95)), 3), "first_error": self.first_error}
+        return {
+            "calls": self.calls,
+            "errors": self.errors,
+            "p50_s": round(float(np.percentile(times, 50)), 3),
+            "p95_s": round(float(np.percentile(times, 95)), 3),
+            "first_error": self.first_error,
+        }
 
 
 @dataclass
@@ -54,16 +59,27 @@ class LoadReport:
         return sum(e.errors for e in self.endpoints.values())
 
     def to_json(self) -> dict:
-        return {"url": self.url, "clients": self.clients, "requests_per_client": self.requests, "wall_s": round(self.wall_s, 1),
-                "requests": self.total, "errors": self.errors, "requests_per_s": round(self.total / max(self.wall_s, 1e-9), 3),
-                "endpoints": {name: e.to_json() for name, e in self.endpoints.items()}}
+        return {
+            "url": self.url,
+            "clients": self.clients,
+            "requests_per_client": self.requests,
+            "wall_s": round(self.wall_s, 1),
+            "requests": self.total,
+            "errors": self.errors,
+            "requests_per_s": round(self.total / max(self.wall_s, 1e-9), 3),
+            "endpoints": {name: e.to_json() for name, e in self.endpoints.items()},
+        }
 
     def text(self) -> str:
         data = self.to_json()
-        lines = [f"{data['requests']} requests from {self.clients} clients in {data['wall_s']} s: {data['requests_per_s']} requests/s, {data['errors']} errors"]
+        lines = [
+            f"{data['requests']} requests from {self.clients} clients in {data['wall_s']} s: {data['requests_per_s']} requests/s, {data['errors']} errors"
+        ]
         for name, e in data["endpoints"].items():
-            lines.append(f"  {name:<9} {e['calls']:>4} calls  {e['errors']:>3} errors  p50 {e['p50_s']:>7.2f} s  p95 {e['p95_s']:>7.2f} s"
-                         + (f"  first error: {e['first_error']}" if e["first_error"] else ""))
+            lines.append(
+                f"  {name:<9} {e['calls']:>4} calls  {e['errors']:>3} errors  p50 {e['p50_s']:>7.2f} s  p95 {e['p95_s']:>7.2f} s"
+                + (f"  first error: {e['first_error']}" if e["first_error"] else "")
+            )
         return "\n".join(lines)
 
 
@@ -74,11 +90,15 @@ def loopback_only(url: str) -> str:
     except ValueError:
         loopback = False
     if not loopback:
-        raise FaceDemoError(f"bench load only talks to this machine (127.0.0.1, ::1 or localhost), not '{host or url}'.")
+        raise FaceDemoError(
+            f"bench load only talks to this machine (127.0.0.1, ::1 or localhost), not '{host or url}'."
+        )
     return url if url.endswith("/") else url + "/"
 
 
-def bench_load(url: str, clients: int = 20, requests: int = 10, seconds: float = 300.0, log: Log | None = None) -> LoadReport:
+def bench_load(
+    url: str, clients: int = 20, requests: int = 10, seconds: float = 300.0, log: Log | None = None
+) -> LoadReport:
     """``clients`` threads, each with its own gradio_client session, each sending up to ``requests``
     requests (verify, identify, people in turn, starting at a different one per client) until
     ``seconds`` have passed. Enrolls two people first (untimed) so identify has someone to find."""
@@ -94,9 +114,13 @@ def bench_load(url: str, clients: int = 20, requests: int = 10, seconds: float =
         setup.predict("Grace Hopper", [handle_file(photo["hopper.jpg"])], api_name="/enroll")
         setup.predict("Eileen Collins", [handle_file(photo["astronaut.jpg"])], api_name="/enroll")
     except Exception as exc:
-        raise FaceDemoError(f"Could not reach the dashboard at {url} to set up the benchmark ({type(exc).__name__}: {exc}).") from None
+        raise FaceDemoError(
+            f"Could not reach the dashboard at {url} to set up the benchmark ({type(exc).__name__}: {exc})."
+        ) from None
     calls = {
-        "verify": lambda c: c.predict(handle_file(photo["astronaut.jpg"]), handle_file(photo["astronaut_2.jpg"]), api_name="/verify"),
+        "verify": lambda c: c.predict(
+            handle_file(photo["astronaut.jpg"]), handle_file(photo["astronaut_2.jpg"]), api_name="/verify"
+        ),
         "identify": lambda c: c.predict(handle_file(photo["group.jpg"]), api_name="/identify"),
         "people": lambda c: c.predict(api_name="/people"),
     }

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -54,8 +54,12 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         if model.startswith("facenet"):
             probe = Pipeline(settings)
             if not probe.models()[[s.name for s in probe.models()].index(model)].available:
-                settings = Settings.from_env(device=device, facenet_weights={model: str(random_facenet_weights(Path(tmp)))})
-                weights_note = "random weights (the real ones are not on this machine; timings do not depend on weight values)"
+                settings = Settings.from_env(
+                    device=device, facenet_weights={model: str(random_facenet_weights(Path(tmp)))}
+                )
+                weights_note = (
+                    "random weights (the real ones are not on this machine; timings do not depend on weight values)"
+                )
         pipeline = Pipeline(settings)
         embedder = pipeline.embedder(model)  # load before timing, as both sides do
         dev = pipeline.device
@@ -71,7 +75,9 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
                 continue
             if model.startswith("facenet"):
                 with torch.no_grad():
-                    embedder.module(crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32))
+                    embedder.module(
+                        crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32)
+                    )
             else:
                 face = ((crop.permute(1, 2, 0).numpy() * 128 + 127.5).clip(0, 255)).astype("uint8")
                 embedder.embed([Image.fromarray(face)])
@@ -89,8 +95,18 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         "weights": weights_note,
         "device": dev.description,
         "images": len(paths),
-        "naive": {"faces": naive_faces, "seconds": round(naive_s, 2), "faces_per_s": round(naive_fps, 2), "images_per_s": round(len(paths) / naive_s, 2)},
-        "pipeline": {"faces": ours_faces, "seconds": round(ours_s, 2), "faces_per_s": round(ours_fps, 2), "images_per_s": round(len(paths) / ours_s, 2)},
+        "naive": {
+            "faces": naive_faces,
+            "seconds": round(naive_s, 2),
+            "faces_per_s": round(naive_fps, 2),
+            "images_per_s": round(len(paths) / naive_s, 2),
+        },
+        "pipeline": {
+            "faces": ours_faces,
+            "seconds": round(ours_s, 2),
+            "faces_per_s": round(ours_fps, 2),
+            "images_per_s": round(len(paths) / ours_s, 2),
+        },
         "speedup_images_per_s": round((len(paths) / ours_s) / (len(paths) / naive_s), 2),
     }
     report["text"] = (
@@ -120,9 +136,14 @@ class PhotoProfile:
     analyze: float
 
     def to_json(self) -> dict:
-        return {"photo": self.photo, "megapixels": round(self.megapixels, 2), "faces": self.faces,
-                "working": list(self.working), "stages": {k: round(v, 4) for k, v in self.stages.items()},
-                "analyze": round(self.analyze, 4)}
+        return {
+            "photo": self.photo,
+            "megapixels": round(self.megapixels, 2),
+            "faces": self.faces,
+            "working": list(self.working),
+            "stages": {k: round(v, 4) for k, v in self.stages.items()},
+            "analyze": round(self.analyze, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -140,8 +161,13 @@ class ImportProfile:
         return self.images / self.seconds if self.seconds else 0.0
 
     def to_json(self) -> dict:
-        return {"images": self.images, "faces": self.faces, "seconds": round(self.seconds, 3),
-                "images_per_s": round(self.images_per_s, 2), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+        return {
+            "images": self.images,
+            "faces": self.faces,
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.images_per_s, 2),
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -153,8 +179,13 @@ class ConfigProfile:
     bulk: ImportProfile | None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "min_face_fraction": self.min_face_fraction, "dlib_workers": self.dlib_workers,
-                "photos": [p.to_json() for p in self.photos], "import": self.bulk.to_json() if self.bulk else None}
+        return {
+            "name": self.name,
+            "min_face_fraction": self.min_face_fraction,
+            "dlib_workers": self.dlib_workers,
+            "photos": [p.to_json() for p in self.photos],
+            "import": self.bulk.to_json() if self.bulk else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -166,8 +197,13 @@ class StageProfile:
     configs: list[ConfigProfile]
 
     def to_json(self) -> dict:
-        report = {"model": self.model, "device": self.device, "repeats": self.repeats,
-                  "load_average": [round(v, 2) for v in self.load], "configs": [c.to_json() for c in self.configs]}
+        report = {
+            "model": self.model,
+            "device": self.device,
+            "repeats": self.repeats,
+            "load_average": [round(v, 2) for v in self.load],
+            "configs": [c.to_json() for c in self.configs],
+        }
         if len(self.configs) == 2:
             report["speedup"] = self.speedups()
         return report
@@ -181,18 +217,38 @@ class StageProfile:
         return ratios
 
     def text(self) -> str:
-        head = "photo".ljust(22) + "MP".rjust(5) + "faces".rjust(6) + "  working " + "".join(s.rjust(8) for s in STAGES) + "  analyze"
-        lines = [f"stage profile: model {self.model}, device {self.device}, median of {self.repeats}, milliseconds; "
-                 f"load average {self.load[0]:.2f} {self.load[1]:.2f} {self.load[2]:.2f}"]
+        head = (
+            "photo".ljust(22)
+            + "MP".rjust(5)
+            + "faces".rjust(6)
+            + "  working "
+            + "".join(s.rjust(8) for s in STAGES)
+            + "  analyze"
+        )
+        lines = [
+            f"stage profile: model {self.model}, device {self.device}, median of {self.repeats}, milliseconds; "
+            f"load average {self.load[0]:.2f} {self.load[1]:.2f} {self.load[2]:.2f}"
+        ]
         for config in self.configs:
-            lines += ["", f"{config.name}: min_face_fraction {config.min_face_fraction:g}, dlib workers {config.dlib_workers}", head]
+            lines += [
+                "",
+                f"{config.name}: min_face_fraction {config.min_face_fraction:g}, dlib workers {config.dlib_workers}",
+                head,
+            ]
             for p in config.photos:
-                lines.append(p.photo[:21].ljust(22) + f"{p.megapixels:5.2f}{p.faces:6d}  " + f"{p.working[0]}x{p.working[1]}".ljust(8)
-                             + "".join(f"{p.stages[s] * 1000:8.0f}" for s in STAGES) + f"{p.analyze * 1000:9.0f}")
+                lines.append(
+                    p.photo[:21].ljust(22)
+                    + f"{p.megapixels:5.2f}{p.faces:6d}  "
+                    + f"{p.working[0]}x{p.working[1]}".ljust(8)
+                    + "".join(f"{p.stages[s] * 1000:8.0f}" for s in STAGES)
+                    + f"{p.analyze * 1000:9.0f}"
+                )
             if config.bulk:
                 b = config.bulk
-                lines.append(f"import {b.images} photos ({b.faces} faces): {b.seconds:.2f} s = {b.images_per_s:.2f} images/s; stages (s): "
-                             + ", ".join(f"{s} {b.stages[s]:.2f}" for s in STAGES))
+                lines.append(
+                    f"import {b.images} photos ({b.faces} faces): {b.seconds:.2f} s = {b.images_per_s:.2f} images/s; stages (s): "
+                    + ", ".join(f"{s} {b.stages[s]:.2f}" for s in STAGES)
+                )
         if len(self.configs) == 2:
             lines += ["", "speed-up, before / after: " + ", ".join(f"{k} {v}x" for k, v in self.speedups().items())]
         return "\n".join(lines)
@@ -205,8 +261,9 @@ def group_photos(folder: str | None) -> list[Path]:
     return list_images(root)
 
 
-def profile_stages(settings: Settings, model: str, photos: Sequence[Path], bulk: Sequence[Path], repeats: int = 3,
-                   compare: bool = True) -> StageProfile:
+def profile_stages(
+    settings: Settings, model: str, photos: Sequence[Path], bulk: Sequence[Path], repeats: int = 3, compare: bool = True
+) -> StageProfile:
     """The stage profile of ``photos`` (one at a time, as Identify runs) and of importing ``bulk``, with the
     settings given ("after") and, with ``compare``, first with the full-resolution pyramid and dlib in this
     process ("before"), in the same process on the same photos."""
@@ -245,7 +302,11 @@ def _store_faces(store, spec, label: str, sha: str, faces, vectors) -> None:
     store.put_persons([PersonRecord("bench", "bench")])
     records = [FaceRecord(face_id(sha, f.box), "bench", label, sha, f.box) for f in faces]
     store.put_faces(records, [None] * len(records), [None] * len(records))
-    store.put_vectors(spec.name, [ModelRecord(record_id(spec.name, sha, f.box), r.id, "bench") for f, r in zip(faces, records)], np.asarray(vectors))
+    store.put_vectors(
+        spec.name,
+        [ModelRecord(record_id(spec.name, sha, f.box), r.id, "bench") for f, r in zip(faces, records)],
+        np.asarray(vectors),
+    )
 
 
 def _profile_photo(pipeline: Pipeline, spec, path: Path, repeats: int, namespace: str) -> PhotoProfile:
@@ -269,8 +330,14 @@ def _profile_photo(pipeline: Pipeline, spec, path: Path, repeats: int, namespace
         analyze.append(_timed(lambda: pipeline.analyze(path, spec))[0])
     store.drop(compact=False)
     working = pipeline.detector.working_image(image)[0].size
-    return PhotoProfile(path.name, image.width * image.height / 1e6, len(faces), working,
-                        {s: float(np.median(v)) for s, v in times.items()}, float(np.median(analyze)))
+    return PhotoProfile(
+        path.name,
+        image.width * image.height / 1e6,
+        len(faces),
+        working,
+        {s: float(np.median(v)) for s, v in times.items()},
+        float(np.median(analyze)),
+    )
 
 
 def _profile_import(pipeline: Pipeline, spec, paths: Sequence[Path], name: str, chunk: int = 16) -> ImportProfile:

@@ -13,9 +13,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,26 +57,47 @@ class SeamReport:
     backfill: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"model": self.model, "photo": self.photo, "faces": self.faces, "identify": self.identify,
-                "enroll": self.enroll, "backfill": self.backfill}
+        return {
+            "model": self.model,
+            "photo": self.photo,
+            "faces": self.faces,
+            "identify": self.identify,
+            "enroll": self.enroll,
+            "backfill": self.backfill,
+        }
 
     def text(self) -> str:
-        lines = [f"identify {self.photo} ({self.faces} faces) with {self.model}, centroid method, median of the runs:",
-                 f"{'people':>8} {'identify s':>11} {'match ms':>9} {'chroma calls':>13}"]
+        lines = [
+            f"identify {self.photo} ({self.faces} faces) with {self.model}, centroid method, median of the runs:",
+            f"{'people':>8} {'identify s':>11} {'match ms':>9} {'chroma calls':>13}",
+        ]
         for n, row in self.identify.items():
-            lines.append(f"{n:>8} {row['seconds']:>11.3f} {row['match_seconds'] * 1000:>9.1f} {row['chroma_calls']:>13}")
+            lines.append(
+                f"{n:>8} {row['seconds']:>11.3f} {row['match_seconds'] * 1000:>9.1f} {row['chroma_calls']:>13}"
+            )
         if self.enroll:
             e = self.enroll
-            lines.append(f"enroll, s per photo: one model {e['one model']:.3f}, every model ({', '.join(e['models'])}) "
-                         f"{e['every model']:.3f}: {e['every model'] / e['one model']:.2f}x")
+            lines.append(
+                f"enroll, s per photo: one model {e['one model']:.3f}, every model ({', '.join(e['models'])}) "
+                f"{e['every model']:.3f}: {e['every model'] / e['one model']:.2f}x"
+            )
         if self.backfill:
             b = self.backfill
-            lines.append(f"backfill {b['model']}: {b['added']} faces in {b['seconds']:.2f} s = {b['faces_per_s']:.1f} faces/s")
+            lines.append(
+                f"backfill {b['model']}: {b['added']} faces in {b['seconds']:.2f} s = {b['faces_per_s']:.1f} faces/s"
+            )
         return "\n".join(lines)
 
 
-def bench_seam(pipeline: Pipeline, photo: Path, people_photos: dict[str, Sequence[Path]], sizes: Sequence[int] = (10, 1000, 10000),
-               repeats: int = 5, enroll_photos: Sequence[Path] = (), log: Log = lambda m: None) -> SeamReport:
+def bench_seam(
+    pipeline: Pipeline,
+    photo: Path,
+    people_photos: dict[str, Sequence[Path]],
+    sizes: Sequence[int] = (10, 1000, 10000),
+    repeats: int = 5,
+    enroll_photos: Sequence[Path] = (),
+    log: Log = lambda m: None,
+) -> SeamReport:
     model = pipeline.spec(None).name
     picture = pipeline.load(photo)
     faces = pipeline.detect(picture)
@@ -91,7 +112,11 @@ def bench_seam(pipeline: Pipeline, photo: Path, people_photos: dict[str, Sequenc
             for path in files:
                 try:
                     gallery.enroll(name, [path], model)
-                except (ImageError, NoFaceError, TooManyFacesError):  # a cast photo without a clear single face: the others suffice
+                except (
+                    ImageError,
+                    NoFaceError,
+                    TooManyFacesError,
+                ):  # a cast photo without a clear single face: the others suffice
                     continue
         fillers = max(0, size - len(people_photos))
         log(f"{size:,} people: {fillers:,} synthetic ...")
@@ -111,8 +136,11 @@ def bench_seam(pipeline: Pipeline, photo: Path, people_photos: dict[str, Sequenc
             began = time.perf_counter()
             gallery.match(embedded, model)
             matched.append(time.perf_counter() - began)
-        report.identify[size] = {"seconds": statistics.median(seconds), "match_seconds": statistics.median(matched),
-                                 "chroma_calls": max(counted)}
+        report.identify[size] = {
+            "seconds": statistics.median(seconds),
+            "match_seconds": statistics.median(matched),
+            "chroma_calls": max(counted),
+        }
         store.drop(compact=False)
     if enroll_photos:
         report.enroll, report.backfill = _enroll_costs(pipeline, list(enroll_photos), log)
@@ -122,13 +150,19 @@ def bench_seam(pipeline: Pipeline, photo: Path, people_photos: dict[str, Sequenc
 def _enroll_costs(pipeline: Pipeline, photos: list[Path], log: Log) -> tuple[dict, dict]:
     """Seconds per photo to enroll with one model and with every available one, in turn, then the
     backfill rate of the second model into the one-model gallery."""
-    every = [s.name for s in pipeline.models() if s.available and s.name in ("dlib-resnet", "facenet-casia-webface", "facenet-vggface2")]
+    every = [
+        s.name
+        for s in pipeline.models()
+        if s.available and s.name in ("dlib-resnet", "facenet-casia-webface", "facenet-vggface2")
+    ]
     first = pipeline.spec(None).name
     timings: dict[str, list] = {"one model": [], "every model": []}
     galleries = {}
     for label, models in (("one model", (first,)), ("every model", tuple(every))):
         folder = Path(tempfile.mkdtemp(prefix="facedemo-bench-"))
-        galleries[label] = Gallery(pipeline, ChromaStore(make_client(ephemeral=True), folder, "e" + uuid.uuid4().hex[:12]), models=models)
+        galleries[label] = Gallery(
+            pipeline, ChromaStore(make_client(ephemeral=True), folder, "e" + uuid.uuid4().hex[:12]), models=models
+        )
     for model in every:  # loaded before any timing
         pipeline.embedder(model)
     for i, path in enumerate(photos):

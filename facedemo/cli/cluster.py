@@ -16,9 +16,17 @@ def register(sub) -> None:
 
     p = sub.add_parser("cluster", help="group every face of a folder or zip of photos into people (no names needed)")
     p.add_argument("album", metavar="FOLDER_OR_ZIP", help="a folder of photos (searched recursively) or a zip of them")
-    p.add_argument("--method", choices=list(CLUSTER_METHODS), default=DEFAULT_CLUSTER_METHOD,
-                   help=f"how faces are grouped (default: {DEFAULT_CLUSTER_METHOD}; see docs/GALLERY.md for the comparison)")
-    p.add_argument("--threshold", type=float, help="L2 distance under which two faces are linked (default: the model's verification threshold)")
+    p.add_argument(
+        "--method",
+        choices=list(CLUSTER_METHODS),
+        default=DEFAULT_CLUSTER_METHOD,
+        help=f"how faces are grouped (default: {DEFAULT_CLUSTER_METHOD}; see docs/GALLERY.md for the comparison)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="L2 distance under which two faces are linked (default: the model's verification threshold)",
+    )
     p.add_argument("--gallery", help="label faces that match people enrolled in this gallery folder (default: none)")
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_cluster)
@@ -28,13 +36,20 @@ def register_bench(bench) -> None:
     from ..bench.cluster import SCALES
     from ..gallery.cluster import CLUSTER_METHODS
 
-    b = bench.add_parser("cluster", help="the clustering methods on LFW photos of a few hundred people: pairwise precision/recall, BCubed F")
+    b = bench.add_parser(
+        "cluster",
+        help="the clustering methods on LFW photos of a few hundred people: pairwise precision/recall, BCubed F",
+    )
     b.add_argument("--lfw", default=None, help="LFW folder (default ../shared/faces/lfw)")
     b.add_argument("--people", type=int, default=300, help="people in the album (default 300)")
     b.add_argument("--singles", type=int, default=150, help="of them, people with exactly one photo (default 150)")
     b.add_argument("--max-photos", type=int, default=8, help="photos per person at most (default 8)")
     b.add_argument("--methods", default=",".join(CLUSTER_METHODS), help="comma-separated methods (default: all)")
-    b.add_argument("--scales", default=",".join(f"{s:g}" for s in SCALES), help="thresholds as multiples of the verification threshold")
+    b.add_argument(
+        "--scales",
+        default=",".join(f"{s:g}" for s in SCALES),
+        help="thresholds as multiples of the verification threshold",
+    )
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--model")
     b.add_argument("--json", action="store_true")
@@ -82,8 +97,10 @@ def cmd_cluster(args) -> int:
         album = cluster_album(pipeline, source, args.model, args.method, args.threshold, galleries, progress=progress)
     with album:
         groups = album.groups()
-        lines = [f"{len(album.faces)} face(s) in {album.images} photo(s): {len(groups)} group(s) "
-                 f"(model {album.model}, {album.method}, threshold {album.threshold:.3f})"]
+        lines = [
+            f"{len(album.faces)} face(s) in {album.images} photo(s): {len(groups)} group(s) "
+            f"(model {album.model}, {album.method}, threshold {album.threshold:.3f})"
+        ]
         for group in groups:
             who = f" [{group.person}]" if group.person else ""
             lines.append(f"  group {group.id}{who}: " + ", ".join(f"{f.image} #{f.index}" for f in group.faces))
@@ -104,7 +121,18 @@ def cmd_bench_cluster(args) -> int:
         raise FaceDemoError(f"--scales must be comma-separated numbers, not '{args.scales}'.") from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     with _bar("photo", "embed") as progress:
-        report = bench_cluster(Pipeline(Settings.from_env()), args.lfw, args.people, args.singles, args.max_photos, args.model,
-                               methods, scales, args.seed, progress, log=lambda m: print(m, file=sys.stderr))
+        report = bench_cluster(
+            Pipeline(Settings.from_env()),
+            args.lfw,
+            args.people,
+            args.singles,
+            args.max_photos,
+            args.model,
+            methods,
+            scales,
+            args.seed,
+            progress,
+            log=lambda m: print(m, file=sys.stderr),
+        )
     emit(args, report.to_json(), report.text())
     return 0

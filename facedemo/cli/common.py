@@ -14,13 +14,23 @@ from ..settings import Settings
 
 def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True, embeds: bool = True) -> None:
     if model:
-        parser.add_argument("--model", help="model name (see `models`); default: the first available of facenet-vggface2, dlib-resnet, facenet-casia-webface")
+        parser.add_argument(
+            "--model",
+            help="model name (see `models`); default: the first available of facenet-vggface2, dlib-resnet, facenet-casia-webface",
+        )
     parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
-    parser.add_argument("--alignment", choices=["similarity", "crop", "native"],
-                        help="for every model: similarity (MTCNN's 5 points onto the model's template), crop (facenet-pytorch's margin crop) or native (each model's own: dlib's shape predictor and face chip); default: each model's best on LFW")
+    parser.add_argument(
+        "--alignment",
+        choices=["similarity", "crop", "native"],
+        help="for every model: similarity (MTCNN's 5 points onto the model's template), crop (facenet-pytorch's margin crop) or native (each model's own: dlib's shape predictor and face chip); default: each model's best on LFW",
+    )
     if embeds:
-        parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                            help="test-time flip for every model: embed each face and its mirror image and average them (--no-flip: never); default: FACEDEMO_FLIP, else each model's own (docs/EVALUATION.md)")
+        parser.add_argument(
+            "--flip",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="test-time flip for every model: embed each face and its mirror image and average them (--no-flip: never); default: FACEDEMO_FLIP, else each model's own (docs/EVALUATION.md)",
+        )
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
 
 
@@ -29,9 +39,16 @@ def settings_from(args) -> Settings:
     works on the gallery it is pointed at, not on a visitor's)."""
     gallery = getattr(args, "gallery", None)
     model = getattr(args, "model", None)
-    return Settings.from_env(model=model if isinstance(model, str) else None, device=getattr(args, "device", None), alignment=getattr(args, "alignment", None),
-                             flip=getattr(args, "flip", None), gallery_dir=Path(gallery).expanduser() if gallery else None,
-                             chroma_host=getattr(args, "chroma_host", None), chroma_port=getattr(args, "chroma_port", None), public=False)
+    return Settings.from_env(
+        model=model if isinstance(model, str) else None,
+        device=getattr(args, "device", None),
+        alignment=getattr(args, "alignment", None),
+        flip=getattr(args, "flip", None),
+        gallery_dir=Path(gallery).expanduser() if gallery else None,
+        chroma_host=getattr(args, "chroma_host", None),
+        chroma_port=getattr(args, "chroma_port", None),
+        public=False,
+    )
 
 
 def pipeline_from(args) -> Pipeline:

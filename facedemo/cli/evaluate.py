@@ -11,8 +11,9 @@ from pathlib import Path
 from ..errors import FaceDemoError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
+from ..settings import SHARED_LFW as DEFAULT_LFW
+from ..settings import default_gallery_dir
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES
-from ..settings import SHARED_LFW as DEFAULT_LFW, default_gallery_dir
 from .common import add_pipeline_args, pipeline_from
 
 
@@ -21,8 +22,12 @@ def register(sub) -> None:
     ev = p.add_subparsers(dest="eval", required=True, parser_class=type(p))
 
     e = ev.add_parser("lfw", help="the LFW 10-fold protocol on pairs.txt (View 2)")
-    e.add_argument("--root", type=Path, default=DEFAULT_LFW, help=f"the LFW photos, one folder per person (default: {DEFAULT_LFW})")
-    e.add_argument("--pairs", default="pairs.txt", help="LFW pairs file, as a path or relative to --root (default: pairs.txt)")
+    e.add_argument(
+        "--root", type=Path, default=DEFAULT_LFW, help=f"the LFW photos, one folder per person (default: {DEFAULT_LFW})"
+    )
+    e.add_argument(
+        "--pairs", default="pairs.txt", help="LFW pairs file, as a path or relative to --root (default: pairs.txt)"
+    )
     e.add_argument("--folds", type=int, help="use only the first N folds (a quick run)")
     _add_eval_args(e)
     e.set_defaults(handler=cmd_eval)
@@ -33,25 +38,46 @@ def register(sub) -> None:
     _add_eval_args(e)
     e.set_defaults(handler=cmd_eval, folds=None)
 
-    e = ev.add_parser("robustness", help="verification when one photo of each pair is blurred, darkened, shrunk, compressed, covered or noisy")
-    e.add_argument("--root", type=Path, default=DEFAULT_LFW, help=f"the photos, one folder per person (default: {DEFAULT_LFW})")
-    e.add_argument("--pairs", default=DEFAULT_ROBUSTNESS_PAIRS,
-                   help=f"LFW pairs file or CSV a,b,same, as a path or relative to --root (default: {DEFAULT_ROBUSTNESS_PAIRS}, "
-                        "View 1's test half, independent of the thresholds calibrated on pairsDevTrain.txt)")
+    e = ev.add_parser(
+        "robustness",
+        help="verification when one photo of each pair is blurred, darkened, shrunk, compressed, covered or noisy",
+    )
+    e.add_argument(
+        "--root", type=Path, default=DEFAULT_LFW, help=f"the photos, one folder per person (default: {DEFAULT_LFW})"
+    )
+    e.add_argument(
+        "--pairs",
+        default=DEFAULT_ROBUSTNESS_PAIRS,
+        help=f"LFW pairs file or CSV a,b,same, as a path or relative to --root (default: {DEFAULT_ROBUSTNESS_PAIRS}, "
+        "View 1's test half, independent of the thresholds calibrated on pairsDevTrain.txt)",
+    )
     e.add_argument("--folds", type=int, help="LFW pairs files: use only the first N folds")
-    e.add_argument("--conditions", nargs="+", action="extend", help=f"conditions, space- or comma-separated (default: all: {', '.join(CONDITIONS)})")
-    e.add_argument("--severities", nargs="+", action="extend",
-                   help=f"severities 1 (mild) to 5 (harsh), space- or comma-separated (default: {','.join(map(str, DEFAULT_SEVERITIES))})")
+    e.add_argument(
+        "--conditions",
+        nargs="+",
+        action="extend",
+        help=f"conditions, space- or comma-separated (default: all: {', '.join(CONDITIONS)})",
+    )
+    e.add_argument(
+        "--severities",
+        nargs="+",
+        action="extend",
+        help=f"severities 1 (mild) to 5 (harsh), space- or comma-separated (default: {','.join(map(str, DEFAULT_SEVERITIES))})",
+    )
     add_pipeline_args(e, model=False)
     e.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every available model)")
     e.add_argument("--far", type=float, default=1e-3, help="false accept rate at which VAL is reported (default: 1e-3)")
     e.set_defaults(handler=cmd_robustness)
 
     p = sub.add_parser("calibrate", help=f"choose a model's threshold on LFW View 1 ({CALIBRATION_PAIRS}) and save it")
-    p.add_argument("--root", type=Path, default=DEFAULT_LFW, help=f"the LFW photos and View 1 files (default: {DEFAULT_LFW})")
+    p.add_argument(
+        "--root", type=Path, default=DEFAULT_LFW, help=f"the LFW photos and View 1 files (default: {DEFAULT_LFW})"
+    )
     p.add_argument("--far", type=float, default=1e-3, help="false accept rate for the strict threshold (default: 1e-3)")
     p.add_argument(
-        "--use", choices=["accuracy", "far"], default="accuracy",
+        "--use",
+        choices=["accuracy", "far"],
+        default="accuracy",
         help="which threshold verify and identify use: the best-accuracy one (default) or the FAR one",
     )
     add_pipeline_args(p)
@@ -63,21 +89,29 @@ def register(sub) -> None:
 def _add_eval_args(parser) -> None:
     add_pipeline_args(parser, model=False)
     parser.add_argument("--model", nargs="+", action="extend", help="one or more models (default: the default model)")
-    parser.add_argument("--far", type=float, default=1e-3, help="false accept rate at which VAL is reported (default: 1e-3)")
+    parser.add_argument(
+        "--far", type=float, default=1e-3, help="false accept rate at which VAL is reported (default: 1e-3)"
+    )
 
 
 def _register_gallery_commands(sub, ev) -> None:
     """``eval identify`` and ``explore`` read a gallery (facedemo.gallery)."""
-    e = ev.add_parser("identify", help="top-1/top-k identification of a folder-per-identity probe set against a gallery")
+    e = ev.add_parser(
+        "identify", help="top-1/top-k identification of a folder-per-identity probe set against a gallery"
+    )
     e.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)")
     e.add_argument("--probe", type=Path, required=True, help="probe photos, one folder per person")
     e.add_argument("--top-k", type=int, default=5, help="also report top-k accuracy for this k (default: 5)")
     add_pipeline_args(e)
     e.set_defaults(handler=cmd_identify)
 
-    p = sub.add_parser("explore", help="write a standalone HTML report: embedding maps, distance histograms, ROC, metrics")
+    p = sub.add_parser(
+        "explore", help="write a standalone HTML report: embedding maps, distance histograms, ROC, metrics"
+    )
     p.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)")
-    p.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every model in the gallery)")
+    p.add_argument(
+        "--model", nargs="+", action="extend", help="one or more models (default: every model in the gallery)"
+    )
     p.add_argument("--method", choices=["umap", "pca"], default="umap", help="2-D projection (default: umap)")
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     add_pipeline_args(p, model=False)
@@ -89,7 +123,9 @@ def _gallery(args):
 
     folder = args.gallery or default_gallery_dir()
     if not Path(folder).is_dir():
-        raise FaceDemoError(f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`.")
+        raise FaceDemoError(
+            f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`."
+        )
     services = services_from(args)
     gallery = services.gallery(None)
     wanted = getattr(args, "model", None)
@@ -119,7 +155,11 @@ def cmd_explore(args) -> int:
 
     views = gallery_views(_gallery(args), args.model)
     path = write_report(views, args.out, args.method)
-    emit(args, {"out": str(path), "models": [v.row() for v in views]}, f"wrote {path} ({', '.join(v.model for v in views)})")
+    emit(
+        args,
+        {"out": str(path), "models": [v.row() for v in views]},
+        f"wrote {path} ({', '.join(v.model for v in views)})",
+    )
     return 0
 
 
@@ -206,22 +246,28 @@ def cmd_robustness(args) -> int:
         raise FaceDemoError(f"The photo folder {args.root} does not exist.")
     path = resolve_pairs(args.root, args.pairs)
     pairs = read_pairs(path, args.root, args.folds)
-    result = evaluate_robustness(pipeline_from(args), pairs, args.model, conditions, severities, args.far, path.name, tqdm_progress)
+    result = evaluate_robustness(
+        pipeline_from(args), pairs, args.model, conditions, severities, args.far, path.name, tqdm_progress
+    )
     emit(args, result.to_json(), robustness_table(result))
     return 0
 
 
 def robustness_table(result) -> str:
-    lines = [f"{result.pairs} pairs of {result.pairs_file}; the second photo of each pair degraded before detection. "
-             f"accuracy at each model's calibrated threshold, VAL at FAR {result.far:g}, mean distance of same / different pairs, "
-             f"photos with no face found (a centre crop stood in)."]
+    lines = [
+        f"{result.pairs} pairs of {result.pairs_file}; the second photo of each pair degraded before detection. "
+        f"accuracy at each model's calibrated threshold, VAL at FAR {result.far:g}, mean distance of same / different pairs, "
+        f"photos with no face found (a centre crop stood in)."
+    ]
     header = f"  {'slice':<16}{'accuracy':>9}{'AUC':>8}{'VAL':>8}{'same':>8}{'diff':>8}{'no face':>9}"
     for name, m in result.models.items():
         lines += ["", f"{name} (threshold {m.threshold:.3f}, {m.photos} degraded photos per slice)", header]
 
         def row(label, s):
-            return (f"  {label:<16}{s.accuracy:>9.2%}{s.auc:>8.4f}{s.val:>8.2%}{s.mean_pos_distance:>8.3f}"
-                    f"{s.mean_neg_distance:>8.3f}{s.detection_failures:>9}")
+            return (
+                f"  {label:<16}{s.accuracy:>9.2%}{s.auc:>8.4f}{s.val:>8.2%}{s.mean_pos_distance:>8.3f}"
+                f"{s.mean_neg_distance:>8.3f}{s.detection_failures:>9}"
+            )
 
         lines.append(row("clean", m.clean))
         for condition, levels in m.conditions.items():

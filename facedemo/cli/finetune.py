@@ -7,19 +7,46 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a model on a folder-per-identity tree (triplet loss, semi-hard mining)")
+    p = sub.add_parser(
+        "finetune", help="fine-tune a model on a folder-per-identity tree (triplet loss, semi-hard mining)"
+    )
     p.add_argument("--data", type=Path, required=True, help="training photos: one sub-folder per person")
     p.add_argument("--base", required=True, help="the model to start from (see `models`)")
     p.add_argument("--name", required=True, help="the new model's name")
-    p.add_argument("--mode", choices=["adapter", "full"], default="adapter", help="adapter: a head on frozen embeddings (default); full: InceptionResnetV1's last blocks")
+    p.add_argument(
+        "--mode",
+        choices=["adapter", "full"],
+        default="adapter",
+        help="adapter: a head on frozen embeddings (default); full: InceptionResnetV1's last blocks",
+    )
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--val", type=Path, help="validation people (a folder-per-identity tree of people not in --data); default: a quarter of --data's people, held out")
+    p.add_argument(
+        "--val",
+        type=Path,
+        help="validation people (a folder-per-identity tree of people not in --data); default: a quarter of --data's people, held out",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--general", type=Path, help="a general pairs file (LFW format or CSV a,b,same) to show what the fine-tune costs elsewhere")
-    p.add_argument("--general-root", type=Path, help="the folder the --general pairs' photos are in (default: the pairs file's folder)")
-    p.add_argument("--loss", default="triplet", help="triplet (semi-hard triplet loss, default) or arcface (additive angular margin, s=30, m=0.5)")
-    p.add_argument("--augment", metavar="CONDITION[:SEVERITY]", help="train for a condition (e.g. dark:3, blur, mask:2; see vision/degrade.py): "
-                   "the training faces are also seen degraded, and the report adds the held-out people's degraded slice")
+    p.add_argument(
+        "--general",
+        type=Path,
+        help="a general pairs file (LFW format or CSV a,b,same) to show what the fine-tune costs elsewhere",
+    )
+    p.add_argument(
+        "--general-root",
+        type=Path,
+        help="the folder the --general pairs' photos are in (default: the pairs file's folder)",
+    )
+    p.add_argument(
+        "--loss",
+        default="triplet",
+        help="triplet (semi-hard triplet loss, default) or arcface (additive angular margin, s=30, m=0.5)",
+    )
+    p.add_argument(
+        "--augment",
+        metavar="CONDITION[:SEVERITY]",
+        help="train for a condition (e.g. dark:3, blur, mask:2; see vision/degrade.py): "
+        "the training faces are also seen degraded, and the report adds the held-out people's degraded slice",
+    )
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_finetune)
@@ -31,8 +58,7 @@ def cmd_finetune(args) -> int:
     from ..training import finetune
     from ..training.augment import Augment
     from ..training.losses import check_loss
-    from .common import emit
-    from .common import pipeline_from
+    from .common import emit, pipeline_from
 
     loss, augment = check_loss(args.loss), Augment.parse(args.augment)  # refused before any model loads
     pipeline = pipeline_from(args)
@@ -40,7 +66,9 @@ def cmd_finetune(args) -> int:
 
     def progress(done: int, total: int, message: str) -> None:
         kind = "train" if message.startswith("epoch") else "embed"
-        bar = bars.get(kind) or bars.setdefault(kind, tqdm(total=total, desc="training" if kind == "train" else "embedding", file=sys.stderr, leave=False))
+        bar = bars.get(kind) or bars.setdefault(
+            kind, tqdm(total=total, desc="training" if kind == "train" else "embedding", file=sys.stderr, leave=False)
+        )
         if bar.total != total:
             bar.reset(total)
         bar.n = done
@@ -49,29 +77,59 @@ def cmd_finetune(args) -> int:
 
     try:
         general = (args.general, args.general_root or args.general.parent) if args.general else None
-        result = finetune(pipeline, args.data, args.base, args.name, args.mode, args.epochs, args.val, args.seed, progress, general, loss, augment)
+        result = finetune(
+            pipeline,
+            args.data,
+            args.base,
+            args.name,
+            args.mode,
+            args.epochs,
+            args.val,
+            args.seed,
+            progress,
+            general,
+            loss,
+            augment,
+        )
     finally:
         for bar in bars.values():
             bar.close()
     b, a = result.before, result.after
     rows = [f"{'held-out people, clean':<24}{'before':>10}{'after':>10}"]
-    for key in ("loss", "mean_pos_distance", "mean_neg_distance", "accuracy", "val", "far", "val_at_far", "auc", "threshold"):
+    for key in (
+        "loss",
+        "mean_pos_distance",
+        "mean_neg_distance",
+        "accuracy",
+        "val",
+        "far",
+        "val_at_far",
+        "auc",
+        "threshold",
+    ):
         rows.append(f"  {key:<22}{b[key]:>10.4f}{a[key]:>10.4f}")
     sections = [("slice", f"held-out people, one photo of each pair {augment.label if augment else ''}")]
     if args.general:
-        sections += [("general", f"general pairs ({args.general.name})"), ("general_slice", f"general pairs, second photo {augment.label if augment else ''}")]
+        sections += [
+            ("general", f"general pairs ({args.general.name})"),
+            ("general_slice", f"general pairs, second photo {augment.label if augment else ''}"),
+        ]
     for key, title in sections:
         if key in b:
             rows.append(f"{title}, {b[key]['pairs']} pairs:")
             for metric in ("accuracy", "auc", "val_at_far", "val", "far", "mean_pos_distance", "mean_neg_distance"):
                 rows.append(f"  {metric:<22}{b[key][metric]:>10.4f}{a[key][metric]:>10.4f}")
     rows.append("epoch  train loss  held-out loss  mean pos  mean neg")
-    rows += [f"{h['epoch']:>5}{h['train_loss']:>12.4f}{h['val_loss']:>15.4f}{h['val_mean_pos_distance']:>10.4f}{h['val_mean_neg_distance']:>10.4f}" for h in result.history]
+    rows += [
+        f"{h['epoch']:>5}{h['train_loss']:>12.4f}{h['val_loss']:>15.4f}{h['val_mean_pos_distance']:>10.4f}{h['val_mean_neg_distance']:>10.4f}"
+        for h in result.history
+    ]
     text = (
         f"Saved {result.name} ({result.mode} on {result.base}, {result.loss} loss"
         f"{', for ' + augment.label if augment else ''}) in {result.path}\n"
         f"{result.train_people} training people, {result.val_people} validation people never trained on; "
-        f"{result.epochs_run} epochs, best at {result.best_epoch}; {len(result.skipped)} photos skipped (no face)\n" + "\n".join(rows)
+        f"{result.epochs_run} epochs, best at {result.best_epoch}; {len(result.skipped)} photos skipped (no face)\n"
+        + "\n".join(rows)
     )
     emit(args, result.to_json(), text)
     return 0

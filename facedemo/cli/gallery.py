@@ -14,7 +14,9 @@ def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
     keep = {"default": argparse.SUPPRESS} if nested else {}
     p.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)", **keep)
     p.add_argument("--chroma-host", help="use a Chroma server at this host (default: $CHROMA_HOST)", **keep)
-    p.add_argument("--chroma-port", type=int, help="the Chroma server's port (default: $CHROMA_PORT, else 8000)", **keep)
+    p.add_argument(
+        "--chroma-port", type=int, help="the Chroma server's port (default: $CHROMA_PORT, else 8000)", **keep
+    )
 
 
 def register(sub) -> None:
@@ -23,12 +25,16 @@ def register(sub) -> None:
     p = sub.add_parser("enroll", help="add photos of one person to the gallery")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--face", type=int, dest="face_index", help="which face to enroll when a photo holds several (0 = leftmost)")
+    p.add_argument(
+        "--face", type=int, dest="face_index", help="which face to enroll when a photo holds several (0 = leftmost)"
+    )
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_enroll)
 
-    p = sub.add_parser("import", help="enroll a folder-per-identity tree, or a zip of one (folders starting with '_' are skipped)")
+    p = sub.add_parser(
+        "import", help="enroll a folder-per-identity tree, or a zip of one (folders starting with '_' are skipped)"
+    )
     p.add_argument("folder", metavar="FOLDER_OR_ZIP")
     _add_store_args(p)
     add_pipeline_args(p)
@@ -37,21 +43,34 @@ def register(sub) -> None:
     p = sub.add_parser("identify", help="name every face in an image")
     p.add_argument("image")
     p.add_argument("--top-k", type=int, default=3, help="candidates to list per face (default 3)")
-    p.add_argument("--method", choices=["centroid", "nearest", "knn", "classifier"], default="centroid",
-                   help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos; "
-                        "classifier: logistic regression over the gallery with a 'none of them' class of strangers ($FACEDEMO_STRANGERS)")
-    p.add_argument("--threshold", type=float,
-                   help="L2 distance beyond which a face is unknown (classifier: 1 - the probability needed); default: one that follows "
-                        "the number of people enrolled so that about $FACEDEMO_TARGET_FPIR (1%%) of strangers get a name")
+    p.add_argument(
+        "--method",
+        choices=["centroid", "nearest", "knn", "classifier"],
+        default="centroid",
+        help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos; "
+        "classifier: logistic regression over the gallery with a 'none of them' class of strangers ($FACEDEMO_STRANGERS)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="L2 distance beyond which a face is unknown (classifier: 1 - the probability needed); default: one that follows "
+        "the number of people enrolled so that about $FACEDEMO_TARGET_FPIR (1%%) of strangers get a name",
+    )
     p.add_argument("--out", help="write the image with boxes and names here")
-    p.add_argument("--compare", action="store_true",
-                   help="identify with every available model that has people enrolled (each at its own threshold): a row per model and face")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="identify with every available model that has people enrolled (each at its own threshold): a row per model and face",
+    )
     _add_store_args(p)
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_identify)
 
-    p = sub.add_parser("backfill", help="embed every enrolled face with a model that has none of them yet (a model added after the "
-                                        "people were enrolled: a fine-tuned one, the CASIA model once converted), from the stored face regions")
+    p = sub.add_parser(
+        "backfill",
+        help="embed every enrolled face with a model that has none of them yet (a model added after the "
+        "people were enrolled: a fine-tuned one, the CASIA model once converted), from the stored face regions",
+    )
     p.add_argument("--model", help="only this model (default: every available model)")
     _add_store_args(p)
     p.add_argument("--json", action="store_true")
@@ -77,37 +96,69 @@ def register(sub) -> None:
 
 
 def register_bench(bench) -> None:
-    b = bench.add_parser("gallery", help="Chroma query latency and recall@1 at 1k/10k/100k synthetic faces, embedded and server")
+    b = bench.add_parser(
+        "gallery", help="Chroma query latency and recall@1 at 1k/10k/100k synthetic faces, embedded and server"
+    )
     b.add_argument("--sizes", default="1000,10000,100000", help="comma-separated collection sizes")
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--backends", default="embedded,server", help="embedded, server or both")
-    b.add_argument("--uniform", action="store_true", help="uniform random unit vectors (harder for HNSW) instead of clusters of ten")
+    b.add_argument(
+        "--uniform",
+        action="store_true",
+        help="uniform random unit vectors (harder for HNSW) instead of clusters of ten",
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_gallery)
 
-    b = bench.add_parser("identify", help="compare the identification methods on real photos (enrolled people and strangers)")
+    b = bench.add_parser(
+        "identify", help="compare the identification methods on real photos (enrolled people and strangers)"
+    )
     b.add_argument("--lfw", default=None, help="LFW folder (default ../shared/faces/lfw)")
     b.add_argument("--people", type=int, default=40, help="enrolled people (LFW people with >= 10 photos)")
     b.add_argument("--enroll", type=int, default=5, help="photos enrolled per person; the rest are probes")
     b.add_argument("--strangers", type=int, default=150, help="probe photos of people not enrolled")
     b.add_argument("--model")
-    b.add_argument("--open-set", action="store_true",
-                   help="NIST's open-set measure instead: FNIR at FPIR (DET curves) for every decision rule at several gallery sizes, "
-                        "and the threshold that follows the gallery size")
-    b.add_argument("--sizes", default="10,100,1000", help="with --open-set: gallery sizes in people (default 10,100,1000)")
-    b.add_argument("--target-fpir", type=float, help="with --open-set: the FPIR the size-following threshold aims at (default $FACEDEMO_TARGET_FPIR, else 0.01)")
-    b.add_argument("--no-classifier", action="store_true", help="with --open-set: skip the logistic-regression method (its training is the slow part)")
-    b.add_argument("--save-calibration", action="store_true",
-                   help="with --open-set: write the fitted impostor tails to $FACEDEMO_HOME/openset.json, where identification reads them")
+    b.add_argument(
+        "--open-set",
+        action="store_true",
+        help="NIST's open-set measure instead: FNIR at FPIR (DET curves) for every decision rule at several gallery sizes, "
+        "and the threshold that follows the gallery size",
+    )
+    b.add_argument(
+        "--sizes", default="10,100,1000", help="with --open-set: gallery sizes in people (default 10,100,1000)"
+    )
+    b.add_argument(
+        "--target-fpir",
+        type=float,
+        help="with --open-set: the FPIR the size-following threshold aims at (default $FACEDEMO_TARGET_FPIR, else 0.01)",
+    )
+    b.add_argument(
+        "--no-classifier",
+        action="store_true",
+        help="with --open-set: skip the logistic-regression method (its training is the slow part)",
+    )
+    b.add_argument(
+        "--save-calibration",
+        action="store_true",
+        help="with --open-set: write the fitted impostor tails to $FACEDEMO_HOME/openset.json, where identification reads them",
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_identify)
 
-    b = bench.add_parser("seam", help="identify latency on a group photo and Chroma calls per identify at several gallery sizes; "
-                                      "enrolling with every model against one; the backfill rate of a model added later")
-    b.add_argument("--photo", help="the group photo (default: bbt4.jpg of ../shared/faces, its cast enrolled; else the example group)")
+    b = bench.add_parser(
+        "seam",
+        help="identify latency on a group photo and Chroma calls per identify at several gallery sizes; "
+        "enrolling with every model against one; the backfill rate of a model added later",
+    )
+    b.add_argument(
+        "--photo",
+        help="the group photo (default: bbt4.jpg of ../shared/faces, its cast enrolled; else the example group)",
+    )
     b.add_argument("--sizes", default="10,1000,10000", help="gallery sizes in people (default 10,1000,10000)")
     b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--enroll", type=int, default=40, help="LFW photos to enroll for the enrollment and backfill figures (0: skip)")
+    b.add_argument(
+        "--enroll", type=int, default=40, help="LFW photos to enroll for the enrollment and backfill figures (0: skip)"
+    )
     b.add_argument("--model")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_seam)
@@ -127,9 +178,24 @@ def cmd_bench_seam(args) -> int:
         photo, people = cast / "_group_photos" / "bbt4.jpg", {name: files[:5] for name, files in identity_folders(cast)}
     else:
         examples = Path(__file__).resolve().parent.parent / "ui" / "examples"
-        photo, people = examples / "group.jpg", {"Eileen Collins": [examples / "astronaut.jpg"], "Grace Hopper": [examples / "hopper.jpg"]}
-    singles = [files[0] for _, files in identity_folders(SHARED_LFW)][: args.enroll] if args.enroll and SHARED_LFW.is_dir() else []
-    report = bench_seam(pipeline, Path(photo), people, _sizes(args.sizes), args.repeats, singles, log=lambda m: print(m, file=sys.stderr))
+        photo, people = (
+            examples / "group.jpg",
+            {"Eileen Collins": [examples / "astronaut.jpg"], "Grace Hopper": [examples / "hopper.jpg"]},
+        )
+    singles = (
+        [files[0] for _, files in identity_folders(SHARED_LFW)][: args.enroll]
+        if args.enroll and SHARED_LFW.is_dir()
+        else []
+    )
+    report = bench_seam(
+        pipeline,
+        Path(photo),
+        people,
+        _sizes(args.sizes),
+        args.repeats,
+        singles,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     emit(args, report.to_json(), report.text())
     return 0
 
@@ -172,12 +238,10 @@ def cmd_import(args) -> int:
 
 
 def cmd_identify(args) -> int:
-    from .common import emit
     from ..gallery import annotate
-    from ..vision.images import refuse_special
     from ..gallery.identify import size_note
-
-    from .common import services_from
+    from ..vision.images import refuse_special
+    from .common import emit, services_from
 
     services = services_from(args)
     gallery = services.gallery(None)
@@ -186,7 +250,9 @@ def cmd_identify(args) -> int:
     services.ready([gallery], [gallery.model_name(args.model)])
     image = gallery.pipeline.load(args.image)
     result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
-    lines = [f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"]
+    lines = [
+        f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"
+    ]
     if size_note(result):
         lines.append(size_note(result, gallery.pipeline.settings.target_fpir if args.threshold is None else None))
     for i, match in enumerate(result.faces, 1):
@@ -211,7 +277,9 @@ def _compare_identify(args, services) -> int:
     from .common import emit
 
     if args.out or args.threshold is not None:
-        raise InvalidParameterError("--compare uses each model's own threshold and draws nothing: leave out --threshold and --out.")
+        raise InvalidParameterError(
+            "--compare uses each model's own threshold and draws nothing: leave out --threshold and --out."
+        )
     gallery = services.gallery(None)
     models = [gallery.model_name(args.model)] if args.model else services.available_models()
     services.ready([gallery], models)
@@ -243,7 +311,10 @@ def cmd_backfill(args) -> int:
         reports = [gallery.backfill(m, progress) for m in models]
     finally:
         progress.close()
-    lines = [f"{r.model}: {r.added} face(s) added ({r.rate:.1f} faces/s)." + (f" {r.note()}" if r.note() else "") for r in reports]
+    lines = [
+        f"{r.model}: {r.added} face(s) added ({r.rate:.1f} faces/s)." + (f" {r.note()}" if r.note() else "")
+        for r in reports
+    ]
     emit(args, {"models": [r.to_json() for r in reports]}, "\n".join(lines))
     return 0
 
@@ -252,8 +323,12 @@ def cmd_people(args) -> int:
     from .common import emit
 
     people = _store_gallery(args).people(args.model)
-    lines = [f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; " + ", ".join(f"{m} {n}" for m, n in sorted(p.faces.items())) + ")"
-             for p in people]
+    lines = [
+        f"{p.name}  ({p.images} photo{'s' if p.images != 1 else ''}; "
+        + ", ".join(f"{m} {n}" for m, n in sorted(p.faces.items()))
+        + ")"
+        for p in people
+    ]
     emit(args, [p.to_json() for p in people], "\n".join(lines) if lines else "The gallery is empty.")
     return 0
 
@@ -262,7 +337,11 @@ def cmd_delete(args) -> int:
     from .common import emit
 
     count = _store_gallery(args).delete(args.name)
-    emit(args, {"deleted": args.name.strip(), "faces": count}, f"Deleted {args.name.strip()}: {count} face(s) and their thumbnails.")
+    emit(
+        args,
+        {"deleted": args.name.strip(), "faces": count},
+        f"Deleted {args.name.strip()}: {count} face(s) and their thumbnails.",
+    )
     return 0
 
 
@@ -270,13 +349,17 @@ def cmd_rename(args) -> int:
     from .common import emit
 
     count = _store_gallery(args).rename(args.old, args.new)
-    emit(args, {"old": args.old.strip(), "new": args.new.strip(), "faces": count}, f"Renamed {args.old.strip()} to {args.new.strip()} ({count} face(s)).")
+    emit(
+        args,
+        {"old": args.old.strip(), "new": args.new.strip(), "faces": count},
+        f"Renamed {args.old.strip()} to {args.new.strip()} ({count} face(s)).",
+    )
     return 0
 
 
 def cmd_bench_gallery(args) -> int:
-    from .common import emit
     from ..bench.gallery import bench_gallery
+    from .common import emit
 
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -289,10 +372,10 @@ def cmd_bench_gallery(args) -> int:
 
 
 def cmd_bench_identify(args) -> int:
-    from .common import emit
     from ..bench.identify import bench_identify
     from ..pipeline import Pipeline
     from ..settings import Settings
+    from .common import emit
 
     pipeline = Pipeline(Settings.from_env())
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
@@ -300,8 +383,15 @@ def cmd_bench_identify(args) -> int:
         from ..bench.identify import bench_open_set, save_tails
 
         sizes = _sizes(args.sizes)
-        report = bench_open_set(pipeline, args.lfw, sizes, target_fpir=args.target_fpir, model=args.model,
-                                classifier=not args.no_classifier, log=log)
+        report = bench_open_set(
+            pipeline,
+            args.lfw,
+            sizes,
+            target_fpir=args.target_fpir,
+            model=args.model,
+            classifier=not args.no_classifier,
+            log=log,
+        )
         if args.save_calibration:
             log(f"impostor tails written to {save_tails(report, pipeline.settings.home)}")
     else:

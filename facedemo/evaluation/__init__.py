@@ -9,6 +9,18 @@ from .pairs import Pair, PairsFileError, read_csv_pairs, read_lfw_pairs, read_pa
 from .verification import PairsEvaluation, evaluate_pairs
 
 __all__ = [
-    "CALIBRATION_PAIRS", "Calibration", "EmbeddedImages", "Pair", "PairsEvaluation", "PairsFileError", "ProbeIdentification",
-    "calibrate", "embed_images", "evaluate_pairs", "identify_probes", "read_csv_pairs", "read_lfw_pairs", "read_pairs",
+    "CALIBRATION_PAIRS",
+    "Calibration",
+    "EmbeddedImages",
+    "Pair",
+    "PairsEvaluation",
+    "PairsFileError",
+    "ProbeIdentification",
+    "calibrate",
+    "embed_images",
+    "evaluate_pairs",
+    "identify_probes",
+    "read_csv_pairs",
+    "read_lfw_pairs",
+    "read_pairs",
 ]

@@ -42,8 +42,14 @@ def check_far(far: float) -> None:
         raise FaceDemoError(f"--far is a false accept rate between 0 and 1 (e.g. 1e-3), not {far:g}.")
 
 
-def calibrate(pipeline, root: Path, model: str | None = None, far: float = DEFAULT_FAR, use: str = "accuracy",
-              progress: Progress | None = None) -> Calibration:
+def calibrate(
+    pipeline,
+    root: Path,
+    model: str | None = None,
+    far: float = DEFAULT_FAR,
+    use: str = "accuracy",
+    progress: Progress | None = None,
+) -> Calibration:
     """Measure ``model`` on LFW View 1 under ``root`` and save its thresholds in ``$FACEDEMO_HOME``:
     the best-accuracy threshold (verification), the one at ``far`` (identification), and which of the two
     verification uses (``use``)."""
@@ -80,7 +86,9 @@ def calibrate(pipeline, root: Path, model: str | None = None, far: float = DEFAU
     }
     path = save_calibration(spec.name, record, pipeline.settings.home)
     histograms = distributions.histogram_record(
-        result.distances[result.labels], result.distances[~result.labels], source=f"LFW View 1 {CALIBRATION_PAIRS}, {alignment} alignment"
+        result.distances[result.labels],
+        result.distances[~result.labels],
+        source=f"LFW View 1 {CALIBRATION_PAIRS}, {alignment} alignment",
     )
     distributions.save(spec.name, histograms, pipeline.settings.home)
     return Calibration(spec.name, alignment, record, path, strict.far)

@@ -8,8 +8,8 @@ faces, so a person with one photo left alone counts as much as one of a big grou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, pair_confusion_matrix
@@ -44,10 +44,17 @@ class ClusteringScores:
 
     def to_json(self) -> dict:
         return {
-            "faces": self.faces, "people": self.people, "clusters": self.clusters, "singletons": self.singletons,
-            "pairwise_precision": round(self.pairwise_precision, 4), "pairwise_recall": round(self.pairwise_recall, 4),
-            "pairwise_f": round(self.pairwise_f, 4), "bcubed_precision": round(self.bcubed_precision, 4),
-            "bcubed_recall": round(self.bcubed_recall, 4), "bcubed_f": round(self.bcubed_f, 4), "ari": round(self.ari, 4),
+            "faces": self.faces,
+            "people": self.people,
+            "clusters": self.clusters,
+            "singletons": self.singletons,
+            "pairwise_precision": round(self.pairwise_precision, 4),
+            "pairwise_recall": round(self.pairwise_recall, 4),
+            "pairwise_f": round(self.pairwise_f, 4),
+            "bcubed_precision": round(self.bcubed_precision, 4),
+            "bcubed_recall": round(self.bcubed_recall, 4),
+            "bcubed_f": round(self.bcubed_f, 4),
+            "ari": round(self.ari, 4),
         }
 
 
@@ -60,7 +67,9 @@ def clustering_scores(truth: Sequence, predicted: Sequence) -> ClusteringScores:
     truth = np.asarray(truth)
     predicted = np.asarray(predicted)
     if truth.shape != predicted.shape or truth.ndim != 1:
-        raise MetricsError(f"There are {truth.size} true labels but {predicted.size} predicted ones; give one of each per face.")
+        raise MetricsError(
+            f"There are {truth.size} true labels but {predicted.size} predicted ones; give one of each per face."
+        )
     if truth.size == 0:
         raise MetricsError("There are no faces to score.")
     (_, fp), (fn, tp) = pair_confusion_matrix(truth, predicted)
@@ -73,9 +82,13 @@ def clustering_scores(truth: Sequence, predicted: Sequence) -> ClusteringScores:
     precision = float((shared**2 / group_sizes[table.col]).sum() / truth.size)
     recall = float((shared**2 / person_sizes[table.row]).sum() / truth.size)
     return ClusteringScores(
-        faces=int(truth.size), people=int(person_sizes.size), clusters=int(group_sizes.size),
+        faces=int(truth.size),
+        people=int(person_sizes.size),
+        clusters=int(group_sizes.size),
         singletons=int((group_sizes == 1).sum()),
         pairwise_precision=float(tp / (tp + fp)) if tp + fp else 1.0,
         pairwise_recall=float(tp / (tp + fn)) if tp + fn else 1.0,
-        bcubed_precision=precision, bcubed_recall=recall, ari=float(adjusted_rand_score(truth, predicted)),
+        bcubed_precision=precision,
+        bcubed_recall=recall,
+        ari=float(adjusted_rand_score(truth, predicted)),
     )

@@ -17,9 +17,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from ..vision.degrade import FaceLayout, degradation_key, degrade, photo_seed
 from ..vision.detect import Face, central_face
 from .cache import ArrayCache, cache_folder
 from .pairs import PairsFileError
-
 
 FACE_WIDTH = 15  # box (4) + score (1) + landmarks (10)
 
@@ -51,8 +50,10 @@ class EmbeddedImages:
 
 
 def detector_key(settings) -> str:
-    return (f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
-            f"-frac{settings.min_face_fraction:g}")
+    return (
+        f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
+        f"-frac{settings.min_face_fraction:g}"
+    )
 
 
 def embedding_key(pipeline, spec, alignment: str, flip: bool | None = None) -> str:
@@ -66,9 +67,15 @@ def embedding_key(pipeline, spec, alignment: str, flip: bool | None = None) -> s
 
 
 def embed_images(
-    pipeline, paths: Sequence[Path], model: str | None = None, alignment: str | None = None,
-    progress: Progress | None = None, chunk: int = 16, save_every: int = 512,
-    degradation: tuple[str, int] | None = None, chip_degradation: tuple[str, int, int] | None = None,
+    pipeline,
+    paths: Sequence[Path],
+    model: str | None = None,
+    alignment: str | None = None,
+    progress: Progress | None = None,
+    chunk: int = 16,
+    save_every: int = 512,
+    degradation: tuple[str, int] | None = None,
+    chip_degradation: tuple[str, int, int] | None = None,
     flip: bool | None = None,
 ) -> EmbeddedImages:
     """One embedding per photo (its most central face), from the cache where it is still valid;
@@ -80,7 +87,9 @@ def embed_images(
     paths = list(dict.fromkeys(Path(p) for p in paths))
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise PairsFileError(f"{len(missing)} of the {len(paths)} photos named by the pairs are missing, e.g. {missing[0]}.")
+        raise PairsFileError(
+            f"{len(missing)} of the {len(paths)} photos named by the pairs are missing, e.g. {missing[0]}."
+        )
     folder = cache_folder(pipeline.settings.home)
     spoiled = "" if degradation is None else "-" + degradation_key(*degradation)
     detections = ArrayCache(folder / f"detections-{detector_key(pipeline.settings)}{spoiled}.npz", FACE_WIDTH)
@@ -88,7 +97,9 @@ def embed_images(
         condition, severity, seed = chip_degradation
         spoiled += f"-chip-{degradation_key(condition, severity)}-s{seed}"
     flip = pipeline.flip(spec) if flip is None else flip  # face and mirror image averaged: other vectors, another file
-    embeddings = ArrayCache(folder / f"embeddings-{embedding_key(pipeline, spec, alignment, flip)}{spoiled}.npz", spec.dim)
+    embeddings = ArrayCache(
+        folder / f"embeddings-{embedding_key(pipeline, spec, alignment, flip)}{spoiled}.npz", spec.dim
+    )
 
     def load(path: Path):
         image = pipeline.load(path)
@@ -127,7 +138,9 @@ def degrade_chip(chip, spec, chip_degradation: tuple[str, int, int]):
     return degrade(chip, condition, severity, seed, chip_layout(spec, chip.size))
 
 
-def _embed_chunk(pipeline, spec, alignment, flip, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None) -> None:
+def _embed_chunk(
+    pipeline, spec, alignment, flip, batch, detections: ArrayCache, embeddings: ArrayCache, load, chip_degradation=None
+) -> None:
     images = [load(p) for p in batch]
     unknown = [i for i, p in enumerate(batch) if detections.get(p) is None]
     if unknown:

@@ -4,15 +4,15 @@ centroid rule (FNIR at FPIR, ``openset``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import FaceDemoError
-from ..vision.images import identity_folders
 from ..vectors import centroid, distance_matrix
+from ..vision.images import identity_folders
 from .metrics import IdentificationResult, identification_accuracy
 from .openset import DetCurve, Searches, det
 
@@ -26,8 +26,13 @@ class ProbeIdentification:
     open_set: DetCurve | None = None  # when the probes include people not in the gallery
 
     def to_json(self) -> dict:
-        return {"model": self.model, **self.result.to_json(), "no_face": self.no_face, "unreadable": self.unreadable,
-                "open_set": None if self.open_set is None else self.open_set.to_json()}
+        return {
+            "model": self.model,
+            **self.result.to_json(),
+            "no_face": self.no_face,
+            "unreadable": self.unreadable,
+            "open_set": None if self.open_set is None else self.open_set.to_json(),
+        }
 
 
 def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
@@ -49,7 +54,9 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
     name = gallery.pipeline.spec(model).name
     vectors, people, _, _ = gallery.embeddings(name)
     if len(vectors) == 0:
-        raise FaceDemoError(f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first.")
+        raise FaceDemoError(
+            f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first."
+        )
     paths, names = probe_photos(folder)
     found, labels, no_face, unreadable = [], [], 0, 0
     for analyzed, label in zip(gallery.pipeline.analyze_many(paths, name), names):
@@ -63,10 +70,14 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
     if not found:
         raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
     result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
-    return ProbeIdentification(name, result, no_face, unreadable, centroid_det(np.stack(found), labels, vectors, people))
+    return ProbeIdentification(
+        name, result, no_face, unreadable, centroid_det(np.stack(found), labels, vectors, people)
+    )
 
 
-def centroid_det(probes: np.ndarray, labels: Sequence[str], vectors: np.ndarray, people: Sequence[str]) -> DetCurve | None:
+def centroid_det(
+    probes: np.ndarray, labels: Sequence[str], vectors: np.ndarray, people: Sequence[str]
+) -> DetCurve | None:
     """The open-set DET curve of the centroid rule: probes of enrolled people are mated searches, the
     others non-mated; None unless there are both."""
     names = sorted(set(people))

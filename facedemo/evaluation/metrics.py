@@ -14,8 +14,8 @@ its counts or from ``confusion_matrix``, never re-derived by hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import accuracy_score, auc, confusion_matrix, roc_curve, top_k_accuracy_score

@@ -14,9 +14,9 @@ keeps FPIR at a target for a gallery of N people (``models.thresholds.open_set_t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import det_curve
@@ -37,14 +37,18 @@ class Searches:
     nonmated_scores: np.ndarray
 
     @classmethod
-    def of(cls, mated_scores: Sequence[float], mated_correct: Sequence[bool], nonmated_scores: Sequence[float]) -> "Searches":
+    def of(
+        cls, mated_scores: Sequence[float], mated_correct: Sequence[bool], nonmated_scores: Sequence[float]
+    ) -> Searches:
         m = np.asarray(mated_scores, dtype=np.float64).ravel()
         c = np.asarray(mated_correct, dtype=bool).ravel()
         n = np.asarray(nonmated_scores, dtype=np.float64).ravel()
         if m.size != c.size:
             raise MetricsError(f"There are {m.size} mated scores but {c.size} rank-1 verdicts.")
         if m.size == 0 or n.size == 0:
-            raise MetricsError("Open-set identification needs both mated searches (enrolled people) and non-mated ones (strangers).")
+            raise MetricsError(
+                "Open-set identification needs both mated searches (enrolled people) and non-mated ones (strangers)."
+            )
         return cls(m, c, n)
 
     def fpir(self, threshold: float) -> float:
@@ -79,9 +83,17 @@ class DetCurve:
             fnir, thr = self.fnir_at(t)
             at[f"{t:g}"] = {"fnir": round(fnir, 4), "threshold": None if not np.isfinite(thr) else round(thr, 4)}
         keep = _thin(len(self.fpir), points)
-        return {"label": self.label, "mated": self.mated, "nonmated": self.nonmated, "fnir_at_fpir": at,
-                "det": {"fpir": [round(float(v), 5) for v in self.fpir[keep]], "fnir": [round(float(v), 5) for v in self.fnir[keep]],
-                        "threshold": [round(float(v), 4) if np.isfinite(v) else None for v in self.thresholds[keep]]}}  # None: nobody named
+        return {
+            "label": self.label,
+            "mated": self.mated,
+            "nonmated": self.nonmated,
+            "fnir_at_fpir": at,
+            "det": {
+                "fpir": [round(float(v), 5) for v in self.fpir[keep]],
+                "fnir": [round(float(v), 5) for v in self.fnir[keep]],
+                "threshold": [round(float(v), 4) if np.isfinite(v) else None for v in self.thresholds[keep]],
+            },
+        }  # None: nobody named
 
 
 def _thin(n: int, points: int) -> np.ndarray:
@@ -96,7 +108,9 @@ def det(searches: Searches, label: str = "") -> DetCurve:
     # det_curve stops where FNIR reaches 0 or FPIR reaches 0; make sure the strict end (nobody named) is there.
     fpr, fnr, thr = np.append(fpr, 0.0), np.append(fnr, 1.0), np.append(-thresholds, -np.inf)
     real = thr < NEVER / 2
-    return DetCurve(label, fpr[real], fnr[real], thr[real], int(searches.mated_scores.size), int(searches.nonmated_scores.size))
+    return DetCurve(
+        label, fpr[real], fnr[real], thr[real], int(searches.mated_scores.size), int(searches.nonmated_scores.size)
+    )
 
 
 # -- the impostor tail: a normal fitted to the lower tail of per-comparison impostor scores ----------
@@ -118,7 +132,13 @@ class ImpostorTail:
         return NormalDist(self.mean, self.sd).inv_cdf(min(max(p, 1e-15), 1 - 1e-15))
 
     def to_json(self) -> dict:
-        return {"mean": round(self.mean, 5), "sd": round(self.sd, 5), "comparisons": self.comparisons, "fit_low": self.low, "fit_high": self.high}
+        return {
+            "mean": round(self.mean, 5),
+            "sd": round(self.sd, 5),
+            "comparisons": self.comparisons,
+            "fit_low": self.low,
+            "fit_high": self.high,
+        }
 
 
 def fit_impostor_tail(scores: Sequence[float], low: float | None = None, high: float = 0.05) -> ImpostorTail:

@@ -58,7 +58,9 @@ def read_lfw_pairs(path: Path, root: Path, folds: int | None = None) -> list[Pai
         )
     if folds is not None:
         if not 1 <= folds <= n_folds:
-            raise PairsFileError(f"{path.name} has {n_folds} fold(s); --folds must be between 1 and {n_folds}, not {folds}.")
+            raise PairsFileError(
+                f"{path.name} has {n_folds} fold(s); --folds must be between 1 and {n_folds}, not {folds}."
+            )
         body = body[: folds * 2 * per_class]
     pairs = []
     for number, line in enumerate(body, start=2):
@@ -101,7 +103,9 @@ def read_csv_pairs(path: Path, root: Path, max_folds: int = 10) -> list[Pair]:
         if not a or not b:
             raise PairsFileError(f"Row {number} of {path.name} needs two image paths in columns a and b.")
         if flag not in TRUE | FALSE:
-            raise PairsFileError(f"Row {number} of {path.name}: 'same' must be 1/0, true/false or yes/no, not '{flag}'.")
+            raise PairsFileError(
+                f"Row {number} of {path.name}: 'same' must be 1/0, true/false or yes/no, not '{flag}'."
+            )
         fold = 0
         if has_fold:
             try:

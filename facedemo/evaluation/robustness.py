@@ -18,9 +18,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -51,13 +51,16 @@ class SliceMetrics:
 
     def to_json(self) -> dict:
         return {
-            "accuracy": round(self.accuracy, 6), "auc": round(self.auc, 6), "val": round(self.val, 6),
-            "mean_pos_distance": round(self.mean_pos_distance, 6), "mean_neg_distance": round(self.mean_neg_distance, 6),
+            "accuracy": round(self.accuracy, 6),
+            "auc": round(self.auc, 6),
+            "val": round(self.val, 6),
+            "mean_pos_distance": round(self.mean_pos_distance, 6),
+            "mean_neg_distance": round(self.mean_neg_distance, 6),
             "detection_failures": int(self.detection_failures),
         }
 
     @classmethod
-    def from_json(cls, record: dict) -> "SliceMetrics":
+    def from_json(cls, record: dict) -> SliceMetrics:
         return cls(**{k: record[k] for k in cls.__dataclass_fields__})
 
 
@@ -77,7 +80,8 @@ class ModelRobustness:
         return {
             "clean": self.clean.to_json(),
             "conditions": {
-                name: [{"severity": s, **levels[s].to_json()} for s in sorted(levels)] for name, levels in self.conditions.items()
+                name: [{"severity": s, **levels[s].to_json()} for s in sorted(levels)]
+                for name, levels in self.conditions.items()
             },
         }
 
@@ -124,7 +128,9 @@ def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair], thresh
     return Path(home) / FOLDER / f"{model}-{digest}.json"
 
 
-def _slice(pipeline, spec, alignment, pairs, reference, threshold, far, degradation, progress) -> tuple[SliceMetrics, int]:
+def _slice(
+    pipeline, spec, alignment, pairs, reference, threshold, far, degradation, progress
+) -> tuple[SliceMetrics, int]:
     seconds = embed_images(pipeline, [p.b for p in pairs], spec, alignment, progress, degradation=degradation)
     a = np.stack([reference.vectors[p.a] for p in pairs]).astype(np.float64)
     b = np.stack([seconds.vectors[p.b] for p in pairs]).astype(np.float64)
@@ -132,15 +138,24 @@ def _slice(pipeline, spec, alignment, pairs, reference, threshold, far, degradat
     y = np.array([p.same for p in pairs], dtype=bool)
     stats = distance_stats(d, y)
     metrics = SliceMetrics(
-        accuracy=accuracy_at(d, y, threshold), auc=roc(d, y).auc, val=val_at_far(d, y, far).val,
-        mean_pos_distance=stats.mean_pos, mean_neg_distance=stats.mean_neg, detection_failures=len(seconds.failures),
+        accuracy=accuracy_at(d, y, threshold),
+        auc=roc(d, y).auc,
+        val=val_at_far(d, y, far).val,
+        mean_pos_distance=stats.mean_pos,
+        mean_neg_distance=stats.mean_neg,
+        detection_failures=len(seconds.failures),
     )
     return metrics, seconds.computed
 
 
 def evaluate_model(
-    pipeline, pairs: Sequence[Pair], model: str, conditions: Sequence[str] | None = None,
-    severities: Sequence[int] | None = None, far: float = DEFAULT_FAR, pairs_file: str = "",
+    pipeline,
+    pairs: Sequence[Pair],
+    model: str,
+    conditions: Sequence[str] | None = None,
+    severities: Sequence[int] | None = None,
+    far: float = DEFAULT_FAR,
+    pairs_file: str = "",
     progress_for=None,
 ) -> tuple[ModelRobustness, Path]:
     """One model's robustness figures: read from its saved results where they are there, the missing
@@ -152,10 +167,20 @@ def evaluate_model(
     spec = pipeline.spec(model)
     alignment = pipeline.alignment(spec)
     threshold = pipeline.threshold(spec)
-    file = results_file(pipeline.settings.home, spec.name, embedding_key(pipeline, spec, alignment), pairs, threshold, far)
+    file = results_file(
+        pipeline.settings.home, spec.name, embedding_key(pipeline, spec, alignment), pairs, threshold, far
+    )
     saved = copy.deepcopy(read_json(file))  # filled in below; the parsed file is shared
-    record = {"model": spec.name, "pairs_file": pairs_file, "pairs": len(pairs), "threshold": threshold, "far_target": far,
-              "photos": len({p.b for p in pairs}), "clean": saved.get("clean"), "conditions": saved.get("conditions", {})}
+    record = {
+        "model": spec.name,
+        "pairs_file": pairs_file,
+        "pairs": len(pairs),
+        "threshold": threshold,
+        "far_target": far,
+        "photos": len({p.b for p in pairs}),
+        "clean": saved.get("clean"),
+        "conditions": saved.get("conditions", {}),
+    }
     computed, reference = 0, None
 
     def progress(label: str) -> Progress | None:
@@ -166,7 +191,9 @@ def evaluate_model(
         if reference is None:
             reference = embed_images(pipeline, [p.a for p in pairs], spec, alignment, progress("first photos"))
             computed += reference.computed
-        metrics, done = _slice(pipeline, spec, alignment, pairs, reference, threshold, far, degradation, progress(label))
+        metrics, done = _slice(
+            pipeline, spec, alignment, pairs, reference, threshold, far, degradation, progress(label)
+        )
         computed += done
         return metrics.to_json()
 
@@ -183,15 +210,24 @@ def evaluate_model(
 
 def _model_result(record: dict, names: Sequence[str], levels: Sequence[int], computed: int = 0) -> ModelRobustness:
     return ModelRobustness(
-        model=record["model"], threshold=float(record["threshold"]), clean=SliceMetrics.from_json(record["clean"]),
+        model=record["model"],
+        threshold=float(record["threshold"]),
+        clean=SliceMetrics.from_json(record["clean"]),
         conditions={n: {s: SliceMetrics.from_json(record["conditions"][n][str(s)]) for s in levels} for n in names},
-        photos=int(record["photos"]), computed=computed,
+        photos=int(record["photos"]),
+        computed=computed,
     )
 
 
 def evaluate_robustness(
-    pipeline, pairs: Sequence[Pair], models: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
-    severities: Sequence[int] | None = None, far: float = DEFAULT_FAR, pairs_file: str = "", progress_for=None,
+    pipeline,
+    pairs: Sequence[Pair],
+    models: Sequence[str] | None = None,
+    conditions: Sequence[str] | None = None,
+    severities: Sequence[int] | None = None,
+    far: float = DEFAULT_FAR,
+    pairs_file: str = "",
+    progress_for=None,
 ) -> RobustnessResult:
     """Every model named (default: every available model, the others listed with their reason) on every
     condition and severity asked for, plus the clean pairs."""
@@ -211,7 +247,9 @@ def evaluate_robustness(
     results, files = {}, {}
     for name in names:
         try:
-            results[name], file = evaluate_model(pipeline, pairs, name, conditions, severities, far, pairs_file, progress_for)
+            results[name], file = evaluate_model(
+                pipeline, pairs, name, conditions, severities, far, pairs_file, progress_for
+            )
         except ModelUnavailableError as exc:
             if models:
                 raise
@@ -219,11 +257,15 @@ def evaluate_robustness(
             continue
         files[name] = str(file)
     if not results:
-        raise ModelUnavailableError("None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items()))
+        raise ModelUnavailableError(
+            "None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items())
+        )
     return RobustnessResult(results, unavailable, pairs_file, len(pairs), far, files)
 
 
-def cached_robustness(pipeline, pairs: Sequence[Pair], far: float = DEFAULT_FAR, pairs_file: str = "") -> RobustnessResult:
+def cached_robustness(
+    pipeline, pairs: Sequence[Pair], far: float = DEFAULT_FAR, pairs_file: str = ""
+) -> RobustnessResult:
     """What ``evaluate_robustness`` saved for these pairs, for every model whose weights are on this machine,
     computing nothing: each model with the conditions and severities measured so far. Models with no saved
     results are listed in ``unavailable`` with the command that fills them."""
@@ -231,17 +273,35 @@ def cached_robustness(pipeline, pairs: Sequence[Pair], far: float = DEFAULT_FAR,
     for status in pipeline.models():
         spec = pipeline.spec(status.name)
         if not status.available or weights_fingerprint(spec, pipeline.settings) is None:
-            missing[spec.name] = status.reason or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
+            missing[spec.name] = (
+                status.reason
+                or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
+            )
             continue
-        file = results_file(pipeline.settings.home, spec.name, embedding_key(pipeline, spec, pipeline.alignment(spec)),
-                            pairs, pipeline.threshold(spec), far)
+        file = results_file(
+            pipeline.settings.home,
+            spec.name,
+            embedding_key(pipeline, spec, pipeline.alignment(spec)),
+            pairs,
+            pipeline.threshold(spec),
+            far,
+        )
         record = read_json(file)
         if not record.get("clean"):
             missing[spec.name] = f"not measured yet: python -m facedemo eval robustness --model {spec.name}"
             continue
         levels = {n: sorted(int(s) for s in by) for n, by in record.get("conditions", {}).items()}
-        conditions = {n: {s: SliceMetrics.from_json(record["conditions"][n][str(s)]) for s in ls} for n, ls in levels.items() if n in CONDITIONS}
-        results[spec.name] = ModelRobustness(spec.name, float(record["threshold"]), SliceMetrics.from_json(record["clean"]),
-                                             conditions, int(record["photos"]))
+        conditions = {
+            n: {s: SliceMetrics.from_json(record["conditions"][n][str(s)]) for s in ls}
+            for n, ls in levels.items()
+            if n in CONDITIONS
+        }
+        results[spec.name] = ModelRobustness(
+            spec.name,
+            float(record["threshold"]),
+            SliceMetrics.from_json(record["clean"]),
+            conditions,
+            int(record["photos"]),
+        )
         files[spec.name] = str(file)
     return RobustnessResult(results, missing, pairs_file, len(pairs), far, files)

@@ -3,8 +3,8 @@ other folds), or any CSV of pairs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -59,8 +59,12 @@ class PairsEvaluation:
 
 
 def evaluate_pairs(
-    pipeline, pairs: Sequence[Pair], model: str | None = None, alignment: str | None = None,
-    far: float = DEFAULT_FAR, progress: Progress | None = None,
+    pipeline,
+    pairs: Sequence[Pair],
+    model: str | None = None,
+    alignment: str | None = None,
+    far: float = DEFAULT_FAR,
+    progress: Progress | None = None,
 ) -> PairsEvaluation:
     if not pairs:
         raise PairsFileError("There are no pairs to evaluate.")

@@ -64,11 +64,20 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
     if waiting:
         warm_up_umap()
     wanted = "pca" if waiting or method == "pca" else "umap"
-    projection = embedding_map(view.vectors, view.names, wanted, hover=[t.name if t else "" for t in view.thumbs], ids=view.ids, title=f"{name}: embeddings")
+    projection = embedding_map(
+        view.vectors,
+        view.names,
+        wanted,
+        hover=[t.name if t else "" for t in view.thumbs],
+        ids=view.ids,
+        title=f"{name}: embeddings",
+    )
     used = projection.layout.meta["method"]
     histogram = None
     if len(view.distances):
-        histogram = distance_histogram(view.distances, view.labels, view.threshold, title=f"{name}: distances between gallery faces")
+        histogram = distance_histogram(
+            view.distances, view.labels, view.threshold, title=f"{name}: distances between gallery faces"
+        )
     parts = [f"{name}: {len(view.names)} faces of {len(set(view.names))} people, {used.upper()}"]
     if waiting:
         parts.append("UMAP is still warming up, so PCA is shown; press Explore again in a few seconds")

@@ -6,8 +6,8 @@ tab's picture of where a pair's distance falls among LFW's genuine and impostor 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -35,7 +35,9 @@ def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, s
     if method == "umap":
         import umap  # imported here: it compiles with numba on first use, which takes a while
 
-        reducer = umap.UMAP(n_neighbors=min(15, len(v) - 1), min_dist=0.1, metric="euclidean", random_state=seed, n_jobs=1)
+        reducer = umap.UMAP(
+            n_neighbors=min(15, len(v) - 1), min_dist=0.1, metric="euclidean", random_state=seed, n_jobs=1
+        )
         return np.asarray(reducer.fit_transform(v), dtype=np.float64), "umap"
     from sklearn.decomposition import PCA
 
@@ -47,8 +49,13 @@ def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, s
 
 
 def embedding_map(
-    vectors, names: Sequence[str], method: str = "umap", hover: Sequence[str] | None = None,
-    ids: Sequence[str] | None = None, title: str | None = None, seed: int = 0,
+    vectors,
+    names: Sequence[str],
+    method: str = "umap",
+    hover: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    title: str | None = None,
+    seed: int = 0,
 ) -> go.Figure:
     """One marker per face, one trace (colour and legend entry) per person; hover shows the name (and
     ``hover``), each point's ``customdata`` is its id so a UI can tell which face was clicked."""
@@ -63,22 +70,31 @@ def embedding_map(
         rows = [i for i, n in enumerate(names) if n == person]
         fig.add_trace(
             go.Scatter(
-                x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=person,
+                x=coords[rows, 0],
+                y=coords[rows, 1],
+                mode="markers",
+                name=person,
                 text=[f"{person}<br>{extra[i]}" if extra[i] else person for i in rows],
-                customdata=[keys[i] for i in rows], hovertemplate="%{text}<extra></extra>",
+                customdata=[keys[i] for i in rows],
+                hovertemplate="%{text}<extra></extra>",
                 marker={"size": 9, "line": {"width": 0.5, "color": "white"}},
             )
         )
     label = used.upper()
     fig.update_layout(
         title=title or f"Embeddings ({label}, {len(names)} faces, {len(set(names))} people)",
-        xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", legend_title="person",
-        meta={"method": used}, template="plotly_white",
+        xaxis_title=f"{label} 1",
+        yaxis_title=f"{label} 2",
+        legend_title="person",
+        meta={"method": used},
+        template="plotly_white",
     )
     return fig
 
 
-def distance_histogram(distances, labels, threshold: float | None, title: str | None = None, bins: int = 50) -> go.Figure:
+def distance_histogram(
+    distances, labels, threshold: float | None, title: str | None = None, bins: int = 50
+) -> go.Figure:
     """Same-person and different-person distances (each normalised to sum 1, since different pairs far
     outnumber same ones), with the threshold as a dashed vertical line."""
     d = np.asarray(distances, dtype=np.float64)
@@ -89,12 +105,21 @@ def distance_histogram(distances, labels, threshold: float | None, title: str | 
     edges = {"start": 0.0, "end": end, "size": end / bins}
     fig = go.Figure()
     for mask, name in ((same, "same person"), (~same, "different people")):
-        fig.add_trace(go.Histogram(x=d[mask], name=f"{name} ({int(mask.sum())})", xbins=edges, histnorm="probability", opacity=0.6))
+        fig.add_trace(
+            go.Histogram(
+                x=d[mask], name=f"{name} ({int(mask.sum())})", xbins=edges, histnorm="probability", opacity=0.6
+            )
+        )
     if threshold is not None:
-        fig.add_vline(x=float(threshold), line_dash="dash", line_color="black", annotation_text=f"threshold {threshold:.3f}")
+        fig.add_vline(
+            x=float(threshold), line_dash="dash", line_color="black", annotation_text=f"threshold {threshold:.3f}"
+        )
     fig.update_layout(
-        title=title or "Distances between pairs", barmode="overlay", xaxis_title="L2 distance (smaller = more alike)",
-        yaxis_title="share of pairs", template="plotly_white",
+        title=title or "Distances between pairs",
+        barmode="overlay",
+        xaxis_title="L2 distance (smaller = more alike)",
+        yaxis_title="share of pairs",
+        template="plotly_white",
     )
     return fig
 
@@ -108,7 +133,10 @@ def roc_figure(curves: Mapping[str, RocCurve], title: str = "ROC", log_far: bool
         fig.add_trace(go.Scatter(x=curve.fpr, y=curve.tpr, mode="lines", name=f"{name} (AUC {curve.auc:.4f})"))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "grey"}))
     fig.update_layout(
-        title=title, xaxis_title="false accept rate (FAR)", yaxis_title="validation rate (VAL)", template="plotly_white",
+        title=title,
+        xaxis_title="false accept rate (FAR)",
+        yaxis_title="validation rate (VAL)",
+        template="plotly_white",
         xaxis_type="log" if log_far else "linear",
     )
     return fig
@@ -125,12 +153,16 @@ def metrics_table(rows: Sequence[Mapping], title: str = "Metrics") -> go.Figure:
             return f"{value:.4f}"
         return "" if value is None else str(value)
 
-    fig = go.Figure(go.Table(header={"values": columns}, cells={"values": [[cell(r.get(c)) for r in rows] for c in columns]}))
+    fig = go.Figure(
+        go.Table(header={"values": columns}, cells={"values": [[cell(r.get(c)) for r in rows] for c in columns]})
+    )
     fig.update_layout(title=title, height=160 + 30 * len(rows), margin={"t": 50, "b": 10, "l": 10, "r": 10})
     return fig
 
 
-def report_html(path: Path, figures: Sequence[go.Figure], title: str = "facedemo report", notes: Sequence[str] = ()) -> Path:
+def report_html(
+    path: Path, figures: Sequence[go.Figure], title: str = "facedemo report", notes: Sequence[str] = ()
+) -> Path:
     """One HTML file with every figure; plotly's JS is embedded once so it works offline."""
     if not figures:
         raise FigureError("There are no figures to put in the report.")
@@ -160,46 +192,91 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
 
     titles = [f"{m}: this pair among LFW pairs" if r else f"{m}: this pair and the threshold" for m, _, _, r in rows]
     fig = make_subplots(rows=len(rows), cols=1, subplot_titles=titles, vertical_spacing=0.12 if len(rows) > 1 else 0.0)
-    for row, (model, distance, threshold, record) in enumerate(rows, start=1):
+    for row, (_model, distance, threshold, record) in enumerate(rows, start=1):
         if record:
             edges = np.asarray(record["edges"])
             centers = (edges[:-1] + edges[1:]) / 2
             for key, name, color in (("same", "same person", "#2e7d32"), ("different", "different people", "#c62828")):
                 counts = np.asarray(record[key], dtype=float)
                 density = counts / max(counts.sum(), 1) / np.diff(edges)
-                fig.add_bar(x=centers, y=density, name=f"{name} (LFW)", marker_color=color, opacity=0.55,
-                            width=float(np.diff(edges)[0]), showlegend=row == 1, legendgroup=key, row=row, col=1)
-        fig.add_vline(x=threshold, line_dash="dash", line_color="#555", annotation_text=f"threshold {threshold:.2f}",
-                      annotation_position="bottom right", row=row, col=1)
-        fig.add_vline(x=distance, line_width=4, line_color="#1565c0", annotation_text=f"this pair {distance:.2f}",
-                      annotation_position="top right", row=row, col=1)
+                fig.add_bar(
+                    x=centers,
+                    y=density,
+                    name=f"{name} (LFW)",
+                    marker_color=color,
+                    opacity=0.55,
+                    width=float(np.diff(edges)[0]),
+                    showlegend=row == 1,
+                    legendgroup=key,
+                    row=row,
+                    col=1,
+                )
+        fig.add_vline(
+            x=threshold,
+            line_dash="dash",
+            line_color="#555",
+            annotation_text=f"threshold {threshold:.2f}",
+            annotation_position="bottom right",
+            row=row,
+            col=1,
+        )
+        fig.add_vline(
+            x=distance,
+            line_width=4,
+            line_color="#1565c0",
+            annotation_text=f"this pair {distance:.2f}",
+            annotation_position="top right",
+            row=row,
+            col=1,
+        )
         fig.update_xaxes(range=[0, max(1.6, distance + 0.1)], row=row, col=1)
         fig.update_yaxes(title_text="density", row=row, col=1)
     fig.update_xaxes(title_text="L2 distance between embeddings (smaller = more alike)", row=len(rows), col=1)
-    fig.update_layout(barmode="overlay", height=80 + 260 * len(rows), margin=dict(l=40, r=20, t=50, b=40),
-                      legend=dict(orientation="h", y=-0.3 / len(rows)))
+    fig.update_layout(
+        barmode="overlay",
+        height=80 + 260 * len(rows),
+        margin=dict(l=40, r=20, t=50, b=40),
+        legend=dict(orientation="h", y=-0.3 / len(rows)),
+    )
     if len(rows) == 1:
         fig.update_layout(title=titles[0], annotations=[a for a in fig.layout.annotations if a.text != titles[0]])
     return fig
 
 
-def det_figure(curves: Sequence[Mapping], title: str = "Open-set identification (DET)", target: float | None = None) -> go.Figure:
+def det_figure(
+    curves: Sequence[Mapping], title: str = "Open-set identification (DET)", target: float | None = None
+) -> go.Figure:
     """NIST-style DET curves: FNIR (enrolled people not named correctly) against FPIR (strangers given a
     name) on a log axis, one line per decision rule; ``curves`` are ``DetCurve.to_json()`` records."""
     if not curves:
-        raise FigureError("There is no open-set curve to draw; run `bench identify --open-set --save-calibration` first.")
+        raise FigureError(
+            "There is no open-set curve to draw; run `bench identify --open-set --save-calibration` first."
+        )
     fig = go.Figure()
     for c in curves:
         fpir, fnir = np.asarray(c["det"]["fpir"], float), np.asarray(c["det"]["fnir"], float)
         keep = fpir > 0  # a log axis has no 0
         at = c.get("fnir_at_fpir", {}).get("0.01", {}).get("fnir")
         name = c["label"] + (f" (FNIR {at:.3f} at FPIR 0.01)" if at is not None else "")
-        fig.add_trace(go.Scatter(x=fpir[keep], y=fnir[keep], mode="lines", name=name,
-                                 hovertemplate="FPIR %{x:.4f}<br>FNIR %{y:.3f}<extra>" + html.escape(c["label"]) + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=fpir[keep],
+                y=fnir[keep],
+                mode="lines",
+                name=name,
+                hovertemplate="FPIR %{x:.4f}<br>FNIR %{y:.3f}<extra>" + html.escape(c["label"]) + "</extra>",
+            )
+        )
     if target:
         fig.add_vline(x=target, line={"dash": "dot", "color": "grey"}, annotation_text=f"target FPIR {target:g}")
-    fig.update_layout(title=title, xaxis_title="FPIR: strangers given a name", yaxis_title="FNIR: enrolled people not named correctly",
-                      xaxis_type="log", template="plotly_white", legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(
+        title=title,
+        xaxis_title="FPIR: strangers given a name",
+        yaxis_title="FNIR: enrolled people not named correctly",
+        xaxis_type="log",
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig
 
 
@@ -225,14 +302,22 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
     models = result.models
     names = [c for c in CONDITIONS if any(c in m.conditions for m in models.values())]
     if not names:
-        raise FigureError("No robustness results are saved for these pairs yet; run `python -m facedemo eval robustness` first.")
+        raise FigureError(
+            "No robustness results are saved for these pairs yet; run `python -m facedemo eval robustness` first."
+        )
 
     def value(m, metrics) -> float:
         return m.detection_rate(metrics) if metric == "detection_rate" else getattr(metrics, metric)
 
     rows = -(-len(names) // columns)
-    fig = make_subplots(rows=rows, cols=min(columns, len(names)), subplot_titles=names, shared_yaxes=True,
-                        horizontal_spacing=0.04, vertical_spacing=0.5 / rows)
+    fig = make_subplots(
+        rows=rows,
+        cols=min(columns, len(names)),
+        subplot_titles=names,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        vertical_spacing=0.5 / rows,
+    )
     colours = qualitative.Plotly
     for i, name in enumerate(names):
         row, col = i // columns + 1, i % columns + 1
@@ -242,22 +327,45 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
                 continue
             xs = [0, *sorted(levels)]
             ys = [value(m, m.clean), *(value(m, levels[s]) for s in sorted(levels))]
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines+markers", name=model, legendgroup=model, showlegend=i == 0,
-                line={"color": colours[k % len(colours)]}, meta={"condition": name, "model": model},
-                hovertemplate=f"{model}<br>{name} severity %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
-            ), row=row, col=col)
-        fig.update_xaxes(tickvals=[0, 1, 2, 3, 4, 5], ticktext=["clean", "1", "2", "3", "4", "5"], range=[-0.3, 5.3], row=row, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines+markers",
+                    name=model,
+                    legendgroup=model,
+                    showlegend=i == 0,
+                    line={"color": colours[k % len(colours)]},
+                    meta={"condition": name, "model": model},
+                    hovertemplate=f"{model}<br>{name} severity %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.update_xaxes(
+            tickvals=[0, 1, 2, 3, 4, 5],
+            ticktext=["clean", "1", "2", "3", "4", "5"],
+            range=[-0.3, 5.3],
+            row=row,
+            col=col,
+        )
     fig.update_yaxes(matches="y")  # one scale in every panel, so conditions compare at a glance
     fig.update_yaxes(title_text=ROBUSTNESS_METRICS[metric], col=1)
     fig.update_xaxes(title_text="severity", row=rows)
-    fig.update_layout(title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({result.pairs} pairs of {result.pairs_file or 'LFW'}, "
-                            "the second photo degraded)", height=120 + 260 * rows, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.08}, margin={"t": 80, "l": 50, "r": 20, "b": 40})
+    fig.update_layout(
+        title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({result.pairs} pairs of {result.pairs_file or 'LFW'}, "
+        "the second photo degraded)",
+        height=120 + 260 * rows,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.08},
+        margin={"t": 80, "l": 50, "r": 20, "b": 40},
+    )
     return fig
 
 
-def training_curves_figure(history: Sequence[Mapping], title: str = "Training curves", best_epoch: int | None = None) -> go.Figure:
+def training_curves_figure(
+    history: Sequence[Mapping], title: str = "Training curves", best_epoch: int | None = None
+) -> go.Figure:
     """A fine-tune's per-epoch curves (``FinetuneResult.history``): the training loss and the held-out
     people's loss on the left, their mean same-person and different-person distance on the right (the
     source studies' picture: a fine-tune should pull the first down and push the second up)."""
@@ -268,15 +376,52 @@ def training_curves_figure(history: Sequence[Mapping], title: str = "Training cu
     epochs = [h["epoch"] for h in history]
     loss = history[0].get("loss", "triplet")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "held-out people: mean distance"))
-    fig.add_trace(go.Scatter(x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers", name=f"training ({loss} loss)"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers", name="held-out (contrastive loss)"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=epochs, y=[h["val_mean_pos_distance"] for h in history], mode="lines+markers", name="same person",
-                             line={"color": "#2e7d32"}), row=1, col=2)
-    fig.add_trace(go.Scatter(x=epochs, y=[h["val_mean_neg_distance"] for h in history], mode="lines+markers", name="different people",
-                             line={"color": "#c62828"}), row=1, col=2)
+    fig.add_trace(
+        go.Scatter(
+            x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers", name=f"training ({loss} loss)"
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers", name="held-out (contrastive loss)"
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=[h["val_mean_pos_distance"] for h in history],
+            mode="lines+markers",
+            name="same person",
+            line={"color": "#2e7d32"},
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=[h["val_mean_neg_distance"] for h in history],
+            mode="lines+markers",
+            name="different people",
+            line={"color": "#c62828"},
+        ),
+        row=1,
+        col=2,
+    )
     if best_epoch:
         for col in (1, 2):
-            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", annotation_text="kept" if col == 1 else None, row=1, col=col)
+            fig.add_vline(
+                x=best_epoch,
+                line_dash="dot",
+                line_color="grey",
+                annotation_text="kept" if col == 1 else None,
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="L2 distance", row=1, col=2)

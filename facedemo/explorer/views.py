@@ -8,9 +8,9 @@ histograms, ROC and metrics describe how well each model separates the gallery's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -37,7 +37,12 @@ class ModelView:
 
     def row(self) -> dict:
         """This model's line in the metrics table."""
-        row = {"model": self.model, "faces": len(self.names), "people": len(set(self.names)), "threshold": self.threshold}
+        row = {
+            "model": self.model,
+            "faces": len(self.names),
+            "people": len(set(self.names)),
+            "threshold": self.threshold,
+        }
         if self.metrics is None:
             return {**row, "note": self.note}
         m = self.metrics
@@ -55,7 +60,9 @@ class ModelView:
         }
 
 
-def model_view(model: str, vectors, names, ids=None, thumbs=None, threshold: float = 1.0, far: float = 1e-3) -> ModelView:
+def model_view(
+    model: str, vectors, names, ids=None, thumbs=None, threshold: float = 1.0, far: float = 1e-3
+) -> ModelView:
     vectors = np.asarray(vectors, dtype=np.float32)
     names = [str(n) for n in names]
     ids = list(ids) if ids is not None else [str(i) for i in range(len(names))]
@@ -83,7 +90,9 @@ def gallery_views(gallery, models: Sequence[str] | None = None) -> list[ModelVie
     for name in names:
         vectors, people, ids, thumbs = gallery.embeddings(name)
         if len(vectors) == 0:
-            raise GalleryError(f"Nobody in the gallery is embedded with {name} yet: enroll someone, and every available model embeds them.")
+            raise GalleryError(
+                f"Nobody in the gallery is embedded with {name} yet: enroll someone, and every available model embeds them."
+            )
         model = gallery.pipeline.spec(name).name
         views.append(model_view(model, vectors, people, ids, thumbs, gallery.pipeline.threshold(model)))
     return views
@@ -110,9 +119,13 @@ def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> Explor
     maps, histograms, curves = {}, {}, {}
     for v in views:
         hover = [str(t.name) if t else "" for t in v.thumbs]
-        maps[v.model] = embedding_map(v.vectors, v.names, method, hover=hover, ids=v.ids, title=f"{v.model}: embeddings")
+        maps[v.model] = embedding_map(
+            v.vectors, v.names, method, hover=hover, ids=v.ids, title=f"{v.model}: embeddings"
+        )
         if len(v.distances):
-            histograms[v.model] = distance_histogram(v.distances, v.labels, v.threshold, title=f"{v.model}: distances between gallery faces")
+            histograms[v.model] = distance_histogram(
+                v.distances, v.labels, v.threshold, title=f"{v.model}: distances between gallery faces"
+            )
         if v.metrics is not None:
             curves[v.model] = v.metrics.roc
     return ExplorerFigures(
@@ -123,7 +136,9 @@ def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> Explor
     )
 
 
-def write_report(views: Sequence[ModelView], out: Path, method: str = "umap", title: str = "facedemo: embedding explorer") -> Path:
+def write_report(
+    views: Sequence[ModelView], out: Path, method: str = "umap", title: str = "facedemo: embedding explorer"
+) -> Path:
     figures = explorer_figures(views, method)
     notes = [
         "Every pair of faces in the gallery is a labelled pair; distances are L2 between L2-normalised embeddings "

@@ -3,11 +3,39 @@ head, and the thresholds each model uses. Knows nothing of galleries, evaluation
 
 from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 from .registry import (
-    FAMILIES, MODELS, DEFAULT_ORDER, build_embedder, family_of, get_spec, list_models, model_status, native_aligner, prepare, user_models,
-    weights_file, weights_fingerprint,
+    DEFAULT_ORDER,
+    FAMILIES,
+    MODELS,
+    build_embedder,
+    family_of,
+    get_spec,
+    list_models,
+    model_status,
+    native_aligner,
+    prepare,
+    user_models,
+    weights_file,
+    weights_fingerprint,
 )
 
 __all__ = [
-    "Aligner", "Embedder", "FAMILIES", "MODELS", "ModelFamily", "ModelSpec", "ModelStatus", "DEFAULT_ORDER", "Prepared", "prepare", "build_embedder",
-    "family_of", "get_spec", "list_models", "model_status", "native_aligner", "user_models", "weights_file", "weights_fingerprint",
+    "Aligner",
+    "Embedder",
+    "FAMILIES",
+    "MODELS",
+    "ModelFamily",
+    "ModelSpec",
+    "ModelStatus",
+    "DEFAULT_ORDER",
+    "Prepared",
+    "prepare",
+    "build_embedder",
+    "family_of",
+    "get_spec",
+    "list_models",
+    "model_status",
+    "native_aligner",
+    "user_models",
+    "weights_file",
+    "weights_fingerprint",
 ]

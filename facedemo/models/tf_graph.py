@@ -251,8 +251,8 @@ def convert(pb_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)  # OpenCV 5; OpenCV 4 only has the classic one
     pb_path = str(pb_path)
-    net = cv2.dnn.readNetFromTensorflow(pb_path) if engine is None else cv2.dnn.readNetFromTensorflow(
-        pb_path, "", engine
+    net = (
+        cv2.dnn.readNetFromTensorflow(pb_path) if engine is None else cv2.dnn.readNetFromTensorflow(pb_path, "", engine)
     )
     if net.empty():
         raise ValueError(f"cv2.dnn could not read {pb_path!r}")
@@ -344,11 +344,15 @@ def convert(pb_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {key: out[key] for key in template}  # torch's own key order
 
 
-def opencv_net(pb_path: str | os.PathLike) -> "cv2.dnn.Net":
+def opencv_net(pb_path: str | os.PathLike) -> cv2.dnn.Net:
     """The graph as OpenCV itself runs it (the reference the conversion is checked against): input NCHW
     float32 RGB, standardised as facenet-pytorch does, ``(x - 127.5) / 128``; output (n, 512)."""
     engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-    net = cv2.dnn.readNetFromTensorflow(str(pb_path)) if engine is None else cv2.dnn.readNetFromTensorflow(str(pb_path), "", engine)
+    net = (
+        cv2.dnn.readNetFromTensorflow(str(pb_path))
+        if engine is None
+        else cv2.dnn.readNetFromTensorflow(str(pb_path), "", engine)
+    )
     if net.empty():
         raise ValueError(f"cv2.dnn could not read {pb_path!r}")
     return net

@@ -31,14 +31,16 @@ class Augment:
     severity: int
 
     @classmethod
-    def parse(cls, text: str | None) -> "Augment | None":
+    def parse(cls, text: str | None) -> Augment | None:
         """``"dark"`` / ``"dark:4"`` -> an Augment; ``None`` or ``""`` -> no augmentation."""
         if text is None or not str(text).strip():
             return None
         try:
             return cls(*parse_condition(str(text).strip()))
         except FaceDemoError as exc:
-            raise FaceDemoError(f"Cannot train for '{text}': {exc} Write it as CONDITION or CONDITION:SEVERITY, e.g. dark:3.") from None
+            raise FaceDemoError(
+                f"Cannot train for '{text}': {exc} Write it as CONDITION or CONDITION:SEVERITY, e.g. dark:3."
+            ) from None
 
     @property
     def label(self) -> str:
@@ -63,7 +65,11 @@ def degrade_crops(crops: np.ndarray, spec, degradation: tuple[str, int, int]) ->
 
     from ..evaluation.embed import degrade_chip
 
-    return np.stack([np.asarray(degrade_chip(Image.fromarray(c), spec, degradation)) for c in crops]) if len(crops) else crops
+    return (
+        np.stack([np.asarray(degrade_chip(Image.fromarray(c), spec, degradation)) for c in crops])
+        if len(crops)
+        else crops
+    )
 
 
 def augment_batch(crops: np.ndarray, spec, augment: Augment, rng: np.random.Generator) -> np.ndarray:

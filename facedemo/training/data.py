@@ -4,9 +4,9 @@ folder-per-identity tree, and splits by person, never by photo."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,16 +42,22 @@ def embed_folder(pipeline, folder: Path, model: str, progress: Progress | None =
     keep = [(person, path) for person, path in items if path not in failed]
     dim = pipeline.spec(model).dim
     vectors = np.array([embedded.vectors[path] for _, path in keep], dtype=np.float32).reshape(-1, dim)
-    return LabelledEmbeddings(vectors, [n for n, _ in keep], [str(p) for _, p in keep], [(str(p), "no face found") for p in sorted(failed)])
+    return LabelledEmbeddings(
+        vectors, [n for n, _ in keep], [str(p) for _, p in keep], [(str(p), "no face found") for p in sorted(failed)]
+    )
 
 
-def degraded_rows(pipeline, data: LabelledEmbeddings, model: str, degradation: tuple[str, int, int], progress: Progress | None = None) -> LabelledEmbeddings:
+def degraded_rows(
+    pipeline, data: LabelledEmbeddings, model: str, degradation: tuple[str, int, int], progress: Progress | None = None
+) -> LabelledEmbeddings:
     """The same photos, row for row, embedded with their aligned chip under ``degradation`` (condition,
     severity, seed), through the evaluation's cache: a second run costs nothing."""
     photos = [Path(p) for p in data.paths]
     missing = [p for p in photos if not p.is_file()]
     if missing:
-        raise FaceDemoError(f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}.")
+        raise FaceDemoError(
+            f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}."
+        )
     embedded = embed_images(pipeline, photos, model, progress=progress, chip_degradation=degradation)
     vectors = np.array([embedded.vectors[p] for p in photos], dtype=np.float32).reshape(len(photos), -1)
     return LabelledEmbeddings(vectors, list(data.names), list(data.paths), [])
@@ -59,7 +65,10 @@ def degraded_rows(pipeline, data: LabelledEmbeddings, model: str, degradation: t
 
 def concat(*parts: LabelledEmbeddings) -> LabelledEmbeddings:
     return LabelledEmbeddings(
-        np.concatenate([p.vectors for p in parts]), [n for p in parts for n in p.names], [x for p in parts for x in p.paths], [s for p in parts for s in p.skipped]
+        np.concatenate([p.vectors for p in parts]),
+        [n for p in parts for n in p.names],
+        [x for p in parts for x in p.paths],
+        [s for p in parts for s in p.skipped],
     )
 
 
@@ -67,13 +76,17 @@ def held_out_rows(names: Sequence[str], fraction: float, seed: int) -> tuple[lis
     """Split rows by person, never by photo: (training rows, validation rows)."""
     people = sorted(set(names))
     if len(people) < 4:
-        raise FaceDemoError(f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}.")
+        raise FaceDemoError(
+            f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}."
+        )
     random.Random(seed).shuffle(people)
     held = set(people[: max(2, round(len(people) * fraction))])
     return [i for i, n in enumerate(names) if n not in held], [i for i, n in enumerate(names) if n in held]
 
 
-def split_by_person(data: LabelledEmbeddings, fraction: float, seed: int) -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
+def split_by_person(
+    data: LabelledEmbeddings, fraction: float, seed: int
+) -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
     train, held = held_out_rows(data.names, fraction, seed)
     return subset(data, train), subset(data, held)
 
@@ -103,7 +116,9 @@ def crop_folder(pipeline, folder: Path, model: str, progress: Progress | None = 
             crops.append(np.asarray(face.crop.convert("RGB").resize((spec.input_size, spec.input_size))))
             names.append(person)
         report(progress, min(start + 16, len(items)), len(items), "aligning faces")
-    return LabelledCrops(np.stack(crops) if crops else np.zeros((0, spec.input_size, spec.input_size, 3), np.uint8), names, skipped)
+    return LabelledCrops(
+        np.stack(crops) if crops else np.zeros((0, spec.input_size, spec.input_size, 3), np.uint8), names, skipped
+    )
 
 
 def split_crops(data: LabelledCrops, fraction: float, seed: int) -> tuple[LabelledCrops, LabelledCrops]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,16 +29,27 @@ from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, 
 from ..models.facenet import embed_pixels
 from ..progress import Progress
 from .augment import Augment, degrade_crops
-from .data import LabelledCrops, LabelledEmbeddings, concat, crop_folder, degraded_rows, embed_folder, split_by_person, split_crops
-from .losses import check_loss
+from .data import (
+    LabelledCrops,
+    LabelledEmbeddings,
+    concat,
+    crop_folder,
+    degraded_rows,
+    embed_folder,
+    split_by_person,
+    split_crops,
+)
 from .loop import train_adapter, train_full
+from .losses import check_loss
 from .report import FinetuneResult, general_report, pair_report, slice_report
 
 
 def validate_model_name(name: str, taken: Sequence[str]) -> str:
     name = (name or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
-        raise InvalidNameError(f"'{name}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        raise InvalidNameError(
+            f"'{name}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
     if name in taken:
         raise InvalidNameError(f"A model called '{name}' already exists; choose another name or delete {name} first.")
     return name
@@ -67,7 +78,9 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss
     val_set = held if augment is None else LabelledCrops(np.concatenate([held.crops, slice_crops]), held.names * 2, [])
     if augment:
         before["slice"] = slice_report(base_vectors(held.crops), base_vectors(slice_crops), held.names, base_threshold)
-    model, history, best_epoch = train_full(pipeline, spec, train, val_set, epochs, seed, progress, loss=loss, augment=augment)
+    model, history, best_epoch = train_full(
+        pipeline, spec, train, val_set, epochs, seed, progress, loss=loss, augment=augment
+    )
     device = pipeline.device.device
     d_train, same_train = all_pairs(embed_pixels(model, train.crops, device), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
@@ -78,9 +91,23 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / FULL_WEIGHTS)
-    return FinetuneResult(name, spec.name, "full", folder, len(history), best_epoch, threshold,
-                          len(set(train.names)), len(set(held.names)), before, after, history, skipped,
-                          loss, augment.to_json() if augment else None)
+    return FinetuneResult(
+        name,
+        spec.name,
+        "full",
+        folder,
+        len(history),
+        best_epoch,
+        threshold,
+        len(set(train.names)),
+        len(set(held.names)),
+        before,
+        after,
+        history,
+        skipped,
+        loss,
+        augment.to_json() if augment else None,
+    )
 
 
 def finetune(
@@ -111,7 +138,9 @@ def finetune(
     name = validate_model_name(name, taken)
     if mode == "full":
         if getattr(pipeline.embedder(spec), "module", None) is None:
-            raise FaceDemoError(f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter).")
+            raise FaceDemoError(
+                f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter)."
+            )
         if isinstance(data, LabelledEmbeddings):
             raise FaceDemoError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
         result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment)
@@ -128,7 +157,9 @@ def finetune(
         skipped += held.skipped
         overlap = set(train.names) & set(held.names)
         if overlap:
-            raise FaceDemoError(f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}.")
+            raise FaceDemoError(
+                f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}."
+            )
     base_threshold = pipeline.threshold(spec)
     before = pair_report(held.vectors, held.names, base_threshold)
     fit, val_set, held_slice = train, held, None
@@ -145,18 +176,34 @@ def finetune(
     threshold = float(best_threshold(d_train, same_train).threshold)
     after = pair_report(apply_head(head, held.vectors), held.names, threshold)
     if augment:
-        after["slice"] = slice_report(apply_head(head, held.vectors), apply_head(head, held_slice.vectors), held.names, threshold)
+        after["slice"] = slice_report(
+            apply_head(head, held.vectors), apply_head(head, held_slice.vectors), held.names, threshold
+        )
     if general is not None:
         before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
         if augment:
-            before["general_slice"], after["general_slice"] = general_report(pipeline, spec.name, head, *general, chip_degradation=augment.held_out())
+            before["general_slice"], after["general_slice"] = general_report(
+                pipeline, spec.name, head, *general, chip_degradation=augment.held_out()
+            )
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
     result = FinetuneResult(
-        name, spec.name, mode, folder, len(history), best_epoch, threshold,
-        len(set(train.names)), len(set(held.names)), before, after, history, skipped,
-        loss, augment.to_json() if augment else None,
+        name,
+        spec.name,
+        mode,
+        folder,
+        len(history),
+        best_epoch,
+        threshold,
+        len(set(train.names)),
+        len(set(held.names)),
+        before,
+        after,
+        history,
+        skipped,
+        loss,
+        augment.to_json() if augment else None,
     )
     _save_record(result, spec, seed)
     return result
@@ -164,14 +211,29 @@ def finetune(
 
 def _save_record(result: FinetuneResult, spec, seed: int) -> None:
     """model.json is written last: a folder without it (a run killed mid-way) is not listed as a model."""
-    record = {"name": result.name, "base": spec.name, "mode": result.mode, "dim": spec.dim, "threshold": result.threshold, "seed": seed,
-              "loss": result.loss, "augment": result.augment, "report": result.to_json()}
+    record = {
+        "name": result.name,
+        "base": spec.name,
+        "mode": result.mode,
+        "dim": spec.dim,
+        "threshold": result.threshold,
+        "seed": seed,
+        "loss": result.loss,
+        "augment": result.augment,
+        "report": result.to_json(),
+    }
     write_json(result.path / RECORD, record, indent=2)
 
 
 def finetune_gallery(
-    gallery, base: str, name: str, epochs: int = 30, seed: int = 0, progress: Progress | None = None,
-    loss: str = "triplet", augment: str | Augment | None = None,
+    gallery,
+    base: str,
+    name: str,
+    epochs: int = 30,
+    seed: int = 0,
+    progress: Progress | None = None,
+    loss: str = "triplet",
+    augment: str | Augment | None = None,
 ) -> FinetuneResult:
     """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
     then store the adapted embeddings of every gallery face under the new model, so it can identify and
@@ -187,7 +249,9 @@ def finetune_gallery(
         raise GalleryError(f"Nobody is enrolled for {base}; enroll or import people first.")
     paths = [str(t or f) for t, f in zip(thumbs, face_ids)] if augment else list(face_ids)
     data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), names, paths, [])
-    result = finetune(gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment)
+    result = finetune(
+        gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment
+    )
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     # The new model holds every face its base holds at once (the head applied to the stored vectors); faces
     # enrolled later are embedded with it like with every model the gallery holds.

@@ -6,7 +6,7 @@ mean same-person / different-person distance."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,14 +23,27 @@ def _class_centres(forward, names: np.ndarray, people: list[str], chunk: int = 2
     import torch
 
     with torch.no_grad():
-        vectors = np.concatenate([forward(np.arange(i, min(i + chunk, len(names)))).cpu().numpy() for i in range(0, len(names), chunk)])
+        vectors = np.concatenate(
+            [forward(np.arange(i, min(i + chunk, len(names)))).cpu().numpy() for i in range(0, len(names), chunk)]
+        )
     return np.stack([vectors[names == p].mean(axis=0) for p in people])
 
 
 def train_loop(
-    module, forward, names: Sequence[str], val_embed, val_names: Sequence[str], epochs: int, seed: int,
-    lr: float, patience: int = 5, people_per_batch: int = 16, faces_per_person: int = 4, progress: Progress | None = None,
-    set_train: Callable[[], None] | None = None, loss: str = "triplet",
+    module,
+    forward,
+    names: Sequence[str],
+    val_embed,
+    val_names: Sequence[str],
+    epochs: int,
+    seed: int,
+    lr: float,
+    patience: int = 5,
+    people_per_batch: int = 16,
+    faces_per_person: int = 4,
+    progress: Progress | None = None,
+    set_train: Callable[[], None] | None = None,
+    loss: str = "triplet",
 ):
     """FaceNet-style training: batches of P people x K faces, semi-hard triplet or ArcFace loss, early
     stopping on the validation people's contrastive loss (the best epoch's weights are kept). ArcFace's
@@ -77,7 +90,12 @@ def train_loop(
         total, counted = 0.0, 0
         for _ in range(steps):
             batch_people = rng.choice(usable, size=min(people_per_batch, len(usable)), replace=False)
-            rows = np.concatenate([rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False) for p in batch_people])
+            rows = np.concatenate(
+                [
+                    rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False)
+                    for p in batch_people
+                ]
+            )
             labels = torch.tensor([label_index[names[r]] for r in rows])
             embeddings = forward(rows)
             if criterion is None:
@@ -90,12 +108,18 @@ def train_loop(
             total += float(value.detach())
             counted += n
         current, mean_pos, mean_neg = validate()
-        history.append({
-            "epoch": epoch, "loss": loss, "train_loss": total / steps,
-            # triplet: how many triplets still violated the margin; arcface: faces classified right
-            ("active_triplets" if criterion is None else "train_correct"): counted,
-            "val_loss": current, "val_mean_pos_distance": mean_pos, "val_mean_neg_distance": mean_neg,
-        })
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": loss,
+                "train_loss": total / steps,
+                # triplet: how many triplets still violated the margin; arcface: faces classified right
+                ("active_triplets" if criterion is None else "train_correct"): counted,
+                "val_loss": current,
+                "val_mean_pos_distance": mean_pos,
+                "val_mean_neg_distance": mean_neg,
+            }
+        )
         if progress:
             progress(epoch, epochs, f"epoch {epoch}: validation loss {current:.4f}")
         if current < best[0] - 1e-5:
@@ -115,7 +139,14 @@ def train_loop(
 ADAPTER_LR = {"triplet": 1e-3, "arcface": 1e-2}
 
 
-def train_adapter(train: LabelledEmbeddings, val: LabelledEmbeddings, epochs: int = 30, seed: int = 0, progress: Progress | None = None, loss: str = "triplet"):
+def train_adapter(
+    train: LabelledEmbeddings,
+    val: LabelledEmbeddings,
+    epochs: int = 30,
+    seed: int = 0,
+    progress: Progress | None = None,
+    loss: str = "triplet",
+):
     """The residual head on cached embeddings (degraded versions, for a condition, are rows like any other)."""
     import torch
 
@@ -124,8 +155,16 @@ def train_adapter(train: LabelledEmbeddings, val: LabelledEmbeddings, epochs: in
     x_all = torch.from_numpy(train.vectors)
     x_val = torch.from_numpy(val.vectors)
     history, best_epoch = train_loop(
-        head, lambda rows: head(x_all[rows]), train.names, lambda: head(x_val).numpy(), val.names, epochs, seed,
-        lr=ADAPTER_LR[loss], progress=progress, loss=loss,
+        head,
+        lambda rows: head(x_all[rows]),
+        train.names,
+        lambda: head(x_val).numpy(),
+        val.names,
+        epochs,
+        seed,
+        lr=ADAPTER_LR[loss],
+        progress=progress,
+        loss=loss,
     )
     return head, history, best_epoch
 
@@ -134,17 +173,23 @@ TRAINABLE_BLOCKS = ("block8", "last_linear", "last_bn")  # the last Inception bl
 
 
 def train_full(
-    pipeline, spec, train: LabelledCrops, val: LabelledCrops, epochs: int, seed: int, progress: Progress | None = None,
-    loss: str = "triplet", augment=None,
+    pipeline,
+    spec,
+    train: LabelledCrops,
+    val: LabelledCrops,
+    epochs: int,
+    seed: int,
+    progress: Progress | None = None,
+    loss: str = "triplet",
+    augment=None,
 ):
     """Unfreeze InceptionResnetV1's last block and embedding layer; the rest, BatchNorm statistics
     included, stays as trained. Runs on the pipeline's device (the GPU when there is one). With
     ``augment`` (an ``augment.Augment``), half of every batch's crops are degraded on the fly."""
     import copy
 
-    from .augment import augment_batch
-
     from ..models.facenet import embed_pixels, standardise
+    from .augment import augment_batch
 
     model = copy.deepcopy(pipeline.embedder(spec).module).float()
     device = pipeline.device.device
@@ -166,7 +211,18 @@ def train_full(
         return model(standardise(crops, device))
 
     history, best_epoch = train_loop(
-        model, forward, train.names, lambda: embed_pixels(model, val.crops, device), val.names, epochs, seed,
-        lr=1e-4, people_per_batch=8, faces_per_person=4, progress=progress, set_train=set_train, loss=loss,
+        model,
+        forward,
+        train.names,
+        lambda: embed_pixels(model, val.crops, device),
+        val.names,
+        epochs,
+        seed,
+        lr=1e-4,
+        people_per_batch=8,
+        faces_per_person=4,
+        progress=progress,
+        set_train=set_train,
+        loss=loss,
     )
     return model, history, best_epoch

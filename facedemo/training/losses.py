@@ -64,7 +64,9 @@ def arcface_head(centres, scale: float = ARCFACE_SCALE, margin: float = ARCFACE_
     class ArcFace(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.weight = torch.nn.Parameter(torch.nn.functional.normalize(torch.as_tensor(centres, dtype=torch.float32), dim=1))
+            self.weight = torch.nn.Parameter(
+                torch.nn.functional.normalize(torch.as_tensor(centres, dtype=torch.float32), dim=1)
+            )
             self.scale, self.margin = scale, margin
             # Past theta = pi - m, cos(theta + m) would start rising again; insightface's linear extension
             # keeps the target logit monotonic there.

@@ -4,15 +4,24 @@ a fine-tune aimed at a condition, the same on the degraded slice; and the per-ep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import FaceDemoError
 from ..evaluation.embed import embed_images
-from ..evaluation.metrics import accuracy_at, all_pairs, contrastive_loss, distance_stats, pair_metrics, rates_at, roc, val_at_far
+from ..evaluation.metrics import (
+    accuracy_at,
+    all_pairs,
+    contrastive_loss,
+    distance_stats,
+    pair_metrics,
+    rates_at,
+    roc,
+    val_at_far,
+)
 from ..evaluation.pairs import read_pairs
 from ..models.adapter import apply_head
 
@@ -37,15 +46,27 @@ class FinetuneResult:
 
     def to_json(self) -> dict:
         def clean(d: dict) -> dict:
-            return {k: (clean(v) if isinstance(v, dict) else round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+            return {
+                k: (clean(v) if isinstance(v, dict) else round(v, 4) if isinstance(v, float) else v)
+                for k, v in d.items()
+            }
 
         return {
-            "name": self.name, "base": self.base, "mode": self.mode, "saved_in": str(self.path),
-            "loss": self.loss, "augment": self.augment,
-            "epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "threshold": round(self.threshold, 4),
-            "train_people": self.train_people, "val_people": self.val_people,
-            "before": clean(self.before), "after": clean(self.after),
-            "history": [clean(h) for h in self.history], "skipped": [{"photo": p, "reason": r} for p, r in self.skipped],
+            "name": self.name,
+            "base": self.base,
+            "mode": self.mode,
+            "saved_in": str(self.path),
+            "loss": self.loss,
+            "augment": self.augment,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "threshold": round(self.threshold, 4),
+            "train_people": self.train_people,
+            "val_people": self.val_people,
+            "before": clean(self.before),
+            "after": clean(self.after),
+            "history": [clean(h) for h in self.history],
+            "skipped": [{"photo": p, "reason": r} for p, r in self.skipped],
         }
 
 
@@ -86,13 +107,19 @@ def distance_report(d: np.ndarray, same: np.ndarray, threshold: float) -> dict:
     }
 
 
-def general_report(pipeline, base: str, head, pairs_file: Path, root: Path, chip_degradation: tuple[str, int, int] | None = None) -> tuple[dict, dict]:
+def general_report(
+    pipeline, base: str, head, pairs_file: Path, root: Path, chip_degradation: tuple[str, int, int] | None = None
+) -> tuple[dict, dict]:
     """Before/after on a general set of labelled pairs (LFW's format or a CSV): the price, if any, that
     a narrow fine-tune pays elsewhere (one source study saw top-1 fall from 0.98 to 0.64). With
     ``chip_degradation``, the second photo of every pair is degraded (its aligned chip): the pairs' slice."""
     pairs = read_pairs(Path(pairs_file), Path(root))
     embedded = embed_images(pipeline, [p for pair in pairs for p in (pair.a, pair.b)], base)
-    second = embedded if chip_degradation is None else embed_images(pipeline, [pair.b for pair in pairs], base, chip_degradation=chip_degradation)
+    second = (
+        embedded
+        if chip_degradation is None
+        else embed_images(pipeline, [pair.b for pair in pairs], base, chip_degradation=chip_degradation)
+    )
     a = np.stack([embedded.vectors[pair.a] for pair in pairs])
     b = np.stack([second.vectors[pair.b] for pair in pairs])
     labels = np.array([pair.same for pair in pairs], dtype=bool)
@@ -100,9 +127,18 @@ def general_report(pipeline, base: str, head, pairs_file: Path, root: Path, chip
     reports = []
     for x, y in ((a, b), (apply_head(head, a), apply_head(head, b))):
         m = pair_metrics(np.linalg.norm(x - y, axis=1), labels, folds)
-        reports.append({
-            # accuracy: cross-validated over the pairs' folds; val / far: at the FAR target (1e-3), also as val_at_far
-            "accuracy": m.cv.accuracy, "auc": m.roc.auc, "val": m.at_far.val, "far": m.at_far.far, "val_at_far": m.at_far.val,
-            "loss": m.loss, "mean_pos_distance": m.stats.mean_pos, "mean_neg_distance": m.stats.mean_neg, "pairs": m.pairs,
-        })
+        reports.append(
+            {
+                # accuracy: cross-validated over the pairs' folds; val / far: at the FAR target (1e-3), also as val_at_far
+                "accuracy": m.cv.accuracy,
+                "auc": m.roc.auc,
+                "val": m.at_far.val,
+                "far": m.at_far.far,
+                "val_at_far": m.at_far.val,
+                "loss": m.loss,
+                "mean_pos_distance": m.stats.mean_pos,
+                "mean_neg_distance": m.stats.mean_neg,
+                "pairs": m.pairs,
+            }
+        )
     return reports[0], reports[1]

@@ -91,7 +91,7 @@ def warm_up(services: Services, explorer: explore_tab.ExplorerState) -> threadin
     def run():
         try:
             services.pipeline.embedder()
-            services.pipeline.detector
+            _ = services.pipeline.detector  # built now, not on the first request
             explorer.warm_up()
         except Exception:  # warming is best effort; the real call reports any error to the user
             pass

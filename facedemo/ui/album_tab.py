@@ -58,7 +58,14 @@ def render(services: Services, people_changed: gr.State):
     album = gr.State(None, time_to_live=ALBUM_TTL_S, delete_callback=close_album)
     with gr.Row():
         with gr.Column(scale=1):
-            files = gr.File(label="Photos, or a zip of photos", file_count="multiple", file_types=["image", ".zip"], type="filepath", elem_id="album-files", height=220)
+            files = gr.File(
+                label="Photos, or a zip of photos",
+                file_count="multiple",
+                file_types=["image", ".zip"],
+                type="filepath",
+                elem_id="album-files",
+                height=220,
+            )
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 method = gr.Dropdown(list(CLUSTER_METHODS), value=DEFAULT_CLUSTER_METHOD, label="Grouping")
@@ -85,6 +92,7 @@ def render(services: Services, people_changed: gr.State):
         result_json = gr.JSON(label="Groups")
 
     with rows:  # the groups, above the JSON
+
         @gr.render(inputs=[album], triggers=[result_json.change])
         def show(current):
             if current is None:
@@ -98,9 +106,18 @@ def render(services: Services, people_changed: gr.State):
                     gr.Markdown(f"**{group_label(group)}**")
                     gr.HTML(inline_tiles([(f.thumbnail, face_caption(f)) for f in faces]))
                     continue
-                row = gr.Gallery([(str(f.thumbnail), face_caption(f)) for f in faces], label=group_label(group),
-                                 columns=12, rows=1, height=170, object_fit="contain", allow_preview=False)
-                row.select(pick_face(faces, [group.id] * len(faces)), None, [face_pick, group_pick], api_visibility="private")
+                row = gr.Gallery(
+                    [(str(f.thumbnail), face_caption(f)) for f in faces],
+                    label=group_label(group),
+                    columns=12,
+                    rows=1,
+                    height=170,
+                    object_fit="contain",
+                    allow_preview=False,
+                )
+                row.select(
+                    pick_face(faces, [group.id] * len(faces)), None, [face_pick, group_pick], api_visibility="private"
+                )
             hidden = len([g for g in groups if len(g.faces) > 1]) - len(shown)
             if hidden > 0:
                 gr.Markdown(f"… and {hidden} more groups (pick them by number above).")
@@ -110,10 +127,20 @@ def render(services: Services, people_changed: gr.State):
                     gr.Markdown(f"**On their own ({len(alone)} faces, each a group of one)**")
                     gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id}") for g, f in pairs]))
                     return
-                row = gr.Gallery([(str(f.thumbnail), f"{face_caption(f)} · group {g.id}") for g, f in pairs],
-                                 label=f"On their own ({len(alone)} faces, each a group of one)", columns=12, height=170,
-                                 object_fit="contain", allow_preview=False)
-                row.select(pick_face([f for _, f in pairs], [g.id for g, _ in pairs]), None, [face_pick, group_pick], api_visibility="private")
+                row = gr.Gallery(
+                    [(str(f.thumbnail), f"{face_caption(f)} · group {g.id}") for g, f in pairs],
+                    label=f"On their own ({len(alone)} faces, each a group of one)",
+                    columns=12,
+                    height=170,
+                    object_fit="contain",
+                    allow_preview=False,
+                )
+                row.select(
+                    pick_face([f for _, f in pairs], [g.id for g, _ in pairs]),
+                    None,
+                    [face_pick, group_pick],
+                    api_visibility="private",
+                )
 
     def pick_face(faces, group_ids):
         """Clicking a face picks it (to take out) and its group (to name or merge)."""
@@ -128,9 +155,13 @@ def render(services: Services, people_changed: gr.State):
         group_choices = [(group_label(g), g.id) for g in groups]
         face_choices = [(f"#{f.index} · {f.image} (group {g.id})", f.index) for g in groups for f in g.faces]
         return (
-            current, message, current.to_json(),
-            gr.update(choices=group_choices, value=None), gr.update(choices=group_choices, value=None),
-            gr.update(choices=group_choices, value=None), gr.update(choices=face_choices, value=None),
+            current,
+            message,
+            current.to_json(),
+            gr.update(choices=group_choices, value=None),
+            gr.update(choices=group_choices, value=None),
+            gr.update(choices=group_choices, value=None),
+            gr.update(choices=face_choices, value=None),
         )
 
     outputs = [album, action_note, result_json, group_pick, merge_a, merge_b, face_pick]
@@ -142,14 +173,23 @@ def render(services: Services, people_changed: gr.State):
         if not paths:
             raise gr.Error("Add some photos (or a zip of them) first.")
         close_album(previous)  # the old album's unpacked photos and thumbnails go as soon as it is replaced
-        current = services.album(paths, session_of(request), _value(model_name) or None, _value(how) or None,
-                                 progress=lambda done, total, message="": progress((done, total), desc=message or "Finding faces"))
+        current = services.album(
+            paths,
+            session_of(request),
+            _value(model_name) or None,
+            _value(how) or None,
+            progress=lambda done, total, message="": progress((done, total), desc=message or "Finding faces"),
+        )
         groups = current.groups()
         people = [p.name for p in services.gallery(session_of(request)).people()]
-        text = (f"**{len(current.faces)}** face(s) in **{current.images}** photo(s), grouped into **{len(groups)}** "
-                f"group(s) ({current.method}, threshold {current.threshold:.3f}).")
+        text = (
+            f"**{len(current.faces)}** face(s) in **{current.images}** photo(s), grouped into **{len(groups)}** "
+            f"group(s) ({current.method}, threshold {current.threshold:.3f})."
+        )
         if current.skipped:
-            text += f" {len(current.skipped)} photo(s) skipped: " + " ".join(f"{s.image}: {s.reason}" for s in current.skipped[:10])
+            text += f" {len(current.skipped)} photo(s) skipped: " + " ".join(
+                f"{s.image}: {s.reason}" for s in current.skipped[:10]
+            )
         return (*refreshed(current, ""), text, gr.update(choices=people))
 
     def need(current):
@@ -185,7 +225,9 @@ def render(services: Services, people_changed: gr.State):
         return refreshed(current, f"Face #{int(_value(face))} is now a group of its own.")
 
     button.click(cluster, [files, model, method, album], [*outputs, note, name], api_name="cluster", preprocess=False)
-    name_button.click(name_group, [album, group_pick, name], [*outputs, people_changed], api_name="album_name", preprocess=False)
+    name_button.click(
+        name_group, [album, group_pick, name], [*outputs, people_changed], api_name="album_name", preprocess=False
+    )
     merge_button.click(merge, [album, merge_a, merge_b], outputs, api_name="album_merge", preprocess=False)
     take_out_button.click(take_out, [album, face_pick], outputs, api_name="album_take_out", preprocess=False)
     return model

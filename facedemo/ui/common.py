@@ -37,7 +37,10 @@ def default_model(services: Services) -> str | None:
 def models_note(services: Services) -> str:
     lines = []
     for s in services.pipeline.models():
-        lines.append(f"- **{s.name}** ({s.dim}-d): " + ("available" + (f", {s.note}" if s.note else "") if s.available else f"unavailable. {s.reason}"))
+        lines.append(
+            f"- **{s.name}** ({s.dim}-d): "
+            + ("available" + (f", {s.note}" if s.note else "") if s.available else f"unavailable. {s.reason}")
+        )
     return "\n".join(lines)
 
 
@@ -54,7 +57,9 @@ def user_errors(fn):
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback in the server log
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong on our side ({exc.__class__.__name__}); the details are in the server log.") from None
+            raise gr.Error(
+                f"Something went wrong on our side ({exc.__class__.__name__}); the details are in the server log."
+            ) from None
 
     return wrapper
 

@@ -14,7 +14,17 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from ..explorer import ROBUSTNESS_METRICS, Exploration, det_figure, explore, metrics_table, robustness_figure, roc_figure, umap_ready, warm_up_umap
+from ..explorer import (
+    ROBUSTNESS_METRICS,
+    Exploration,
+    det_figure,
+    explore,
+    metrics_table,
+    robustness_figure,
+    roc_figure,
+    umap_ready,
+    warm_up_umap,
+)
 from ..services import Services, on_gpu
 from .common import default_model, gradio_progress, model_choices, session_of, user_errors
 
@@ -45,7 +55,9 @@ class ExplorerState:
         wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
         records = gallery.store.vectors(model)[0] if gallery.store.count(model) else []
         names = {p.id: p.name for p in gallery.store.persons()} if records else {}
-        digest = hashlib.sha256(",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records)).encode()).hexdigest()
+        digest = hashlib.sha256(
+            ",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records)).encode()
+        ).hexdigest()
         key = (getattr(gallery.store, "namespace", None), model, wanted, digest, gallery.pipeline.threshold(model))
         with self._lock:
             if key in self._cache:
@@ -64,8 +76,21 @@ def render(services: Services, state: ExplorerState) -> None:
     choices = model_choices(services)
     default = default_model(services)
     with gr.Row():
-        models = gr.Dropdown(choices, value=[default] if default else [], multiselect=True, max_choices=2, label="Models (pick two to compare)", scale=3)
-        method = gr.Radio(["auto", "umap", "pca"], value="auto", label="Projection", info="auto: PCA at once, UMAP once it is compiled", scale=2)
+        models = gr.Dropdown(
+            choices,
+            value=[default] if default else [],
+            multiselect=True,
+            max_choices=2,
+            label="Models (pick two to compare)",
+            scale=3,
+        )
+        method = gr.Radio(
+            ["auto", "umap", "pca"],
+            value="auto",
+            label="Projection",
+            info="auto: PCA at once, UMAP once it is compiled",
+            scale=2,
+        )
         button = gr.Button("Explore", variant="primary", scale=1)
     note = gr.Markdown()
     with gr.Row():
@@ -84,9 +109,14 @@ def render(services: Services, state: ExplorerState) -> None:
             det_button = gr.Button("Show the DET curves", scale=1)
         det_note = gr.Markdown()
         det_plot = gr.Plot(label="DET: strangers named (FPIR) against enrolled people missed or misnamed (FNIR)")
-    with gr.Accordion("Robustness on LFW: every model under blur, darkness, low resolution, JPEG, occlusion, grayscale, noise", open=False):
+    with gr.Accordion(
+        "Robustness on LFW: every model under blur, darkness, low resolution, JPEG, occlusion, grayscale, noise",
+        open=False,
+    ):
         with gr.Row():
-            rob_metric = gr.Radio([(label, key) for key, label in ROBUSTNESS_METRICS.items()], value="accuracy", label="Curve", scale=3)
+            rob_metric = gr.Radio(
+                [(label, key) for key, label in ROBUSTNESS_METRICS.items()], value="accuracy", label="Curve", scale=3
+            )
             rob_button = gr.Button("Show the robustness curves", scale=1)
         rob_note = gr.Markdown()
         rob_plot = gr.Plot(label="One panel per condition, one line per model; severity 0 is the clean pairs")
@@ -105,20 +135,34 @@ def render(services: Services, state: ExplorerState) -> None:
         curves = {v.model: v.view.metrics.roc for v in views if v.view.metrics is not None}
         roc = roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None
         table = metrics_table([v.view.row() for v in views])
-        return "  \n".join(v.note for v in views), maps[0], maps[1], hists[0], hists[1], roc, table, {v.model: v.to_json() for v in views}
+        return (
+            "  \n".join(v.note for v in views),
+            maps[0],
+            maps[1],
+            hists[0],
+            hists[1],
+            roc,
+            table,
+            {v.model: v.to_json() for v in views},
+        )
 
     @user_errors
     def open_set(names=None, size="1000"):
         name = services.pipeline.spec(([n for n in (names or []) if n] or [default])[0]).name
         curves, note = services.open_set_curves(name, int(size or 1000))
-        return note, det_figure(curves, f"{name}: open-set identification with {int(size or 1000):,} people enrolled",
-                                services.settings.target_fpir)
+        return note, det_figure(
+            curves,
+            f"{name}: open-set identification with {int(size or 1000):,} people enrolled",
+            services.settings.target_fpir,
+        )
 
     @user_errors
     def robustness(metric="accuracy"):
         result = services.robustness()
-        lines = [f"{result.pairs} pairs of LFW's {result.pairs_file}, the second photo of each degraded before detection; "
-                 "accuracy at each model's calibrated threshold. Saved by `python -m facedemo eval robustness`."]
+        lines = [
+            f"{result.pairs} pairs of LFW's {result.pairs_file}, the second photo of each degraded before detection; "
+            "accuracy at each model's calibrated threshold. Saved by `python -m facedemo eval robustness`."
+        ]
         lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
 

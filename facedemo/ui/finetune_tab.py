@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..explorer.figures import training_curves_figure
-from ..training import LOSSES, finetune_gallery, saved_report
 from ..services import Services, on_gpu
+from ..training import LOSSES, finetune_gallery, saved_report
 from ..vision.degrade import CONDITIONS
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
@@ -20,7 +20,9 @@ def report_rows(before: dict, after: dict) -> list[list]:
     """The before/after table: clean held-out people, then their degraded slice when there is one."""
     rows = [[key, round(before[key], 4), round(after[key], 4)] for key in ROWS]
     if "slice" in before:
-        rows += [[f"degraded: {key}", round(before["slice"][key], 4), round(after["slice"][key], 4)] for key in SLICE_ROWS]
+        rows += [
+            [f"degraded: {key}", round(before["slice"][key], 4), round(after["slice"][key], 4)] for key in SLICE_ROWS
+        ]
     return rows
 
 
@@ -45,7 +47,9 @@ def render(services: Services, state: ExplorerState):
         severity = gr.Slider(1, 5, value=3, step=1, label="Severity (1 mild - 5 harsh)")
         button = gr.Button("Fine-tune", variant="primary")
     note = gr.Markdown()
-    table = gr.Dataframe(headers=["metric", "before", "after"], label="Held-out people: before and after", interactive=False)
+    table = gr.Dataframe(
+        headers=["metric", "before", "after"], label="Held-out people: before and after", interactive=False
+    )
     curves = gr.Plot(label="Training curves: loss, and the held-out people's mean distances, per epoch")
     with gr.Row():
         map_before = gr.Plot(label="Before (base model)")
@@ -63,12 +67,25 @@ def render(services: Services, state: ExplorerState):
 
     @user_errors
     @on_gpu
-    def run(base_name=None, new_name="", n_epochs=30, loss_name="triplet", condition_name=NO_CONDITION, level=3,
-            request: gr.Request = None, progress=gr.Progress()):
+    def run(
+        base_name=None,
+        new_name="",
+        n_epochs=30,
+        loss_name="triplet",
+        condition_name=NO_CONDITION,
+        level=3,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
         gallery = services.gallery(session_of(request))
         augment = None if not condition_name or condition_name == NO_CONDITION else f"{condition_name}:{int(level)}"
         result = finetune_gallery(
-            gallery, base_name or None, new_name or "", int(n_epochs), loss=loss_name or "triplet", augment=augment,
+            gallery,
+            base_name or None,
+            new_name or "",
+            int(n_epochs),
+            loss=loss_name or "triplet",
+            augment=augment,
             progress=lambda done, total, message="": progress((done, total), desc=message),
         )
         before = state.explore(gallery, result.base, "auto")
@@ -76,23 +93,39 @@ def render(services: Services, state: ExplorerState):
         text = (
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
             f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
-            + ("It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
-               if services.public else "It is now in every model list and identifies against this gallery.")
+            + (
+                "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
+                if services.public
+                else "It is now in every model list and identifies against this gallery."
+            )
         )
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
-        return (text, report_rows(saved_json["before"], saved_json["after"]), figure, before.projection, after.projection,
-                before.histogram, after.histogram, gr.update(choices=fine_tuned(gallery.pipeline), value=result.name), saved_json)
+        return (
+            text,
+            report_rows(saved_json["before"], saved_json["after"]),
+            figure,
+            before.projection,
+            after.projection,
+            before.histogram,
+            after.histogram,
+            gr.update(choices=fine_tuned(gallery.pipeline), value=result.name),
+            saved_json,
+        )
 
     @user_errors
     def curves_of(model_name=None, request: gr.Request = None):
         saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
-        figure = training_curves_figure(saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch"))
+        figure = training_curves_figure(
+            saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch")
+        )
         return figure, report_rows(saved_json["before"], saved_json["after"])
 
     event = button.click(
-        run, [base, name, epochs, loss, condition, severity],
-        [note, table, curves, map_before, map_after, hist_before, hist_after, saved, report], api_name="finetune",
+        run,
+        [base, name, epochs, loss, condition, severity],
+        [note, table, curves, map_before, map_after, hist_before, hist_after, saved, report],
+        api_name="finetune",
     )
     show.click(curves_of, [saved], [saved_curves, saved_table], api_name="finetune_curves")
     return base, event

@@ -12,13 +12,23 @@ from .common import inline_tiles, require_file, session_of, user_errors
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
     if services.public:
-        gr.Markdown("**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave.")
+        gr.Markdown(
+            "**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave."
+        )
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Enroll a person")
             name = gr.Textbox(label="Name", placeholder="e.g. Ada Lovelace")
-            photos = gr.File(label="Photos (one face each)", file_count="multiple", file_types=["image"], type="filepath", elem_id="enroll-photos")
-            gr.Markdown("Every available model embeds each face, so every model can be compared on the people enrolled here.")
+            photos = gr.File(
+                label="Photos (one face each)",
+                file_count="multiple",
+                file_types=["image"],
+                type="filepath",
+                elem_id="enroll-photos",
+            )
+            gr.Markdown(
+                "Every available model embeds each face, so every model can be compared on the people enrolled here."
+            )
             enroll_button = gr.Button("Enroll", variant="primary")
             enroll_note = gr.Markdown()
             enroll_json = gr.JSON(label="Enrollment (as the CLI's --json)", visible=False)
@@ -32,7 +42,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     if public:  # thumbnails inline, never as a file URL that any client could fetch (ui.common.inline_tiles)
         people_gallery = gr.HTML(label="Enrolled people", elem_id="people-tiles")
     else:
-        people_gallery = gr.Gallery(label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False)
+        people_gallery = gr.Gallery(
+            label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False
+        )
     with gr.Row():
         person = gr.Dropdown([], label="Person", allow_custom_value=True, scale=2)
         new_name = gr.Textbox(label="New name", scale=2)
@@ -52,10 +64,15 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     def list_people(request: gr.Request = None):
         people = gallery_of(request).people()
         tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
-        tiles = inline_tiles(tiles, "Nobody enrolled yet.") if public else [(str(path), caption) for path, caption in tiles]
+        tiles = (
+            inline_tiles(tiles, "Nobody enrolled yet.") if public else [(str(path), caption) for path, caption in tiles]
+        )
         names = [p.name for p in people]
         models = sorted({m for p in people for m in p.faces})
-        table = {"headers": ["person", "photos", *models], "data": [[p.name, p.images, *(p.faces.get(m, 0) for m in models)] for p in people]}
+        table = {
+            "headers": ["person", "photos", *models],
+            "data": [[p.name, p.images, *(p.faces.get(m, 0) for m in models)] for p in people],
+        }
         return tiles, gr.update(choices=names, value=None), table, [p.to_json() for p in people]
 
     @user_errors
@@ -100,10 +117,18 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         return f"Deleted **{name}**: {count} face(s), their embeddings and thumbnails are gone.", False
 
     outputs = [people_gallery, person, people_table, people_json]
-    enroll_button.click(enroll, [name, photos], [enroll_note, enroll_json], api_name="enroll").then(list_people, None, outputs, api_visibility="private")
-    import_button.click(import_zip, [archive], [import_note], api_name="import").then(list_people, None, outputs, api_visibility="private")
-    rename_button.click(rename, [person, new_name], [manage_note], api_name="rename").then(list_people, None, outputs, api_visibility="private")
-    delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(list_people, None, outputs, api_visibility="private")
+    enroll_button.click(enroll, [name, photos], [enroll_note, enroll_json], api_name="enroll").then(
+        list_people, None, outputs, api_visibility="private"
+    )
+    import_button.click(import_zip, [archive], [import_note], api_name="import").then(
+        list_people, None, outputs, api_visibility="private"
+    )
+    rename_button.click(rename, [person, new_name], [manage_note], api_name="rename").then(
+        list_people, None, outputs, api_visibility="private"
+    )
+    delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(
+        list_people, None, outputs, api_visibility="private"
+    )
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
     if tab is not None:  # the list is fresh whenever the tab is opened

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import params
-from ..gallery import METHODS, DEFAULT_METHOD
+from ..gallery import DEFAULT_METHOD, METHODS
 from ..gallery.identify import size_note
 from ..services import Services, on_gpu
 from .common import default_model, gradio_progress, model_choices, require_image, session_of, user_errors
@@ -27,16 +27,23 @@ def result_note(result, target: float | None = None) -> str:
 
 def compare_rows(comparison) -> list[list]:
     """A row per model and face: the name (or unknown), its distance and that model's threshold."""
-    return [[r.model, i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), round(r.threshold, 3)]
-            for r in comparison.results for i, m in enumerate(r.faces, 1)]
+    return [
+        [r.model, i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), round(r.threshold, 3)]
+        for r in comparison.results
+        for i, m in enumerate(r.faces, 1)
+    ]
 
 
 def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
     """Each face boxed once, labelled with its number and every model's answer."""
     first = comparison.results[0]
-    return [(tuple(int(round(v)) for v in match.face.box),
-             f"{i}. " + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results))
-            for i, match in enumerate(first.faces, 1)]
+    return [
+        (
+            tuple(int(round(v)) for v in match.face.box),
+            f"{i}. " + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results),
+        )
+        for i, match in enumerate(first.faces, 1)
+    ]
 
 
 def compare_note(comparison) -> str:
@@ -47,11 +54,22 @@ def compare_note(comparison) -> str:
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Photo (one face or a group)", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="identify-image")
+            image = gr.Image(
+                label="Photo (one face or a group)",
+                type="filepath",
+                sources=["upload", "webcam", "clipboard"],
+                height=320,
+                elem_id="identify-image",
+            )
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
-            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Decide by", info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers")
+            method = gr.Radio(
+                list(METHODS),
+                value=DEFAULT_METHOD,
+                label="Decide by",
+                info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers",
+            )
             with gr.Row():
                 button = gr.Button("Identify", variant="primary")
                 compare_button = gr.Button("Compare every model")
@@ -59,7 +77,9 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
         with gr.Column(scale=2):
             annotated = gr.AnnotatedImage(label="Faces found", height=420)
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True, elem_id="identify-table")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True, elem_id="identify-table"
+            )
             note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
@@ -74,11 +94,22 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     def identify(path, model_name=None, k=3, how=DEFAULT_METHOD, request: gr.Request = None, progress=gr.Progress()):
         path = require_image(path, "a photo")
         session = session_of(request)
-        picture, result = services.identify(path, session, model_name or None, 3 if k in (None, "") else k, how or DEFAULT_METHOD,
-                                            progress=gradio_progress(progress))
+        picture, result = services.identify(
+            path,
+            session,
+            model_name or None,
+            3 if k in (None, "") else k,
+            how or DEFAULT_METHOD,
+            progress=gradio_progress(progress),
+        )
         boxes = [(tuple(int(round(v)) for v in m.face.box), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
         rows = [
-            [i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates)]
+            [
+                i,
+                m.name or "unknown",
+                None if m.distance is None else round(m.distance, 3),
+                ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates),
+            ]
             for i, m in enumerate(result.faces, 1)
         ]
         unknown_first = sorted(range(len(result.faces)), key=lambda i: result.faces[i].name is not None)
@@ -98,10 +129,19 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     def compare(path, k=3, how=DEFAULT_METHOD, request: gr.Request = None, progress=gr.Progress()):
         """Every model with people enrolled on the same photo: a row per model and face."""
         path = require_image(path, "a photo")
-        comparison = services.compare_identify(path, session_of(request), 3 if k in (None, "") else k, how or DEFAULT_METHOD,
-                                               progress=gradio_progress(progress))
-        return ((comparison.image, compare_boxes(comparison)), {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
-                compare_note(comparison), comparison.to_json())
+        comparison = services.compare_identify(
+            path,
+            session_of(request),
+            3 if k in (None, "") else k,
+            how or DEFAULT_METHOD,
+            progress=gradio_progress(progress),
+        )
+        return (
+            (comparison.image, compare_boxes(comparison)),
+            {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
+            compare_note(comparison),
+            comparison.to_json(),
+        )
 
     @user_errors
     @on_gpu
@@ -114,14 +154,35 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         result = gallery.enroll(person or "", [path], face_index=index, labels=["identify upload"])
         if result.duplicates:
             return f"That face is already enrolled as **{result.duplicates[0].person}**.", people_changed_value()
-        return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.", people_changed_value()
+        return (
+            f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.",
+            people_changed_value(),
+        )
 
     def people_changed_value():
         import time
 
         return time.time()
 
-    button.click(identify, [image, model, top_k, method], [annotated, table, face_pick, name, note, result_json], api_name="identify", preprocess=False)
-    compare_button.click(compare, [image, top_k, method], [annotated, table, note, result_json], api_name="identify_compare", preprocess=False)
-    enroll_button.click(enroll_face, [image, face_pick, name, model], [enroll_note, people_changed], api_name="enroll_face", preprocess=False)
+    button.click(
+        identify,
+        [image, model, top_k, method],
+        [annotated, table, face_pick, name, note, result_json],
+        api_name="identify",
+        preprocess=False,
+    )
+    compare_button.click(
+        compare,
+        [image, top_k, method],
+        [annotated, table, note, result_json],
+        api_name="identify_compare",
+        preprocess=False,
+    )
+    enroll_button.click(
+        enroll_face,
+        [image, face_pick, name, model],
+        [enroll_note, people_changed],
+        api_name="enroll_face",
+        preprocess=False,
+    )
     return model

@@ -29,12 +29,22 @@ def compare_html(comparison) -> str:
     rows = []
     for r in comparison.results:
         color, word = ("#2e7d32", "same person") if r.same_person else ("#c62828", "different people")
-        rows.append(f"<tr><td><b>{html.escape(r.model)}</b></td><td>{r.distance:.3f}</td><td>{r.threshold:.3f}</td>"
-                    f"<td style='color:{color};font-weight:700'>{word}</td></tr>")
-    missing = "".join(f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(why)}</div>" for m, why in comparison.unavailable.items())
-    notes = "".join(f"<div style='opacity:.8'>{html.escape(n)}</div>" for n in (comparison.results[0].notes if comparison.results else ()))
-    return (f"<div class='verdict' style='padding:8px 14px'><table><tr><th>model</th><th>distance</th><th>threshold</th>"
-            f"<th>verdict</th></tr>{''.join(rows)}</table>{notes}{missing}</div>")
+        rows.append(
+            f"<tr><td><b>{html.escape(r.model)}</b></td><td>{r.distance:.3f}</td><td>{r.threshold:.3f}</td>"
+            f"<td style='color:{color};font-weight:700'>{word}</td></tr>"
+        )
+    missing = "".join(
+        f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(why)}</div>"
+        for m, why in comparison.unavailable.items()
+    )
+    notes = "".join(
+        f"<div style='opacity:.8'>{html.escape(n)}</div>"
+        for n in (comparison.results[0].notes if comparison.results else ())
+    )
+    return (
+        f"<div class='verdict' style='padding:8px 14px'><table><tr><th>model</th><th>distance</th><th>threshold</th>"
+        f"<th>verdict</th></tr>{''.join(rows)}</table>{notes}{missing}</div>"
+    )
 
 
 def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image:
@@ -56,18 +66,26 @@ def calibrated_if_blank(limit):
 
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
-        image_a = gr.Image(label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-a")
-        image_b = gr.Image(label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-b")
+        image_a = gr.Image(
+            label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-a"
+        )
+        image_b = gr.Image(
+            label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-b"
+        )
     with gr.Row():
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
-        threshold = gr.Number(value=None, minimum=0, maximum=2, label="Threshold (blank or 0: the model's calibrated one)", scale=1)
+        threshold = gr.Number(
+            value=None, minimum=0, maximum=2, label="Threshold (blank or 0: the model's calibrated one)", scale=1
+        )
         button = gr.Button("Verify", variant="primary", scale=1)
         compare_button = gr.Button("Compare every model", scale=1)
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
     verdict = gr.HTML(elem_id="verify-verdict")
     with gr.Row():
-        crops = gr.Image(label="The faces compared, aligned as the model sees them", type="pil", height=260, interactive=False)
+        crops = gr.Image(
+            label="The faces compared, aligned as the model sees them", type="pil", height=260, interactive=False
+        )
         plot = gr.Plot(label="Distance on the model's genuine / impostor distribution")
     result_json = gr.JSON(label="Result (as the CLI's --json)")
 
@@ -75,7 +93,9 @@ def render(services: Services, examples: dict) -> None:
     @on_gpu
     def verify(a, b, model_name=None, limit=None, request: gr.Request = None):
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result, first, second = services.pipeline_for(session_of(request)).verify(a, b, model_name or None, calibrated_if_blank(limit))
+        result, first, second = services.pipeline_for(session_of(request)).verify(
+            a, b, model_name or None, calibrated_if_blank(limit)
+        )
         record = distributions.load(result.model, services.settings.home)
         figure = verify_figure(result.model, result.distance, result.threshold, record)
         return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
@@ -86,9 +106,25 @@ def render(services: Services, examples: dict) -> None:
         """Every available model on the same two faces: a row per model, a distribution panel per model."""
         a, b = require_image(a, "photo A"), require_image(b, "photo B")
         result = services.pipeline_for(session_of(request)).compare_models(a, b)
-        rows = [(r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home)) for r in result.results]
-        return compare_html(result), side_by_side(result.first.crop, result.second.crop), compare_figure(rows), result.to_json()
+        rows = [
+            (r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home))
+            for r in result.results
+        ]
+        return (
+            compare_html(result),
+            side_by_side(result.first.crop, result.second.crop),
+            compare_figure(rows),
+            result.to_json(),
+        )
 
-    button.click(verify, [image_a, image_b, model, threshold], [verdict, crops, plot, result_json], api_name="verify", preprocess=False)
-    compare_button.click(compare, [image_a, image_b], [verdict, crops, plot, result_json], api_name="compare", preprocess=False)
+    button.click(
+        verify,
+        [image_a, image_b, model, threshold],
+        [verdict, crops, plot, result_json],
+        api_name="verify",
+        preprocess=False,
+    )
+    compare_button.click(
+        compare, [image_a, image_b], [verdict, crops, plot, result_json], api_name="compare", preprocess=False
+    )
     return model

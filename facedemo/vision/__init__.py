@@ -8,6 +8,18 @@ from .detect import Detector, Face, central_face, largest_face
 from .images import IMAGE_SUFFIXES, ImageInput, identity_folders, image_sha, list_images, load_image
 
 __all__ = [
-    "ALIGNMENTS", "Detector", "Face", "IMAGE_SUFFIXES", "ImageInput", "align_face", "center_crop_face", "central_face",
-    "crop_face", "identity_folders", "image_sha", "largest_face", "list_images", "load_image",
+    "ALIGNMENTS",
+    "Detector",
+    "Face",
+    "IMAGE_SUFFIXES",
+    "ImageInput",
+    "align_face",
+    "center_crop_face",
+    "central_face",
+    "crop_face",
+    "identity_folders",
+    "image_sha",
+    "largest_face",
+    "list_images",
+    "load_image",
 ]

@@ -3,7 +3,7 @@ or facenet-pytorch's plain margin crop, so the two can be compared."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image

@@ -11,9 +11,9 @@ occluding bands need to know where the eyes and the mouth are, which ``FaceLayou
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 from zlib import crc32
 
 import numpy as np
@@ -41,7 +41,7 @@ class FaceLayout:
     face_right: float
 
     @classmethod
-    def from_landmarks(cls, landmarks: Sequence[tuple[float, float]], size: tuple[int, int]) -> "FaceLayout":
+    def from_landmarks(cls, landmarks: Sequence[tuple[float, float]], size: tuple[int, int]) -> FaceLayout:
         """The layout of a face from its five landmarks (left eye, right eye, nose, mouth left, mouth right)
         in the pixel coordinates of an image of ``size`` (width, height)."""
         w, h = size
@@ -97,7 +97,7 @@ def _exposure(image, stops, rng, layout):
     # 2.2), and the read noise that a dark photo carries becomes visible once a camera brightens it; here it
     # is left dark, as the user's photo is.
     linear = (np.asarray(image, dtype=np.float32) / 255.0) ** 2.2
-    out = (linear * 2.0 ** -stops) ** (1 / 2.2)
+    out = (linear * 2.0**-stops) ** (1 / 2.2)
     return Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
@@ -146,14 +146,46 @@ def _noise(image, sigma, rng, layout):
 CONDITIONS: dict[str, Condition] = {
     c.name: c
     for c in (
-        Condition("blur", "Gaussian blur (out of focus, motion)", "sigma in pixels of a 250-px photo", (1.0, 2.0, 3.0, 4.5, 6.0), _blur),
+        Condition(
+            "blur",
+            "Gaussian blur (out of focus, motion)",
+            "sigma in pixels of a 250-px photo",
+            (1.0, 2.0, 3.0, 4.5, 6.0),
+            _blur,
+        ),
         Condition("dark", "darkened by a gamma curve (poor lighting)", "gamma", (1.5, 2.0, 2.5, 3.2, 4.0), _gamma),
-        Condition("underexposed", "under-exposed (too little light)", "stops below the right exposure", (1.0, 2.0, 3.0, 4.0, 5.0), _exposure),
-        Condition("lowres", "low resolution: downscaled, then upscaled back", "scale factor", (0.5, 0.35, 0.25, 0.16, 0.1), _lowres),
+        Condition(
+            "underexposed",
+            "under-exposed (too little light)",
+            "stops below the right exposure",
+            (1.0, 2.0, 3.0, 4.0, 5.0),
+            _exposure,
+        ),
+        Condition(
+            "lowres",
+            "low resolution: downscaled, then upscaled back",
+            "scale factor",
+            (0.5, 0.35, 0.25, 0.16, 0.1),
+            _lowres,
+        ),
         Condition("jpeg", "JPEG compression artefacts", "JPEG quality", (30, 20, 12, 7, 3), _jpeg),
-        Condition("sunglasses", "a black band over the eyes", "band height / eye-to-mouth distance", (0.35, 0.5, 0.65, 0.8, 1.0), _sunglasses),
-        Condition("mask", "a black band over the lower face", "cover (1 = up to the nose tip)", (0.5, 0.75, 1.0, 1.25, 1.5), _mask),
-        Condition("grayscale", "colour removed", "fraction of the colour removed", (0.25, 0.5, 0.75, 0.9, 1.0), _grayscale),
+        Condition(
+            "sunglasses",
+            "a black band over the eyes",
+            "band height / eye-to-mouth distance",
+            (0.35, 0.5, 0.65, 0.8, 1.0),
+            _sunglasses,
+        ),
+        Condition(
+            "mask",
+            "a black band over the lower face",
+            "cover (1 = up to the nose tip)",
+            (0.5, 0.75, 1.0, 1.25, 1.5),
+            _mask,
+        ),
+        Condition(
+            "grayscale", "colour removed", "fraction of the colour removed", (0.25, 0.5, 0.75, 0.9, 1.0), _grayscale
+        ),
         Condition("noise", "Gaussian sensor noise", "sigma in grey levels", (8.0, 16.0, 24.0, 36.0, 50.0), _noise),
     )
 }
@@ -168,7 +200,9 @@ def condition(name: str) -> Condition:
 
 def check_severity(severity: int) -> int:
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-        raise FaceDemoError(f"A severity is a whole number from {SEVERITIES[0]} (mild) to {SEVERITIES[-1]} (harsh); got {severity!r}.")
+        raise FaceDemoError(
+            f"A severity is a whole number from {SEVERITIES[0]} (mild) to {SEVERITIES[-1]} (harsh); got {severity!r}."
+        )
     return int(severity)
 
 
@@ -184,7 +218,9 @@ def parse_condition(text: str, default_severity: int = 3) -> tuple[str, int]:
         raise FaceDemoError(f"'{text}': the severity after ':' is a whole number from 1 to 5.") from None
 
 
-def degrade(image: Image.Image, name: str, severity: int, seed: int = 0, layout: FaceLayout = LFW_LAYOUT) -> Image.Image:
+def degrade(
+    image: Image.Image, name: str, severity: int, seed: int = 0, layout: FaceLayout = LFW_LAYOUT
+) -> Image.Image:
     """``image`` (RGB) under condition ``name`` at ``severity`` (1-5); the same arguments give the same pixels."""
     spec = condition(name)
     severity = check_severity(severity)

@@ -4,8 +4,8 @@ its ``None`` results or ``dtype=object`` arrays."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -37,7 +37,7 @@ class Face:
     def center(self) -> Point:
         return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
 
-    def scaled(self, factor: float) -> "Face":
+    def scaled(self, factor: float) -> Face:
         return Face(
             box=tuple(v * factor for v in self.box),
             score=self.score,
@@ -72,8 +72,14 @@ class Detector:
     ``detect_many`` gives it). Shrinking the photo removes the largest, costliest scales.
     """
 
-    def __init__(self, device, min_face_size: int = 20, min_score: float = 0.90, max_side: int = 1600,
-                 min_face_fraction: float = 0.0):
+    def __init__(
+        self,
+        device,
+        min_face_size: int = 20,
+        min_score: float = 0.90,
+        max_side: int = 1600,
+        min_face_fraction: float = 0.0,
+    ):
         from facenet_pytorch import MTCNN
 
         self.device = device

@@ -10,14 +10,13 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import FaceDemoError, ImageError
 
-ImageInput = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
+ImageInput = str | Path | bytes | bytearray | Image.Image | np.ndarray
 
 DEFAULT_MAX_PIXELS = 64_000_000
 # Every suffix the loader takes in a folder or a zip (Pillow reads them all).
@@ -92,7 +91,7 @@ def refuse_special(path: str | Path) -> None:
         raise ImageError(f"'{Path(path).name}' is {kind}, not a regular file; give a file name to write to.")
 
 
-def image_sha(source: "ImageInput") -> str:
+def image_sha(source: ImageInput) -> str:
     """sha256 of a photo's bytes (of its pixels when it is already decoded): how a photo already in the
     gallery is recognised before any model runs."""
     digest = hashlib.sha256()
