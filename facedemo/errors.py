@@ -51,3 +51,11 @@ class ArchiveError(FaceDemoError):
 
 class DataUnavailableError(FaceDemoError):
     """Data a feature needs is not on this machine (a dataset, photos of strangers, a calibration)."""
+
+
+class TrainingError(FaceDemoError):
+    """Fine-tuning cannot run on what it was given (too few people, photos missing, a model it cannot train)."""
+
+
+class DeviceError(FaceDemoError):
+    """The device asked for (a CUDA GPU) is not on this machine, or is not a device name."""

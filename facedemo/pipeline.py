@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from . import params
 from .device import DeviceInfo, resolve_device
-from .errors import FaceDemoError, ModelUnavailableError, NoFaceError
+from .errors import ImageError, InvalidParameterError, ModelUnavailableError, NoFaceError
 from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
 from .models.registry import (
     DEFAULT_ORDER,
@@ -136,7 +136,9 @@ class Pipeline:
         # or a public-mode visitor's own folder (see ``with_models_home``).
         self.models_home = Path(self.settings.home)
         if self.settings.alignment is not None and self.settings.alignment not in ALIGNMENTS:
-            raise FaceDemoError(f"Unknown alignment '{self.settings.alignment}': use one of {', '.join(ALIGNMENTS)}.")
+            raise InvalidParameterError(
+                f"Unknown alignment '{self.settings.alignment}': use one of {', '.join(ALIGNMENTS)}."
+            )
         self._lock = threading.RLock()
         self._device: DeviceInfo | None = None
         self._detector: Detector | None = None
@@ -324,7 +326,7 @@ class Pipeline:
             for index in range(start, min(start + chunk, len(sources))):
                 try:
                     loaded.append((index, self.load(sources[index])))
-                except FaceDemoError as exc:
+                except ImageError as exc:  # this photo cannot be read; the others go on
                     results[index] = AnalyzedImage(sources[index], None, [], str(exc))
             detections = self.detector.detect_many([image for _, image in loaded])
             crops = [self.aligned(image, face, spec) for (_, image), faces in zip(loaded, detections) for face in faces]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, InvalidParameterError
 from ..evaluation.clustering import ClusteringScores, clustering_scores
 from ..evaluation.embed import embed_images
 from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD, DEFAULT_SCALE, cluster_vectors
@@ -106,9 +106,9 @@ def lfw_album(
     with two or more (up to ``max_photos`` of theirs, picked at random), chosen at random with ``seed``."""
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())
     if not folders:
-        raise FaceDemoError(f"'{lfw}' holds no LFW person folders.")
+        raise DataUnavailableError(f"'{lfw}' holds no LFW person folders.")
     if not 0 <= singles <= people:
-        raise FaceDemoError(f"--singles must be between 0 and --people ({people}), not {singles}.")
+        raise InvalidParameterError(f"--singles must be between 0 and --people ({people}), not {singles}.")
     photos = {p.name: sorted(p.glob("*.jpg")) for p in folders}
     rng = random.Random(seed)
     ones = sorted(n for n, f in photos.items() if len(f) == 1)
@@ -137,7 +137,7 @@ def bench_cluster(
 ) -> ClusterBench:
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
-        raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
+        raise DataUnavailableError(f"LFW is not at '{lfw}'; pass --lfw.")
     spec = pipeline.spec(model)
     album = lfw_album(lfw, people, singles, max_photos, seed)
     paths = [p for p, _ in album]

@@ -8,7 +8,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from ..errors import FaceDemoError
+from ..errors import NoFaceError
 from ..pipeline import Pipeline
 from ..vision.detect import central_face
 from .pipeline import bench_images
@@ -61,7 +61,7 @@ def bench_flip(
         if faces:
             crops.append(pipeline.aligned(image, central_face(faces, image.size), spec))
     if not crops:
-        raise FaceDemoError("No face was found in the benchmark photos.")
+        raise NoFaceError("No face was found in the benchmark photos.")
     pipeline.embed_crops(spec, crops[:2], flip=True)  # load the model (and warm it) before timing
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(max(1, repeats)):

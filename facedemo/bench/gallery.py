@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 from ..gallery.server import chroma_server
 from ..gallery.store import make_client
 
@@ -126,9 +126,9 @@ def bench_gallery(
 ) -> ScaleReport:
     unknown = set(backends) - {"embedded", "server"}
     if unknown or not backends:
-        raise FaceDemoError("--backends takes 'embedded', 'server' or both.")
+        raise InvalidParameterError("--backends takes 'embedded', 'server' or both.")
     if any(s < 1 for s in sizes) or queries < 1:
-        raise FaceDemoError("Sizes and the number of queries must be positive.")
+        raise InvalidParameterError("Sizes and the number of queries must be positive.")
     report = ScaleReport(queries=queries, distribution="uniform" if uniform else "clustered")
     with tempfile.TemporaryDirectory(prefix="facedemo-bench-") as tmp:
         if "embedded" in backends:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError, NoFaceError
 from ..pipeline import Pipeline
 from ..settings import SHARED_FACES, Settings
 from ..vision.detect import Detector
@@ -251,7 +251,7 @@ def bench_gpu(
     batches = batches or [32, 256, 1024]
     chunks = chunks or [1, 16, 64]
     if min(batches) < 1 or min(chunks) < 1 or images < 1 or repeats < 1:
-        raise FaceDemoError("Batch sizes, chunk sizes, --images and --repeats must all be at least 1.")
+        raise InvalidParameterError("Batch sizes, chunk sizes, --images and --repeats must all be at least 1.")
     paths = bench_images(folder, images)
     group_root = Path(groups) if groups else GROUP_PHOTOS
     group_paths = list_images(group_root) if group_root.is_dir() else []
@@ -311,7 +311,7 @@ def bench_gpu(
         # The pipeline's own embedder on real crops, repeated up to the largest batch.
         crops = [f.crop for r in results for f in r.faces]
         if not crops:
-            raise FaceDemoError("No face was found in the benchmark images: pass --folder with face photos.")
+            raise NoFaceError("No face was found in the benchmark images: pass --folder with face photos.")
         many = (crops * (max(batches) // len(crops) + 1))[: max(max(batches), len(crops))]
         embed_s = _timed(lambda: pipeline.embed_crops(MODEL, many), dev, repeats)
         pipeline_embed = {

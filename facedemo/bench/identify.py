@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError
 from ..evaluation.embed import embed_images
 from ..evaluation.openset import FPIR_TARGETS, NEVER, DetCurve, Searches, det, fit_impostor_tail
 from ..files import update_json, write_json
@@ -117,7 +117,7 @@ def lfw_split(lfw: Path, people: int, enroll: int, strangers: int, probes_per_pe
     others to probe; strangers: one photo each of other people."""
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())
     if not folders:
-        raise FaceDemoError(f"'{lfw}' holds no LFW person folders.")
+        raise DataUnavailableError(f"'{lfw}' holds no LFW person folders.")
     photos = {p.name: sorted(p.glob("*.jpg")) for p in folders}
     rng = random.Random(seed)
     eligible = [n for n, f in photos.items() if len(f) >= enroll + 2]
@@ -141,7 +141,7 @@ def bench_identify(
 ) -> IdentifyBench:
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
-        raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
+        raise DataUnavailableError(f"LFW is not at '{lfw}'; pass --lfw.")
     began = time.perf_counter()
     enrolled, probes = lfw_split(lfw, people, enroll, strangers)
     model = pipeline.spec(model).name
@@ -218,7 +218,7 @@ def open_set_split(
 ) -> OpenSetSplit:
     folders = sorted(p for p in Path(lfw).iterdir() if p.is_dir())
     if not folders:
-        raise FaceDemoError(f"'{lfw}' holds no LFW person folders.")
+        raise DataUnavailableError(f"'{lfw}' holds no LFW person folders.")
     photos = {p.name: sorted(p.glob("*.jpg")) for p in folders}
     rng = random.Random(seed)
     several = [n for n, f in photos.items() if len(f) >= 2]
@@ -347,7 +347,7 @@ def bench_open_set(
     the impostor tails are fitted on the calibration strangers, the curves measured on the others."""
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
-        raise FaceDemoError(f"LFW is not at '{lfw}'; pass --lfw.")
+        raise DataUnavailableError(f"LFW is not at '{lfw}'; pass --lfw.")
     began = time.perf_counter()
     target = pipeline.settings.target_fpir if target_fpir is None else float(target_fpir)
     spec = pipeline.spec(model)

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .. import params
-from ..errors import FaceDemoError
+from ..errors import GalleryError, InvalidParameterError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "ui" / "examples"
 ENDPOINTS = ("verify", "identify", "people")
@@ -90,7 +90,7 @@ def loopback_only(url: str) -> str:
     except ValueError:
         loopback = False
     if not loopback:
-        raise FaceDemoError(
+        raise InvalidParameterError(
             f"bench load only talks to this machine (127.0.0.1, ::1 or localhost), not '{host or url}'."
         )
     return url if url.endswith("/") else url + "/"
@@ -114,7 +114,7 @@ def bench_load(
         setup.predict("Grace Hopper", [handle_file(photo["hopper.jpg"])], api_name="/enroll")
         setup.predict("Eileen Collins", [handle_file(photo["astronaut.jpg"])], api_name="/enroll")
     except Exception as exc:
-        raise FaceDemoError(
+        raise GalleryError(
             f"Could not reach the dashboard at {url} to set up the benchmark ({type(exc).__name__}: {exc})."
         ) from None
     calls = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, FaceDemoError
 from ..pipeline import Pipeline
 from ..settings import SHARED_FACES, SHARED_LFW, Settings
 from ..vision.images import list_images
@@ -24,10 +24,10 @@ from ..vision.images import list_images
 def bench_images(folder: str | None, limit: int) -> list[Path]:
     root = Path(folder) if folder else SHARED_LFW
     if not root.is_dir():
-        raise FaceDemoError(f"No image folder at {root}: pass --images DIR.")
+        raise DataUnavailableError(f"No image folder at {root}: pass --images DIR.")
     paths = list_images(root)
     if not paths:
-        raise FaceDemoError(f"{root} holds no images.")
+        raise DataUnavailableError(f"{root} holds no images.")
     step = max(1, len(paths) // limit)  # spread over many identities, deterministically
     return paths[::step][:limit]
 
@@ -257,7 +257,7 @@ class StageProfile:
 def group_photos(folder: str | None) -> list[Path]:
     root = Path(folder) if folder else SHARED_FACES / "bbt_faceapi" / "_group_photos"
     if not root.is_dir():
-        raise FaceDemoError(f"No folder of group photos at {root}: pass --groups DIR.")
+        raise DataUnavailableError(f"No folder of group photos at {root}: pass --groups DIR.")
     return list_images(root)
 
 

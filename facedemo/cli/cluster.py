@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import FaceDemoError
+from ..errors import ArchiveError, GalleryError, InvalidParameterError
 
 
 def register(sub) -> None:
@@ -84,13 +84,13 @@ def cmd_cluster(args) -> int:
 
     source = Path(args.album)
     if not source.exists():
-        raise FaceDemoError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
+        raise ArchiveError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
     services = services_from(args)
     pipeline = services.pipeline
     galleries = []
     if args.gallery:
         if not Path(args.gallery).is_dir():
-            raise FaceDemoError(f"The gallery folder {args.gallery} does not exist.")
+            raise GalleryError(f"The gallery folder {args.gallery} does not exist.")
         galleries.append(services.gallery(None))
         services.ready(galleries, [pipeline.spec(args.model).name])
     with _bar("photo", "cluster") as progress:
@@ -118,7 +118,7 @@ def cmd_bench_cluster(args) -> int:
     try:
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
     except ValueError:
-        raise FaceDemoError(f"--scales must be comma-separated numbers, not '{args.scales}'.") from None
+        raise InvalidParameterError(f"--scales must be comma-separated numbers, not '{args.scales}'.") from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     with _bar("photo", "embed") as progress:
         report = bench_cluster(

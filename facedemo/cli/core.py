@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidParameterError
 from ..settings import Settings
 from .common import add_pipeline_args, pipeline_from
 
@@ -117,14 +118,13 @@ def register(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from ..errors import FaceDemoError
     from ..pipeline import Pipeline
     from .common import emit
 
     pipeline = Pipeline(Settings.from_env())
     if args.action == "prepare" or args.name:
         if not args.name:
-            raise FaceDemoError(
+            raise InvalidParameterError(
                 "Say which model to prepare, e.g. `python -m facedemo models prepare facenet-casia-webface`."
             )
         return cmd_prepare(args, pipeline)
@@ -234,12 +234,11 @@ def cmd_bench_gpu(args) -> int:
 
 def cmd_bench_pipeline(args) -> int:
     from ..bench.pipeline import bench_images, bench_pipeline, group_photos, profile_stages
-    from ..errors import FaceDemoError
     from .common import emit
 
     if args.profile:
         if args.repeats < 1 or args.limit < 0:
-            raise FaceDemoError("--repeats must be at least 1 and --limit at least 0.")
+            raise InvalidParameterError("--repeats must be at least 1 and --limit at least 0.")
         bulk = bench_images(args.images, args.limit) if args.limit else []
         report = profile_stages(
             Settings.from_env(device=args.device),

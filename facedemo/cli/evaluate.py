@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, GalleryError, InvalidParameterError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
 from ..settings import SHARED_LFW as DEFAULT_LFW
@@ -123,7 +123,7 @@ def _gallery(args):
 
     folder = args.gallery or default_gallery_dir()
     if not Path(folder).is_dir():
-        raise FaceDemoError(
+        raise GalleryError(
             f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`."
         )
     services = services_from(args)
@@ -195,7 +195,7 @@ def cmd_eval(args) -> int:
 
     check_far(args.far)
     if not Path(args.root).is_dir():
-        raise FaceDemoError(f"The photo folder {args.root} does not exist.")
+        raise DataUnavailableError(f"The photo folder {args.root} does not exist.")
     pairs = read_pairs(resolve_pairs(args.root, args.pairs), args.root, args.folds)
     pipeline = pipeline_from(args)
     names = args.model or [pipeline.default_model()]
@@ -231,7 +231,9 @@ def _severities(values) -> list[int] | None:
         try:
             levels.append(int(v))
         except ValueError:
-            raise FaceDemoError(f"A severity is a whole number from 1 (mild) to 5 (harsh), not '{v}'.") from None
+            raise InvalidParameterError(
+                f"A severity is a whole number from 1 (mild) to 5 (harsh), not '{v}'."
+            ) from None
     return levels or None
 
 
@@ -243,7 +245,7 @@ def cmd_robustness(args) -> int:
     check_far(args.far)
     conditions, severities = check_slices(_listed(args.conditions) or None, _severities(args.severities))
     if not Path(args.root).is_dir():
-        raise FaceDemoError(f"The photo folder {args.root} does not exist.")
+        raise DataUnavailableError(f"The photo folder {args.root} does not exist.")
     path = resolve_pairs(args.root, args.pairs)
     pairs = read_pairs(path, args.root, args.folds)
     result = evaluate_robustness(

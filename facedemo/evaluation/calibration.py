@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 from ..models.thresholds import save_calibration
 from ..progress import Progress
 from . import distributions
@@ -39,7 +39,7 @@ class Calibration:
 def check_far(far: float) -> None:
     """Refuse a bad false accept rate before minutes of embedding, not after."""
     if not 0.0 < far < 1.0:
-        raise FaceDemoError(f"--far is a false accept rate between 0 and 1 (e.g. 1e-3), not {far:g}.")
+        raise InvalidParameterError(f"--far is a false accept rate between 0 and 1 (e.g. 1e-3), not {far:g}.")
 
 
 def calibrate(
@@ -55,7 +55,7 @@ def calibrate(
     verification uses (``use``)."""
     check_far(far)
     if use not in USES:
-        raise FaceDemoError(f"Unknown criterion '{use}': use accuracy or far.")
+        raise InvalidParameterError(f"Unknown criterion '{use}': use accuracy or far.")
     pairs = read_lfw_pairs(Path(root) / CALIBRATION_PAIRS, Path(root))
     spec = pipeline.spec(model)
     alignment = pipeline.alignment(spec)

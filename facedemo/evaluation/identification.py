@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, GalleryError, NoFaceError
 from ..vectors import centroid, distance_matrix
 from ..vision.images import identity_folders
 from .metrics import IdentificationResult, identification_accuracy
@@ -39,13 +39,13 @@ def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
     """A folder-per-identity tree: every image under ``folder/<person>/`` (folders starting with '_' skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FaceDemoError(f"The probe folder {folder} does not exist.")
+        raise DataUnavailableError(f"The probe folder {folder} does not exist.")
     paths, names = [], []
     for person, photos in identity_folders(folder):
         paths += photos
         names += [person] * len(photos)
     if not paths:
-        raise FaceDemoError(f"{folder} holds no photos in per-person folders ({folder}/<name>/<photo>.jpg).")
+        raise DataUnavailableError(f"{folder} holds no photos in per-person folders ({folder}/<name>/<photo>.jpg).")
     return paths, names
 
 
@@ -54,8 +54,8 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
     name = gallery.pipeline.spec(model).name
     vectors, people, _, _ = gallery.embeddings(name)
     if len(vectors) == 0:
-        raise FaceDemoError(
-            f"The gallery has no faces embedded with {name}; import the gallery with --model {name} first."
+        raise GalleryError(
+            f"Nobody in the gallery is embedded with {name} yet: enroll someone, and every available model embeds them."
         )
     paths, names = probe_photos(folder)
     found, labels, no_face, unreadable = [], [], 0, 0
@@ -68,7 +68,7 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
             found.append(max(analyzed.faces, key=lambda f: f.face.area).embedding)
             labels.append(label)
     if not found:
-        raise FaceDemoError(f"No face was found in any of the {len(paths)} probe photos.")
+        raise NoFaceError(f"No face was found in any of the {len(paths)} probe photos.")
     result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
     return ProbeIdentification(
         name, result, no_face, unreadable, centroid_det(np.stack(found), labels, vectors, people)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 from .figures import distance_histogram, embedding_map, project
 from .views import ModelView, gallery_views
 
@@ -57,7 +57,7 @@ class Exploration:
 
 def explore(gallery, model: str | None = None, method: str = "auto") -> Exploration:
     if method not in ("auto", "umap", "pca"):
-        raise FaceDemoError(f"Unknown projection '{method}': use auto, umap or pca.")
+        raise InvalidParameterError(f"Unknown projection '{method}': use auto, umap or pca.")
     name = gallery.pipeline.spec(model).name
     (view,) = gallery_views(gallery, [name])
     waiting = method == "auto" and not umap_ready()

@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..errors import ArchiveError, FaceDemoError
+from ..errors import ArchiveError, ImageError
 from ..vision.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, open_regular
 
 MAX_ENTRIES = 20_000
@@ -204,5 +204,5 @@ def is_zip(path: str | Path) -> bool:
             return False
         with open_regular(path) as fh:
             return zipfile.is_zipfile(fh)
-    except (OSError, FaceDemoError):
+    except (OSError, ImageError):  # gone, unreadable or not a regular file: not a zip we open
         return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 from ..vision.degrade import SEVERITIES, parse_condition
 
 SLICE_SEED = 0  # the held-out slice's seed; training versions use 1, 2, 3
@@ -37,8 +37,8 @@ class Augment:
             return None
         try:
             return cls(*parse_condition(str(text).strip()))
-        except FaceDemoError as exc:
-            raise FaceDemoError(
+        except InvalidParameterError as exc:  # an unknown condition or severity, said in the condition's words
+            raise InvalidParameterError(
                 f"Cannot train for '{text}': {exc} Write it as CONDITION or CONDITION:SEVERITY, e.g. dark:3."
             ) from None
 

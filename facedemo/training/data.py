@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import DataUnavailableError, TrainingError
 from ..evaluation.embed import embed_images
 from ..progress import Progress, report
 from ..vision.images import identity_folders
@@ -28,7 +28,7 @@ def folder_images(folder: Path) -> list[tuple[str, Path]]:
     """(person, photo) for every photo of a folder-per-identity tree."""
     items = [(person, photo) for person, photos in identity_folders(folder) for photo in photos]
     if not items:
-        raise FaceDemoError(f"{folder} has no photos in per-person sub-folders.")
+        raise DataUnavailableError(f"{folder} has no photos in per-person sub-folders.")
     return items
 
 
@@ -55,7 +55,7 @@ def degraded_rows(
     photos = [Path(p) for p in data.paths]
     missing = [p for p in photos if not p.is_file()]
     if missing:
-        raise FaceDemoError(
+        raise TrainingError(
             f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}."
         )
     embedded = embed_images(pipeline, photos, model, progress=progress, chip_degradation=degradation)
@@ -76,7 +76,7 @@ def held_out_rows(names: Sequence[str], fraction: float, seed: int) -> tuple[lis
     """Split rows by person, never by photo: (training rows, validation rows)."""
     people = sorted(set(names))
     if len(people) < 4:
-        raise FaceDemoError(
+        raise TrainingError(
             f"Fine-tuning needs at least 4 people (some are held out for validation); the data has {len(people)}."
         )
     random.Random(seed).shuffle(people)

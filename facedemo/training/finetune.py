@@ -22,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError, GalleryError, InvalidNameError
+from ..errors import (
+    DataUnavailableError,
+    GalleryError,
+    InvalidNameError,
+    InvalidParameterError,
+    TrainingError,
+)
 from ..evaluation.metrics import all_pairs, best_threshold
 from ..files import write_json
 from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
@@ -133,21 +139,21 @@ def finetune(
     augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     spec = pipeline.spec(base)
     if spec.base is not None:
-        raise FaceDemoError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
+        raise InvalidParameterError(f"'{base}' is itself a fine-tuned model; fine-tune its base ({spec.base}) instead.")
     taken = [s.name for s in pipeline.models()] + list(pipeline.user_models())
     name = validate_model_name(name, taken)
     if mode == "full":
         if getattr(pipeline.embedder(spec), "module", None) is None:
-            raise FaceDemoError(
+            raise TrainingError(
                 f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter)."
             )
         if isinstance(data, LabelledEmbeddings):
-            raise FaceDemoError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
+            raise TrainingError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
         result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment)
         _save_record(result, spec, seed)
         return result
     if mode != "adapter":
-        raise FaceDemoError(f"Unknown mode '{mode}': use adapter or full.")
+        raise InvalidParameterError(f"Unknown mode '{mode}': use adapter or full.")
     train = data if isinstance(data, LabelledEmbeddings) else embed_folder(pipeline, Path(data), spec, progress)
     skipped = list(train.skipped)
     if val is None:
@@ -157,7 +163,7 @@ def finetune(
         skipped += held.skipped
         overlap = set(train.names) & set(held.names)
         if overlap:
-            raise FaceDemoError(
+            raise TrainingError(
                 f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}."
             )
     base_threshold = pipeline.threshold(spec)
@@ -266,9 +272,11 @@ def saved_report(pipeline, name: str) -> dict:
     Looked up through ``pipeline``, so a public-mode visitor's view finds their own models and only those."""
     spec = pipeline.spec(str(name or "").strip() or None)
     if spec.base is None:
-        raise FaceDemoError(f"'{spec.name}' is a released model, not a fine-tuned one: it has no training report.")
+        raise InvalidParameterError(
+            f"'{spec.name}' is a released model, not a fine-tuned one: it has no training report."
+        )
     record_file = Path(spec.folder) / RECORD
     try:
         return dict(json.loads(record_file.read_text())["report"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise FaceDemoError(f"{record_file} cannot be read; fine-tune {spec.name} again.") from None
+        raise DataUnavailableError(f"{record_file} cannot be read; fine-tune {spec.name} again.") from None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import TrainingError
 from ..evaluation.metrics import all_pairs, contrastive_loss, distance_stats
 from ..models.adapter import make_head
 from ..progress import Progress
@@ -62,7 +62,7 @@ def train_loop(
     rows_of = {p: np.flatnonzero(names == p) for p in people}
     usable = [p for p in people if len(rows_of[p]) >= 2]
     if len(usable) < 2:
-        raise FaceDemoError("Fine-tuning needs at least two training people with two or more photos each.")
+        raise TrainingError("Fine-tuning needs at least two training people with two or more photos each.")
     label_index = {p: i for i, p in enumerate(people)}
     params = [p for p in module.parameters() if p.requires_grad]
     criterion = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InvalidParameterError
+
 MARGIN = 0.2  # FaceNet's alpha, for L2-normalised embeddings
 # ArcFace: m = 0.5 as in the paper. The paper's s = 64 suits 85,000 classes; a fine-tune has tens to a few
 # hundred, and the scale a softmax over C classes needs to reach a posterior P is about
@@ -15,10 +17,9 @@ LOSSES = ("triplet", "arcface")
 
 
 def check_loss(name: str) -> str:
-    from ..errors import FaceDemoError
 
     if name not in LOSSES:
-        raise FaceDemoError(f"Unknown loss '{name}': use {' or '.join(LOSSES)}.")
+        raise InvalidParameterError(f"Unknown loss '{name}': use {' or '.join(LOSSES)}.")
     return name
 
 

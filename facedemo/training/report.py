@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceDemoError
+from ..errors import TrainingError
 from ..evaluation.embed import embed_images
 from ..evaluation.metrics import (
     accuracy_at,
@@ -90,7 +90,7 @@ def slice_report(clean: np.ndarray, degraded: np.ndarray, names: Sequence[str], 
 def distance_report(d: np.ndarray, same: np.ndarray, threshold: float) -> dict:
     """Loss, mean distances, accuracy, VAL and FAR at ``threshold``, VAL at FAR 1e-3, and ROC AUC."""
     if not same.any() or same.all():
-        raise FaceDemoError("The validation set needs several people with at least two photos each.")
+        raise TrainingError("The validation set needs several people with at least two photos each.")
     stats = distance_stats(d, same)
     at = rates_at(d, same, threshold)
     return {

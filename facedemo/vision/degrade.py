@@ -19,7 +19,7 @@ from zlib import crc32
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..errors import FaceDemoError
+from ..errors import InvalidParameterError
 
 # Sizes in these tables are for a 250-pixel photo (LFW's size) and scale with the image's shorter side.
 REFERENCE_SIDE = 250.0
@@ -195,12 +195,12 @@ def condition(name: str) -> Condition:
     try:
         return CONDITIONS[name]
     except KeyError:
-        raise FaceDemoError(f"Unknown condition '{name}'; choose from {', '.join(CONDITIONS)}.") from None
+        raise InvalidParameterError(f"Unknown condition '{name}'; choose from {', '.join(CONDITIONS)}.") from None
 
 
 def check_severity(severity: int) -> int:
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-        raise FaceDemoError(
+        raise InvalidParameterError(
             f"A severity is a whole number from {SEVERITIES[0]} (mild) to {SEVERITIES[-1]} (harsh); got {severity!r}."
         )
     return int(severity)
@@ -215,7 +215,7 @@ def parse_condition(text: str, default_severity: int = 3) -> tuple[str, int]:
     try:
         return name, check_severity(int(severity))
     except ValueError:
-        raise FaceDemoError(f"'{text}': the severity after ':' is a whole number from 1 to 5.") from None
+        raise InvalidParameterError(f"'{text}': the severity after ':' is a whole number from 1 to 5.") from None
 
 
 def degrade(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import FaceDemoError, ImageError
+from ..errors import ArchiveError, ImageError
 
 ImageInput = str | Path | bytes | bytearray | Image.Image | np.ndarray
 
@@ -40,7 +40,7 @@ def identity_folders(root: str | Path) -> list[tuple[str, list[Path]]]:
     an empty list) so a caller can say so."""
     root = Path(root)
     if not root.is_dir():
-        raise FaceDemoError(f"'{root}' is not a folder; give a folder with one sub-folder per person.")
+        raise ArchiveError(f"'{root}' is not a folder; give a folder with one sub-folder per person.")
     people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
     return [(person.name, list_images(person)) for person in people]
 
