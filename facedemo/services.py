@@ -51,13 +51,14 @@ class Services:
 
     Args:
         settings: every setting, read from the environment in one place (``Settings.from_env``).
+        store: a store to use instead of the one the settings describe (a test's wrapped client).
     """
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, store: ChromaStore | None = None):
         self.settings = settings or Settings.from_env()
         params.number(self.settings.visitor_ttl_s, "FACEDEMO_VISITOR_TTL (seconds)", 1, 7 * 86400)
         self.pipeline = Pipeline(self.settings)
-        self._store: ChromaStore | None = None
+        self._store: ChromaStore | None = store  # None: opened on first use from the settings
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}  # visitor namespace -> monotonic time of their last request
         self._sweeper: threading.Thread | None = None

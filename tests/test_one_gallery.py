@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from facedemo.bench.seam import CountingClient
 from facedemo.gallery import Gallery, make_client, open_store, record_id
 from facedemo.gallery.store import SCHEMA, ChromaStore
 from facedemo.pipeline import Pipeline
@@ -108,28 +109,11 @@ def test_a_model_that_comes_later_is_filled_in_from_the_stored_regions(both, mir
     )  # same-person pairs on LFW sit near 0.6-0.9 for CASIA
 
 
-class Counting:
-    """A Chroma client, or a collection, that counts every call made on it (and on what it returns)."""
-
-    def __init__(self, target, calls: list):
-        self._target, self._calls = target, calls
-
-    def __getattr__(self, name):
-        value = getattr(self._target, name)
-        if not callable(value):
-            return value
-
-        def call(*args, **kwargs):
-            self._calls.append(name)
-            out = value(*args, **kwargs)
-            return Counting(out, self._calls) if type(out).__name__ == "Collection" else out
-
-        return call
-
-
 def test_one_identify_makes_at_most_three_chroma_calls_and_reads_no_data_file(both, tmp_path, monkeypatch):
     calls: list = []
-    store = ChromaStore(Counting(make_client(ephemeral=True), calls), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12])
+    store = ChromaStore(
+        CountingClient(make_client(ephemeral=True), calls), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12]
+    )
     gallery = Gallery(both, store)
     gallery.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
@@ -153,8 +137,7 @@ def test_one_identify_makes_at_most_three_chroma_calls_and_reads_no_data_file(bo
     # The dashboard's path: the same, once its first request has checked that every model is complete.
     from facedemo.services import Services
 
-    services = Services(replace(both.settings, gallery_dir=tmp_path / "unused"))
-    services._store = store  # the counting store stands in for the folder
+    services = Services(replace(both.settings, gallery_dir=tmp_path / "unused"), store=store)
     services.identify(photo, None)
     calls.clear()
     _, again = services.identify(photo, None)
