@@ -1,12 +1,15 @@
-"""Writing files so that a crash never leaves half of one: write beside the target, then rename."""
+"""Writing files so that a crash never leaves half of one (write beside the target, then rename), and the
+scratch folders a request works in, kept under one root per visitor so that they go with the visitor."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +73,76 @@ def update_json(path: str | Path, key: str, value, **options) -> Path:
     data = dict(read_json(path))  # the parsed copy is shared: never change it in place
     data[key] = value
     return write_json(path, data, **options)
+
+
+# -- scratch folders: everything a request unpacks or draws for a moment, under one root per owner --------
+# An owner is a public-mode visitor's namespace ("shared" for everyone else): a visitor who expires takes
+# their folders with them (``purge_scratch``), and a folder whose process died (kill -9, a crash) is
+# removed by the next start (``purge_stale_scratch``). Each folder's name says which process made it.
+_RUN = uuid.uuid4().hex[:8]  # this process, told apart from an earlier one with the same pid
+_SHARED = "shared"
+
+
+def scratch_root() -> Path:
+    """``<tempdir>/facedemo-scratch-<uid>``: private to this user (0700)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    root = Path(tempfile.gettempdir()) / f"facedemo-scratch-{uid}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root
+
+
+def make_scratch(owner: str | None, kind: str) -> Path:
+    """A new empty folder of ``owner``'s for ``kind`` (album, import, finetune); the caller removes it (or
+    the owner's purge does)."""
+    folder = scratch_root() / (owner or _SHARED)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-{_RUN}-", dir=folder))
+
+
+@contextlib.contextmanager
+def scratch(owner: str | None, kind: str) -> Iterator[Path]:
+    """``make_scratch`` for the length of a block, removed after it however it ends."""
+    folder = make_scratch(owner, kind)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def purge_scratch(owner: str) -> None:
+    """Every scratch folder of ``owner`` (a visitor who left or expired)."""
+    shutil.rmtree(scratch_root() / owner, ignore_errors=True)
+
+
+def scratch_owners() -> set[str]:
+    root = scratch_root()
+    return {p.name for p in root.iterdir() if p.is_dir() and p.name != _SHARED}
+
+
+def purge_stale_scratch() -> list[Path]:
+    """Remove the scratch folders of processes that are gone (and an earlier run's that had this pid)."""
+    removed = []
+    for owner in scratch_root().iterdir():
+        if not owner.is_dir():
+            continue
+        for folder in owner.iterdir():
+            parts = folder.name.split("-")
+            pid, run = (int(parts[1]), parts[2]) if len(parts) >= 4 and parts[1].isdigit() else (None, None)
+            if pid is None or not _alive(pid) or (pid == os.getpid() and run != _RUN):
+                shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
+                removed.append(folder)
+        with contextlib.suppress(OSError):
+            owner.rmdir()  # only when empty
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill there ends the process: treat every pid as alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

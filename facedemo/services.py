@@ -22,10 +22,12 @@ from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
 from .evaluation import read_pairs
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS
 from .evaluation.robustness import RobustnessResult, cached_robustness
+from .files import purge_scratch, purge_stale_scratch, scratch_owners
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
+from .gallery.store import release_memory
 from .models.thresholds import open_set_record
 from .pipeline import Pipeline
 from .settings import SHARED_LFW, Settings
@@ -64,6 +66,7 @@ class Services:
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
+        purge_stale_scratch()  # what a process that died (kill -9, a crash) was unpacking or drawing
 
     @property
     def public(self) -> bool:
@@ -74,7 +77,7 @@ class Services:
         with self._lock:
             if self._store is None:
                 s = self.settings
-                self._store = open_store(s.gallery_dir, s.chroma_host, s.chroma_port)
+                self._store = open_store(s.gallery_dir, s.chroma_host, s.chroma_port, cache=s.chroma_cache)
             return self._store
 
     # -- galleries ----------------------------------------------------------------------------------
@@ -155,6 +158,7 @@ class Services:
     def _forgotten(self, namespace: str) -> None:
         self.pipeline.unload(self.visitor_home(namespace))
         shutil.rmtree(self.visitor_home(namespace), ignore_errors=True)
+        purge_scratch(namespace)  # their albums' crops, unpacked zips, fine-tune caches
         for callback in self._on_forget:
             callback(namespace)
 
@@ -166,6 +170,7 @@ class Services:
             self._forgotten(namespace)
             with self._lock:
                 self._seen.pop(namespace, None)
+            release_memory()
 
     def visitors(self) -> int:
         """How many visitors this process is keeping track of (their last request's time)."""
@@ -189,7 +194,7 @@ class Services:
         with store.lock:  # no write lands in a namespace while it is judged and dropped
             stored = set(store.namespaces())
             with self._lock:
-                known = {ns for ns in stored if VISITOR.match(ns)} | self._visitor_homes()
+                known = {ns for ns in stored | scratch_owners() if VISITOR.match(ns)} | self._visitor_homes()
                 stale = sorted(ns for ns in known if ns not in self._seen or now - self._seen[ns] > age)
                 for ns in stale:
                     self._seen.pop(ns, None)
@@ -203,6 +208,8 @@ class Services:
                 self._forgotten(ns)
             if stored & set(stale):
                 store.compact()
+        if stale:
+            release_memory()
         return stale
 
     def start_expiry(self, every_s: float | None = None) -> threading.Thread | None:

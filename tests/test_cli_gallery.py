@@ -78,7 +78,7 @@ def test_enroll_identify_people_rename_delete(capsys, tmp_path):
     code, out, _ = run(capsys, "people", "--gallery", g, "rename", "raj", "Rajesh")
     assert code == 0 and "Renamed raj to Rajesh" in out
     code, out, _ = run(capsys, "people", "delete", "Rajesh", "--gallery", g, "--json")
-    assert code == 0 and json.loads(out) == {"deleted": "Rajesh", "faces": 5}
+    assert code == 0 and json.loads(out) == {"deleted": "Rajesh", "faces": 5, "models_deleted": []}
     code, out, _ = run(capsys, "people", "--gallery", g, "--json")
     assert [p["name"] for p in json.loads(out)] == ["leonard", "sheldon"]
     code, out, _ = run(capsys, "identify", group, "--gallery", g, "--json")

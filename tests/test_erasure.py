@@ -109,7 +109,7 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
         hit.endswith("data_level0.bin") for hit in float_runs(folder, vectors[0])
     )  # flushed into an HNSW segment
 
-    assert gallery.delete(NAME) == 2
+    assert gallery.delete(NAME).faces == 2
     left = {what: byte_hits(folder, n) for what, n in needles.items()}
     left["embedding bytes"] = byte_hits(folder, exact)
     left["embedding floats"] = float_runs(folder, vectors[0]) + float_runs(folder, vectors[1])

@@ -269,7 +269,7 @@ def test_rename_and_delete_leave_nothing_behind(pipeline, tmp_path):
     with pytest.raises(UnknownPersonError):
         gallery.rename("raj", "x")
 
-    assert gallery.delete("Rajesh Ramayan Koothrappali") == 5
+    assert gallery.delete("Rajesh Ramayan Koothrappali").faces == 5
     assert all(p.name != "Rajesh Ramayan Koothrappali" for p in gallery.people())
     assert all(f.person != "Rajesh Ramayan Koothrappali" for f in gallery.faces())
     assert all(

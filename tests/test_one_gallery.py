@@ -75,7 +75,7 @@ def test_one_enrollment_is_seen_by_every_model(both, mirrored, tmp_path):
             "Eileen Collins",
             "Grace Brewster Hopper",
         ]
-    assert gallery.delete("Grace Brewster Hopper") == 2
+    assert gallery.delete("Grace Brewster Hopper").faces == 2
     assert [p.name for p in gallery.people()] == ["Eileen Collins"]
     assert all(gallery.store.count(m) == 1 and gallery.store.centroid_count(m) == 1 for m in MODELS)
     assert gallery.store.region(gallery.store.faces()[0].id) is not None

@@ -108,6 +108,17 @@ def register(sub) -> None:
     b.add_argument("--seconds", type=float, default=300.0, help="stop sending after this long")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_load)
+    b = bench.add_parser(
+        "visitors",
+        help="public mode's memory per visitor: waves of visitors store a small gallery and expire; resident MB after each wave",
+    )
+    b.add_argument("--waves", type=int, default=5)
+    b.add_argument("--visitors", type=int, default=100, help="visitors per wave (default 100)")
+    b.add_argument("--people", type=int, default=2, help="people each visitor enrolls (default 2)")
+    b.add_argument("--faces", type=int, default=3, help="faces per person (default 3)")
+    b.add_argument("--gallery", help="gallery folder (default: a temporary one)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_visitors)
     from . import gallery  # bench gallery lives with the gallery commands
 
     if hasattr(gallery, "register_bench"):
@@ -207,6 +218,19 @@ def cmd_bench_load(args) -> int:
     from .common import emit
 
     report = bench_load(args.url, args.clients, args.requests, args.seconds, log=lambda m: print(m, file=sys.stderr))
+    emit(args, report.to_json(), report.text())
+    return 0
+
+
+def cmd_bench_visitors(args) -> int:
+    import sys
+
+    from ..bench.visitors import bench_visitors
+    from .common import emit
+
+    report = bench_visitors(
+        args.waves, args.visitors, args.people, args.faces, args.gallery, log=lambda m: print(m, file=sys.stderr)
+    )
     emit(args, report.to_json(), report.text())
     return 0
 

@@ -336,12 +336,8 @@ def cmd_people(args) -> int:
 def cmd_delete(args) -> int:
     from .common import emit
 
-    count = _store_gallery(args).delete(args.name)
-    emit(
-        args,
-        {"deleted": args.name.strip(), "faces": count},
-        f"Deleted {args.name.strip()}: {count} face(s) and their thumbnails.",
-    )
+    done = _store_gallery(args).delete(args.name)
+    emit(args, done.to_json(), done.text())
     return 0
 
 

@@ -77,11 +77,14 @@ def embed_images(
     degradation: tuple[str, int] | None = None,
     chip_degradation: tuple[str, int, int] | None = None,
     flip: bool | None = None,
+    cache_dir: Path | None = None,
 ) -> EmbeddedImages:
     """One embedding per photo (its most central face), from the cache where it is still valid;
     ``degradation=(condition, severity)``: of the photo as that condition spoils it;
     ``chip_degradation=(condition, severity, seed)``: of its aligned chip under that condition;
-    ``flip`` (default: the pipeline's for the model) averages each face with its mirror image."""
+    ``flip`` (default: the pipeline's for the model) averages each face with its mirror image;
+    ``cache_dir`` (default: FACEDEMO_HOME/cache) is where the cache files live: a gallery's fine-tune puts
+    them in a scratch folder that goes when it ends, since they hold faces of the gallery's people."""
     spec = pipeline.spec(model)
     alignment = alignment or pipeline.alignment(spec)
     paths = list(dict.fromkeys(Path(p) for p in paths))
@@ -90,7 +93,7 @@ def embed_images(
         raise PairsFileError(
             f"{len(missing)} of the {len(paths)} photos named by the pairs are missing, e.g. {missing[0]}."
         )
-    folder = cache_folder(pipeline.settings.home)
+    folder = cache_dir or cache_folder(pipeline.settings.home)
     spoiled = "" if degradation is None else "-" + degradation_key(*degradation)
     detections = ArrayCache(folder / f"detections-{detector_key(pipeline.settings)}{spoiled}.npz", FACE_WIDTH)
     if chip_degradation is not None:

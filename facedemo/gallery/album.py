@@ -9,7 +9,6 @@ its own that ``close()`` deletes, which the dashboard does when the session ends
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ArchiveError, ImageError, InvalidParameterError
+from ..files import make_scratch
 from ..progress import Progress, report
 from ..vision.detect import Face
 from ..vision.images import image_sha, is_photo, list_images
@@ -211,7 +211,9 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
     spec = pipeline.spec(model)
     flip = galleries[0].flip(spec.name) if galleries else None
     limit = cluster_threshold(pipeline, spec) if threshold is None else float(threshold)
-    workdir = Path(tempfile.mkdtemp(prefix="facedemo-album-"))
+    # The photos unpacked and the thumbnails drawn live in the visitor's own scratch folder (the shared one
+    # outside public mode): they go with the album, or with the visitor when they expire.
+    workdir = make_scratch(galleries[0].store.namespace if galleries else None, "album")
     try:
         photos = album_photos(source, workdir)
         faces, skipped, embedded = [], [], []

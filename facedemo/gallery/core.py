@@ -13,6 +13,7 @@ lock so that two people clicking at once cannot interleave a duplicate check wit
 
 from __future__ import annotations
 
+import shutil
 import time
 import unicodedata
 import uuid
@@ -25,6 +26,7 @@ import numpy as np
 
 from .. import params
 from ..errors import GalleryError, ModelUnavailableError, UnknownPersonError
+from ..models.adapter import trained_on
 from ..models.registry import MODELS
 from ..pipeline import Pipeline
 from ..progress import Progress, report as report_progress
@@ -52,6 +54,24 @@ class Person:
 
     def to_json(self) -> dict:
         return {"name": self.name, "images": self.images, "faces": dict(sorted(self.faces.items()))}
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting a person removed: their faces, and the fine-tuned models trained on them."""
+
+    name: str
+    faces: int
+    models: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        gone = f"Deleted {self.name}: {self.faces} face(s), their embeddings and thumbnails are gone."
+        if self.models:
+            gone += (f" The model(s) fine-tuned on their faces went with them: {', '.join(self.models)}.")
+        return gone
+
+    def to_json(self) -> dict:
+        return {"deleted": self.name, "faces": self.faces, "models_deleted": list(self.models)}
 
 
 @dataclass(frozen=True)
@@ -278,11 +298,18 @@ class Gallery(GalleryView):
             self.store.put_persons([record])
         return record
 
-    def delete(self, name: str) -> int:
-        """The person in every model, every face and region, every thumbnail; gone from disk too. Returns faces."""
+    def delete(self, name: str) -> Deletion:
+        """The person in every model, every face and region, every thumbnail; gone from disk too. A model
+        fine-tuned on this gallery with the person among its training people goes as well (its weights were
+        learnt from their faces): its folder, its vectors, its loaded copy."""
         with self.store.lock:
             person = self.person(name)
             faces = self.store.faces(person_id=person.id)
+            trained = self._trained_on(person.id)
+            for spec in trained:
+                self.pipeline.unload(spec.folder)
+                shutil.rmtree(spec.folder, ignore_errors=True)
+                self.store.drop_model(spec.name)
             models = self.store.models()
             for model in models:
                 records, _ = self.store.vectors(model, person_id=person.id)
@@ -292,7 +319,16 @@ class Gallery(GalleryView):
             self.store.delete_persons([person.id])
             self.store.classifiers.forget(self.store.namespace)
             self.store.erase(models)  # gone from disk too, not only from Chroma's answers
-        return len(faces)
+        return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)))
+
+    def _trained_on(self, person_id: str):
+        """The fine-tuned models this pipeline sees that were trained on this gallery with ``person_id``."""
+        found = []
+        for spec in self.pipeline.user_models().values():
+            record = trained_on(spec.folder) if spec.folder else None
+            if record is not None and record[0] == (self.store.namespace or "") and person_id in record[1]:
+                found.append(spec)
+        return found
 
     def rename(self, old: str, new: str) -> int:
         """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""

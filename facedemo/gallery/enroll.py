@@ -7,7 +7,6 @@ before any model runs.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from PIL import Image
 from .. import params
 from ..errors import (ArchiveError, GalleryError, ImageError, InvalidNameError, InvalidParameterError, ModelUnavailableError,
                       NoFaceError, TooManyFacesError)
+from ..files import scratch
 from ..progress import Progress, report as report_progress
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
@@ -252,7 +252,7 @@ def import_archive(gallery, archive: str | Path, model: str | None = None, progr
     (bounded sizes, see ``archive.py``) that is gone afterwards; what is reported is named as it is
     inside the zip, never by the server's temporary path."""
     model = gallery.model_name(model)
-    with tempfile.TemporaryDirectory(prefix="facedemo-import-") as tmp:
+    with scratch(gallery.store.namespace, "import") as tmp:  # the visitor's own: gone with them after a crash too
         unpacked = extract_images(archive, Path(tmp), entry_cap(gallery.pipeline.settings.max_pixels))
         root = identity_root(Path(tmp))
         shown = PurePosixPath(*root.relative_to(tmp).parts)  # '.' when the zip has no top folder: never the temp path

@@ -186,13 +186,30 @@ class FaceStore(Protocol):
     def replace_centroids(self, model: str) -> None: ...
     def move_thumb(self, old_id: str, new_id: str) -> None: ...
     def namespaces(self) -> set[str]: ...
+    def drop_model(self, model: str) -> None:
+        """Remove one model's vectors and people index from this namespace (a fine-tuned model deleted with
+        the person it was trained on); ``compact`` makes it physical."""
+        with _chroma_errors("remove a model's faces"):
+            names = set(self._names())
+            for kind in (FACES, PEOPLE):
+                name = self._name(model, kind)
+                for doomed in (name, REBUILD + name):
+                    if doomed in names:
+                        self.client.delete_collection(doomed)
+                    self._forget(doomed)
+        self.state.pop(("complete", self.namespace, model), None)
+        self.classifiers.forget(self.namespace)
+
+    def drop_model(self, model: str) -> None: ...
     def drop(self, compact: bool = True) -> None: ...
     def erase(self, models: Sequence[str], people: bool = True) -> None: ...
     def compact(self) -> None: ...
 
 
-def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False):
+def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False,
+                cache: int = 64):
     """A Chroma client: a server when ``host`` is given, in memory when ``ephemeral``, else on disk at ``path``.
+    ``cache``: how many collections' vector indexes an embedded Chroma keeps in memory (see ``_index_cache``).
 
     Note that every ``EphemeralClient`` in a process shares one database (Chroma's design); give each
     store its own ``namespace`` where that matters."""
@@ -204,20 +221,73 @@ def make_client(path: str | Path | None = None, host: str | None = None, port: i
         if host:
             return chromadb.HttpClient(host=host, port=int(port or 8000), settings=settings)
         if ephemeral:
-            return chromadb.EphemeralClient(settings=settings)
+            with _index_cache(cache):
+                return chromadb.EphemeralClient(settings=settings)
         folder = Path(path) if path else default_gallery_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(folder), settings=settings)
+        with _index_cache(cache):
+            return chromadb.PersistentClient(path=str(folder), settings=settings)
     except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/RuntimeError here
         where = f"the Chroma server at {host}:{port or 8000}" if host else ("an in-memory Chroma" if ephemeral else f"the gallery at {path or default_gallery_dir()}")
         raise GalleryError(f"Cannot open {where}: {_reason(exc)}") from exc
 
 
+_RLIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _index_cache(indexes: int) -> Iterator[None]:
+    """Bound the HNSW index cache of the embedded Chroma created inside this block.
+
+    Chroma 1.5 sizes that cache from the open-file limit when its client is built (``RustBindingsAPI``:
+    soft ``RLIMIT_NOFILE // 5`` indexes, 4,000 at a limit of 20,000) and keeps the index of a deleted
+    collection in it, so every public-mode visitor's collections stayed in memory after their gallery was
+    dropped (~10 MB each, never given back). There is no setting for it, so the soft limit is lowered while
+    the client is built (never below what the process already has open, plus room to open the database)
+    and put back at once: only the cache size is read from it. Where the limit cannot be read (Windows)
+    Chroma's own size is kept."""
+    try:
+        import resource
+    except ImportError:
+        yield
+        return
+    with _RLIMIT_LOCK:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = max(5 * max(1, int(indexes)), _highest_fd() + 256)
+        lowered = soft == resource.RLIM_INFINITY or wanted < soft
+        if lowered:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        try:
+            yield
+        finally:
+            if lowered:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _highest_fd() -> int:
+    """The highest file descriptor this process has open (0 where /proc/self/fd cannot be listed)."""
+    try:
+        return max((int(name) for name in os.listdir("/proc/self/fd") if name.isdigit()), default=0)
+    except OSError:
+        return 0
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the operating system (glibc keeps it for reuse otherwise): after a public
+    visitor's gallery is dropped, the process's resident memory goes down instead of staying at its peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to trim
+        pass
+
+
 def open_store(gallery: str | Path | None = None, host: str | None = None, port: int | None = None,
-               ephemeral: bool = False, namespace: str | None = None) -> "ChromaStore":
+               ephemeral: bool = False, namespace: str | None = None, cache: int = 64) -> "ChromaStore":
     """The usual way in: a client from the arguments, thumbnails and face regions under ``<gallery>/thumbs``."""
     folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
-    client = make_client(folder, host, port, ephemeral)
+    client = make_client(folder, host, port, ephemeral, cache)
     thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
     return ChromaStore(client, thumbs, namespace, persist_dir=folder if folder and not host and not ephemeral else None)
 
@@ -600,6 +670,20 @@ class ChromaStore:
             if name in self._names():
                 self.client.delete_collection(name)
         self._forget(name)
+
+    def drop_model(self, model: str) -> None:
+        """Remove one model's vectors and people index from this namespace (a fine-tuned model deleted with
+        the person it was trained on); ``compact`` makes it physical."""
+        with _chroma_errors("remove a model's faces"):
+            names = set(self._names())
+            for kind in (FACES, PEOPLE):
+                name = self._name(model, kind)
+                for doomed in (name, REBUILD + name):
+                    if doomed in names:
+                        self.client.delete_collection(doomed)
+                    self._forget(doomed)
+        self.state.pop(("complete", self.namespace, model), None)
+        self.classifiers.forget(self.namespace)
 
     def drop(self, compact: bool = True) -> None:
         """Remove this namespace's collections, thumbnails and regions (a public-mode visitor's gallery

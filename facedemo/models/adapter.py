@@ -93,6 +93,16 @@ def read_specs(home: Path, bases: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
     return found
 
 
+def trained_on(folder: Path) -> tuple[str, frozenset[str]] | None:
+    """Whose faces trained the model saved in ``folder``: (the gallery's namespace, "" for the shared one;
+    the person ids), or None for a model trained on a folder of photos rather than on a gallery."""
+    try:
+        record = json.loads((Path(folder) / RECORD).read_text()).get("trained_on")
+        return str(record["namespace"]), frozenset(str(p) for p in record["people"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _describe(base: str, record: dict) -> str:
     what = "fine-tuned" if record.get("mode") == "full" else "+ a head fine-tuned"
     augment = record.get("augment") or {}

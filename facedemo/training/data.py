@@ -48,17 +48,24 @@ def embed_folder(pipeline, folder: Path, model: str, progress: Progress | None =
 
 
 def degraded_rows(
-    pipeline, data: LabelledEmbeddings, model: str, degradation: tuple[str, int, int], progress: Progress | None = None
+    pipeline,
+    data: LabelledEmbeddings,
+    model: str,
+    degradation: tuple[str, int, int],
+    progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> LabelledEmbeddings:
     """The same photos, row for row, embedded with their aligned chip under ``degradation`` (condition,
-    severity, seed), through the evaluation's cache: a second run costs nothing."""
+    severity, seed), through the evaluation's cache (in ``cache_dir`` when given): a second run costs nothing."""
     photos = [Path(p) for p in data.paths]
     missing = [p for p in photos if not p.is_file()]
     if missing:
         raise TrainingError(
             f"Training for a condition needs the photos themselves; {len(missing)} of {len(photos)} are not files, e.g. {missing[0]}."
         )
-    embedded = embed_images(pipeline, photos, model, progress=progress, chip_degradation=degradation)
+    embedded = embed_images(
+        pipeline, photos, model, progress=progress, chip_degradation=degradation, cache_dir=cache_dir
+    )
     vectors = np.array([embedded.vectors[p] for p in photos], dtype=np.float32).reshape(len(photos), -1)
     return LabelledEmbeddings(vectors, list(data.names), list(data.paths), [])
 

@@ -30,7 +30,7 @@ from ..errors import (
     TrainingError,
 )
 from ..evaluation.metrics import all_pairs, best_threshold
-from ..files import write_json
+from ..files import scratch, write_json
 from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
 from ..models.facenet import embed_pixels
 from ..progress import Progress
@@ -129,10 +129,15 @@ def finetune(
     general: tuple[Path, Path] | None = None,
     loss: str = "triplet",
     augment: str | Augment | None = None,
+    cache_dir: Path | None = None,
+    trained_on: dict | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``base`` on ``data`` (a folder-per-identity tree, or embeddings already labelled, as the
     dashboard passes from the gallery) and save the result as model ``name``. ``loss`` is ``triplet`` or
-    ``arcface``; ``augment`` (``"dark:3"``) trains for a condition and reports its degraded slice too."""
+    ``arcface``; ``augment`` (``"dark:3"``) trains for a condition and reports its degraded slice too.
+    ``cache_dir``: where the degraded embeddings are cached (default FACEDEMO_HOME/cache); ``trained_on``:
+    whose faces trained it (a gallery's namespace and person ids), kept in model.json so that deleting one
+    of those people deletes the model too."""
     import torch
 
     loss = check_loss(loss)
@@ -150,7 +155,7 @@ def finetune(
         if isinstance(data, LabelledEmbeddings):
             raise TrainingError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
         result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment)
-        _save_record(result, spec, seed)
+        _save_record(result, spec, seed, trained_on)
         return result
     if mode != "adapter":
         raise InvalidParameterError(f"Unknown mode '{mode}': use adapter or full.")
@@ -172,8 +177,10 @@ def finetune(
     if augment:
         # Each training photo under the asked severity and its neighbours, beside its clean self; the
         # held-out people's slice at the asked severity with a seed training never saw.
-        fit = concat(train, *(degraded_rows(pipeline, train, spec.name, v, progress) for v in augment.variants()))
-        held_slice = degraded_rows(pipeline, held, spec.name, augment.held_out(), progress)
+        fit = concat(
+            train, *(degraded_rows(pipeline, train, spec.name, v, progress, cache_dir) for v in augment.variants())
+        )
+        held_slice = degraded_rows(pipeline, held, spec.name, augment.held_out(), progress, cache_dir)
         val_set = concat(held, held_slice)
         before["slice"] = slice_report(held.vectors, held_slice.vectors, held.names, base_threshold)
     head, history, best_epoch = train_adapter(fit, val_set, epochs, seed, progress=progress, loss=loss)
@@ -211,11 +218,11 @@ def finetune(
         loss,
         augment.to_json() if augment else None,
     )
-    _save_record(result, spec, seed)
+    _save_record(result, spec, seed, trained_on)
     return result
 
 
-def _save_record(result: FinetuneResult, spec, seed: int) -> None:
+def _save_record(result: FinetuneResult, spec, seed: int, trained_on: dict | None = None) -> None:
     """model.json is written last: a folder without it (a run killed mid-way) is not listed as a model."""
     record = {
         "name": result.name,
@@ -227,6 +234,7 @@ def _save_record(result: FinetuneResult, spec, seed: int) -> None:
         "loss": result.loss,
         "augment": result.augment,
         "report": result.to_json(),
+        **({"trained_on": trained_on} if trained_on else {}),
     }
     write_json(result.path / RECORD, record, indent=2)
 
@@ -255,14 +263,30 @@ def finetune_gallery(
         raise GalleryError(f"Nobody is enrolled for {base}; enroll or import people first.")
     paths = [str(t or f) for t, f in zip(thumbs, face_ids)] if augment else list(face_ids)
     data = LabelledEmbeddings(np.asarray(vectors, dtype=np.float32), names, paths, [])
-    result = finetune(
-        gallery.pipeline, data, base, name, "adapter", epochs, None, seed, progress, loss=loss, augment=augment
-    )
+    registry = {f.id: f for f in gallery.store.faces(ids=list(face_ids))}
+    faces = [registry[f] for f in face_ids]
+    trained_on = {"namespace": gallery.store.namespace or "", "people": sorted({f.person_id for f in faces})}
+    # The degraded thumbnails' detections and embeddings are the gallery's people's faces: cached only for
+    # this run, in the gallery owner's scratch folder, and gone with it.
+    with scratch(gallery.store.namespace, "finetune") as cache:
+        result = finetune(
+            gallery.pipeline,
+            data,
+            base,
+            name,
+            "adapter",
+            epochs,
+            None,
+            seed,
+            progress,
+            loss=loss,
+            augment=augment,
+            cache_dir=cache,
+            trained_on=trained_on,
+        )
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     # The new model holds every face its base holds at once (the head applied to the stored vectors); faces
     # enrolled later are embedded with it like with every model the gallery holds.
-    registry = {f.id: f for f in gallery.store.faces(ids=list(face_ids))}
-    faces = [registry[f] for f in face_ids]
     gallery.write_vectors(result.name, faces, adapted, gallery.flip(base))
     return result
 

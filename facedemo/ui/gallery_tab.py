@@ -113,8 +113,16 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             raise gr.Error("Pick the person to delete.")
         if not sure:
             raise gr.Error("Tick the box to confirm: deleting removes every photo and embedding of this person.")
-        count = gallery_of(request).delete(name)
-        return f"Deleted **{name}**: {count} face(s), their embeddings and thumbnails are gone.", False
+        done = gallery_of(request).delete(name)
+        models = (
+            f" The model(s) fine-tuned on their faces went with them: **{', '.join(done.models)}**."
+            if done.models
+            else ""
+        )
+        return (
+            f"Deleted **{done.name}**: {done.faces} face(s), their embeddings and thumbnails are gone.{models}",
+            False,
+        )
 
     outputs = [people_gallery, person, people_table, people_json]
     enroll_button.click(enroll, [name, photos], [enroll_note, enroll_json], api_name="enroll").then(
