@@ -72,7 +72,9 @@ def test_scratch_folders_of_a_killed_process_are_purged_at_the_next_start(settin
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_person(settings, shared_faces, tmp_path):
+def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_person(
+    settings, shared_faces, tmp_path
+):
     home = tmp_path / "home"
     pipeline = Pipeline(replace(settings, home=home))
     gallery = Gallery(pipeline, open_store(tmp_path / "gallery"), models=["dlib-resnet"])
@@ -101,3 +103,45 @@ def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_
     names = gallery.store._names()
     assert not [n for n in names if n.endswith((f"{FACES}.cast-dark", f"{PEOPLE}.cast-dark"))]
     assert all(key[0] != "cast-dark" for key in pipeline.loaded())
+
+
+@pytest.mark.slow
+def test_a_deleted_persons_uploads_leave_gradios_cache_and_uploads_expire_in_every_mode(settings, tmp_path):
+    """The photo uploaded to enroll someone and the thumbnails the page served are copies in gradio's cache;
+    deleting the person deletes them too, and outside public mode the cache expires (it never did)."""
+    from gradio.utils import get_upload_folder
+    from gradio_client import Client, handle_file
+    from PIL import Image
+    from test_app import launch
+
+    from facedemo.vision.images import image_sha
+
+    unique = tmp_path / "ada.jpg"  # bytes no other test uploads
+    Image.open(EXAMPLES / "hopper.jpg").convert("RGB").rotate(1).save(unique, quality=91)
+    demo, services, url = launch(settings, tmp_path / "gallery")
+    try:
+        assert demo.delete_cache is not None and demo.delete_cache[1] <= 86400
+        client = Client(url, verbose=False)
+        client.predict("Ada Cached", [handle_file(str(unique))], api_name="/enroll")
+        client.predict(api_name="/people")  # the thumbnails, served through the cache
+        cache = Path(get_upload_folder())
+        uploaded = image_sha(unique)
+        thumbs = {image_sha(p) for f in services.store.faces() for p in services.store.face_files(f.id)}
+
+        def copies() -> list[Path]:
+            found = []
+            for p in cache.rglob("*"):
+                if p.is_file():
+                    try:
+                        if image_sha(p) in thumbs | {uploaded}:
+                            found.append(p)
+                    except Exception:
+                        continue
+            return found
+
+        assert copies(), "the test can fail: the upload is in gradio's cache before the delete"
+        message, _ = client.predict("Ada Cached", True, api_name="/delete")
+        assert "Deleted **Ada Cached**" in message
+        assert copies() == []
+    finally:
+        demo.close()

@@ -32,7 +32,7 @@ from ..pipeline import Pipeline
 from ..progress import Progress, report as report_progress
 from ..vectors import centroid
 from ..vision.detect import Face
-from ..vision.images import ImageInput
+from ..vision.images import ImageInput, image_sha
 from . import enroll as enrollment
 from .identify import DEFAULT_METHOD, IdentifyComparison, IdentifyResult, compare_models, identify_faces, identify_image, search_context
 from .names import validate_name
@@ -63,6 +63,9 @@ class Deletion:
     name: str
     faces: int
     models: tuple[str, ...] = ()
+    # sha256 of every file that held their faces (the photos as enrolled, their thumbnails and regions): how
+    # a copy elsewhere (a web server's upload cache) is found and removed too.
+    hashes: frozenset[str] = frozenset()
 
     def text(self) -> str:
         gone = f"Deleted {self.name}: {self.faces} face(s), their embeddings and thumbnails are gone."
@@ -305,6 +308,7 @@ class Gallery(GalleryView):
         with self.store.lock:
             person = self.person(name)
             faces = self.store.faces(person_id=person.id)
+            hashes = {f.image_sha for f in faces} | {image_sha(p) for f in faces for p in self.store.face_files(f.id)}
             trained = self._trained_on(person.id)
             for spec in trained:
                 self.pipeline.unload(spec.folder)
@@ -319,7 +323,7 @@ class Gallery(GalleryView):
             self.store.delete_persons([person.id])
             self.store.classifiers.forget(self.store.namespace)
             self.store.erase(models)  # gone from disk too, not only from Chroma's answers
-        return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)))
+        return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)), frozenset(hashes))
 
     def _trained_on(self, person_id: str):
         """The fine-tuned models this pipeline sees that were trained on this gallery with ``person_id``."""

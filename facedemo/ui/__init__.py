@@ -15,6 +15,7 @@ from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, v
 from .common import model_choices, models_note, session_of
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
+UPLOAD_TTL_S = 86400  # outside public mode, how long gradio keeps an upload or an output file
 
 CSS = """
 .verdict { border-radius: 6px; background: var(--block-background-fill); }
@@ -37,10 +38,12 @@ def theme() -> gr.Theme:
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
     public = services.public
-    # Public mode: gradio's own cache cleanup deletes uploads and the copies of thumbnails it served once
-    # they are older than a visitor's time to live; Services sweeps the galleries on the same clock.
-    ttl = int(services.settings.visitor_ttl_s)
-    cleanup = (max(1, min(ttl // 4, 300)), ttl) if public else None
+    # gradio's own cache cleanup deletes uploads and the copies of thumbnails and results it served once they
+    # are older than a visitor's time to live in public mode (Services sweeps the galleries on the same clock),
+    # a day otherwise: an uploaded photo does not stay in GRADIO_TEMP_DIR for as long as the app runs. (A
+    # deleted person's files go at once: gallery_tab's delete.)
+    ttl = int(services.settings.visitor_ttl_s) if public else UPLOAD_TTL_S
+    cleanup = (max(1, min(ttl // 4, 300 if public else 3600)), ttl)
     with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "

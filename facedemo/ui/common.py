@@ -122,3 +122,27 @@ def inline_tiles(items: list[tuple[Path, str]], empty: str = "Nobody yet.") -> s
         return f"<p>{html.escape(empty)}</p>"
     more = f"<p>… and {len(items) - MAX_TILES} more (see the list below).</p>" if len(items) > MAX_TILES else ""
     return '<div class="facedemo-tiles" style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(tiles) + "</div>" + more
+
+
+def forget_uploads(hashes: frozenset[str] | set[str]) -> int:
+    """Delete the files in gradio's upload and output cache whose sha256 is one of ``hashes`` (a deleted
+    person's photos as uploaded, their thumbnails as served), with the folders gradio made for them.
+    Returns how many went."""
+    if not hashes:
+        return 0
+    from gradio.utils import get_upload_folder
+
+    from ..vision.images import image_sha
+
+    gone = 0
+    root = Path(get_upload_folder())
+    for path in [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()] if root.is_dir() else []:
+        try:
+            if image_sha(path) in hashes:
+                path.unlink()
+                gone += 1
+                if path.parent != root and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+        except (OSError, FaceDemoError):  # gone meanwhile (gradio's own cleanup), or not a regular file
+            continue
+    return gone

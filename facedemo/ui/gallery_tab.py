@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..services import Services, on_gpu
-from .common import inline_tiles, require_file, session_of, user_errors
+from .common import forget_uploads, inline_tiles, require_file, session_of, user_errors
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
@@ -114,6 +114,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         if not sure:
             raise gr.Error("Tick the box to confirm: deleting removes every photo and embedding of this person.")
         done = gallery_of(request).delete(name)
+        forget_uploads(done.hashes)  # the photos uploaded to enroll them, the thumbnails served: gradio's copies
         models = (
             f" The model(s) fine-tuned on their faces went with them: **{', '.join(done.models)}**."
             if done.models
