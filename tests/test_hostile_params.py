@@ -323,6 +323,7 @@ def test_rename_to_a_lone_surrogate_or_a_blank_looking_name(dashboard):
     [
         ((MODEL, "a..b", 1), "'a..b' cannot be a model name"),
         ((MODEL, "x-", 1), "'x-' cannot be a model name"),
+        ((["dlib-resnet"], "ok-name", 1), "Unknown model '['dlib-resnet']'"),  # raw inputs: not a crash either
         ((MODEL, "ok-name", "abc"), "The number of epochs must be a whole number from 1 to 1000, not 'abc'."),
         (
             (MODEL, "ok-name", 1, "triplet", "dark", "abc"),

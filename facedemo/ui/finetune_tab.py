@@ -79,7 +79,11 @@ def render(services: Services, state: ExplorerState):
         progress=gr.Progress(),
     ):
         # The event runs with preprocess=False: gradio's Slider compares a text epoch count with its bounds and
-        # fails with a TypeError; these give the sentence.
+        # fails with a TypeError; these give the sentence. Text inputs arrive raw too, so anything else an API
+        # client sends (a list, a number) is read as text, which the core then refuses by name.
+        base_name, new_name, loss_name, condition_name = (
+            None if v is None else str(v) for v in (base_name, new_name, loss_name, condition_name)
+        )
         n_epochs = params.epochs(n_epochs)
         augment = None
         if condition_name and condition_name != NO_CONDITION:
