@@ -6,22 +6,23 @@ public demo mode is on by default: every visitor gets a private gallery.
 """
 
 import os
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from facedemo.errors import FaceDemoError  # noqa: E402
 from facedemo.services import Services  # noqa: E402
-from facedemo.ui import CSS, build_app, theme, warm_up  # noqa: E402
+from facedemo.ui import CSS, build_app, serve, theme, warm_up  # noqa: E402
 from facedemo.ui.explore_tab import ExplorerState  # noqa: E402
 
-services = Services()
-explorer = ExplorerState()
-demo = build_app(services, explorer)
+try:
+    services = Services()  # reads the settings from the environment once, in facedemo/settings.py
+    explorer = ExplorerState()
+    demo = build_app(services, explorer)
+except FaceDemoError as exc:  # a bad setting (FACEDEMO_MAX_PIXELS=abc): one line, as the CLI says it
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 if __name__ == "__main__":
     warm_up(services, explorer)
-    settings = services.settings  # read from the environment once, in facedemo/settings.py
-    demo.queue(default_concurrency_limit=settings.concurrency).launch(
-        server_name=settings.server_name,
-        theme=theme(),
-        css=CSS,
-    )
+    serve(demo, services, server_name=services.settings.server_name, theme=theme(), css=CSS)

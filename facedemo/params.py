@@ -14,6 +14,7 @@ from .errors import InvalidParameterError
 # The L2 distance between two unit vectors lies in [0, 2]: a threshold outside (0, 2] decides nothing.
 MAX_DISTANCE = 2.0
 MAX_TOP_K = 50
+MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 
 
 def number(value, what: str, low: float, high: float, integer: bool = False, low_open: bool = False) -> float | int:
@@ -43,6 +44,16 @@ def number(value, what: str, low: float, high: float, integer: bool = False, low
     return int(as_float) if integer else as_float
 
 
+def boolean(value, what: str) -> bool:
+    """``value`` when it is ``True`` or ``False``, else ``InvalidParameterError``. No text is read as a
+    yes or a no: "false", "no" and "0" are all non-empty strings, which Python calls true, and a delete
+    confirmed by any of them would be a delete nobody confirmed."""
+    if isinstance(value, bool):
+        return value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+    raise InvalidParameterError(f"{what} must be true or false (a JSON boolean), not {shown}.")
+
+
 def threshold(value) -> float | None:
     """A distance threshold: ``None`` means "the model's calibrated one"."""
     if value is None:
@@ -52,6 +63,10 @@ def threshold(value) -> float | None:
 
 def top_k(value) -> int:
     return number(value, "The number of candidates (top-k)", 1, MAX_TOP_K, integer=True)
+
+
+def epochs(value) -> int:
+    return number(value, "The number of epochs", 1, MAX_EPOCHS, integer=True)
 
 
 def face_index(value) -> int | None:

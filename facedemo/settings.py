@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import params
 from .errors import InvalidParameterError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,14 +19,21 @@ SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
 SHARED_LFW = SHARED_FACES / "lfw"
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_number(name: str, default: float, low: float, high: float, integer: bool = False, low_open: bool = False):
+    """A numeric variable within its range, or a sentence naming the variable, its value and the range
+    (``params.number``); unset or blank: ``default``."""
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    if value is None or not value.strip():
+        return default
+    return params.number(value, name, low, high, integer=integer, low_open=low_open)
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def _env_float(name: str, default: float, low: float, high: float, low_open: bool = False) -> float:
+    return _env_number(name, default, low, high, low_open=low_open)
+
+
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    return _env_number(name, default, low, high, integer=True)
 
 
 def _env_switch(name: str) -> bool | None:
@@ -157,31 +165,32 @@ class Settings:
                 weights[name] = os.environ[var]
         base = cls(
             device=os.environ.get("FACEDEMO_DEVICE", "auto"),
-            cpu_threads=_env_int("FACEDEMO_CPU_THREADS", 0),
-            min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20),
-            min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90),
-            min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04),
-            max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000),
+            cpu_threads=_env_int("FACEDEMO_CPU_THREADS", 0, 0, 1024),
+            min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20, 1, 10_000),
+            min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90, 0.0, 1.0),
+            min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04, 0.0, 1.0),
+            max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000, 1, 1_000_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             flip=_env_switch("FACEDEMO_FLIP"),
             model=os.environ.get("FACEDEMO_MODEL") or None,
             facenet_weights=weights,
-            download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0),
+            download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0, 0.0, 3600.0, low_open=True),
             home=default_home(),
-            batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0) or None,
-            dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0) or None,
-            target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01),
+            batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0, 0, 65_536) or None,
+            dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0, 0, 256) or None,
+            # an FPIR of 1 (every stranger named) has no threshold: the open-set rule needs a share below 1
+            target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01, 0.0, 0.5, low_open=True),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser()
             if os.environ.get("FACEDEMO_STRANGERS")
             else None,
             gallery_dir=default_gallery_dir(),
             chroma_host=os.environ.get("CHROMA_HOST") or None,
-            chroma_port=_env_int("CHROMA_PORT", 0) or None,
-            chroma_cache=_env_int("FACEDEMO_CHROMA_CACHE", 64),
+            chroma_port=_env_int("CHROMA_PORT", 0, 0, 65_535) or None,
+            chroma_cache=_env_int("FACEDEMO_CHROMA_CACHE", 64, 1, 100_000),
             gallery_models=_env_list("FACEDEMO_GALLERY_MODELS"),
             public=_public(),
-            visitor_ttl_s=_env_float("FACEDEMO_VISITOR_TTL", 3600.0),
-            concurrency=_env_int("FACEDEMO_CONCURRENCY", 2),
+            visitor_ttl_s=_env_float("FACEDEMO_VISITOR_TTL", 3600.0, 1.0, 7 * 86400.0),
+            concurrency=_env_int("FACEDEMO_CONCURRENCY", 2, 1, 64),
             server_name=os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_spaces() else "127.0.0.1"),
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -55,12 +55,16 @@ def register(sub) -> None:
 def cmd_finetune(args) -> int:
     from tqdm import tqdm
 
+    from .. import params
+    from ..gallery.store import check_model_name
     from ..training import finetune
     from ..training.augment import Augment
     from ..training.losses import check_loss
     from .common import emit, pipeline_from
 
     loss, augment = check_loss(args.loss), Augment.parse(args.augment)  # refused before any model loads
+    check_model_name(args.name)
+    params.epochs(args.epochs)
     pipeline = pipeline_from(args)
     bars: dict[str, tqdm] = {}
 

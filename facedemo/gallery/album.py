@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import params
 from ..errors import ArchiveError, ImageError, InvalidParameterError
 from ..files import make_scratch
 from ..progress import Progress, report
@@ -26,7 +27,7 @@ from .cluster import DEFAULT_CLUSTER_METHOD, check_method, cluster_threshold, cl
 from .enroll import EnrollResult, FaceToEnroll
 from .regions import face_thumbnail
 from .identify import identify_faces
-from .names import box_json
+from .names import box_json, shown_text
 
 THUMB_SIZE = 112
 
@@ -93,21 +94,15 @@ class Album:
 
     def group(self, group_id) -> Group:
         groups = self.groups()
-        try:
-            index = int(group_id)
-        except (TypeError, ValueError):
-            raise InvalidParameterError(f"'{group_id}' is not a group number.") from None
+        index = params.number(group_id, "The group number", 0, 1_000_000, integer=True)  # not True, not 1.5
         if not 0 <= index < len(groups):
-            raise InvalidParameterError(f"There is no group {group_id}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}.")
+            raise InvalidParameterError(f"There is no group {index}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}.")
         return groups[index]
 
     def face(self, face_index) -> AlbumFace:
-        try:
-            index = int(face_index)
-        except (TypeError, ValueError):
-            raise InvalidParameterError(f"'{face_index}' is not a face number.") from None
+        index = params.number(face_index, "The face number", 0, 1_000_000, integer=True)
         if not 0 <= index < len(self.faces):
-            raise InvalidParameterError(f"There is no face {face_index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}.")
+            raise InvalidParameterError(f"There is no face {index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}.")
         return self.faces[index]
 
     def to_json(self) -> dict:
@@ -179,7 +174,7 @@ def album_photos(source: str | Path | Sequence[str | Path], workdir: Path) -> li
             return album_photos([source], workdir)
         else:
             raise ArchiveError(f"'{source}' does not exist; give a folder of photos or a zip of them.")
-        photos = [(p, p.relative_to(root).as_posix()) for p in list_images(root)]
+        photos = [(p, shown_text(p.relative_to(root).as_posix())) for p in list_images(root)]
         if not photos:
             raise ArchiveError(f"'{source.name}' holds no photos (JPEG, PNG, WebP, BMP, TIFF, GIF).")
         return photos
@@ -191,8 +186,9 @@ def album_photos(source: str | Path | Sequence[str | Path], workdir: Path) -> li
             continue
         if not is_photo(path):
             raise ImageError(f"'{path.name}' is not a photo (JPEG, PNG, WebP, BMP, TIFF, GIF) or a zip of photos.")
-        seen[path.name] += 1
-        label = path.name if seen[path.name] == 1 else f"{seen[path.name]}/{path.name}"  # two uploads with one name
+        name = shown_text(path.name)
+        seen[name] += 1
+        label = name if seen[name] == 1 else f"{seen[name]}/{name}"  # two uploads with one name
         photos.append((path, label))
     if not photos:
         raise InvalidParameterError("Add some photos (or a zip of them) first.")

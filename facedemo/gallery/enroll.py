@@ -25,7 +25,7 @@ from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
 from .archive import entry_cap, extract_images, identity_root, is_zip
 from .regions import face_region, face_thumbnail, now
-from .names import box_json, validate_name
+from .names import box_json, shown_text, validate_name
 from .store import FaceRecord, PersonRecord, face_id
 
 
@@ -114,7 +114,7 @@ def enroll(gallery, name: str, images: Sequence[ImageInput], model: str | None =
     model = gallery.model_name(model)
     if not images:
         raise InvalidParameterError("Give at least one photo to enroll.")
-    labels = list(labels) if labels else [_label(src, i) for i, src in enumerate(images)]
+    labels = [shown_text(str(label)) for label in labels] if labels else [_label(src, i) for i, src in enumerate(images)]
     if len(labels) != len(images):
         raise InvalidParameterError(f"{len(images)} photos were given but {len(labels)} labels.")
     found = detect_photos(gallery.pipeline, list(images))
@@ -284,7 +284,7 @@ def import_folder(gallery, folder: str | Path, model: str | None = None, progres
     prefix = PurePosixPath(str(folder)) if shown_as is None else PurePosixPath(shown_as)
 
     def shown(path: Path) -> str:
-        return str(prefix / PurePosixPath(*path.relative_to(root).parts))
+        return shown_text(str(prefix / PurePosixPath(*path.relative_to(root).parts)))  # a name not in UTF-8 is shown, not crashed on
 
     model = gallery.model_name(model)
     report = ImportReport(model)
@@ -369,7 +369,7 @@ def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing
             continue
         if note := frames_note(image, f"'{name}'"):
             report.warnings.append(note)
-        items.append((person, FaceToEnroll(path.name, sha, faces[0], image)))
+        items.append((person, FaceToEnroll(shown_text(path.name), sha, faces[0], image)))
     if not items:
         return
     with gallery.store.lock:
@@ -396,7 +396,7 @@ def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> Face:
 
 def _label(source: ImageInput, index: int) -> str:
     if isinstance(source, (str, Path)):
-        return Path(source).name
+        return shown_text(Path(source).name)
     return f"photo {index + 1}"
 
 

@@ -34,10 +34,11 @@ from typing import Iterator, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import GalleryError
+from ..errors import GalleryError, InvalidNameError
 from ..settings import default_gallery_dir
 from ..vectors import cosine_to_l2, l2_normalise
 from .classifier import Classifiers
+from .names import has_surrogates
 from .server import chroma_command
 
 THUMB_SIZE = 112  # longest side, pixels
@@ -207,6 +208,46 @@ class FaceStore(Protocol):
     def compact(self) -> None: ...
 
 
+def collection_name(namespace: str | None, model: str | None, kind: str) -> str:
+    """The Chroma collection of one kind (``faces``, ``people``, ...) for a model, or a model-independent one."""
+    prefix = f"{namespace}.fd." if namespace else "fd."
+    if model is None:
+        return f"{prefix}{kind}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", model)
+    return f"{prefix}{kind}.{safe}"
+
+
+# Chroma 1.5's rules for a collection name (its error comes only when the collection is first made).
+_CHROMA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_IPV4 = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+def chroma_accepts(name: str) -> bool:
+    return bool(_CHROMA_NAME.match(name)) and ".." not in name and not _IPV4.match(name)
+
+
+def check_model_name(model: str) -> str:
+    """A new model's name, refused unless every collection a gallery makes for it (in any namespace, and
+    while one is rebuilt) is a name Chroma accepts: checked before a fine-tune trains or saves anything,
+    since Chroma would refuse only when the model's first vectors are stored."""
+    model = model.strip() if isinstance(model, str) else ""
+    longest = "n" * 63  # a namespace is at most 63 characters (_NAMESPACE)
+    if not _MODEL_NAME.match(model) or not all(
+        chroma_accepts(prefix + collection_name(namespace, model, kind))
+        for prefix in ("", REBUILD)
+        for namespace in (None, longest)
+        for kind in (FACES, PEOPLE)
+    ):
+        shown = model if len(model) <= 70 else model[:70] + "…"
+        raise InvalidNameError(
+            f"'{shown}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting and ending with "
+            "a letter or digit and with no '..' (the gallery names its collections after the model, and Chroma "
+            "allows only such names)."
+        )
+    return model
+
+
 def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False,
                 cache: int = 64):
     """A Chroma client: a server when ``host`` is given, in memory when ``ephemeral``, else on disk at ``path``.
@@ -327,10 +368,7 @@ class ChromaStore:
         return f"{self.namespace}.fd." if self.namespace else "fd."
 
     def _name(self, model: str | None, kind: str) -> str:
-        if model is None:
-            return f"{self._prefix()}{kind}"
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", model)
-        return f"{self._prefix()}{kind}.{safe}"
+        return collection_name(self.namespace, model, kind)
 
     def _collection(self, model: str | None, kind: str = FACES, create: bool = True):
         name = self._name(model, kind)
@@ -385,6 +423,7 @@ class ChromaStore:
     def put_persons(self, persons: Sequence[PersonRecord]) -> None:
         if not persons:
             return
+        _check_text([{"name": p.name} for p in persons])
         col = self._collection(None, PERSONS)
         with _chroma_errors("store the people"):
             for start in range(0, len(persons), _BATCH):
@@ -418,6 +457,8 @@ class ChromaStore:
         """Thumbnails and regions are written first, so a record never lacks its files."""
         if not faces:
             return
+        metadatas = [f.metadata() for f in faces]
+        _check_text(metadatas)  # before any file: a record Chroma refuses would leave files nothing deletes
         for face, thumb, region in zip(faces, thumbs, regions):
             if thumb is not None:
                 self._write_image(self._thumb_file(face.id), thumb, THUMB_SIZE, 85)
@@ -427,7 +468,7 @@ class ChromaStore:
         with _chroma_errors("store the faces"):
             for start in range(0, len(faces), _BATCH):
                 part = faces[start : start + _BATCH]
-                col.upsert(ids=[f.id for f in part], embeddings=[_PLACEHOLDER] * len(part), metadatas=[f.metadata() for f in part])
+                col.upsert(ids=[f.id for f in part], embeddings=[_PLACEHOLDER] * len(part), metadatas=metadatas[start : start + _BATCH])
 
     def delete_faces(self, ids: Sequence[str]) -> None:
         """Thumbnails and regions go first: if the process dies half-way, the records are still there to delete again."""
@@ -787,6 +828,13 @@ class ChromaStore:
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
 VACUUM_TIMEOUT_S = 60
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _check_text(metadatas: Sequence[dict]) -> None:
+    """Refuse text Chroma cannot store (a lone surrogate: bytes that were not UTF-8) with a sentence; its own
+    error is a TypeError from its bindings, raised after the caller may have written files."""
+    if any(isinstance(v, str) and has_surrogates(v) for meta in metadatas for v in meta.values()):
+        raise GalleryError("A name or photo label is not valid text (it holds bytes that are not UTF-8); nothing was stored.")
 
 
 @contextlib.contextmanager

@@ -16,12 +16,12 @@ training loop and its curves), ``report``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .. import params
 from ..errors import (
     DataUnavailableError,
     GalleryError,
@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..evaluation.metrics import all_pairs, best_threshold
 from ..files import scratch, write_json
+from ..gallery.store import check_model_name
 from ..models.adapter import ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD, apply_head, load_head, models_dir
 from ..models.facenet import embed_pixels
 from ..progress import Progress
@@ -51,11 +52,7 @@ from .report import FinetuneResult, general_report, pair_report, slice_report
 
 
 def validate_model_name(name: str, taken: Sequence[str]) -> str:
-    name = (name or "").strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
-        raise InvalidNameError(
-            f"'{name}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
+    name = check_model_name(name or "")  # the gallery's collection rules, before anything trains or is saved
     if name in taken:
         raise InvalidNameError(f"A model called '{name}' already exists; choose another name or delete {name} first.")
     return name
@@ -140,7 +137,7 @@ def finetune(
     of those people deletes the model too."""
     import torch
 
-    loss = check_loss(loss)
+    loss, epochs = check_loss(loss), params.epochs(epochs)
     augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     spec = pipeline.spec(base)
     if spec.base is not None:
@@ -255,7 +252,8 @@ def finetune_gallery(
 
     For a condition, the photos the gallery keeps are its face thumbnails (the face with a margin, at
     most 112 px): those are found again, aligned and degraded; the clean rows stay the stored embeddings."""
-    loss = check_loss(loss)
+    loss, epochs = check_loss(loss), params.epochs(epochs)
+    check_model_name(name)  # before the gallery is read (finetune checks it again, with the names taken)
     augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     base = gallery.model_name(base)
     vectors, names, face_ids, thumbs = gallery.embeddings(base)

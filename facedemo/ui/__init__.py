@@ -87,6 +87,24 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
     return demo
 
 
+def file_paths(services: Services) -> dict:
+    """What gradio may serve from disk besides its cache, cwd and the temp dir: the gallery's thumbnails,
+    wherever FACEDEMO_GALLERY puts them (a Space's persistent /data, say), so /people can show them; not
+    the face regions beside them, nor the gallery folder itself, which holds the Chroma database. Public
+    mode sends thumbnails inline and allows nothing."""
+    thumbs = services.store.thumbs_dir
+    if services.public or thumbs is None:
+        return {}
+    thumbs = Path(thumbs).resolve()
+    return {"allowed_paths": [str(thumbs)], "blocked_paths": [str(thumbs / "regions")]}
+
+
+def serve(demo: gr.Blocks, services: Services, **options):
+    """Queue and launch the dashboard as ``python app.py`` does (the tests launch it the same way)."""
+    options = {**file_paths(services), **options}
+    return demo.queue(default_concurrency_limit=services.settings.concurrency).launch(**options)
+
+
 def warm_up(services: Services, explorer: explore_tab.ExplorerState) -> threading.Thread:
     """Load the default model and JIT-compile UMAP in the background, so the first page is up at once
     and the first Explorer click does not wait ~16 s for numba."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .. import params
 from ..explorer.figures import training_curves_figure
 from ..services import Services, on_gpu
 from ..training import LOSSES, finetune_gallery, saved_report
-from ..vision.degrade import CONDITIONS
+from ..vision.degrade import CONDITIONS, SEVERITIES
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
 
@@ -77,13 +78,23 @@ def render(services: Services, state: ExplorerState):
         request: gr.Request = None,
         progress=gr.Progress(),
     ):
+        # The event runs with preprocess=False: gradio's Slider compares a text epoch count with its bounds and
+        # fails with a TypeError; these give the sentence. Text inputs arrive raw too, so anything else an API
+        # client sends (a list, a number) is read as text, which the core then refuses by name.
+        base_name, new_name, loss_name, condition_name = (
+            None if v is None else str(v) for v in (base_name, new_name, loss_name, condition_name)
+        )
+        n_epochs = params.epochs(n_epochs)
+        augment = None
+        if condition_name and condition_name != NO_CONDITION:
+            level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
+            augment = f"{condition_name}:{level}"
         gallery = services.gallery(session_of(request))
-        augment = None if not condition_name or condition_name == NO_CONDITION else f"{condition_name}:{int(level)}"
         result = finetune_gallery(
             gallery,
             base_name or None,
             new_name or "",
-            int(n_epochs),
+            n_epochs,
             loss=loss_name or "triplet",
             augment=augment,
             progress=lambda done, total, message="": progress((done, total), desc=message),
@@ -126,6 +137,7 @@ def render(services: Services, state: ExplorerState):
         [base, name, epochs, loss, condition, severity],
         [note, table, curves, map_before, map_after, hist_before, hist_after, saved, report],
         api_name="finetune",
+        preprocess=False,
     )
     show.click(curves_of, [saved], [saved_curves, saved_table], api_name="finetune_curves")
     return base, event

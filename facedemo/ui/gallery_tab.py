@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import params
 from ..services import Services, on_gpu
 from .common import forget_uploads, inline_tiles, require_file, session_of, user_errors
 
@@ -111,7 +112,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     def delete(name, sure, request: gr.Request = None):
         if not name:
             raise gr.Error("Pick the person to delete.")
-        if not sure:
+        if not (sure is not None and params.boolean(sure, "The delete confirmation")):
             raise gr.Error("Tick the box to confirm: deleting removes every photo and embedding of this person.")
         done = gallery_of(request).delete(name)
         forget_uploads(done.hashes)  # the photos uploaded to enroll them, the thumbnails served: gradio's copies
