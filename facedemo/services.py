@@ -77,7 +77,7 @@ class Services:
         with self._lock:
             if self._store is None:
                 s = self.settings
-                self._store = open_store(s.gallery_dir, s.chroma_host, s.chroma_port, cache=s.chroma_cache)
+                self._store = open_store(s.gallery_dir, s.chroma_host, s.chroma_port)
             return self._store
 
     # -- galleries ----------------------------------------------------------------------------------

@@ -132,10 +132,6 @@ class Settings:
     gallery_dir: Path = field(default_factory=default_gallery_dir)
     chroma_host: str | None = None
     chroma_port: int | None = None
-    # An embedded Chroma keeps up to this many collections' vector indexes in memory, deleted ones included
-    # (Chroma's own default is a fifth of the open-file limit: 4,000 here, ~8 MB per public-mode visitor that
-    # is never given back; docs/BENCHMARKS.md "Visitors"). Collections beyond it are read from disk again.
-    chroma_cache: int = 64
     gallery_models: tuple[str, ...] | None = None
     # Public demo mode: each visitor gets a private gallery; the shared one is read-only. A visitor's data
     # is deleted after ``visitor_ttl_s`` without a request from them, goodbye or not.
@@ -186,7 +182,6 @@ class Settings:
             gallery_dir=default_gallery_dir(),
             chroma_host=os.environ.get("CHROMA_HOST") or None,
             chroma_port=_env_int("CHROMA_PORT", 0, 0, 65_535) or None,
-            chroma_cache=_env_int("FACEDEMO_CHROMA_CACHE", 64, 1, 100_000),
             gallery_models=_env_list("FACEDEMO_GALLERY_MODELS"),
             public=_public(),
             visitor_ttl_s=_env_float("FACEDEMO_VISITOR_TTL", 3600.0, 1.0, 7 * 86400.0),

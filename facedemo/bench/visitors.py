@@ -50,7 +50,6 @@ class VisitorsReport:
     per_wave: int
     people: int
     faces: int
-    chroma_cache: int
     waves: list[Wave] = field(default_factory=list)
 
     @property
@@ -65,7 +64,7 @@ class VisitorsReport:
     def text(self) -> str:
         lines = [
             f"{len(self.waves)} waves of {self.per_wave} visitors, each storing {self.people} people x {self.faces} faces "
-            f"({MODEL} vectors, thumbnails, regions), then expired; Chroma index cache {self.chroma_cache}",
+            f"({MODEL} vectors, thumbnails, regions), then expired",
             f"{'wave':>4} {'visitors':>9} {'seconds':>8} {'resident MB':>12} {'left in store':>14} {'tracked':>8}",
         ]
         total = 0
@@ -106,16 +105,18 @@ def bench_visitors(
     faces: int = 3,
     gallery: str | Path | None = None,
     log: Log | None = None,
+    *,
+    make_services: Callable[[Settings], object],
 ) -> VisitorsReport:
-    from ..services import Services
-
+    """``make_services`` builds the public-mode services from their settings (the CLI passes ``Services``:
+    a bench sits below the services layer and never imports it)."""
     if waves < 1 or per_wave < 1 or people < 1 or faces < 1:
         raise InvalidParameterError("--waves, --visitors, --people and --faces must each be at least 1.")
     with tempfile.TemporaryDirectory(prefix="facedemo-bench-visitors-") as scratch:
         folder = Path(gallery) if gallery else Path(scratch) / "gallery"
         settings = Settings.from_env(public=True, gallery_dir=folder, home=Path(scratch) / "home")
-        services = Services(settings)
-        report = VisitorsReport(per_wave, people, faces, settings.chroma_cache)
+        services = make_services(settings)
+        report = VisitorsReport(per_wave, people, faces)
         rng = np.random.default_rng(0)
         thumb = Image.new("RGB", (112, 112), (128, 96, 80))
         for wave in range(waves):

@@ -226,10 +226,17 @@ def cmd_bench_visitors(args) -> int:
     import sys
 
     from ..bench.visitors import bench_visitors
+    from ..services import Services
     from .common import emit
 
     report = bench_visitors(
-        args.waves, args.visitors, args.people, args.faces, args.gallery, log=lambda m: print(m, file=sys.stderr)
+        args.waves,
+        args.visitors,
+        args.people,
+        args.faces,
+        args.gallery,
+        log=lambda m: print(m, file=sys.stderr),
+        make_services=Services,
     )
     emit(args, report.to_json(), report.text())
     return 0

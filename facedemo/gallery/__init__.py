@@ -7,13 +7,60 @@ builds their store.
 
 from .core import BackfillReport, Deletion, Gallery, GalleryFace, GalleryView, Person
 from .enroll import Duplicate, EnrolledFace, EnrollResult, FaceToEnroll, ImportReport, Skipped
-from .identify import DEFAULT_METHOD, METHODS, FaceMatch, IdentifyComparison, IdentifyResult, SearchContext, annotate, identify_faces
+from .identify import (
+    DEFAULT_METHOD,
+    METHODS,
+    FaceMatch,
+    IdentifyComparison,
+    IdentifyResult,
+    SearchContext,
+    annotate,
+    identify_faces,
+)
 from .names import validate_name
-from .store import Candidate, ChromaStore, FaceRecord, FaceStore, ModelRecord, PersonRecord, face_id, make_client, open_store, record_id
+from .store import (
+    Candidate,
+    ChromaStore,
+    FaceRecord,
+    FaceStore,
+    ModelRecord,
+    PersonRecord,
+    face_id,
+    make_client,
+    open_store,
+    record_id,
+)
 
 __all__ = [
-    "BackfillReport", "Candidate", "Deletion", "ChromaStore", "DEFAULT_METHOD", "Duplicate", "EnrollResult", "EnrolledFace", "FaceMatch",
-    "FaceRecord", "FaceStore", "FaceToEnroll", "Gallery", "GalleryFace", "GalleryView", "IdentifyComparison", "IdentifyResult",
-    "ImportReport", "METHODS", "ModelRecord", "Person", "PersonRecord", "SearchContext", "Skipped", "annotate", "face_id",
-    "identify_faces", "make_client", "open_store", "record_id", "validate_name",
+    "BackfillReport",
+    "Candidate",
+    "Deletion",
+    "ChromaStore",
+    "DEFAULT_METHOD",
+    "Duplicate",
+    "EnrollResult",
+    "EnrolledFace",
+    "FaceMatch",
+    "FaceRecord",
+    "FaceStore",
+    "FaceToEnroll",
+    "Gallery",
+    "GalleryFace",
+    "GalleryView",
+    "IdentifyComparison",
+    "IdentifyResult",
+    "ImportReport",
+    "METHODS",
+    "ModelRecord",
+    "Person",
+    "PersonRecord",
+    "SearchContext",
+    "Skipped",
+    "annotate",
+    "face_id",
+    "identify_faces",
+    "make_client",
+    "open_store",
+    "record_id",
+    "validate_name",
 ]

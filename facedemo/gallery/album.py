@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,9 +25,9 @@ from ..vision.images import image_sha, is_photo, list_images
 from .archive import extract_images
 from .cluster import DEFAULT_CLUSTER_METHOD, check_method, cluster_threshold, cluster_vectors, ordered_labels
 from .enroll import EnrollResult, FaceToEnroll
-from .regions import face_thumbnail
 from .identify import identify_faces
 from .names import box_json, shown_text
+from .regions import face_thumbnail
 
 THUMB_SIZE = 112
 
@@ -45,8 +45,13 @@ class AlbumFace:
     distance: float | None = None  # to that person (None when named here)
 
     def to_json(self) -> dict:
-        return {"face": self.index, "image": self.image, "box": box_json(self.face.box), "person": self.person,
-                "distance": None if self.distance is None else round(self.distance, 4)}
+        return {
+            "face": self.index,
+            "image": self.image,
+            "box": box_json(self.face.box),
+            "person": self.person,
+            "distance": None if self.distance is None else round(self.distance, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,12 @@ class Group:
         return names.most_common(1)[0][0] if names else None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "size": len(self.faces), "person": self.person, "faces": [f.to_json() for f in self.faces]}
+        return {
+            "id": self.id,
+            "size": len(self.faces),
+            "person": self.person,
+            "faces": [f.to_json() for f in self.faces],
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,17 @@ class Album:
     """Faces and their groups. ``groups()`` is the current grouping, largest first; ``merge``,
     ``take_out`` and ``name`` change it. Group ids are renumbered after every change (the largest is 0)."""
 
-    def __init__(self, model: str, method: str, threshold: float, images: int, faces: list[AlbumFace],
-                 labels: Sequence[int], skipped: list[SkippedPhoto], workdir: Path | None = None):
+    def __init__(
+        self,
+        model: str,
+        method: str,
+        threshold: float,
+        images: int,
+        faces: list[AlbumFace],
+        labels: Sequence[int],
+        skipped: list[SkippedPhoto],
+        workdir: Path | None = None,
+    ):
         self.model = model
         self.method = method
         self.threshold = threshold
@@ -96,18 +115,25 @@ class Album:
         groups = self.groups()
         index = params.number(group_id, "The group number", 0, 1_000_000, integer=True)  # not True, not 1.5
         if not 0 <= index < len(groups):
-            raise InvalidParameterError(f"There is no group {index}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}.")
+            raise InvalidParameterError(
+                f"There is no group {index}: this album has {len(groups)} group(s), numbered 0 to {len(groups) - 1}."
+            )
         return groups[index]
 
     def face(self, face_index) -> AlbumFace:
         index = params.number(face_index, "The face number", 0, 1_000_000, integer=True)
         if not 0 <= index < len(self.faces):
-            raise InvalidParameterError(f"There is no face {index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}.")
+            raise InvalidParameterError(
+                f"There is no face {index}: this album has {len(self.faces)} face(s), numbered 0 to {len(self.faces) - 1}."
+            )
         return self.faces[index]
 
     def to_json(self) -> dict:
         return {
-            "model": self.model, "method": self.method, "threshold": round(self.threshold, 4), "images": self.images,
+            "model": self.model,
+            "method": self.method,
+            "threshold": round(self.threshold, 4),
+            "images": self.images,
             "clusters": [g.to_json() for g in self.groups()],
             "skipped": [{"image": s.image, "reason": s.reason} for s in self.skipped],
         }
@@ -152,7 +178,7 @@ class Album:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
-    def __enter__(self) -> "Album":
+    def __enter__(self) -> Album:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -195,9 +221,17 @@ def album_photos(source: str | Path | Sequence[str | Path], workdir: Path) -> li
     return photos
 
 
-def cluster_album(pipeline, source, model: str | None = None, method: str = DEFAULT_CLUSTER_METHOD,
-                  threshold: float | None = None, galleries: Sequence = (), thumbnails: bool = False,
-                  progress: Progress | None = None, chunk: int = 16) -> Album:
+def cluster_album(
+    pipeline,
+    source,
+    model: str | None = None,
+    method: str = DEFAULT_CLUSTER_METHOD,
+    threshold: float | None = None,
+    galleries: Sequence = (),
+    thumbnails: bool = False,
+    progress: Progress | None = None,
+    chunk: int = 16,
+) -> Album:
     """Every face of every photo of ``source`` (a folder, a zip, or a list of photo files), embedded
     with ``model`` and grouped into people by ``method`` at ``threshold`` (default: the model's
     verification threshold). Faces that match someone enrolled in one of ``galleries`` are labelled
@@ -224,7 +258,9 @@ def cluster_album(pipeline, source, model: str | None = None, method: str = DEFA
                 for found in result.faces:
                     face = AlbumFace(len(faces), label, path, sha, found.face, found.embedding)
                     if thumbnails:
-                        face.thumbnail = _save_thumbnail(result.image, found.face, workdir / "thumbs" / f"{face.index}.jpg")
+                        face.thumbnail = _save_thumbnail(
+                            result.image, found.face, workdir / "thumbs" / f"{face.index}.jpg"
+                        )
                     faces.append(face)
                     embedded.append(found)
             report(progress, start + len(part), len(photos), f"{len(faces)} faces found")

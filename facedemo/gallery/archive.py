@@ -47,8 +47,9 @@ class Unpacked:
     refused: list[Refused] = field(default_factory=list)
 
 
-def extract_images(archive: str | Path, target: Path, max_entry_bytes: int | None = None,
-                   max_total_bytes: int = MAX_TOTAL_BYTES) -> Unpacked:
+def extract_images(
+    archive: str | Path, target: Path, max_entry_bytes: int | None = None, max_total_bytes: int = MAX_TOTAL_BYTES
+) -> Unpacked:
     """Write the photos of ``archive`` below ``target`` (an empty folder), mirroring their names in the zip.
 
     Raises ``ArchiveError`` only for the archive as a whole (not a zip, no photo, too many entries, more
@@ -70,11 +71,17 @@ def _extract(zf: zipfile.ZipFile, target: Path, cap: int, max_total: int) -> Unp
     entries = zf.infolist()
     if len(entries) > MAX_ENTRIES:
         raise ArchiveError(f"The zip holds {len(entries)} entries; at most {MAX_ENTRIES} can be imported at once.")
-    photos = [m for m in entries if not m.is_dir() and PurePosixPath(m.filename.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES]
+    photos = [
+        m
+        for m in entries
+        if not m.is_dir() and PurePosixPath(m.filename.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not photos:
         raise ArchiveError("The zip holds no photos: put one folder per person, each with JPEG or PNG photos.")
     if sum(m.file_size for m in photos) > max_total:
-        raise ArchiveError(f"The zip says it unpacks to more than {max_total / 1e9:.0f} GB; split it into smaller archives.")
+        raise ArchiveError(
+            f"The zip says it unpacks to more than {max_total / 1e9:.0f} GB; split it into smaller archives."
+        )
     root = target.resolve()
     result = Unpacked()
     written = 0
@@ -127,14 +134,18 @@ def _unreadable(member: zipfile.ZipInfo, cap: int) -> str | None:
         method = zipfile.compressor_names.get(member.compress_type, f"method {member.compress_type}")
         return f"it is compressed with {method}, which cannot be read here; zip it again with ordinary (deflate) compression."
     if member.file_size > BLOCK and member.file_size > MAX_RATIO * max(member.compress_size, 1):
-        return (f"it compresses {member.file_size / max(member.compress_size, 1):.0f} to 1 "
-                f"({member.compress_size} bytes unpack to {member.file_size}), like a zip bomb, not like a photo.")
+        return (
+            f"it compresses {member.file_size / max(member.compress_size, 1):.0f} to 1 "
+            f"({member.compress_size} bytes unpack to {member.file_size}), like a zip bomb, not like a photo."
+        )
     if member.file_size > cap:
         return f"it unpacks to {member.file_size / 1e6:.0f} MB, more than any photo within the size limit needs ({cap / 1e6:.0f} MB)."
     return None
 
 
-def _copy(zf: zipfile.ZipFile, member: zipfile.ZipInfo, root: Path, parts: tuple[str, ...], cap: int, budget: int) -> int:
+def _copy(
+    zf: zipfile.ZipFile, member: zipfile.ZipInfo, root: Path, parts: tuple[str, ...], cap: int, budget: int
+) -> int:
     """Stream one entry into ``root/parts``, counting real bytes; returns how many were written."""
     destination = root.joinpath(*parts)
     try:
@@ -161,9 +172,13 @@ def _copy(zf: zipfile.ZipFile, member: zipfile.ZipInfo, root: Path, parts: tuple
             while block := src.read(BLOCK):
                 written += len(block)
                 if written > cap:  # headers can lie; the real size cannot
-                    raise _Skip(f"it unpacks to more than {cap / 1e6:.0f} MB, more than any photo within the size limit needs.")
+                    raise _Skip(
+                        f"it unpacks to more than {cap / 1e6:.0f} MB, more than any photo within the size limit needs."
+                    )
                 if written > budget:
-                    raise ArchiveError(f"The zip unpacks to more than {MAX_TOTAL_BYTES / 1e9:.0f} GB; split it into smaller archives.")
+                    raise ArchiveError(
+                        f"The zip unpacks to more than {MAX_TOTAL_BYTES / 1e9:.0f} GB; split it into smaller archives."
+                    )
                 out.write(block)
     except (_Skip, ArchiveError):
         destination.unlink(missing_ok=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -48,7 +48,9 @@ class GalleryClassifier:
 def train(vectors: np.ndarray, people: Sequence[str], strangers: np.ndarray, c: float = C) -> GalleryClassifier:
     """Fit the classifier: every enrolled face under its person's name, every stranger as "none of them"."""
     if len(strangers) == 0:
-        raise DataUnavailableError("The classifier method needs faces of strangers for its 'none of them' class, and none were given.")
+        raise DataUnavailableError(
+            "The classifier method needs faces of strangers for its 'none of them' class, and none were given."
+        )
     x = l2_normalise(np.concatenate([vectors, strangers]))
     y = np.array(list(people) + [NONE] * len(strangers), dtype=object)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
@@ -91,7 +93,9 @@ class Classifiers:
         if not ids:
             raise GalleryError(f"Nobody is enrolled for model '{model}', so there is nothing to classify against.")
         key = (gallery.store.namespace, model)
-        stamp = fingerprint(ids, names) + ("" if strangers is None else hashlib.sha256(np.ascontiguousarray(strangers).tobytes()).hexdigest())
+        stamp = fingerprint(ids, names) + (
+            "" if strangers is None else hashlib.sha256(np.ascontiguousarray(strangers).tobytes()).hexdigest()
+        )
         with self._lock:
             cached = self._trained.get(key)
             if cached and cached[0] == stamp:
@@ -113,5 +117,7 @@ class Classifiers:
                     "set FACEDEMO_STRANGERS to a folder of face photos of people who are not in the gallery (e.g. LFW)."
                 )
             embedded = embed_images(pipeline, photos, model, flip=flip)
-            self._strangers[(model, flip)] = np.stack([embedded.vectors[p] for p in photos if p not in embedded.failures])
+            self._strangers[(model, flip)] = np.stack(
+                [embedded.vectors[p] for p in photos if p not in embedded.failures]
+            )
         return self._strangers[(model, flip)]

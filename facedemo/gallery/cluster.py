@@ -9,7 +9,7 @@ can name, merge and correct) is ``album.py``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,7 +67,9 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT
     else:
         from sklearn.cluster import AgglomerativeClustering
 
-        raw = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage=method, metric="euclidean").fit_predict(vectors)
+        raw = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=threshold, linkage=method, metric="euclidean"
+        ).fit_predict(vectors)
     return ordered_labels(raw)
 
 

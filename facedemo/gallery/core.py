@@ -18,9 +18,9 @@ import time
 import unicodedata
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,12 +29,20 @@ from ..errors import GalleryError, ModelUnavailableError, UnknownPersonError
 from ..models.adapter import trained_on
 from ..models.registry import MODELS
 from ..pipeline import Pipeline
-from ..progress import Progress, report as report_progress
+from ..progress import Progress
+from ..progress import report as report_progress
 from ..vectors import centroid
-from ..vision.detect import Face
 from ..vision.images import ImageInput, image_sha
 from . import enroll as enrollment
-from .identify import DEFAULT_METHOD, IdentifyComparison, IdentifyResult, compare_models, identify_faces, identify_image, search_context
+from .identify import (
+    DEFAULT_METHOD,
+    IdentifyComparison,
+    IdentifyResult,
+    compare_models,
+    identify_faces,
+    identify_image,
+    search_context,
+)
 from .names import validate_name
 from .regions import now, region_face
 from .store import FaceRecord, FaceStore, ModelRecord, PersonRecord, record_id
@@ -70,7 +78,7 @@ class Deletion:
     def text(self) -> str:
         gone = f"Deleted {self.name}: {self.faces} face(s), their embeddings and thumbnails are gone."
         if self.models:
-            gone += (f" The model(s) fine-tuned on their faces went with them: {', '.join(self.models)}.")
+            gone += f" The model(s) fine-tuned on their faces went with them: {', '.join(self.models)}."
         return gone
 
     def to_json(self) -> dict:
@@ -105,12 +113,20 @@ class BackfillReport:
     def note(self) -> str | None:
         if not self.without_region:
             return None
-        return (f"{self.without_region} face(s) were enrolled before facedemo kept face regions, so {self.model} cannot embed them "
-                "without their photos: import those photos again to add them.")
+        return (
+            f"{self.without_region} face(s) were enrolled before facedemo kept face regions, so {self.model} cannot embed them "
+            "without their photos: import those photos again to add them."
+        )
 
     def to_json(self) -> dict:
-        return {"model": self.model, "added": self.added, "without_region": self.without_region,
-                "seconds": round(self.seconds, 3), "faces_per_s": round(self.rate, 2), "note": self.note()}
+        return {
+            "model": self.model,
+            "added": self.added,
+            "without_region": self.without_region,
+            "seconds": round(self.seconds, 3),
+            "faces_per_s": round(self.rate, 2),
+            "note": self.note(),
+        }
 
 
 def name_key(name: str) -> str:
@@ -141,7 +157,9 @@ class GalleryView:
     def flip(self, model: str | None = None) -> bool:
         """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
         vectors were (every vector compared with them must be made alike), else the pipeline's."""
-        spec = self.pipeline.spec(model)  # a spec stays a spec: the shared gallery's pipeline may not know a visitor's model
+        spec = self.pipeline.spec(
+            model
+        )  # a spec stays a spec: the shared gallery's pipeline may not know a visitor's model
         recorded = self.store.flip(spec.name)
         return self.pipeline.flip(spec) if recorded is None else recorded
 
@@ -196,8 +214,17 @@ class GalleryView:
         if model is not None:
             held = {r.face_id for r in self.store.vectors(self.model_name(model), person_id=pid)[0]}
             registry = [f for f in registry if f.id in held]
-        return [GalleryFace(f.id, persons[f.person_id].name if f.person_id in persons else "", f.image, f.image_sha, f.box, f.enrolled_at)
-                for f in registry]
+        return [
+            GalleryFace(
+                f.id,
+                persons[f.person_id].name if f.person_id in persons else "",
+                f.image,
+                f.image_sha,
+                f.box,
+                f.enrolled_at,
+            )
+            for f in registry
+        ]
 
     def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
         """Every stored vector of one model with its person's name, its face id and thumbnail (the explorer's)."""
@@ -206,8 +233,12 @@ class GalleryView:
         if not records:
             return np.zeros((0, self.pipeline.spec(model).dim), np.float32), [], [], []
         names = self.persons()
-        return (vectors, [names[r.person_id].name if r.person_id in names else "" for r in records], [r.face_id for r in records],
-                [self.store.thumb_path(r.face_id) for r in records])
+        return (
+            vectors,
+            [names[r.person_id].name if r.person_id in names else "" for r in records],
+            [r.face_id for r in records],
+            [self.store.thumb_path(r.face_id) for r in records],
+        )
 
     def vectors_of(self, model: str, person_id: str) -> np.ndarray:
         _, vectors = self.store.vectors(model, person_id=person_id, embeddings=True)
@@ -218,20 +249,46 @@ class GalleryView:
         """The threshold an identification with ``method`` uses here (see ``identify.search_context``)."""
         return search_context(self.pipeline, [self], self.model_name(model), method, people=people).threshold
 
-    def identify(self, image: ImageInput, model: str | None = None, top_k: int = 3, method: str = DEFAULT_METHOD,
-                 threshold: float | None = None) -> IdentifyResult:
+    def identify(
+        self,
+        image: ImageInput,
+        model: str | None = None,
+        top_k: int = 3,
+        method: str = DEFAULT_METHOD,
+        threshold: float | None = None,
+    ) -> IdentifyResult:
         """Name every face in ``image``: the best person, their distance and the ``top_k`` closest people.
         A face farther than the threshold from every person is unknown (``name`` None)."""
         return identify_image(self.pipeline, [self], image, model, top_k, method, threshold)
 
-    def match(self, faces, model: str, top_k: int = 3, method: str = DEFAULT_METHOD, threshold: float | None = None,
-              people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
+    def match(
+        self,
+        faces,
+        model: str,
+        top_k: int = 3,
+        method: str = DEFAULT_METHOD,
+        threshold: float | None = None,
+        people: int | None = None,
+        strangers: np.ndarray | None = None,
+    ) -> IdentifyResult:
         """The decision for faces already embedded (``EmbeddedFace``s: the benchmarks and the album reuse them)."""
-        return identify_faces(self.pipeline, [self], None, [f.face for f in faces], model, top_k, method, threshold,
-                              embedded=list(faces), people=people, strangers=strangers)
+        return identify_faces(
+            self.pipeline,
+            [self],
+            None,
+            [f.face for f in faces],
+            model,
+            top_k,
+            method,
+            threshold,
+            embedded=list(faces),
+            people=people,
+            strangers=strangers,
+        )
 
-    def compare_models(self, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
-                       models: Sequence[str] | None = None) -> IdentifyComparison:
+    def compare_models(
+        self, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD, models: Sequence[str] | None = None
+    ) -> IdentifyComparison:
         return compare_models(self.pipeline, [self], image, top_k, method, models)
 
 
@@ -246,10 +303,18 @@ class Gallery(GalleryView):
 
     writable = True
 
-    def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None, migrate: bool = True,
-                 models: Sequence[str] | None = None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: FaceStore,
+        threshold: float | None = None,
+        migrate: bool = True,
+        models: Sequence[str] | None = None,
+    ):
         super().__init__(pipeline, store, threshold)
-        self.models = tuple(models) if models else None  # the built-in models to enroll with (default: Settings.gallery_models)
+        self.models = (
+            tuple(models) if models else None
+        )  # the built-in models to enroll with (default: Settings.gallery_models)
         if migrate:
             from .migrate import migrate_if_needed
 
@@ -269,8 +334,14 @@ class Gallery(GalleryView):
         return list(dict.fromkeys(builtin + held)) or [self.model_name()]
 
     # -- enrollment (enroll.py) -----------------------------------------------------------------------
-    def enroll(self, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
-               labels: Sequence[str] | None = None):
+    def enroll(
+        self,
+        name: str,
+        images: Sequence[ImageInput],
+        model: str | None = None,
+        face_index: int | None = None,
+        labels: Sequence[str] | None = None,
+    ):
         return enrollment.enroll(self, name, images, model, face_index, labels)
 
     def enroll_faces(self, name: str, faces, model: str | None = None):
@@ -282,7 +353,9 @@ class Gallery(GalleryView):
     def import_archive(self, archive, model: str | None = None, progress: Progress | None = None, chunk: int = 16):
         return enrollment.import_archive(self, archive, model, progress, chunk)
 
-    def import_folder(self, folder, model: str | None = None, progress: Progress | None = None, chunk: int = 16, shown_as=None):
+    def import_folder(
+        self, folder, model: str | None = None, progress: Progress | None = None, chunk: int = 16, shown_as=None
+    ):
         return enrollment.import_folder(self, folder, model, progress, chunk, shown_as)
 
     # -- people ------------------------------------------------------------------------------------
@@ -294,8 +367,10 @@ class Gallery(GalleryView):
             if p.name == name:
                 return p
             if name_key(p.name) == name_key(name):
-                raise GalleryError(f"'{name}' differs from '{p.name}', who is in the gallery, only in case; use '{p.name}' to add photos "
-                                   "to that person, or another name.")
+                raise GalleryError(
+                    f"'{name}' differs from '{p.name}', who is in the gallery, only in case; use '{p.name}' to add photos "
+                    "to that person, or another name."
+                )
         record = PersonRecord(uuid.uuid4().hex, name, now())
         if create:
             self.store.put_persons([record])
@@ -344,7 +419,9 @@ class Gallery(GalleryView):
                 return len(faces)
             for p in self.store.persons():
                 if p.id != person.id and (p.name == new or name_key(p.name) == name_key(new)):
-                    raise GalleryError(f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first.")
+                    raise GalleryError(
+                        f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first."
+                    )
             self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
             models = self.store.models()
             for model in models:
@@ -378,7 +455,11 @@ class Gallery(GalleryView):
         update = {}
         for pid in person_ids:
             vectors = held.get(pid)
-            update[pid] = (persons[pid].name, centroid(vectors)) if pid in persons and vectors is not None and len(vectors) else None
+            update[pid] = (
+                (persons[pid].name, centroid(vectors))
+                if pid in persons and vectors is not None and len(vectors)
+                else None
+            )
         if update:
             self.store.set_centroids(model, update)
 
@@ -423,7 +504,9 @@ class Gallery(GalleryView):
             report_progress(progress, done, len(with_region), f"{model}: {done} of {len(with_region)} faces")
         return BackfillReport(model, report.added, report.without_region, time.perf_counter() - started)
 
-    def write_vectors(self, model: str, faces: Sequence[FaceRecord], vectors: np.ndarray, flip: bool | None = None) -> None:
+    def write_vectors(
+        self, model: str, faces: Sequence[FaceRecord], vectors: np.ndarray, flip: bool | None = None
+    ) -> None:
         """Store one model's vectors of registry faces (enrollment, backfill, a fine-tune's adapted vectors)
         and refresh the centroids of their people."""
         if not faces:

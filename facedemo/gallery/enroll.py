@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from .. import params
-from ..errors import (ArchiveError, GalleryError, ImageError, InvalidNameError, InvalidParameterError, ModelUnavailableError,
-                      NoFaceError, TooManyFacesError)
+from ..errors import (
+    ArchiveError,
+    GalleryError,
+    ImageError,
+    InvalidNameError,
+    InvalidParameterError,
+    ModelUnavailableError,
+    NoFaceError,
+    TooManyFacesError,
+)
 from ..files import scratch
-from ..progress import Progress, report as report_progress
+from ..progress import Progress
+from ..progress import report as report_progress
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
 from .archive import entry_cap, extract_images, identity_root, is_zip
-from .regions import face_region, face_thumbnail, now
 from .names import box_json, shown_text, validate_name
+from .regions import face_region, face_thumbnail, now
 from .store import FaceRecord, PersonRecord, face_id
 
 
@@ -53,7 +62,9 @@ class EnrollResult:
 
     def to_json(self) -> dict:
         return {
-            "person": self.person, "model": self.model, "models": list(self.models),
+            "person": self.person,
+            "model": self.model,
+            "models": list(self.models),
             "added": [{"id": a.id, "image": a.image, "box": box_json(a.box)} for a in self.added],
             "duplicates": [{"image": d.image, "person": d.person} for d in self.duplicates],
             "notes": list(self.notes),
@@ -95,15 +106,24 @@ class ImportReport:
 
     def to_json(self) -> dict:
         return {
-            "model": self.model, "images": self.total, "added": self.added, "duplicates": self.duplicates,
+            "model": self.model,
+            "images": self.total,
+            "added": self.added,
+            "duplicates": self.duplicates,
             "people": dict(sorted(self.enrolled.items())),
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "warnings": list(self.warnings),
         }
 
 
-def enroll(gallery, name: str, images: Sequence[ImageInput], model: str | None = None, face_index: int | None = None,
-           labels: Sequence[str] | None = None) -> EnrollResult:
+def enroll(
+    gallery,
+    name: str,
+    images: Sequence[ImageInput],
+    model: str | None = None,
+    face_index: int | None = None,
+    labels: Sequence[str] | None = None,
+) -> EnrollResult:
     """Add photos of one person, embedded with every model the gallery enrolls with (``Gallery.enroll_models``;
     ``model`` is the one the result is reported for). Every photo is checked before anything is stored: a
     photo must hold exactly one face (or ``face_index`` picks one, counted left to right from 0).
@@ -114,7 +134,9 @@ def enroll(gallery, name: str, images: Sequence[ImageInput], model: str | None =
     model = gallery.model_name(model)
     if not images:
         raise InvalidParameterError("Give at least one photo to enroll.")
-    labels = [shown_text(str(label)) for label in labels] if labels else [_label(src, i) for i, src in enumerate(images)]
+    labels = (
+        [shown_text(str(label)) for label in labels] if labels else [_label(src, i) for i, src in enumerate(images)]
+    )
     if len(labels) != len(images):
         raise InvalidParameterError(f"{len(images)} photos were given but {len(labels)} labels.")
     found = detect_photos(gallery.pipeline, list(images))
@@ -169,9 +191,21 @@ def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[lis
     records, thumbs, regions = [], [], []
     for item, pid in items:
         region, where = face_region(item.image, item.face) if item.image is not None else (None, None)
-        landmarks = tuple(tuple(float(v) for v in point) for point in item.face.landmarks) if item.image is not None else None
-        records.append(FaceRecord(face_id(item.image_sha, item.face.box), pid, item.label, item.image_sha, tuple(item.face.box),
-                                  landmarks, where, now()))
+        landmarks = (
+            tuple(tuple(float(v) for v in point) for point in item.face.landmarks) if item.image is not None else None
+        )
+        records.append(
+            FaceRecord(
+                face_id(item.image_sha, item.face.box),
+                pid,
+                item.label,
+                item.image_sha,
+                tuple(item.face.box),
+                landmarks,
+                where,
+                now(),
+            )
+        )
         thumbs.append(face_thumbnail(item.image, item.face))
         regions.append(region)
     gallery.store.put_faces(records, thumbs, regions)
@@ -181,7 +215,9 @@ def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[lis
         try:
             vectors = _vectors(gallery, model, [item for item, _ in items], flip)
         except ModelUnavailableError as exc:
-            notes.append(f"Not embedded with {model} yet ({exc}); it is filled in from the stored faces once it can run.")
+            notes.append(
+                f"Not embedded with {model} yet ({exc}); it is filled in from the stored faces once it can run."
+            )
             gallery.store.state.pop(("complete", gallery.store.namespace, model), None)
             continue
         gallery.write_vectors(model, records, vectors, flip)
@@ -194,11 +230,24 @@ def store_embedded(gallery, model: str, rows: Sequence[tuple], flip: bool | None
     photo label, photo sha256, box, vector). Other models cannot be filled in for these faces."""
     with gallery.store.lock:
         persons = {p.name: p for p in gallery.store.persons()}
-        fresh = [PersonRecord(uuid.uuid4().hex, n, now()) for n in dict.fromkeys(validate_name(r[0]) for r in rows) if n not in persons]
+        fresh = [
+            PersonRecord(uuid.uuid4().hex, n, now())
+            for n in dict.fromkeys(validate_name(r[0]) for r in rows)
+            if n not in persons
+        ]
         gallery.store.put_persons(fresh)
         persons.update({p.name: p for p in fresh})
-        records = [FaceRecord(face_id(sha, box), persons[validate_name(name)].id, label, sha, tuple(float(v) for v in box), enrolled_at=now())
-                   for name, label, sha, box, _ in rows]
+        records = [
+            FaceRecord(
+                face_id(sha, box),
+                persons[validate_name(name)].id,
+                label,
+                sha,
+                tuple(float(v) for v in box),
+                enrolled_at=now(),
+            )
+            for name, label, sha, box, _ in rows
+        ]
         gallery.store.put_faces(records, [None] * len(records), [None] * len(records))
         gallery.write_vectors(model, records, np.stack([r[4] for r in rows]), flip)
     return records
@@ -216,7 +265,9 @@ def _vectors(gallery, model: str, items: Sequence[FaceToEnroll], flip: bool) -> 
     return np.stack(vectors)
 
 
-def detect_photos(pipeline, sources: Sequence, chunk: int = 16) -> list[tuple[Image.Image | None, list[Face], str | None]]:
+def detect_photos(
+    pipeline, sources: Sequence, chunk: int = 16
+) -> list[tuple[Image.Image | None, list[Face], str | None]]:
     """Each photo decoded and its faces found (MTCNN on batches of photos): (image, faces, error). A photo
     that cannot be read gets its sentence; the others go on."""
     out: list = []
@@ -239,15 +290,20 @@ def import_path(gallery, path: str | Path, model: str | None = None, progress: P
     source = Path(path)
     if source.is_dir():
         return import_folder(gallery, source, model, progress)
-    if is_zip(source) or (source.suffix.lower() == ".zip" and source.is_file()):  # a damaged zip is still said to be one
+    if is_zip(source) or (
+        source.suffix.lower() == ".zip" and source.is_file()
+    ):  # a damaged zip is still said to be one
         return import_archive(gallery, source, model, progress)
     if not source.exists():
         raise ArchiveError(f"'{source.name}' does not exist.")
-    raise ArchiveError(f"'{source.name}' is neither a folder nor a zip file; give a folder (or a zip) with one sub-folder per person.")
+    raise ArchiveError(
+        f"'{source.name}' is neither a folder nor a zip file; give a folder (or a zip) with one sub-folder per person."
+    )
 
 
-def import_archive(gallery, archive: str | Path, model: str | None = None, progress: Progress | None = None,
-                   chunk: int = 16) -> ImportReport:
+def import_archive(
+    gallery, archive: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16
+) -> ImportReport:
     """Import a zip of a folder-per-identity tree. It is unpacked entry by entry into a temporary folder
     (bounded sizes, see ``archive.py``) that is gone afterwards; what is reported is named as it is
     inside the zip, never by the server's temporary path."""
@@ -271,8 +327,14 @@ class EmptyImportError(ArchiveError):
     """A folder with no identity folders of photos: nothing to import."""
 
 
-def import_folder(gallery, folder: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16,
-                  shown_as: str | PurePosixPath | None = None) -> ImportReport:
+def import_folder(
+    gallery,
+    folder: str | Path,
+    model: str | None = None,
+    progress: Progress | None = None,
+    chunk: int = 16,
+    shown_as: str | PurePosixPath | None = None,
+) -> ImportReport:
     """Enroll a folder-per-identity tree with every model the gallery enrolls with. Folders starting with
     '_' or '.' are not identities. Photos already in the gallery are recognised by their bytes before any
     model runs, so a rerun after an interruption only does the rest (and fills in any model that a kill
@@ -284,13 +346,17 @@ def import_folder(gallery, folder: str | Path, model: str | None = None, progres
     prefix = PurePosixPath(str(folder)) if shown_as is None else PurePosixPath(shown_as)
 
     def shown(path: Path) -> str:
-        return shown_text(str(prefix / PurePosixPath(*path.relative_to(root).parts)))  # a name not in UTF-8 is shown, not crashed on
+        return shown_text(
+            str(prefix / PurePosixPath(*path.relative_to(root).parts))
+        )  # a name not in UTF-8 is shown, not crashed on
 
     model = gallery.model_name(model)
     report = ImportReport(model)
     work: list[tuple[str, Path, str]] = []
     loose = sorted(p for p in root.iterdir() if is_photo(p))
-    report.skipped += [Skipped(shown(p), "it is not inside a person's folder (one folder per person, photos inside).") for p in loose]
+    report.skipped += [
+        Skipped(shown(p), "it is not inside a person's folder (one folder per person, photos inside).") for p in loose
+    ]
     people: dict[str, str] = {}  # name -> person id, made as each folder's first face is stored
     for folder_name, photos in identity_folders(root):
         try:
@@ -304,7 +370,9 @@ def import_folder(gallery, folder: str | Path, model: str | None = None, progres
     if not work:
         if loose or report.skipped:
             return report
-        raise EmptyImportError(f"'{root.name}' holds no identity folders with photos (one folder per person, photos inside).")
+        raise EmptyImportError(
+            f"'{root.name}' holds no identity folders with photos (one folder per person, photos inside)."
+        )
     existing = {p.name for p in gallery.store.persons()}
     records = {p.name: p for p in gallery.store.persons()}
     done = 0
@@ -321,7 +389,7 @@ def import_folder(gallery, folder: str | Path, model: str | None = None, progres
 
 def _import_chunk(gallery, part, report: ImportReport, people: dict, records: dict, existing: set) -> None:
     shas = []
-    for person, path, name in part:
+    for _person, path, name in part:
         try:
             shas.append(image_sha(path))
         except (OSError, ImageError) as exc:
@@ -330,7 +398,11 @@ def _import_chunk(gallery, part, report: ImportReport, people: dict, records: di
             report.skipped.append(Skipped(name, reason))
     stored_faces = gallery.store.faces(image_shas=sorted({s for s in shas if s}))
     persons = gallery.persons()
-    stored = {f.image_sha: persons[f.person_id].name if f.person_id in persons else "" for f in stored_faces if f.region is not None}
+    stored = {
+        f.image_sha: persons[f.person_id].name if f.person_id in persons else ""
+        for f in stored_faces
+        if f.region is not None
+    }
     todo, copies = [], []
     for (person, path, name), sha in zip(part, shas):
         if sha is None:
@@ -340,7 +412,9 @@ def _import_chunk(gallery, part, report: ImportReport, people: dict, records: di
         elif sha in stored:
             report.owners[sha] = (stored[sha], name, None)
             if stored[sha] != person:
-                report.warnings.append(f"'{name}' is already in the gallery as {stored[sha]}: it was not added to {person}.")
+                report.warnings.append(
+                    f"'{name}' is already in the gallery as {stored[sha]}: it was not added to {person}."
+                )
             report.duplicates += 1
         else:
             report.owners[sha] = (person, name, None)
@@ -353,7 +427,9 @@ def _import_chunk(gallery, part, report: ImportReport, people: dict, records: di
             continue
         report.duplicates += 1
         if owner != person:
-            report.warnings.append(f"'{name}' is the same photo as '{first}': it stays with {owner} only, not {person}.")
+            report.warnings.append(
+                f"'{name}' is the same photo as '{first}': it stays with {owner} only, not {person}."
+            )
 
 
 def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing: set) -> None:
@@ -363,7 +439,11 @@ def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing
     items = []
     for (person, path, name, sha), (image, faces, error) in zip(todo, found):
         if error or len(faces) != 1:
-            reason = error or ("no face was detected." if not faces else f"it holds {len(faces)} faces; enroll it with a chosen face instead.")
+            reason = error or (
+                "no face was detected."
+                if not faces
+                else f"it holds {len(faces)} faces; enroll it with a chosen face instead."
+            )
             report.skipped.append(Skipped(name, reason))
             report.owners[sha] = (None, name, reason)
             continue
@@ -387,10 +467,14 @@ def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> Face:
         raise NoFaceError(f"{label} has no face that could be detected; try a clearer, front-facing photo.")
     if face_index is not None:
         if not 0 <= face_index < len(faces):
-            raise NoFaceError(f"{label} has no face number {face_index}: it holds {len(faces)} (numbered 0 to {len(faces) - 1}, left to right).")
+            raise NoFaceError(
+                f"{label} has no face number {face_index}: it holds {len(faces)} (numbered 0 to {len(faces) - 1}, left to right)."
+            )
         return faces[face_index]
     if len(faces) > 1:
-        raise TooManyFacesError(f"{label} holds {len(faces)} faces; choose one (face 0 to {len(faces) - 1}, left to right) or use a photo of this person alone.")
+        raise TooManyFacesError(
+            f"{label} holds {len(faces)} faces; choose one (face 0 to {len(faces) - 1}, left to right) or use a photo of this person alone."
+        )
     return faces[0]
 
 
@@ -398,5 +482,3 @@ def _label(source: ImageInput, index: int) -> str:
     if isinstance(source, (str, Path)):
         return shown_text(Path(source).name)
     return f"photo {index + 1}"
-
-

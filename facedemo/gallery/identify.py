@@ -5,8 +5,8 @@ photo by every model side by side; and draw the answer on the photo."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -15,8 +15,8 @@ from .. import params
 from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError, NoFaceError
 from ..models.base import ModelSpec
 from ..models.thresholds import expected_fpir, impostor_tail, open_set_threshold, threshold_for
-from ..vectors import centroid, l2_distance
 from ..pipeline import EmbeddedFace
+from ..vectors import centroid, l2_distance
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, load_image
 from .names import box_json
@@ -37,7 +37,8 @@ class FaceMatch:
 
     def to_json(self) -> dict:
         return {
-            "box": box_json(self.face.box), "name": self.name,
+            "box": box_json(self.face.box),
+            "name": self.name,
             "distance": None if self.distance is None else round(self.distance, 4),
             "candidates": [{"name": c.name, "distance": round(c.distance, 4)} for c in self.candidates],
         }
@@ -55,9 +56,16 @@ class IdentifyResult:
     notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
 
     def to_json(self) -> dict:
-        return {"model": self.model, "faces": [f.to_json() for f in self.faces], "method": self.method, "threshold": round(self.threshold, 4),
-                "people": self.people, "expected_fpir": None if self.expected_fpir is None else round(self.expected_fpir, 5),
-                "note": self.note, "notes": list(self.notes)}
+        return {
+            "model": self.model,
+            "faces": [f.to_json() for f in self.faces],
+            "method": self.method,
+            "threshold": round(self.threshold, 4),
+            "people": self.people,
+            "expected_fpir": None if self.expected_fpir is None else round(self.expected_fpir, 5),
+            "note": self.note,
+            "notes": list(self.notes),
+        }
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,18 @@ class IdentifyComparison:
     notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
 
     def to_json(self) -> dict:
-        return {"models": [r.to_json() for r in self.results],
-                "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
-                "notes": list(self.notes)}
+        return {
+            "models": [r.to_json() for r in self.results],
+            "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
+            "notes": list(self.notes),
+        }
 
 
 def nobody_enrolled(model: str) -> str:
-    return (f"Nobody is enrolled for model '{model}' yet, so every face found is unknown: "
-            "name a face from this result to enroll it.")
+    return (
+        f"Nobody is enrolled for model '{model}' yet, so every face found is unknown: "
+        "name a face from this result to enroll it."
+    )
 
 
 @dataclass(frozen=True)
@@ -97,8 +109,14 @@ class SearchContext:
     expected_fpir: float | None  # the share of strangers expected to get a name at this threshold and size
 
 
-def search_context(pipeline, galleries: Sequence, model, method: str = DEFAULT_METHOD, threshold: float | None = None,
-                   people: int | None = None) -> SearchContext:
+def search_context(
+    pipeline,
+    galleries: Sequence,
+    model,
+    method: str = DEFAULT_METHOD,
+    threshold: float | None = None,
+    people: int | None = None,
+) -> SearchContext:
     """Resolve a request once: the spec, each gallery's people count (one Chroma call each) and flip (read
     from the collection opened already), and the threshold. A fixed ``threshold`` (or one a gallery was
     built with) wins; the classifier method uses ``CLASSIFIER_LIMIT``; else it follows the number of
@@ -111,7 +129,11 @@ def search_context(pipeline, galleries: Sequence, model, method: str = DEFAULT_M
     counts = tuple(g.people_count(spec.name) for g in galleries)
     flips = tuple(g.flip(spec) for g in galleries)
     total = sum(counts) if people is None else int(people)
-    fixed = threshold if threshold is not None else next((g.fixed_threshold for g in galleries if g.fixed_threshold is not None), None)
+    fixed = (
+        threshold
+        if threshold is not None
+        else next((g.fixed_threshold for g in galleries if g.fixed_threshold is not None), None)
+    )
     tail = None if method == "classifier" else impostor_tail(spec, home, "nearest" if method == "knn" else method)
     if fixed is not None:
         limit = float(fixed)
@@ -134,8 +156,15 @@ def load_faces(pipeline, image: ImageInput) -> tuple[Image.Image, list[Face]]:
     return picture, faces
 
 
-def identify_image(pipeline, galleries: Sequence, image: ImageInput, model=None, top_k: int = 3, method: str = DEFAULT_METHOD,
-                   threshold: float | None = None) -> IdentifyResult:
+def identify_image(
+    pipeline,
+    galleries: Sequence,
+    image: ImageInput,
+    model=None,
+    top_k: int = 3,
+    method: str = DEFAULT_METHOD,
+    threshold: float | None = None,
+) -> IdentifyResult:
     """Name every face of a photo against ``galleries`` searched as one (see ``identify_faces``)."""
     _check_method(method)
     top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
@@ -145,9 +174,19 @@ def identify_image(pipeline, galleries: Sequence, image: ImageInput, model=None,
     return replace(result, notes=(note,)) if note else result
 
 
-def identify_faces(pipeline, galleries: Sequence, picture: Image.Image | None, faces: Sequence[Face], model=None, top_k: int = 3,
-                   method: str = DEFAULT_METHOD, threshold: float | None = None, embedded: Sequence[EmbeddedFace] | None = None,
-                   people: int | None = None, strangers: np.ndarray | None = None) -> IdentifyResult:
+def identify_faces(
+    pipeline,
+    galleries: Sequence,
+    picture: Image.Image | None,
+    faces: Sequence[Face],
+    model=None,
+    top_k: int = 3,
+    method: str = DEFAULT_METHOD,
+    threshold: float | None = None,
+    embedded: Sequence[EmbeddedFace] | None = None,
+    people: int | None = None,
+    strangers: np.ndarray | None = None,
+) -> IdentifyResult:
     """The one identification: the CLI, the dashboard, the album's labels and the benchmarks all come here.
 
     Faces found in ``picture`` (or already ``embedded``), named by ``model`` against several galleries
@@ -161,28 +200,46 @@ def identify_faces(pipeline, galleries: Sequence, picture: Image.Image | None, f
     top_k = params.top_k(top_k)
     ctx = search_context(pipeline, galleries, model, method, threshold, people)
     if not any(ctx.counts):
-        healed = [g for g in galleries if g.writable and g.store.count(ctx.model)]  # faces but no centroids: a store edited by hand
+        healed = [
+            g for g in galleries if g.writable and g.store.count(ctx.model)
+        ]  # faces but no centroids: a store edited by hand
         for gallery in healed:
             gallery.reindex(ctx.model)
         if healed:
             ctx = search_context(pipeline, galleries, model, method, threshold, people)
     active = [(g, n, flip) for g, n, flip in zip(galleries, ctx.counts, ctx.flips) if n > 0]
     if not active:
-        return IdentifyResult(ctx.model, method, ctx.threshold, [FaceMatch(f, None, None, []) for f in faces], 0, nobody_enrolled(ctx.model))
+        return IdentifyResult(
+            ctx.model,
+            method,
+            ctx.threshold,
+            [FaceMatch(f, None, None, []) for f in faces],
+            0,
+            nobody_enrolled(ctx.model),
+        )
     own = sum(n for _, n, _ in active)
     if not faces:
         return IdentifyResult(ctx.model, method, ctx.threshold, [], own, None, ctx.expected_fpir)
     if embedded is not None:
         vectors = {flip: np.stack([e.embedding for e in embedded]) for _, _, flip in active}
     else:
-        vectors = {flip: np.stack([e.embedding for e in pipeline.embed_faces(picture, faces, ctx.spec, flip=flip)])
-                   for flip in dict.fromkeys(flip for _, _, flip in active)}
+        vectors = {
+            flip: np.stack([e.embedding for e in pipeline.embed_faces(picture, faces, ctx.spec, flip=flip)])
+            for flip in dict.fromkeys(flip for _, _, flip in active)
+        }
     results = [_decide(g, n, ctx, vectors[flip], faces, top_k, strangers) for g, n, flip in active]
     return results[0] if len(results) == 1 else merge_results(results, top_k)
 
 
-def _decide(gallery, count: int, ctx: SearchContext, vectors: np.ndarray, faces: Sequence[Face], top_k: int,
-            strangers: np.ndarray | None) -> IdentifyResult:
+def _decide(
+    gallery,
+    count: int,
+    ctx: SearchContext,
+    vectors: np.ndarray,
+    faces: Sequence[Face],
+    top_k: int,
+    strangers: np.ndarray | None,
+) -> IdentifyResult:
     """One gallery's answer for the faces' vectors, by the context's method and threshold."""
     model, method, limit = ctx.model, ctx.method, ctx.threshold
     if method in ("centroid", "classifier"):
@@ -194,7 +251,10 @@ def _decide(gallery, count: int, ctx: SearchContext, vectors: np.ndarray, faces:
         rows = gallery.store.query(model, vectors, max(KNN_K, 8 * top_k))
         names = {p.id: p.name for p in gallery.store.persons()}
         ranked = [_per_person(row, names) for row in rows]
-        winners = [(_vote(row, limit, names) if method == "knn" else (ranked[i][0] if ranked[i] else None)) for i, row in enumerate(rows)]
+        winners = [
+            (_vote(row, limit, names) if method == "knn" else (ranked[i][0] if ranked[i] else None))
+            for i, row in enumerate(rows)
+        ]
     matches = []
     for face, best, cands in zip(faces, winners, ranked):
         known = best is not None and (method == "classifier" or best.distance <= limit)
@@ -202,8 +262,14 @@ def _decide(gallery, count: int, ctx: SearchContext, vectors: np.ndarray, faces:
     return IdentifyResult(model, method, limit, matches, count, None, ctx.expected_fpir)
 
 
-def classify(gallery, model: str, vectors: np.ndarray, ranked: list[list[Candidate]], limit: float,
-             strangers: np.ndarray | None = None) -> list[Candidate | None]:
+def classify(
+    gallery,
+    model: str,
+    vectors: np.ndarray,
+    ranked: list[list[Candidate]],
+    limit: float,
+    strangers: np.ndarray | None = None,
+) -> list[Candidate | None]:
     """The classifier's choice per face: the most probable person when their probability is at least
     ``1 - limit`` and beats "none of them"; their distance is the one to that person's centroid."""
     classifier = gallery.store.classifiers.get(gallery, model, strangers)
@@ -223,8 +289,14 @@ def classify(gallery, model: str, vectors: np.ndarray, ranked: list[list[Candida
     return out
 
 
-def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int = 3, method: str = DEFAULT_METHOD,
-                   models: Sequence[str] | None = None) -> IdentifyComparison:
+def compare_models(
+    pipeline,
+    galleries: Sequence,
+    image: ImageInput,
+    top_k: int = 3,
+    method: str = DEFAULT_METHOD,
+    models: Sequence[str] | None = None,
+) -> IdentifyComparison:
     """Identify the same photo with every available model that has people enrolled in ``galleries`` (or
     with ``models``), each at its own threshold: the faces are found once and embedded by each model.
 
@@ -249,8 +321,10 @@ def compare_models(pipeline, galleries: Sequence, image: ImageInput, top_k: int 
             except ModelUnavailableError as exc:
                 unavailable[spec.name] = str(exc)
     if not results:
-        raise GalleryError("No model has anyone enrolled to compare (enroll people first): "
-                           + "; ".join(f"{m}: {r}" for m, r in unavailable.items()))
+        raise GalleryError(
+            "No model has anyone enrolled to compare (enroll people first): "
+            + "; ".join(f"{m}: {r}" for m, r in unavailable.items())
+        )
     note = frames_note(picture, "The photo")
     return IdentifyComparison(results, unavailable, picture, (note,) if note else ())
 
@@ -268,8 +342,18 @@ def merge_results(results: Sequence[IdentifyResult], top_k: int) -> IdentifyResu
         ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
         known = [m for m in matches if m.name is not None]
         winner = min(known, key=lambda m: m.distance) if known else None
-        faces.append(FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked))
-    return IdentifyResult(first.model, first.method, first.threshold, faces, sum(r.people for r in results), first.note, first.expected_fpir)
+        faces.append(
+            FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked)
+        )
+    return IdentifyResult(
+        first.model,
+        first.method,
+        first.threshold,
+        faces,
+        sum(r.people for r in results),
+        first.note,
+        first.expected_fpir,
+    )
 
 
 def size_note(result: IdentifyResult, target: float | None = None) -> str:
@@ -278,7 +362,11 @@ def size_note(result: IdentifyResult, target: float | None = None) -> str:
     if result.expected_fpir is None or result.people == 0:
         return ""
     rate = result.expected_fpir
-    share = "almost no stranger gets a name" if rate < 1e-4 else f"about 1 stranger in {max(1, round(1 / rate)):,} gets a name"
+    share = (
+        "almost no stranger gets a name"
+        if rate < 1e-4
+        else f"about 1 stranger in {max(1, round(1 / rate)):,} gets a name"
+    )
     who = "person" if result.people == 1 else "people"
     text = f"With {result.people:,} {who} enrolled, {share} (threshold {result.threshold:.3f}"
     return text + (f", set for {target:.1%} of strangers)." if target is not None else ").")
@@ -303,7 +391,11 @@ def _vote(hits, limit: float, names: dict[str, str]) -> Candidate | None:
     """The person most often among the k nearest faces within the threshold; ties go to the closer person."""
     near = [h for h in hits[:KNN_K] if h.distance <= limit]
     if not near:
-        return Candidate(names.get(hits[0].record.person_id, ""), hits[0].distance, hits[0].record.person_id) if hits else None
+        return (
+            Candidate(names.get(hits[0].record.person_id, ""), hits[0].distance, hits[0].record.person_id)
+            if hits
+            else None
+        )
     votes: dict[str, list[float]] = defaultdict(list)
     for h in near:
         votes[h.record.person_id].append(h.distance)

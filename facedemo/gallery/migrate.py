@@ -53,7 +53,10 @@ def migrate(gallery) -> dict[str, int]:
         if not ids:
             continue
         new = sorted({str(m["person"]) for m in metas} - set(persons))
-        fresh = [PersonRecord(legacy_person_id(n), n, min(str(m.get("enrolled_at", "")) for m in metas if m["person"] == n)) for n in new]
+        fresh = [
+            PersonRecord(legacy_person_id(n), n, min(str(m.get("enrolled_at", "")) for m in metas if m["person"] == n))
+            for n in new
+        ]
         store.put_persons(fresh)
         persons.update({p.name: p for p in fresh})
         known = {f.id for f in store.faces(image_shas=sorted({str(m.get("image_sha", "")) for m in metas}))}
@@ -63,15 +66,26 @@ def migrate(gallery) -> dict[str, int]:
             fid = face_id(str(meta.get("image_sha", "")), box)
             pid = persons[str(meta["person"])].id
             if fid not in known and fid not in faces:
-                faces[fid] = FaceRecord(fid, pid, str(meta.get("image", "")), str(meta.get("image_sha", "")), box,
-                                        enrolled_at=str(meta.get("enrolled_at", "")))
+                faces[fid] = FaceRecord(
+                    fid,
+                    pid,
+                    str(meta.get("image", "")),
+                    str(meta.get("image_sha", "")),
+                    box,
+                    enrolled_at=str(meta.get("enrolled_at", "")),
+                )
             rows.append(ModelRecord(rid, fid, pid))
         store.put_faces(list(faces.values()), [None] * len(faces), [None] * len(faces))
         for row in rows:
             store.move_thumb(row.id, row.face_id)
         store.put_vectors(model, rows, vectors, bool(store.flip(model)))
         store.strip_legacy(model, [r.id for r in rows])
-        log.info("migrated %d %s faces of %d people to the shared gallery layout", len(rows), model, len({r.person_id for r in rows}))
+        log.info(
+            "migrated %d %s faces of %d people to the shared gallery layout",
+            len(rows),
+            model,
+            len({r.person_id for r in rows}),
+        )
     for model in store.models():
         store.replace_centroids(model)
         gallery.refresh_centroids(model, sorted({r.person_id for r in store.vectors(model)[0]}))

@@ -47,5 +47,7 @@ def face_region(image: Image.Image, face: Face, margin: float = 0.6, longest: in
     crop = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
     scale = min(1.0, longest / side)
     if scale < 1.0:
-        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.LANCZOS)
+        crop = crop.resize(
+            (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.LANCZOS
+        )
     return crop, Region(float(left), float(top), scale)

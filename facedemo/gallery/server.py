@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import GalleryError
 
@@ -37,8 +37,12 @@ def chroma_server(path: str | Path, timeout_s: float = 60.0) -> Iterator[tuple[s
         raise GalleryError("The `chroma` command is not installed; `pip install chromadb` provides it.")
     port = free_port()
     log = open(Path(path).parent / f"chroma-{port}.log", "wb") if Path(path).parent.exists() else subprocess.DEVNULL
-    process = subprocess.Popen([command, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    process = subprocess.Popen(
+        [command, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -27,9 +27,10 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -85,8 +86,16 @@ class FaceRecord:
 
     def metadata(self) -> dict:
         x1, y1, x2, y2 = self.box
-        meta = {"person_id": self.person_id, "image": self.image, "image_sha": self.image_sha, "enrolled_at": self.enrolled_at,
-                "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+        meta = {
+            "person_id": self.person_id,
+            "image": self.image,
+            "image_sha": self.image_sha,
+            "enrolled_at": self.enrolled_at,
+            "x1": x1,
+            "y1": y1,
+            "x2": x2,
+            "y2": y2,
+        }
         if self.landmarks:
             meta.update({f"l{i}": float(v) for i, v in enumerate(c for point in self.landmarks for c in point)})
         if self.region is not None:
@@ -94,15 +103,27 @@ class FaceRecord:
         return meta
 
     @classmethod
-    def from_metadata(cls, id: str, meta: dict) -> "FaceRecord":
+    def from_metadata(cls, id: str, meta: dict) -> FaceRecord:
         box = tuple(float(meta.get(k, 0.0)) for k in ("x1", "y1", "x2", "y2"))
         landmarks = None
         if all(f"l{i}" in meta for i in range(10)):
             flat = [float(meta[f"l{i}"]) for i in range(10)]
             landmarks = tuple((flat[i], flat[i + 1]) for i in range(0, 10, 2))
-        region = Region(float(meta["rx"]), float(meta["ry"]), float(meta["rs"])) if all(k in meta for k in ("rx", "ry", "rs")) else None
-        return cls(id, str(meta.get("person_id", "")), str(meta.get("image", "")), str(meta.get("image_sha", "")), box, landmarks,
-                   region, str(meta.get("enrolled_at", "")))
+        region = (
+            Region(float(meta["rx"]), float(meta["ry"]), float(meta["rs"]))
+            if all(k in meta for k in ("rx", "ry", "rs"))
+            else None
+        )
+        return cls(
+            id,
+            str(meta.get("person_id", "")),
+            str(meta.get("image", "")),
+            str(meta.get("image_sha", "")),
+            box,
+            landmarks,
+            region,
+            str(meta.get("enrolled_at", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -152,14 +173,18 @@ class FaceStore(Protocol):
     classifiers: Classifiers
     state: dict
 
-    def with_namespace(self, namespace: str | None) -> "FaceStore": ...
+    def with_namespace(self, namespace: str | None) -> FaceStore: ...
     # people and faces, for every model
     def persons(self, ids: Sequence[str] = ()) -> list[PersonRecord]: ...
     def put_persons(self, persons: Sequence[PersonRecord]) -> None: ...
     def delete_persons(self, ids: Sequence[str]) -> None: ...
-    def faces(self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()) -> list[FaceRecord]: ...
+    def faces(
+        self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()
+    ) -> list[FaceRecord]: ...
     def face_count(self) -> int: ...
-    def put_faces(self, faces: Sequence[FaceRecord], thumbs: Sequence[Image.Image | None], regions: Sequence[Image.Image | None]) -> None: ...
+    def put_faces(
+        self, faces: Sequence[FaceRecord], thumbs: Sequence[Image.Image | None], regions: Sequence[Image.Image | None]
+    ) -> None: ...
     def delete_faces(self, ids: Sequence[str]) -> None: ...
     def region(self, face_id: str) -> Image.Image | None: ...
     def thumb_path(self, face_id: str) -> Path | None: ...
@@ -168,9 +193,12 @@ class FaceStore(Protocol):
     def models(self) -> list[str]: ...
     def count(self, model: str) -> int: ...
     def flip(self, model: str) -> bool | None: ...
-    def put_vectors(self, model: str, records: Sequence[ModelRecord], vectors: np.ndarray, flip: bool = False) -> None: ...
-    def vectors(self, model: str, person_id: str | None = None, face_ids: Sequence[str] = (),
-                embeddings: bool = False) -> tuple[list[ModelRecord], np.ndarray | None]: ...
+    def put_vectors(
+        self, model: str, records: Sequence[ModelRecord], vectors: np.ndarray, flip: bool = False
+    ) -> None: ...
+    def vectors(
+        self, model: str, person_id: str | None = None, face_ids: Sequence[str] = (), embeddings: bool = False
+    ) -> tuple[list[ModelRecord], np.ndarray | None]: ...
     def query(self, model: str, vectors: np.ndarray, k: int) -> list[list[Hit]]: ...
     def delete_vectors(self, model: str, ids: Sequence[str]) -> None: ...
     # one mean vector per person
@@ -178,7 +206,9 @@ class FaceStore(Protocol):
     def rename_centroids(self, model: str, person_id: str, name: str) -> None: ...
     def centroid_count(self, model: str) -> int: ...
     def centroid_people(self, model: str) -> dict[str, str]: ...
-    def query_centroids(self, model: str, vectors: np.ndarray, k: int, people: int | None = None) -> list[list[Candidate]]: ...
+    def query_centroids(
+        self, model: str, vectors: np.ndarray, k: int, people: int | None = None
+    ) -> list[list[Candidate]]: ...
     # the schema, migration, erasure
     def schema(self) -> int: ...
     def set_schema(self, schema: int) -> None: ...
@@ -188,20 +218,6 @@ class FaceStore(Protocol):
     def replace_centroids(self, model: str) -> None: ...
     def move_thumb(self, old_id: str, new_id: str) -> None: ...
     def namespaces(self) -> set[str]: ...
-    def drop_model(self, model: str) -> None:
-        """Remove one model's vectors and people index from this namespace (a fine-tuned model deleted with
-        the person it was trained on); ``compact`` makes it physical."""
-        with _chroma_errors("remove a model's faces"):
-            names = set(self._names())
-            for kind in (FACES, PEOPLE):
-                name = self._name(model, kind)
-                for doomed in (name, REBUILD + name):
-                    if doomed in names:
-                        self.client.delete_collection(doomed)
-                    self._forget(doomed)
-        self.state.pop(("complete", self.namespace, model), None)
-        self.classifiers.forget(self.namespace)
-
     def drop_model(self, model: str) -> None: ...
     def drop(self, compact: bool = True) -> None: ...
     def erase(self, models: Sequence[str], people: bool = True) -> None: ...
@@ -248,10 +264,10 @@ def check_model_name(model: str) -> str:
     return model
 
 
-def make_client(path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False,
-                cache: int = 64):
+def make_client(
+    path: str | Path | None = None, host: str | None = None, port: int | None = None, ephemeral: bool = False
+):
     """A Chroma client: a server when ``host`` is given, in memory when ``ephemeral``, else on disk at ``path``.
-    ``cache``: how many collections' vector indexes an embedded Chroma keeps in memory (see ``_index_cache``).
 
     Note that every ``EphemeralClient`` in a process shares one database (Chroma's design); give each
     store its own ``namespace`` where that matters."""
@@ -263,55 +279,17 @@ def make_client(path: str | Path | None = None, host: str | None = None, port: i
         if host:
             return chromadb.HttpClient(host=host, port=int(port or 8000), settings=settings)
         if ephemeral:
-            with _index_cache(cache):
-                return chromadb.EphemeralClient(settings=settings)
+            return chromadb.EphemeralClient(settings=settings)
         folder = Path(path) if path else default_gallery_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        with _index_cache(cache):
-            return chromadb.PersistentClient(path=str(folder), settings=settings)
+        return chromadb.PersistentClient(path=str(folder), settings=settings)
     except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/RuntimeError here
-        where = f"the Chroma server at {host}:{port or 8000}" if host else ("an in-memory Chroma" if ephemeral else f"the gallery at {path or default_gallery_dir()}")
+        where = (
+            f"the Chroma server at {host}:{port or 8000}"
+            if host
+            else ("an in-memory Chroma" if ephemeral else f"the gallery at {path or default_gallery_dir()}")
+        )
         raise GalleryError(f"Cannot open {where}: {_reason(exc)}") from exc
-
-
-_RLIMIT_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _index_cache(indexes: int) -> Iterator[None]:
-    """Bound the HNSW index cache of the embedded Chroma created inside this block.
-
-    Chroma 1.5 sizes that cache from the open-file limit when its client is built (``RustBindingsAPI``:
-    soft ``RLIMIT_NOFILE // 5`` indexes, 4,000 at a limit of 20,000) and keeps the index of a deleted
-    collection in it, so every public-mode visitor's collections stayed in memory after their gallery was
-    dropped (~10 MB each, never given back). There is no setting for it, so the soft limit is lowered while
-    the client is built (never below what the process already has open, plus room to open the database)
-    and put back at once: only the cache size is read from it. Where the limit cannot be read (Windows)
-    Chroma's own size is kept."""
-    try:
-        import resource
-    except ImportError:
-        yield
-        return
-    with _RLIMIT_LOCK:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = max(5 * max(1, int(indexes)), _highest_fd() + 256)
-        lowered = soft == resource.RLIM_INFINITY or wanted < soft
-        if lowered:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        try:
-            yield
-        finally:
-            if lowered:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def _highest_fd() -> int:
-    """The highest file descriptor this process has open (0 where /proc/self/fd cannot be listed)."""
-    try:
-        return max((int(name) for name in os.listdir("/proc/self/fd") if name.isdigit()), default=0)
-    except OSError:
-        return 0
 
 
 def release_memory() -> None:
@@ -325,11 +303,16 @@ def release_memory() -> None:
         pass
 
 
-def open_store(gallery: str | Path | None = None, host: str | None = None, port: int | None = None,
-               ephemeral: bool = False, namespace: str | None = None, cache: int = 64) -> "ChromaStore":
+def open_store(
+    gallery: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ephemeral: bool = False,
+    namespace: str | None = None,
+) -> ChromaStore:
     """The usual way in: a client from the arguments, thumbnails and face regions under ``<gallery>/thumbs``."""
     folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
-    client = make_client(folder, host, port, ephemeral, cache)
+    client = make_client(folder, host, port, ephemeral)
     thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
     return ChromaStore(client, thumbs, namespace, persist_dir=folder if folder and not host and not ephemeral else None)
 
@@ -340,13 +323,23 @@ def _reason(exc: Exception) -> str:
 
 
 class ChromaStore:
-    def __init__(self, client, thumbs_dir: str | Path | None = None, namespace: str | None = None, lock: threading.RLock | None = None,
-                 persist_dir: str | Path | None = None, classifiers: Classifiers | None = None, collections: dict | None = None,
-                 state: dict | None = None):
+    def __init__(
+        self,
+        client,
+        thumbs_dir: str | Path | None = None,
+        namespace: str | None = None,
+        lock: threading.RLock | None = None,
+        persist_dir: str | Path | None = None,
+        classifiers: Classifiers | None = None,
+        collections: dict | None = None,
+        state: dict | None = None,
+    ):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self.client = client
-        self.persist_dir = Path(persist_dir) if persist_dir else None  # an embedded Chroma's folder (erasure compacts it)
+        self.persist_dir = (
+            Path(persist_dir) if persist_dir else None
+        )  # an embedded Chroma's folder (erasure compacts it)
         self.namespace = namespace
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()
@@ -358,10 +351,12 @@ class ChromaStore:
         # ("schema", namespace) once checked, ("complete", namespace, model) once filled in.
         self.state: dict = {} if state is None else state
 
-    def with_namespace(self, namespace: str | None) -> "ChromaStore":
+    def with_namespace(self, namespace: str | None) -> ChromaStore:
         """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
-        return ChromaStore(self.client, root, namespace, self.lock, self.persist_dir, self.classifiers, self._collections, self.state)
+        return ChromaStore(
+            self.client, root, namespace, self.lock, self.persist_dir, self.classifiers, self._collections, self.state
+        )
 
     # -- collections ------------------------------------------------------------------------------
     def _prefix(self) -> str:
@@ -376,10 +371,15 @@ class ChromaStore:
             with _chroma_errors("open the collection for " + (model or kind)):
                 self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
-                    meta = {"facedemo": kind, **({"model": model} if model else {}), **({"schema": SCHEMA} if kind == REGISTRY else {})}
+                    meta = {
+                        "facedemo": kind,
+                        **({"model": model} if model else {}),
+                        **({"schema": SCHEMA} if kind == REGISTRY else {}),
+                    }
                     space = "cosine" if model else "l2"
-                    col = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": space}}, metadata=meta,
-                                                               embedding_function=None)
+                    col = self.client.get_or_create_collection(
+                        name, configuration={"hnsw": {"space": space}}, metadata=meta, embedding_function=None
+                    )
                 else:
                     from chromadb.errors import NotFoundError
 
@@ -404,7 +404,7 @@ class ChromaStore:
         for name in self._names():
             if name.startswith(prefix):
                 col = self._collections.get(name) or self._collection_by_name(name)
-                models.append(str((col.metadata or {}).get("model") or name[len(prefix):]))
+                models.append(str((col.metadata or {}).get("model") or name[len(prefix) :]))
         return sorted(models)
 
     def _collection_by_name(self, name: str):
@@ -418,7 +418,10 @@ class ChromaStore:
             return []
         with _chroma_errors("read the people"):
             got = col.get(ids=list(ids) or None, include=["metadatas"])
-        return [PersonRecord(i, str(m.get("name", "")), str(m.get("created_at", ""))) for i, m in zip(got["ids"], got["metadatas"])]
+        return [
+            PersonRecord(i, str(m.get("name", "")), str(m.get("created_at", "")))
+            for i, m in zip(got["ids"], got["metadatas"])
+        ]
 
     def put_persons(self, persons: Sequence[PersonRecord]) -> None:
         if not persons:
@@ -428,8 +431,11 @@ class ChromaStore:
         with _chroma_errors("store the people"):
             for start in range(0, len(persons), _BATCH):
                 part = persons[start : start + _BATCH]
-                col.upsert(ids=[p.id for p in part], embeddings=[_PLACEHOLDER] * len(part),
-                           metadatas=[{"name": p.name, "created_at": p.created_at} for p in part])
+                col.upsert(
+                    ids=[p.id for p in part],
+                    embeddings=[_PLACEHOLDER] * len(part),
+                    metadatas=[{"name": p.name, "created_at": p.created_at} for p in part],
+                )
 
     def delete_persons(self, ids: Sequence[str]) -> None:
         col = self._collection(None, PERSONS, create=False)
@@ -439,11 +445,17 @@ class ChromaStore:
                     col.delete(ids=list(ids[start : start + _BATCH]))
 
     # -- faces, for every model -------------------------------------------------------------------
-    def faces(self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()) -> list[FaceRecord]:
+    def faces(
+        self, person_id: str | None = None, image_shas: Sequence[str] = (), ids: Sequence[str] = ()
+    ) -> list[FaceRecord]:
         col = self._collection(None, REGISTRY, create=False)
         if col is None:
             return []
-        where = {"person_id": person_id} if person_id is not None else ({"image_sha": {"$in": list(image_shas)}} if image_shas else None)
+        where = (
+            {"person_id": person_id}
+            if person_id is not None
+            else ({"image_sha": {"$in": list(image_shas)}} if image_shas else None)
+        )
         with _chroma_errors("read the gallery"):
             got = col.get(ids=list(ids) or None, where=where, include=["metadatas"])
         return [FaceRecord.from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"])]
@@ -468,7 +480,11 @@ class ChromaStore:
         with _chroma_errors("store the faces"):
             for start in range(0, len(faces), _BATCH):
                 part = faces[start : start + _BATCH]
-                col.upsert(ids=[f.id for f in part], embeddings=[_PLACEHOLDER] * len(part), metadatas=metadatas[start : start + _BATCH])
+                col.upsert(
+                    ids=[f.id for f in part],
+                    embeddings=[_PLACEHOLDER] * len(part),
+                    metadatas=metadatas[start : start + _BATCH],
+                )
 
     def delete_faces(self, ids: Sequence[str]) -> None:
         """Thumbnails and regions go first: if the process dies half-way, the records are still there to delete again."""
@@ -511,8 +527,10 @@ class ChromaStore:
             return
         recorded = self.flip(model)
         if recorded is not None and recorded != flip:
-            raise GalleryError(f"The gallery's {model} faces were embedded {'with' if recorded else 'without'} test-time flip and these "
-                               f"{'with' if flip else 'without'} it; the two cannot be mixed in one collection.")
+            raise GalleryError(
+                f"The gallery's {model} faces were embedded {'with' if recorded else 'without'} test-time flip and these "
+                f"{'with' if flip else 'without'} it; the two cannot be mixed in one collection."
+            )
         col = self._collection(model)
         meta = col.metadata or {}
         if "flip" not in meta:
@@ -522,17 +540,28 @@ class ChromaStore:
         with _chroma_errors("store the faces"):
             for start in range(0, len(records), _BATCH):
                 part = records[start : start + _BATCH]
-                col.upsert(ids=[r.id for r in part], embeddings=vectors[start : start + len(part)], metadatas=[r.metadata(model) for r in part])
+                col.upsert(
+                    ids=[r.id for r in part],
+                    embeddings=vectors[start : start + len(part)],
+                    metadatas=[r.metadata(model) for r in part],
+                )
 
     def vectors(self, model, person_id=None, face_ids=(), embeddings=False):
         col = self._collection(model, create=False)
         if col is None:
             return [], (np.zeros((0, 0), np.float32) if embeddings else None)
-        where = {"person_id": person_id} if person_id is not None else ({"face_id": {"$in": list(face_ids)}} if face_ids else None)
+        where = (
+            {"person_id": person_id}
+            if person_id is not None
+            else ({"face_id": {"$in": list(face_ids)}} if face_ids else None)
+        )
         include = ["metadatas", "embeddings"] if embeddings else ["metadatas"]
         with _chroma_errors("read the gallery"):
             got = col.get(where=where, include=include)
-        records = [ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", ""))) for i, m in zip(got["ids"], got["metadatas"])]
+        records = [
+            ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", "")))
+            for i, m in zip(got["ids"], got["metadatas"])
+        ]
         out = None
         if embeddings:
             raw = got.get("embeddings")
@@ -549,7 +578,10 @@ class ChromaStore:
                 return [[] for _ in range(len(vectors))]
             got = col.query(query_embeddings=l2_normalise(vectors), n_results=n, include=["metadatas", "distances"])
         return [
-            [Hit(ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", ""))), float(d)) for i, m, d in zip(ids, metas, cosine_to_l2(dists))]
+            [
+                Hit(ModelRecord(i, str(m.get("face_id", "")), str(m.get("person_id", ""))), float(d))
+                for i, m, d in zip(ids, metas, cosine_to_l2(dists))
+            ]
             for ids, metas, dists in zip(got["ids"], got["metadatas"], got["distances"])
         ]
 
@@ -571,8 +603,11 @@ class ChromaStore:
                 col.delete(ids=gone[start : start + _BATCH])
             for start in range(0, len(keep), _BATCH):
                 part = keep[start : start + _BATCH]
-                col.upsert(ids=[p for p, _ in part], embeddings=l2_normalise(np.stack([v for _, (_, v) in part])),
-                           metadatas=[{"person_id": p, "person": name} for p, (name, _) in part])
+                col.upsert(
+                    ids=[p for p, _ in part],
+                    embeddings=l2_normalise(np.stack([v for _, (_, v) in part])),
+                    metadatas=[{"person_id": p, "person": name} for p, (name, _) in part],
+                )
 
     def rename_centroids(self, model, person_id, name) -> None:
         col = self._collection(model, PEOPLE, create=False)
@@ -659,7 +694,11 @@ class ChromaStore:
 
     def namespaces(self) -> set[str]:
         """Every namespace with something stored: collections in Chroma or a thumbnail folder on disk."""
-        found = {name.split(".fd.", 1)[0] for name in self._names() if ".fd." in name and not name.startswith(("fd.", REBUILD))}
+        found = {
+            name.split(".fd.", 1)[0]
+            for name in self._names()
+            if ".fd." in name and not name.startswith(("fd.", REBUILD))
+        }
         root = self.thumbs_dir.parent if self.thumbs_dir else None
         if root is not None and root.is_dir():
             found |= {p.name for p in root.iterdir() if p.is_dir() and p.name != "default" and _NAMESPACE.match(p.name)}
@@ -778,11 +817,16 @@ class ChromaStore:
         with _chroma_errors("rebuild the gallery after a deletion"):
             got = old.get(include=["metadatas", "embeddings"])
             space = "cosine" if model else "l2"
-            spare = self.client.get_or_create_collection(REBUILD + name, configuration={"hnsw": {"space": space}},
-                                                         metadata=old.metadata, embedding_function=None)
+            spare = self.client.get_or_create_collection(
+                REBUILD + name, configuration={"hnsw": {"space": space}}, metadata=old.metadata, embedding_function=None
+            )
             ids, vectors, metas = got["ids"], got.get("embeddings"), got["metadatas"]
             for start in range(0, len(ids), _BATCH):
-                spare.upsert(ids=ids[start : start + _BATCH], embeddings=vectors[start : start + _BATCH], metadatas=metas[start : start + _BATCH])
+                spare.upsert(
+                    ids=ids[start : start + _BATCH],
+                    embeddings=vectors[start : start + _BATCH],
+                    metadatas=metas[start : start + _BATCH],
+                )
             self.client.delete_collection(name)
             self._forget(name)
             spare.modify(name=name)
@@ -817,12 +861,20 @@ class ChromaStore:
                 shutil.rmtree(folder, ignore_errors=True)
         command = chroma_command()
         if command is None:
-            raise GalleryError("The `chroma` command is missing, so deleted faces cannot be erased from the gallery file; reinstall chromadb.")
-        done = subprocess.run([command, "vacuum", "--path", str(self.persist_dir), "--force", "--timeout", str(VACUUM_TIMEOUT_S)],
-                              capture_output=True, text=True, timeout=VACUUM_TIMEOUT_S + 30)
+            raise GalleryError(
+                "The `chroma` command is missing, so deleted faces cannot be erased from the gallery file; reinstall chromadb."
+            )
+        done = subprocess.run(
+            [command, "vacuum", "--path", str(self.persist_dir), "--force", "--timeout", str(VACUUM_TIMEOUT_S)],
+            capture_output=True,
+            text=True,
+            timeout=VACUUM_TIMEOUT_S + 30,
+        )
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise GalleryError(f"The faces were deleted, but the gallery file could not be compacted yet ({detail[0]}); deleting again retries.")
+            raise GalleryError(
+                f"The faces were deleted, but the gallery file could not be compacted yet ({detail[0]}); deleting again retries."
+            )
 
 
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
@@ -834,7 +886,9 @@ def _check_text(metadatas: Sequence[dict]) -> None:
     """Refuse text Chroma cannot store (a lone surrogate: bytes that were not UTF-8) with a sentence; its own
     error is a TypeError from its bindings, raised after the caller may have written files."""
     if any(isinstance(v, str) and has_surrogates(v) for meta in metadatas for v in meta.values()):
-        raise GalleryError("A name or photo label is not valid text (it holds bytes that are not UTF-8); nothing was stored.")
+        raise GalleryError(
+            "A name or photo label is not valid text (it holds bytes that are not UTF-8); nothing was stored."
+        )
 
 
 @contextlib.contextmanager
@@ -845,6 +899,8 @@ def _chroma_errors(doing: str) -> Iterator[None]:
     except GalleryError:
         raise
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] not in ("chromadb", "httpx", "httpcore") and not isinstance(exc, (OSError, ConnectionError, ValueError)):
+        if type(exc).__module__.split(".")[0] not in ("chromadb", "httpx", "httpcore") and not isinstance(
+            exc, (OSError, ConnectionError, ValueError)
+        ):
             raise
         raise GalleryError(f"Could not {doing}: {_reason(exc)}") from exc
