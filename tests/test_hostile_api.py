@@ -3,6 +3,7 @@ core's sentence, never the catch-all "Something went wrong on our side"."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import pytest
@@ -78,3 +79,34 @@ def test_a_hostile_zip_through_the_api(client, tmp_path):
         assert reason in summary
     assert "people/Secret/e.jpg" in summary and tempfile.gettempdir() + "/" not in summary
     assert "it stays with Grace only, not Hopper." in summary
+
+
+def test_hostile_images_through_the_api_are_sentences_and_never_run_ghostscript(client, tmp_path, monkeypatch):
+    """An EPS (with a fake `gs` first on PATH, which logs any call), a damaged TIFF and a scan bomb, uploaded
+    to /identify and /verify: each gets the core's sentence, and Ghostscript is never started."""
+    from PIL import EpsImagePlugin
+    from test_hostile_images import bad_tiff, encoded, scan_bomb
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "gs.log"
+    (bin_dir / "gs").write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexit 1\n')
+    (bin_dir / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)
+    files = {
+        "portrait.eps": (encoded("EPS"), "is a PostScript/EPS file; facedemo reads photos in"),
+        "scan.tif": (bad_tiff(), "could not be decoded"),
+        "bomb.jpg": (scan_bomb(3000), "scans (a photo has about 10)"),
+    }
+    for name, (data, sentence) in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        for api, args in (
+            ("/identify", (handle_file(str(path)),)),
+            ("/verify", (handle_file(str(path)), photo("hopper.jpg"))),
+        ):
+            with pytest.raises(Exception) as caught:
+                client.predict(*args, api_name=api)
+            assert sentence in str(caught.value) and "went wrong on our side" not in str(caught.value), (name, api)
+    assert not log.exists(), log.read_text()

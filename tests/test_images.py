@@ -87,7 +87,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     [
         (b"", "not an image"),
         (b"hello, I am text", "not an image"),
-        (b"%PDF-1.4 not a photo", "not an image"),
+        (b"%PDF-1.4 not a photo", "is a PDF; facedemo reads photos in JPEG"),
     ],
 )
 def test_non_images_get_a_sentence(payload, message):

@@ -57,6 +57,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             image = gr.Image(
                 label="Photo (one face or a group)",
                 type="filepath",
+                image_mode=None,  # gradio would convert (decode) it first, with every Pillow plugin: see vision/formats.py
                 sources=["upload", "webcam", "clipboard"],
                 height=320,
                 elem_id="identify-image",

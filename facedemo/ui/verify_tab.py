@@ -67,10 +67,20 @@ def calibrated_if_blank(limit):
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
         image_a = gr.Image(
-            label="Photo A", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-a"
+            label="Photo A",
+            type="filepath",
+            image_mode=None,
+            sources=["upload", "webcam", "clipboard"],
+            height=320,
+            elem_id="verify-a",
         )
         image_b = gr.Image(
-            label="Photo B", type="filepath", sources=["upload", "webcam", "clipboard"], height=320, elem_id="verify-b"
+            label="Photo B",
+            type="filepath",
+            image_mode=None,
+            sources=["upload", "webcam", "clipboard"],
+            height=320,
+            elem_id="verify-b",
         )
     with gr.Row():
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import stat
 import warnings
@@ -15,12 +16,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ArchiveError, ImageError
+from . import formats
 
 ImageInput = str | Path | bytes | bytearray | Image.Image | np.ndarray
 
 DEFAULT_MAX_PIXELS = 64_000_000
-# Every suffix the loader takes in a folder or a zip (Pillow reads them all).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"})
+# Every suffix the loader takes in a folder or a zip (what it decodes is decided by the bytes: formats.py).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".avif"})
 
 
 def is_photo(path: Path) -> bool:
@@ -114,44 +116,98 @@ def image_sha(source: ImageInput) -> str:
 def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Return an RGB image with its EXIF orientation applied.
 
-    Raises ``ImageError`` with a plain sentence for a missing, unreadable, truncated or oversized file.
+    Raises ``ImageError`` with a plain sentence for a missing, unreadable, truncated, oversized or
+    unsupported file: only the formats of ``formats.ACCEPTED`` are decoded, each by its own decoder, and
+    any exception a decoder raises on a damaged file becomes that sentence.
     """
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
         _check_size(source.size, max_pixels, "The image")
-        return _to_rgb(ImageOps.exif_transpose(source))
+        return _to_rgb(_upright(source))
     if isinstance(source, (bytes, bytearray)):
         name = "The uploaded data"
-        stream = io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
+        return _decode(bytes(source), name, max_pixels)
+    if isinstance(source, (str, Path)):
         path = Path(source)
         name = f"'{path.name}'"
-        stream = open_regular(path, name)
-    else:
-        raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
+        with open_regular(path, name) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise ImageError(f"{name} is empty (0 bytes), not an image file we can read.")
+            try:
+                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # a file system without mmap: read it
+                data = fh.read()
+            try:
+                return _decode(data, name, max_pixels)
+            finally:
+                if isinstance(data, mmap.mmap):
+                    data.close()
+    raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
+
+
+def _decode(data, name: str, max_pixels: int) -> Image.Image:
+    """Decode bytes (or an mmap) of one file, refusing by signature what facedemo does not read."""
+    if len(data) == 0:
+        raise ImageError(f"{name} is empty (0 bytes), not an image file we can read.")
+    kind, what = formats.sniff(bytes(data[: formats.HEAD]))
+    if kind is None:
+        if what:
+            raise ImageError(f"{name} is {what}; facedemo reads photos in {formats.accepted_names()}.")
+        raise ImageError(f"{name} is not an image file we can read ({formats.accepted_names()}).")
+    scans = formats.jpeg_scans(data) if kind == "JPEG" else 1
+    if scans > formats.MAX_JPEG_SCANS:
+        raise ImageError(
+            f"{name} is a JPEG with more than {formats.MAX_JPEG_SCANS} scans (a photo has about 10); "
+            "decoding it would take minutes, so it was refused."
+        )
     try:
-        # Pillow warns (and past 2x raises) on decompression bombs; treat both as a refusal.
-        with stream, warnings.catch_warnings():
+        # Pillow warns (and past 2x raises) on decompression bombs; treat both as a refusal. Its other
+        # warnings (a damaged EXIF block, an odd tag) are not the user's business: the image decodes or not.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(io.BytesIO(data), formats=[kind])
             _check_size(image.size, max_pixels, name)
+            if scans * image.size[0] * image.size[1] > formats.MAX_SCAN_PIXELS:
+                raise ImageError(
+                    f"{name} is a {image.size[0]}x{image.size[1]} JPEG in {scans} scans, each a pass over the "
+                    "whole image; it would take too long to decode. Save it as a baseline (non-progressive) "
+                    "JPEG or smaller."
+                )
             image.load()
-            frames = int(getattr(image, "n_frames", 1) or 1)
-            kind = image.format
-            rgb = _to_rgb(ImageOps.exif_transpose(image))
+            frames = _frames(image)
+            rgb = _to_rgb(_upright(image))
+            rgb.load()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
         raise ImageError(f"{name} is too large to open safely.") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image file we can read (JPEG, PNG, WebP, BMP, TIFF, GIF).") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name} could not be decoded: it may be truncated or damaged ({exc}).") from None
+        raise ImageError(
+            f"{name} is not an image file we can read: it starts like a {formats.ACCEPTED[kind]} but is damaged."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder's failure on a damaged file is the user's sentence
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise ImageError(f"{name} could not be decoded: it may be truncated or damaged ({detail}).") from None
     if frames > 1:  # an animated GIF/WebP/PNG or a multi-page TIFF: only the first frame is used, and said so
         rgb.info[FRAMES_KEY] = frames
         rgb.info[FORMAT_KEY] = kind
     return rgb
+
+
+def _frames(image: Image.Image) -> int:
+    """How many frames (an animation) or pages (a multi-page TIFF) an image has."""
+    return int(getattr(image, "n_frames", 1) or 1)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; a damaged EXIF block leaves it as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken orientation tag is not worth refusing the photo for
+        return image
 
 
 FRAMES_KEY, FORMAT_KEY = "facedemo.frames", "facedemo.format"
