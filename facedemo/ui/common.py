@@ -146,3 +146,38 @@ def forget_uploads(hashes: frozenset[str] | set[str]) -> int:
         except (OSError, FaceDemoError):  # gone meanwhile (gradio's own cleanup), or not a regular file
             continue
     return gone
+
+
+def atomic_output_cache() -> None:
+    """Make gradio write its output images the way it already copies files: under a temporary name, then
+    renamed into place.
+
+    gradio 6.31's ``processing_utils.save_pil_to_cache`` (every PIL output: Verify's aligned faces, each
+    box of Identify's annotated image) writes ``<cache>/<hash of the bytes>/image.<format>`` in place. Two
+    requests with byte-identical outputs (the same photo from two visitors; ``bench load`` sends the same
+    photos from every client) rewrite the file while the first is still being served, and that download
+    fails with "peer closed connection without sending complete message body". With a rename, a reader
+    keeps the complete file it opened. Idempotent; applied once per process by ``build_app``."""
+    import os
+
+    from gradio import processing_utils
+
+    if getattr(processing_utils.save_pil_to_cache, "facedemo_atomic", False):
+        return
+    from ..files import atomic_path
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        target = (Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}").resolve()
+        try:
+            if target.stat().st_size == len(data):  # the same bytes are there (the name is their hash)
+                os.utime(target)  # delete_cache ages files by ctime: it is handed out again now
+                return str(target)
+        except OSError:
+            pass
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+        return str(target)
+
+    save_pil_to_cache.facedemo_atomic = True
+    processing_utils.save_pil_to_cache = save_pil_to_cache
