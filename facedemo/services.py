@@ -202,11 +202,12 @@ class Services:
                 # so the table does not grow with every visitor who ever came.
                 for ns in [ns for ns, seen in self._seen.items() if now - seen > age]:
                     self._seen.pop(ns, None)
+            shared = False  # whether a namespace was in the shared client (an older version's), to compact
             for ns in stale:
                 if ns in stored:
-                    store.with_namespace(ns).drop(compact=False)
+                    shared |= store.with_namespace(ns).drop(compact=False)
                 self._forgotten(ns)
-            if stored & set(stale):
+            if shared:
                 store.compact()
         if stale:
             release_memory()

@@ -219,7 +219,7 @@ class FaceStore(Protocol):
     def move_thumb(self, old_id: str, new_id: str) -> None: ...
     def namespaces(self) -> set[str]: ...
     def drop_model(self, model: str) -> None: ...
-    def drop(self, compact: bool = True) -> None: ...
+    def drop(self, compact: bool = True) -> bool: ...
     def erase(self, models: Sequence[str], people: bool = True) -> None: ...
     def compact(self) -> None: ...
 
@@ -314,7 +314,65 @@ def open_store(
     folder = Path(gallery) if gallery else (None if ephemeral else default_gallery_dir())
     client = make_client(folder, host, port, ephemeral)
     thumbs = folder / "thumbs" if folder else Path(tempfile.mkdtemp(prefix="facedemo-thumbs-"))
-    return ChromaStore(client, thumbs, namespace, persist_dir=folder if folder and not host and not ephemeral else None)
+    embedded = folder is not None and not host and not ephemeral
+    return ChromaStore(
+        client,
+        thumbs,
+        namespace,
+        persist_dir=folder if embedded else None,
+        visitors=VisitorClients(folder / VISITORS) if embedded else None,
+    )
+
+
+VISITORS = "visitors"  # <gallery>/visitors/<namespace>/: each namespace's own embedded Chroma
+
+
+class VisitorClients:
+    """One embedded Chroma per namespace (a public-mode visitor), in ``<root>/<namespace>/``, opened on first
+    use and closed and deleted with the namespace.
+
+    Chroma 1.5 keeps the vector index of every collection it has opened, deleted ones included, in a cache
+    of its client (a fifth of the open-file limit: 4,000 indexes), so visitors' collections in the shared
+    client cost ~15 MB each that never came back (1,018 -> 3,766 MB over 240 visitors of 6 small
+    collections). Closing a visitor's own client releases all of it, and deleting its folder is erasure.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._open: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def folder(self, namespace: str) -> Path:
+        return self.root / namespace
+
+    def client(self, namespace: str):
+        with self._lock:
+            if namespace not in self._open:
+                self._open[namespace] = make_client(self.folder(namespace))
+            return self._open[namespace]
+
+    def opened_client(self, namespace: str):
+        """The namespace's client if it is open already, else None (``ChromaStore.client`` opens it)."""
+        with self._lock:
+            return self._open.get(namespace)
+
+    def close(self, namespace: str) -> None:
+        """Close the namespace's client (its memory goes back) and delete its folder (its data goes)."""
+        with self._lock:
+            client = self._open.pop(namespace, None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # a client already broken still has its folder removed
+                client.close()
+        shutil.rmtree(self.folder(namespace), ignore_errors=True)
+
+    def stored(self) -> set[str]:
+        """The namespaces with a folder here (from this run or an earlier one)."""
+        if not self.root.is_dir():
+            return set()
+        return {p.name for p in self.root.iterdir() if p.is_dir() and _NAMESPACE.match(p.name)}
+
+    def opened(self) -> int:
+        return len(self._open)
 
 
 def _reason(exc: Exception) -> str:
@@ -333,10 +391,12 @@ class ChromaStore:
         classifiers: Classifiers | None = None,
         collections: dict | None = None,
         state: dict | None = None,
+        visitors: VisitorClients | None = None,
+        main: ChromaStore | None = None,
     ):
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
-        self.client = client
+        self._client = client  # None: the namespace's own Chroma, opened when first needed (``client``)
         self.persist_dir = (
             Path(persist_dir) if persist_dir else None
         )  # an embedded Chroma's folder (erasure compacts it)
@@ -350,12 +410,41 @@ class ChromaStore:
         # What this process has learnt about the galleries of this client, shared by the namespace views:
         # ("schema", namespace) once checked, ("complete", namespace, model) once filled in.
         self.state: dict = {} if state is None else state
+        # An embedded gallery keeps each namespace in its own Chroma (VisitorClients); ``main`` is the store
+        # of the gallery's own client, which a namespace of an older version may still be in.
+        self.visitors = visitors
+        self.main = main
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.visitors.client(self.namespace)
+        return self._client
+
+    def _unopened(self) -> bool:
+        """A namespace with its own Chroma that holds nothing yet: reading it opens (and creates) nothing."""
+        return self._client is None and not self.visitors.folder(self.namespace).is_dir()
 
     def with_namespace(self, namespace: str | None) -> ChromaStore:
-        """The same client, thumbnail root and write lock, another private gallery (the dashboard's public mode)."""
+        """The same thumbnail root and write lock, another private gallery (the dashboard's public mode): in
+        an embedded gallery, in the namespace's own Chroma; on a server or in memory, in the same client."""
         root = self.thumbs_dir.parent if self.thumbs_dir else None
+        main = self.main or self
+        if namespace is None or main.visitors is None:
+            client, persist = main.client, main.persist_dir
+        else:
+            client, persist = main.visitors.opened_client(namespace), main.visitors.folder(namespace)
         return ChromaStore(
-            self.client, root, namespace, self.lock, self.persist_dir, self.classifiers, self._collections, self.state
+            client,
+            root,
+            namespace,
+            self.lock,
+            persist,
+            self.classifiers,
+            self._collections,
+            self.state,
+            main.visitors,
+            main if namespace is not None else None,
         )
 
     # -- collections ------------------------------------------------------------------------------
@@ -368,6 +457,8 @@ class ChromaStore:
     def _collection(self, model: str | None, kind: str = FACES, create: bool = True):
         name = self._name(model, kind)
         if name not in self._collections:
+            if not create and self._unopened():
+                return None
             with _chroma_errors("open the collection for " + (model or kind)):
                 self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
@@ -394,6 +485,8 @@ class ChromaStore:
         self._collections.pop(name, None)
 
     def _names(self) -> list[str]:
+        if self._unopened():
+            return []
         with _chroma_errors("list the collections"):
             return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
 
@@ -702,6 +795,8 @@ class ChromaStore:
         root = self.thumbs_dir.parent if self.thumbs_dir else None
         if root is not None and root.is_dir():
             found |= {p.name for p in root.iterdir() if p.is_dir() and p.name != "default" and _NAMESPACE.match(p.name)}
+        if self.visitors is not None:
+            found |= self.visitors.stored()
         return found
 
     # -- schema and migration --------------------------------------------------------------------------
@@ -770,23 +865,32 @@ class ChromaStore:
         self.state.pop(("complete", self.namespace, model), None)
         self.classifiers.forget(self.namespace)
 
-    def drop(self, compact: bool = True) -> None:
+    def drop(self, compact: bool = True) -> bool:
         """Remove this namespace's collections, thumbnails and regions (a public-mode visitor's gallery
         expiring), and compact the folder so that no byte of them stays on disk (``compact=False``: the
-        caller compacts once after dropping several)."""
+        caller compacts once after dropping several, when this returns True). A namespace with its own
+        Chroma (``VisitorClients``) has it closed and its folder deleted: nothing to compact."""
         prefix = self._prefix()
+        own = self.namespace is not None and self.main is not None and self.visitors is not None
+        holder = self.main if own else self  # where collections of this namespace may be in the shared client
+        dropped = False
         with _chroma_errors("drop the gallery"):
-            for name in self._names():
+            for name in holder._names():
                 if name.startswith(prefix) or name.startswith(REBUILD + prefix):
-                    self.client.delete_collection(name)
-                    self._forget(name)
+                    holder.client.delete_collection(name)
+                    dropped = True
+        for name in [n for n in self._collections if n.startswith((prefix, REBUILD + prefix))]:
+            self._forget(name)
+        if own:
+            self.visitors.close(self.namespace)
         for key in [k for k in self.state if len(k) > 1 and k[1] == self.namespace]:
             self.state.pop(key, None)
         self.classifiers.forget(self.namespace)
         if self.thumbs_dir is not None:
             shutil.rmtree(self.thumbs_dir, ignore_errors=True)
-        if compact:
-            self.compact()
+        if compact and dropped:
+            holder.compact()
+        return dropped
 
     # -- erasure on disk ------------------------------------------------------------------------------
     # Chroma 1.5 deletes from its API view only: a deleted record stays in the collection's write-ahead log
