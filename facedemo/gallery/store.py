@@ -485,10 +485,7 @@ class ChromaStore:
         self._collections.pop(name, None)
 
     def _names(self) -> list[str]:
-        if self._unopened():
-            return []
-        with _chroma_errors("list the collections"):
-            return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return [] if self._unopened() else _collection_names(self.client)
 
     def models(self) -> list[str]:
         """The models with a face collection in this namespace (read from the collections' metadata)."""
@@ -875,7 +872,7 @@ class ChromaStore:
         holder = self.main if own else self  # where collections of this namespace may be in the shared client
         dropped = False
         with _chroma_errors("drop the gallery"):
-            for name in holder._names():
+            for name in _collection_names(holder.client):
                 if name.startswith(prefix) or name.startswith(REBUILD + prefix):
                     holder.client.delete_collection(name)
                     dropped = True
@@ -984,6 +981,11 @@ class ChromaStore:
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
 VACUUM_TIMEOUT_S = 60
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _collection_names(client) -> list[str]:
+    with _chroma_errors("list the collections"):
+        return [c if isinstance(c, str) else c.name for c in client.list_collections()]
 
 
 def _check_text(metadatas: Sequence[dict]) -> None:
