@@ -204,3 +204,15 @@ def test_cli_cluster_a_zip(shared_faces, tmp_path, capsys, monkeypatch):
     (tmp_path / "empty").mkdir()
     assert main(["cluster", str(tmp_path / "empty"), "--model", MODEL]) == 2
     assert "holds no photos" in capsys.readouterr().err
+
+
+def test_cluster_help_says_the_default_threshold_it_uses(capsys, pipeline):
+    """`cluster --help` said "the model's verification threshold" while 0.9 x that was used."""
+    from facedemo.gallery.cluster import DEFAULT_SCALE, cluster_threshold
+
+    with pytest.raises(SystemExit):
+        main(["cluster", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"default: {DEFAULT_SCALE:g} x the model's verification threshold" in text
+    model = pipeline.default_model()
+    assert cluster_threshold(pipeline, model) == pytest.approx(DEFAULT_SCALE * pipeline.threshold(model, "verify"))

@@ -11,7 +11,7 @@ from ..errors import ArchiveError, GalleryError, InvalidParameterError
 
 
 def register(sub) -> None:
-    from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD
+    from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD, DEFAULT_SCALE
     from .common import add_pipeline_args
 
     p = sub.add_parser("cluster", help="group every face of a folder or zip of photos into people (no names needed)")
@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument(
         "--threshold",
         type=float,
-        help="L2 distance under which two faces are linked (default: the model's verification threshold)",
+        help=f"L2 distance under which two faces are linked (default: {DEFAULT_SCALE:g} x the model's verification "
+        "threshold, the multiple that grouped LFW best; docs/GALLERY.md)",
     )
     p.add_argument("--gallery", help="label faces that match people enrolled in this gallery folder (default: none)")
     add_pipeline_args(p)
