@@ -253,8 +253,9 @@ def cmd_identify(args) -> int:
     lines = [
         f"{len(result.faces)} face(s) in {args.image} (model {result.model}, method {result.method}, threshold {result.threshold:.3f}):"
     ]
-    if size_note(result):
-        lines.append(size_note(result, gallery.pipeline.settings.target_fpir if args.threshold is None else None))
+    note = size_note(result, gallery.pipeline.settings.target_fpir if args.threshold is None else None)
+    if note:
+        lines.append(note)
     for i, match in enumerate(result.faces, 1):
         x1, y1, x2, y2 = match.face.box
         who = f"{match.name} (distance {match.distance:.3f})" if match.name else "unknown"

@@ -123,9 +123,39 @@ def pairs_digest(pairs: Sequence[Pair]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair], threshold: float, far: float) -> Path:
-    digest = hashlib.sha1(json.dumps([key, pairs_digest(pairs), round(threshold, 9), far]).encode()).hexdigest()[:16]
+def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair] | str, threshold: float, far: float) -> Path:
+    """Where a model's figures for these pairs are saved: named by what they depend on (the embedding's
+    key, which includes the weights; the pairs, or their ``pairs_digest``; the threshold; the FAR)."""
+    which = pairs if isinstance(pairs, str) else pairs_digest(pairs)
+    digest = hashlib.sha1(json.dumps([key, which, round(threshold, 9), far]).encode()).hexdigest()[:16]
     return Path(home) / FOLDER / f"{model}-{digest}.json"
+
+
+# The figures of the built-in models on LFW View 1's test pairs ship with facedemo, under the same names as
+# a user's own (``python -m facedemo calibrate --all`` regenerates them): a machine without LFW (a Space)
+# draws them at once, and a model whose weights differ from the measured ones never matches their name.
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / FOLDER
+
+
+def saved_record(file: Path) -> dict:
+    """The record saved at ``file`` (the user's), else the shipped one of the same name, else {}."""
+    record = read_json(file)
+    if record.get("clean"):
+        return record
+    shipped = read_json(SHIPPED / file.name)
+    return shipped if shipped.get("clean") else record
+
+
+def shipped_file(home: Path, model: str, key: str, threshold: float, far: float) -> Path | None:
+    """Without the pairs on this machine: the name of the results this model would have for the pairs its
+    shipped figures were measured on, when it matches a shipped file (else None)."""
+    for path in sorted(SHIPPED.glob(f"{model}-*.json")):
+        digest = read_json(path).get("pairs_digest")
+        if isinstance(digest, str):
+            file = results_file(home, model, key, digest, threshold, far)
+            if file.name == path.name:
+                return file
+    return None
 
 
 def _slice(
@@ -170,10 +200,11 @@ def evaluate_model(
     file = results_file(
         pipeline.settings.home, spec.name, embedding_key(pipeline, spec, alignment), pairs, threshold, far
     )
-    saved = copy.deepcopy(read_json(file))  # filled in below; the parsed file is shared
+    saved = copy.deepcopy(saved_record(file))  # filled in below; the parsed file is shared
     record = {
         "model": spec.name,
         "pairs_file": pairs_file,
+        "pairs_digest": pairs_digest(pairs),
         "pairs": len(pairs),
         "threshold": threshold,
         "far_target": far,
@@ -264,11 +295,12 @@ def evaluate_robustness(
 
 
 def cached_robustness(
-    pipeline, pairs: Sequence[Pair], far: float = DEFAULT_FAR, pairs_file: str = ""
+    pipeline, pairs: Sequence[Pair] | None, far: float = DEFAULT_FAR, pairs_file: str = ""
 ) -> RobustnessResult:
-    """What ``evaluate_robustness`` saved for these pairs, for every model whose weights are on this machine,
-    computing nothing: each model with the conditions and severities measured so far. Models with no saved
-    results are listed in ``unavailable`` with the command that fills them."""
+    """What ``evaluate_robustness`` saved for these pairs (the user's, else the shipped figures), for every
+    model whose weights are on this machine, computing nothing: each model with the conditions and
+    severities measured so far. ``pairs=None`` (the pairs are not on this machine): the shipped figures
+    only. Models with no saved results are listed in ``unavailable`` with the command that fills them."""
     results, missing, files = {}, {}, {}
     for status in pipeline.models():
         spec = pipeline.spec(status.name)
@@ -278,15 +310,12 @@ def cached_robustness(
                 or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
             )
             continue
-        file = results_file(
-            pipeline.settings.home,
-            spec.name,
-            embedding_key(pipeline, spec, pipeline.alignment(spec)),
-            pairs,
-            pipeline.threshold(spec),
-            far,
-        )
-        record = read_json(file)
+        key = embedding_key(pipeline, spec, pipeline.alignment(spec))
+        if pairs is None:
+            file = shipped_file(pipeline.settings.home, spec.name, key, pipeline.threshold(spec), far)
+        else:
+            file = results_file(pipeline.settings.home, spec.name, key, pairs, pipeline.threshold(spec), far)
+        record = saved_record(file) if file is not None else {}
         if not record.get("clean"):
             missing[spec.name] = f"not measured yet: python -m facedemo eval robustness --model {spec.name}"
             continue
@@ -304,4 +333,9 @@ def cached_robustness(
             int(record["photos"]),
         )
         files[spec.name] = str(file)
-    return RobustnessResult(results, missing, pairs_file, len(pairs), far, files)
+    count = len(pairs) if pairs is not None else max((int(r.get("pairs", 0)) for r in _records(files)), default=0)
+    return RobustnessResult(results, missing, pairs_file, count, far, files)
+
+
+def _records(files: dict[str, str]) -> list[dict]:
+    return [saved_record(Path(f)) for f in files.values()]

@@ -4,7 +4,11 @@ put an SVM or softmax on top of FaceNet embeddings do. Retrained on demand, cach
 changes (its records' ids and names are the cache key).
 
 Strangers come from ``Settings.strangers`` (LFW-style folders: one photo of each person who has a single
-photo; default ../shared/faces/lfw), embedded once through the evaluation cache in ``$FACEDEMO_HOME``.
+photo), embedded once through the evaluation cache in ``$FACEDEMO_HOME``. Without that setting, the
+built-in models use the strangers' vectors shipped in ``facedemo/data/strangers/<model>.npz`` (the first
+300 single-photo LFW people, embedded by ``save_strangers``; vectors only, no photos), so the method works
+on a machine without LFW and its first use takes seconds; a model with none falls back to
+../shared/faces/lfw.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import DataUnavailableError, GalleryError
-from ..evaluation.embed import embed_images
+from ..evaluation.embed import embed_images, embedding_key
 from ..settings import SHARED_LFW
 from ..vectors import l2_normalise
 from ..vision.images import identity_folders, list_images
@@ -108,6 +112,10 @@ class Classifiers:
 
     def strangers(self, pipeline, model: str, flip: bool | None = None) -> np.ndarray:
         flip = pipeline.flip(model) if flip is None else flip
+        if (model, flip) not in self._strangers and pipeline.settings.strangers is None:
+            shipped = shipped_strangers(pipeline, model, flip)
+            if shipped is not None:
+                self._strangers[(model, flip)] = shipped
         if (model, flip) not in self._strangers:
             folder = pipeline.settings.strangers or SHARED_LFW
             photos = stranger_photos(folder) if Path(folder).is_dir() else []
@@ -121,3 +129,40 @@ class Classifiers:
                 [embedded.vectors[p] for p in photos if p not in embedded.failures]
             )
         return self._strangers[(model, flip)]
+
+
+SHIPPED_STRANGERS = Path(__file__).resolve().parent.parent / "data" / "strangers"
+
+
+def strangers_key(pipeline, model: str, flip: bool) -> str:
+    spec = pipeline.spec(model)
+    return embedding_key(pipeline, spec, pipeline.alignment(spec), flip)
+
+
+def shipped_strangers(pipeline, model: str, flip: bool) -> np.ndarray | None:
+    """The shipped strangers' vectors of a model, when they were embedded exactly as this pipeline embeds
+    (same weights, alignment, detector and flip: ``embedding_key``), else None."""
+    path = SHIPPED_STRANGERS / f"{model}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["key"]) != strangers_key(pipeline, model, flip):
+            return None
+        return data["vectors"].astype(np.float32)
+
+
+def save_strangers(pipeline, model: str, folder: str | Path = SHARED_LFW, into: str | Path = SHIPPED_STRANGERS) -> Path:
+    """Embed the strangers of ``folder`` (see ``stranger_photos``) with ``model`` as the classifier would,
+    and write their vectors (float16, with the embedding key they are valid for) to ``<into>/<model>.npz``."""
+    from ..files import atomic_path
+
+    flip = pipeline.flip(model)
+    photos = stranger_photos(folder) if Path(folder).is_dir() else []
+    if not photos:
+        raise DataUnavailableError(f"'{folder}' has no single-photo people to use as strangers.")
+    embedded = embed_images(pipeline, photos, model, flip=flip)
+    vectors = np.stack([embedded.vectors[p] for p in photos if p not in embedded.failures]).astype(np.float16)
+    target = Path(into) / f"{model}.npz"
+    with atomic_path(target, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, vectors=vectors, key=np.array(strangers_key(pipeline, model, flip)))
+    return target

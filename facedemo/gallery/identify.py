@@ -358,9 +358,18 @@ def merge_results(results: Sequence[IdentifyResult], top_k: int) -> IdentifyResu
 
 def size_note(result: IdentifyResult, target: float | None = None) -> str:
     """What the gallery's size means for strangers, in words ("with 40 people enrolled, about 1 stranger in
-    100 gets a name")."""
-    if result.expected_fpir is None or result.people == 0:
+    100 gets a name"); ``target``: the share of strangers the size-following threshold was set for (None:
+    the caller chose the threshold). A model without open-set calibration is said to have none."""
+    if result.people == 0:
         return ""
+    if result.expected_fpir is None:
+        if target is None or result.method == "classifier":  # a chosen threshold; the classifier's own rule
+            return ""
+        return (
+            f"{result.model} has not been calibrated for identification, so its threshold "
+            f"({result.threshold:.3f}) is a fixed guess that does not follow the gallery's size: the more people "
+            "are enrolled, the more strangers get a name."
+        )
     rate = result.expected_fpir
     share = (
         "almost no stranger gets a name"
