@@ -80,6 +80,18 @@ def register(sub) -> None:
         default="accuracy",
         help="which threshold verify and identify use: the best-accuracy one (default) or the FAR one",
     )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every piece of the model's data, not only its thresholds: distance distributions, open-set impostor "
+        "tails and DET curves (`bench identify --open-set`), the classifier's strangers' vectors, and the "
+        "robustness figures of all nine conditions at severities 1, 3, 5 (tens of minutes on a CPU)",
+    )
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="with --all: also copy the results into facedemo/data, where they ship with facedemo (for maintainers)",
+    )
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_calibrate)
 
@@ -285,6 +297,8 @@ def cmd_calibrate(args) -> int:
     from .common import emit
 
     check_far(args.far)
+    if args.ship and not args.all:
+        raise InvalidParameterError("--ship copies what --all measured: give both.")
     pipeline = pipeline_from(args)
     name = pipeline.spec(args.model).name
     label = f"{name} ({pipeline.alignment(name)})"
@@ -296,5 +310,74 @@ def cmd_calibrate(args) -> int:
         f"  FAR <= {args.far:g}: threshold {r['far_threshold']:.4f}, VAL {r['val_at_far_target']:.2%}, FAR {result.far_at_far_threshold:.4f}\n"
         f"  saved threshold {r['threshold']:.4f} ({r['criterion']}) to {result.file}"
     )
-    emit(args, result.to_json(), text)
+    if not args.all:
+        emit(args, result.to_json(), text)
+        return 0
+    written = calibrate_the_rest(pipeline, name, args.root, args.far)
+    if args.ship:
+        written += ship(pipeline, name, args.far)
+    text += "\n" + "\n".join(f"  {what}: {where}" for what, where in written)
+    emit(args, {**result.to_json(), "written": dict(written)}, text)
     return 0
+
+
+def calibrate_the_rest(pipeline, name: str, root: Path, far: float) -> list[tuple[str, str]]:
+    """`calibrate --all` after the thresholds: each of the model's other data, into $FACEDEMO_HOME."""
+    from ..bench.identify import bench_open_set, save_tails
+    from ..evaluation import read_pairs
+    from ..evaluation.robustness import evaluate_robustness
+    from ..gallery.classifier import save_strangers
+
+    home = Path(pipeline.settings.home)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    report = bench_open_set(pipeline, root, [10, 100, 1000], model=name, log=log)
+    written = [("open-set tails and DET curves", str(save_tails(report, home)))]
+    written.append(("strangers' vectors", str(save_strangers(pipeline, name, root, home / "strangers"))))
+    path = resolve_pairs(root, DEFAULT_ROBUSTNESS_PAIRS)
+    result = evaluate_robustness(
+        pipeline,
+        read_pairs(path, root),
+        [name],
+        list(CONDITIONS),
+        list(DEFAULT_SEVERITIES),
+        far,
+        path.name,
+        tqdm_progress,
+    )
+    written.append(("robustness figures", result.files[name]))
+    return written
+
+
+def ship(pipeline, name: str, far: float) -> list[tuple[str, str]]:
+    """Copy one model's data from $FACEDEMO_HOME into facedemo/data (``--ship``), each where facedemo reads
+    its shipped copy."""
+    import shutil
+
+    from ..evaluation.distributions import SHIPPED as DISTRIBUTIONS
+    from ..evaluation.robustness import SHIPPED as ROBUSTNESS
+    from ..files import read_json, update_json
+    from ..gallery.classifier import SHIPPED_STRANGERS
+    from ..models.thresholds import OPEN_SET
+    from ..models.thresholds import SHIPPED as THRESHOLDS
+
+    home = Path(pipeline.settings.home)
+    copied = []
+    for shipped, options in (
+        (THRESHOLDS, {"indent": 2, "sort_keys": True}),
+        (DISTRIBUTIONS, {}),
+        (OPEN_SET, {"indent": 1}),
+    ):
+        record = read_json(home / shipped.name).get(name)
+        if record:
+            update_json(shipped, name, record, **options)
+            copied.append((f"shipped {shipped.name}", str(shipped)))
+    SHIPPED_STRANGERS.mkdir(parents=True, exist_ok=True)
+    copied.append(("shipped strangers", str(shutil.copy(home / "strangers" / f"{name}.npz", SHIPPED_STRANGERS))))
+    ROBUSTNESS.mkdir(parents=True, exist_ok=True)
+    for old in ROBUSTNESS.glob(f"{name}-*.json"):  # figures of other weights or pairs: replaced
+        old.unlink()
+    for file in (home / "robustness").glob(f"{name}-*.json"):
+        record = read_json(file)
+        if record.get("far_target") == far and record.get("clean"):
+            copied.append(("shipped robustness figures", str(shutil.copy(file, ROBUSTNESS))))
+    return copied

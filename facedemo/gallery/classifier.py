@@ -140,15 +140,17 @@ def strangers_key(pipeline, model: str, flip: bool) -> str:
 
 
 def shipped_strangers(pipeline, model: str, flip: bool) -> np.ndarray | None:
-    """The shipped strangers' vectors of a model, when they were embedded exactly as this pipeline embeds
-    (same weights, alignment, detector and flip: ``embedding_key``), else None."""
-    path = SHIPPED_STRANGERS / f"{model}.npz"
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["key"]) != strangers_key(pipeline, model, flip):
-            return None
-        return data["vectors"].astype(np.float32)
+    """The strangers' vectors of a model saved by ``save_strangers`` (``$FACEDEMO_HOME/strangers/``, else the
+    shipped ones), when they were embedded exactly as this pipeline embeds (same weights, alignment,
+    detector and flip: ``embedding_key``), else None."""
+    key = strangers_key(pipeline, model, flip)
+    for folder in (Path(pipeline.settings.home) / "strangers", SHIPPED_STRANGERS):  # your own run wins
+        path = folder / f"{model}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["key"]) == key:
+                    return data["vectors"].astype(np.float32)
+    return None
 
 
 def save_strangers(pipeline, model: str, folder: str | Path = SHARED_LFW, into: str | Path = SHIPPED_STRANGERS) -> Path:
