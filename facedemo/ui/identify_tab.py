@@ -34,12 +34,23 @@ def compare_rows(comparison) -> list[list]:
     ]
 
 
+def shown_box(box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A face's box in whole pixels, clipped to the photo: MTCNN's box of a face at the edge starts outside
+    it (x = -17.9 on bbt2), and gradio's AnnotatedImage slices its mask with the raw numbers, so a negative
+    one drew stray lines on the other side of the photo."""
+    width, height = size
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, x2 = max(0, min(x1, width - 1)), max(1, min(x2, width))
+    y1, y2 = max(0, min(y1, height - 1)), max(1, min(y2, height))
+    return x1, y1, max(x1 + 1, x2), max(y1 + 1, y2)
+
+
 def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
     """Each face boxed once, labelled with its number and every model's answer."""
     first = comparison.results[0]
     return [
         (
-            tuple(int(round(v)) for v in match.face.box),
+            shown_box(match.face.box, comparison.image.size),
             f"{i}. " + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results),
         )
         for i, match in enumerate(first.faces, 1)
@@ -103,7 +114,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             how or DEFAULT_METHOD,
             progress=gradio_progress(progress),
         )
-        boxes = [(tuple(int(round(v)) for v in m.face.box), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
+        boxes = [(shown_box(m.face.box, picture.size), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
         rows = [
             [
                 i,
