@@ -216,3 +216,20 @@ def test_cluster_help_says_the_default_threshold_it_uses(capsys, pipeline):
     assert f"default: {DEFAULT_SCALE:g} x the model's verification threshold" in text
     model = pipeline.default_model()
     assert cluster_threshold(pipeline, model) == pytest.approx(DEFAULT_SCALE * pipeline.threshold(model, "verify"))
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_a_group_is_labelled_only_when_most_of_its_faces_are_named(cast_album):
+    """The Album labelled a whole group of Jerry Seinfeld "howard (enrolled)" because one face matched: a
+    group takes an enrolled name only when more than half of its faces are named that person."""
+    from dataclasses import replace as copy_with
+
+    from facedemo.gallery.album import Group
+
+    album, _, _ = cast_album
+    group = next(g for g in album.groups() if len(g.faces) >= 3)
+    names = lambda k: [copy_with(f, person="howard" if i < k else None) for i, f in enumerate(group.faces)]  # noqa: E731
+    assert Group(group.id, names(1)).person is None
+    assert Group(group.id, names(len(group.faces) // 2 + 1)).person == "howard"
+    assert Group(group.id, names(0)).person is None

@@ -61,9 +61,13 @@ class Group:
 
     @property
     def person(self) -> str | None:
-        """The enrolled person most of its labelled faces match, if any face matches someone."""
+        """The enrolled person that more than half of its faces are named as by Identify, else None: one face
+        of a group that Identify happens to name (a stranger near someone enrolled) does not name the group."""
         names = Counter(f.person for f in self.faces if f.person)
-        return names.most_common(1)[0][0] if names else None
+        if not names:
+            return None
+        name, count = names.most_common(1)[0]
+        return name if 2 * count > len(self.faces) else None
 
     def to_json(self) -> dict:
         return {
