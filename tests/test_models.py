@@ -137,3 +137,14 @@ def test_two_requests_at_once_get_the_same_answers(pipeline, astronaut, hopper):
         concurrent = list(pool.map(lambda image: pipeline.analyze(image, "dlib-resnet")[1][0].embedding, images))
     for a, b in zip(sequential, concurrent):
         assert np.allclose(a, b, atol=1e-5)
+
+
+def test_a_model_that_needs_the_network_says_so_in_a_sentence(settings):
+    """The Models panel and every Compare result said "gaierror: [Errno -2] Name or service not known"."""
+    from facedemo.models.registry import model_status
+
+    status = model_status(MODELS["facenet-vggface2"], settings)
+    if status.available:
+        pytest.skip("facenet-vggface2's weights are on this machine or can be downloaded")
+    assert "facenet-vggface2's weights need a network connection the first time" in status.reason
+    assert not any(word in status.reason for word in ("gaierror", "Errno", "Error:")), status.reason

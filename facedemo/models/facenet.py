@@ -57,8 +57,14 @@ def _reachable(host: str, timeout: float) -> str | None:
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return None
+    except socket.gaierror:
+        return f"this machine cannot look up {host} (no network connection, or no DNS)"
+    except TimeoutError:
+        return f"{host} did not answer within {timeout:g} s"
+    except ConnectionRefusedError:
+        return f"the connection to {host} was refused (a firewall or proxy?)"
     except OSError as exc:
-        return f"{host} cannot be reached ({exc.__class__.__name__}: {exc})"
+        return f"{host} cannot be reached ({exc.strerror or exc})"
 
 
 def graph_file(spec: ModelSpec) -> Path | None:
@@ -118,7 +124,8 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
         spec.name,
         spec.dim,
         False,
-        f"Its weights are not on this machine and cannot be downloaded: {problem}. {how_to_provide(spec)}{offline}",
+        f"{spec.name}'s weights need a network connection the first time (about 110 MB), and {problem}. "
+        f"{how_to_provide(spec)}{offline}",
     )
 
 
