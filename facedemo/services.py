@@ -26,9 +26,16 @@ from .files import purge_scratch, purge_stale_scratch, scratch_owners
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
-from .gallery.identify import DEFAULT_METHOD, IdentifyComparison, compare_models, identify_faces, load_faces
+from .gallery.identify import (
+    DEFAULT_METHOD,
+    METHODS,
+    IdentifyComparison,
+    compare_models,
+    identify_faces,
+    load_faces,
+)
 from .gallery.store import release_memory
-from .models.thresholds import open_set_record
+from .models.thresholds import OPEN_SET, open_set_record
 from .pipeline import Pipeline
 from .settings import SHARED_LFW, Settings
 from .vision.images import ImageInput, frames_note
@@ -301,15 +308,16 @@ class Services:
         sizes = sorted(int(n) for n in (record or {}).get("curves", {}))
         if not sizes:
             raise DataUnavailableError(
-                f"No open-set curves were measured for '{model}'; run "
-                f"`python -m facedemo bench identify --open-set --model {model} --save-calibration`."
+                f"No open-set curves were measured for {model} yet: they come from a run on LFW "
+                '(docs/GALLERY.md, "Open-set identification").'
             )
         chosen = min(sizes, key=lambda n: abs(n - size))
-        curves = record["curves"][str(chosen)]
+        curves = [c for c in record["curves"][str(chosen)] if c["label"] in METHODS]  # what Identify offers
         mated, strangers = curves[0]["mated"], curves[0]["nonmated"]
+        whose = "shipped with facedemo" if Path(record["file"]) == OPEN_SET else "this machine's own calibration"
         note = (
-            f"{chosen:,} LFW people enrolled, {mated} searches of them and {strangers} of strangers "
-            f"(`{record.get('command', 'bench identify --open-set')}`, {record['file']})."
+            f"Measured on LFW with {chosen:,} people enrolled: {mated} searches of them and {strangers} of "
+            f"strangers ({whose}, {record.get('date', 'undated')})."
         )
         return curves, note
 
@@ -321,7 +329,7 @@ class Services:
         result = cached_robustness(self.pipeline, pairs, pairs_file=ROBUSTNESS_PAIRS)
         if not result.models:
             raise DataUnavailableError(
-                "No robustness figures are saved yet; measure them with "
-                "`python -m facedemo eval robustness --model MODEL` (a few minutes per condition on a CPU)."
+                "No model here has robustness figures yet: they are measured on LFW, a few minutes per condition "
+                "on a CPU (`eval robustness`, docs/EVALUATION.md)."
             )
         return result

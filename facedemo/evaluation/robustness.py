@@ -317,7 +317,7 @@ def cached_robustness(
             file = results_file(pipeline.settings.home, spec.name, key, pairs, pipeline.threshold(spec), far)
         record = saved_record(file) if file is not None else {}
         if not record.get("clean"):
-            missing[spec.name] = f"not measured yet: python -m facedemo eval robustness --model {spec.name}"
+            missing[spec.name] = "not measured yet (`eval robustness` measures it: docs/EVALUATION.md)"
             continue
         levels = {n: sorted(int(s) for s in by) for n, by in record.get("conditions", {}).items()}
         conditions = {

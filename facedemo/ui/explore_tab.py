@@ -161,7 +161,8 @@ def render(services: Services, state: ExplorerState) -> None:
         result = services.robustness()
         lines = [
             f"{result.pairs} pairs of LFW's {result.pairs_file}, the second photo of each degraded before detection; "
-            "accuracy at each model's calibrated threshold. Saved by `python -m facedemo eval robustness`."
+            "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
+            "machine's own run)."
         ]
         lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
