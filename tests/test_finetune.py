@@ -53,6 +53,13 @@ def test_adapter_on_the_cast_validated_on_other_people(settings, shared_faces, t
         assert {"loss", "mean_pos_distance", "mean_neg_distance", "val", "far"} <= set(report)
     # Early stopping keeps the best epoch, so the held-out people's loss is never worse than the base's.
     assert result.after["loss"] <= result.before["loss"] + 1e-6
+    # The result says in words whether held-out accuracy rose or fell, and warns when it fell (a fine-tune
+    # whose held-out accuracy went 0.972 -> 0.944 was saved with no comment).
+    old, new = result.before["accuracy"], result.after["accuracy"]
+    word = "rose" if new > old else "fell" if new < old else "stayed"
+    assert result.verdict().startswith(f"Accuracy on held-out people {word}")
+    assert ("worse than the model it started from" in result.verdict()) == (new < old)
+    assert result.to_json()["verdict"] == result.verdict()
     # The model is listed, usable and named everywhere; its name cannot be taken twice.
     assert "cast" in {s.name for s in pipe.models()}
     _, faces = pipe.analyze(REPO / "facedemo" / "ui" / "examples" / "group.jpg", "cast")

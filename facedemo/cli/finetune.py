@@ -134,6 +134,7 @@ def cmd_finetune(args) -> int:
         f"{result.train_people} training people, {result.val_people} validation people never trained on; "
         f"{result.epochs_run} epochs, best at {result.best_epoch}; {len(result.skipped)} photos skipped (no face)\n"
         + "\n".join(rows)
+        + (f"\n{result.verdict()}" if result.verdict() else "")
     )
     emit(args, result.to_json(), text)
     return 0

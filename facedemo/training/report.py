@@ -44,6 +44,33 @@ class FinetuneResult:
     loss: str = "triplet"
     augment: dict | None = None  # the condition trained for, when there is one
 
+    def verdict(self) -> str:
+        """In words: did the fine-tune help on the people it never saw (and on their degraded slice)? A
+        fine-tune that made them worse says so, with what to try instead."""
+        parts, worse = [], False
+        for label, before, after in (
+            ("held-out people", self.before, self.after),
+            ("their degraded photos", self.before.get("slice"), self.after.get("slice")),
+        ):
+            if not before or not after:
+                continue
+            old, new = before["accuracy"], after["accuracy"]
+            if abs(new - old) < 1e-9:
+                parts.append(f"accuracy on {label} stayed at {old:.1%}")
+            else:
+                parts.append(f"accuracy on {label} {'rose' if new > old else 'fell'} from {old:.1%} to {new:.1%}")
+                worse |= new < old
+        if not parts:
+            return ""
+        text = "; ".join(parts)
+        text = text[0].upper() + text[1:] + "."
+        if worse:
+            text += (
+                " This fine-tune is worse than the model it started from on people it has not seen: keep using the "
+                "base model, or try again with more people, fewer epochs or the other loss."
+            )
+        return text
+
     def to_json(self) -> dict:
         def clean(d: dict) -> dict:
             return {
@@ -65,6 +92,7 @@ class FinetuneResult:
             "val_people": self.val_people,
             "before": clean(self.before),
             "after": clean(self.after),
+            "verdict": self.verdict(),
             "history": [clean(h) for h in self.history],
             "skipped": [{"photo": p, "reason": r} for p, r in self.skipped],
         }

@@ -110,6 +110,8 @@ def render(services: Services, state: ExplorerState):
                 else "It is now in every model list and identifies against this gallery."
             )
         )
+        if result.verdict():
+            text += f"\n\n**{result.verdict()}**"
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
         return (
