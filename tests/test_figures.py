@@ -247,3 +247,24 @@ def test_cli_explore_and_identify_on_a_real_gallery(tmp_path, monkeypatch, capsy
     assert "dlib-resnet: embeddings" in text and "dlib-resnet (AUC" in text and "<script src=" not in text
     for person in ("ben_afflek", "madonna"):
         assert person in text
+
+
+def test_the_verify_figure_labels_its_threshold_once_and_shows_the_whole_distribution():
+    """Verify printed "threshold 0.42" twice, one on top of the other, and cut CASIA's histogram at 1.6."""
+    import json
+    from pathlib import Path
+
+    from facedemo.explorer.figures import compare_figure, verify_figure
+
+    shipped = json.loads((Path(__file__).resolve().parent.parent / "facedemo/data/distributions.json").read_text())
+    one = verify_figure("dlib-resnet", 0.3, 0.42, shipped["dlib-resnet"])
+    assert [a.text for a in one.layout.annotations] == ["threshold 0.42", "this pair 0.30"]
+    assert one.layout.title.text == "dlib-resnet: this pair among LFW pairs"
+    casia = shipped["facenet-casia-webface"]
+    wide = verify_figure("facenet-casia-webface", 0.9, 1.14, casia)
+    last = max(e for e, n in zip(casia["edges"][1:], casia["different"]) if n)
+    assert wide.layout.xaxis.range[1] >= last > 1.6
+    both = compare_figure(
+        [("dlib-resnet", 0.3, 0.42, shipped["dlib-resnet"]), ("facenet-casia-webface", 0.9, 1.14, casia)]
+    )
+    assert sum(a.text.startswith("threshold") for a in both.layout.annotations) == 2

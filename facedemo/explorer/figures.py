@@ -229,7 +229,9 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
             row=row,
             col=1,
         )
-        fig.update_xaxes(range=[0, max(1.6, distance + 0.1)], row=row, col=1)
+        # wide enough for the whole distribution (CASIA's impostors reach 1.66) and the pair
+        reach = float(np.asarray(record["edges"])[-1]) if record else 0.0
+        fig.update_xaxes(range=[0, max(1.6, distance + 0.1, threshold + 0.1, reach)], row=row, col=1)
         fig.update_yaxes(title_text="density", row=row, col=1)
     fig.update_xaxes(title_text="L2 distance between embeddings (smaller = more alike)", row=len(rows), col=1)
     fig.update_layout(
@@ -238,8 +240,10 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
         margin=dict(l=40, r=20, t=50, b=40),
         legend=dict(orientation="h", y=-0.3 / len(rows)),
     )
-    if len(rows) == 1:
-        fig.update_layout(title=titles[0], annotations=[a for a in fig.layout.annotations if a.text != titles[0]])
+    if len(rows) == 1:  # the panel title becomes the figure's; assigned, not updated (update_layout merges the
+        # list element by element and left a second "threshold" label on top of the first)
+        fig.layout.annotations = [a for a in fig.layout.annotations if a.text != titles[0]]
+        fig.update_layout(title=titles[0])
     return fig
 
 
