@@ -268,3 +268,22 @@ def test_the_verify_figure_labels_its_threshold_once_and_shows_the_whole_distrib
         [("dlib-resnet", 0.3, 0.42, shipped["dlib-resnet"]), ("facenet-casia-webface", 0.9, 1.14, casia)]
     )
     assert sum(a.text.startswith("threshold") for a in both.layout.annotations) == 2
+
+
+def test_the_training_curves_have_no_empty_label():
+    """The fine-tune chart showed plotly's placeholder "new text" where a label had no text."""
+    from facedemo.explorer.figures import training_curves_figure
+
+    history = [
+        {
+            "epoch": i,
+            "train_loss": 1 / i,
+            "val_loss": 1.2 / i,
+            "val_mean_pos_distance": 0.5,
+            "val_mean_neg_distance": 1.0,
+        }
+        for i in range(1, 6)
+    ]
+    fig = training_curves_figure(history, "cast: training curves", best_epoch=3)
+    assert all(a.text for a in fig.layout.annotations)
+    assert [a.text for a in fig.layout.annotations].count("kept") == 1 and len(fig.layout.shapes) == 2

@@ -417,15 +417,9 @@ def training_curves_figure(
         col=2,
     )
     if best_epoch:
-        for col in (1, 2):
-            fig.add_vline(
-                x=best_epoch,
-                line_dash="dot",
-                line_color="grey",
-                annotation_text="kept" if col == 1 else None,
-                row=1,
-                col=col,
-            )
+        for col in (1, 2):  # one label: an annotation with no text shows plotly's placeholder, "new text"
+            label = {"annotation_text": "kept"} if col == 1 else {}
+            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", row=1, col=col, **label)
     fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="L2 distance", row=1, col=2)
