@@ -121,6 +121,9 @@ class FakeGallery:
         self.store = SimpleNamespace(models=lambda: list(data))
         self.pipeline = SimpleNamespace(spec=lambda name: SimpleNamespace(name=name), threshold=lambda name: 0.5)
 
+    def people(self):
+        return [SimpleNamespace(name=n) for n in sorted({n for _, names in self.data.values() for n in names})]
+
     def embeddings(self, model):
         vectors, names = self.data[model]
         return (
@@ -287,3 +290,17 @@ def test_the_training_curves_have_no_empty_label():
     fig = training_curves_figure(history, "cast: training curves", best_epoch=3)
     assert all(a.text for a in fig.layout.annotations)
     assert [a.text for a in fig.layout.annotations].count("kept") == 1 and len(fig.layout.shapes) == 2
+
+
+def test_a_person_has_the_same_colour_on_maps_side_by_side():
+    """Two models' maps of one gallery gave the same person different colours when their people differed."""
+    from facedemo.explorer.figures import embedding_map
+
+    vectors, names = clusters(("ann", "bob", "cy"))
+    everyone = ["ann", "bob", "cy", "dee"]
+    a = embedding_map(vectors, names, "pca", people=everyone)
+    keep = [i for i, n in enumerate(names) if n != "ann"]  # the second model has no face of ann
+    b = embedding_map(vectors[keep], [names[i] for i in keep], "pca", people=everyone)
+    colour = lambda fig: {t.name: t.marker.color for t in fig.data}  # noqa: E731
+    assert colour(b) == {k: v for k, v in colour(a).items() if k != "ann"}
+    assert len(set(colour(a).values())) == 3

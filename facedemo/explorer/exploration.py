@@ -71,6 +71,7 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
         hover=[t.name if t else "" for t in view.thumbs],
         ids=view.ids,
         title=f"{name}: embeddings",
+        people=[p.name for p in gallery.people()],  # every model's map of this gallery colours a person alike
     )
     used = projection.layout.meta["method"]
     histogram = None

@@ -56,9 +56,14 @@ def embedding_map(
     ids: Sequence[str] | None = None,
     title: str | None = None,
     seed: int = 0,
+    people: Sequence[str] | None = None,
 ) -> go.Figure:
     """One marker per face, one trace (colour and legend entry) per person; hover shows the name (and
-    ``hover``), each point's ``customdata`` is its id so a UI can tell which face was clicked."""
+    ``hover``), each point's ``customdata`` is its id so a UI can tell which face was clicked. ``people``:
+    every name the maps shown side by side may hold, so a person has the same colour in each (default:
+    the names here)."""
+    from plotly.colors import qualitative
+
     if len(names) != len(vectors):
         raise FigureError(f"There are {len(vectors)} embeddings but {len(names)} names.")
     coords, used = project(vectors, method, seed)
@@ -66,6 +71,8 @@ def embedding_map(
     extra = list(hover) if hover is not None else [""] * len(names)
     keys = list(ids) if ids is not None else [str(i) for i in range(len(names))]
     fig = go.Figure()
+    order = {p: i for i, p in enumerate(sorted(set(map(str, people or ())) | set(names)))}
+    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
     for person in sorted(set(names)):
         rows = [i for i, n in enumerate(names) if n == person]
         fig.add_trace(
@@ -77,7 +84,11 @@ def embedding_map(
                 text=[f"{person}<br>{extra[i]}" if extra[i] else person for i in rows],
                 customdata=[keys[i] for i in rows],
                 hovertemplate="%{text}<extra></extra>",
-                marker={"size": 9, "line": {"width": 0.5, "color": "white"}},
+                marker={
+                    "size": 9,
+                    "color": palette[order[person] % len(palette)],
+                    "line": {"width": 0.5, "color": "white"},
+                },
             )
         )
     label = used.upper()

@@ -117,10 +117,11 @@ class ExplorerFigures:
 def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> ExplorerFigures:
     """Use ``method="pca"`` for an instant picture while UMAP (seconds, more on first use) is computed."""
     maps, histograms, curves = {}, {}, {}
+    everyone = sorted({str(n) for v in views for n in v.names})  # one colour per person on every map
     for v in views:
         hover = [str(t.name) if t else "" for t in v.thumbs]
         maps[v.model] = embedding_map(
-            v.vectors, v.names, method, hover=hover, ids=v.ids, title=f"{v.model}: embeddings"
+            v.vectors, v.names, method, hover=hover, ids=v.ids, title=f"{v.model}: embeddings", people=everyone
         )
         if len(v.distances):
             histograms[v.model] = distance_histogram(
