@@ -201,7 +201,7 @@ def test_services_read_the_saved_figures_for_the_explorer(measured):
     home, root, pipeline, result = measured
     services = Services(replace(pipeline.settings, gallery_dir=home / "gallery", public=False))
     assert services.robustness(root).to_json()["models"] == result.to_json()["models"]
-    with pytest.raises(Exception, match="No robustness figures are saved yet"):
+    with pytest.raises(Exception, match="No model here has robustness figures yet"):
         Services(
             replace(Settings.from_env(home=home / "empty", device="cpu"), gallery_dir=home / "g2", public=False)
         ).robustness(root)

@@ -1,0 +1,79 @@
+"""Every built-in model that can run on this machine ships all of its data, measured by the project's own
+commands on LFW View 1: thresholds, distance distributions, open-set impostor tails and DET curves, the
+strangers' vectors of the classifier's "none of them" class, and the robustness figures of all nine
+conditions. A model whose weights change no longer matches its shipped data, and this test says so."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedemo.evaluation.embed import embedding_key
+from facedemo.evaluation.robustness import SHIPPED as SHIPPED_ROBUSTNESS
+from facedemo.evaluation.robustness import cached_robustness, shipped_file
+from facedemo.gallery import classifier
+from facedemo.gallery.classifier import Classifiers, shipped_strangers
+from facedemo.models.registry import MODELS
+from facedemo.vision.degrade import CONDITIONS
+
+DATA = Path(__file__).resolve().parent.parent / "facedemo" / "data"
+SEVERITY = "3"  # every condition at least at the middle severity (1 mild .. 5 harsh)
+
+
+def built_in_available(pipeline) -> list[str]:
+    names = [s.name for s in pipeline.models() if s.available and s.name in MODELS]
+    if not names:
+        pytest.skip("no built-in model can run on this machine")
+    return names
+
+
+def test_every_available_built_in_model_ships_all_its_data(pipeline):
+    thresholds = json.loads((DATA / "thresholds.json").read_text())
+    distributions = json.loads((DATA / "distributions.json").read_text())
+    openset = json.loads((DATA / "openset.json").read_text())
+    missing = []
+    for name in built_in_available(pipeline):
+        spec = pipeline.spec(name)
+        record = thresholds.get(name, {})
+        if not {"threshold", "far_threshold"} <= set(record):
+            missing.append(f"{name}: thresholds")
+        if name not in distributions:
+            missing.append(f"{name}: distance distributions")
+        tails = openset.get(name, {}).get("tails", {})
+        if not {"centroid", "nearest"} <= set(tails) or not openset.get(name, {}).get("curves"):
+            missing.append(f"{name}: open-set tails and DET curves")
+        vectors = shipped_strangers(pipeline, name, pipeline.flip(name))
+        if vectors is None or vectors.shape != (classifier.STRANGERS, spec.dim):
+            missing.append(f"{name}: strangers' vectors")
+        key = embedding_key(pipeline, spec, pipeline.alignment(spec))
+        file = shipped_file(pipeline.settings.home, name, key, pipeline.threshold(spec), 1e-3)
+        figures = json.loads((SHIPPED_ROBUSTNESS / file.name).read_text()) if file else {}
+        measured = {c for c, by in figures.get("conditions", {}).items() if SEVERITY in by}
+        if not figures.get("clean") or measured != set(CONDITIONS):
+            missing.append(f"{name}: robustness figures (has {sorted(measured)})")
+    assert not missing, missing
+
+
+def test_the_robustness_panel_draws_without_lfw(pipeline, tmp_path):
+    """No LFW on the machine (a Space): the shipped figures of every available built-in model."""
+    result = cached_robustness(pipeline, None, pairs_file="pairsDevTest.txt")
+    assert set(result.models) == set(built_in_available(pipeline))
+    for figures in result.models.values():
+        assert set(figures.conditions) == set(CONDITIONS) and 0.9 < figures.clean.accuracy <= 1.0
+    assert result.pairs > 0
+
+
+def test_the_classifier_needs_no_lfw_and_no_embedding(pipeline, monkeypatch, tmp_path):
+    monkeypatch.setattr(classifier, "SHARED_LFW", tmp_path / "no-lfw-here")
+    shipped = Classifiers()
+    for name in built_in_available(pipeline):
+        vectors = shipped.strangers(pipeline, name)
+        assert vectors.shape == (classifier.STRANGERS, pipeline.spec(name).dim)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)  # unit vectors, stored as float16
+    other = replace(pipeline.settings, strangers=tmp_path / "no-lfw-here")  # an explicit folder is obeyed
+    with pytest.raises(Exception, match="strangers"):
+        Classifiers().strangers(type(pipeline)(other), built_in_available(pipeline)[0])
