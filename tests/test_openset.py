@@ -126,3 +126,19 @@ def test_classifier_names_the_cast_and_turns_strangers_away(shared_faces, lfw_pi
     assert gallery.store.classifiers.get(gallery, MODEL, strangers) is first
     gallery.enroll("leonard", sorted((bbt / "leonard").glob("*.png"))[3:4], MODEL)
     assert gallery.store.classifiers.get(gallery, MODEL, strangers) is not first
+
+
+def test_identify_says_when_a_model_has_no_open_set_calibration():
+    """A model without an impostor tail (a fine-tune, or facenet-vggface2 before anyone calibrated it) ran on
+    a fixed guess silently; now the note says so. A chosen threshold and the classifier say nothing."""
+    from facedemo.gallery.identify import IdentifyResult, size_note
+
+    bare = IdentifyResult("cast-dark", "centroid", 0.4, [], people=12)
+    assert size_note(bare, 0.01) == (
+        "cast-dark has not been calibrated for identification, so its threshold (0.400) is a fixed guess that "
+        "does not follow the gallery's size: the more people are enrolled, the more strangers get a name."
+    )
+    assert size_note(bare, None) == ""
+    assert size_note(IdentifyResult("cast-dark", "classifier", 0.5, [], people=12), 0.01) == ""
+    known = IdentifyResult("dlib-resnet", "centroid", 0.345, [], people=40, expected_fpir=0.01)
+    assert size_note(known, 0.01).startswith("With 40 people enrolled, about 1 stranger in 100 gets a name")
