@@ -249,7 +249,12 @@ def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_pa
         assert cached and all(p.read_bytes() != thumb.read_bytes() for p in cached)  # the upload is there, no thumbnail
         # Another visitor's listing holds none of it.
         other, _, _, nobody = bob.predict(api_name="/people")
-        assert nobody == [] and data not in other and "Nobody enrolled yet." in other
+        assert nobody == [] and data not in other and "Nobody in your private gallery yet." in other
+        # With people in the shared gallery the empty state says that Identify searches them too (it said
+        # "Nobody enrolled yet" while Identify said "With 9 people enrolled").
+        services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
+        other, _, _, nobody = bob.predict(api_name="/people")
+        assert nobody == [] and "Identify also searches the shared demo gallery (1 person)" in other
     finally:
         demo.close()
 

@@ -65,9 +65,17 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     def list_people(request: gr.Request = None):
         people = gallery_of(request).people()
         tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
-        tiles = (
-            inline_tiles(tiles, "Nobody enrolled yet.") if public else [(str(path), caption) for path, caption in tiles]
-        )
+        if public:  # a visitor's own gallery; Identify also searches the shared one, so say what it holds
+            shared = len(services.shared().people())
+            empty = "Nobody in your private gallery yet." + (
+                f" Identify also searches the shared demo gallery ({shared} {'person' if shared == 1 else 'people'}),"
+                " which you can use but not change."
+                if shared
+                else ""
+            )
+            tiles = inline_tiles(tiles, empty)
+        else:
+            tiles = [(str(path), caption) for path, caption in tiles]
         names = [p.name for p in people]
         models = sorted({m for p in people for m in p.faces})
         table = {
