@@ -304,3 +304,15 @@ def test_a_person_has_the_same_colour_on_maps_side_by_side():
     colour = lambda fig: {t.name: t.marker.color for t in fig.data}  # noqa: E731
     assert colour(b) == {k: v for k, v in colour(a).items() if k != "ann"}
     assert len(set(colour(a).values())) == 3
+
+
+def test_the_metrics_table_gives_long_names_room():
+    """The Explorer's table cut "dlib-resnet" to "llib-resne": columns were all the same width."""
+    from facedemo.explorer.figures import metrics_table
+
+    rows = [
+        {"model": "facenet-casia-webface", "faces": 40, "auc": 0.99871, "note": ""},
+        {"model": "dlib-resnet", "faces": 40, "auc": 0.99912, "note": ""},
+    ]
+    widths = list(metrics_table(rows).data[0].columnwidth)
+    assert widths[0] >= len("facenet-casia-webface") and widths[0] > 2 * widths[1]

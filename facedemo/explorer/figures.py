@@ -164,9 +164,11 @@ def metrics_table(rows: Sequence[Mapping], title: str = "Metrics") -> go.Figure:
             return f"{value:.4f}"
         return "" if value is None else str(value)
 
-    fig = go.Figure(
-        go.Table(header={"values": columns}, cells={"values": [[cell(r.get(c)) for r in rows] for c in columns]})
-    )
+    values = [[cell(r.get(c)) for r in rows] for c in columns]
+    # relative widths from each column's longest text, so "dlib-resnet" is not cut to "llib-resne" beside
+    # a column of numbers (plotly's default gives every column the same width)
+    widths = [max([len(str(c)), *(len(v) for v in col)]) + 2 for c, col in zip(columns, values)]
+    fig = go.Figure(go.Table(columnwidth=widths, header={"values": columns}, cells={"values": values}))
     fig.update_layout(title=title, height=160 + 30 * len(rows), margin={"t": 50, "b": 10, "l": 10, "r": 10})
     return fig
 
