@@ -194,6 +194,12 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
         page.get_by_role("tab", name="Gallery").click()
         person = page.get_by_label("Person", exact=True)
         person.fill("Eileen Collins")
+        # Opening the tab again lists the people again; it used to empty the box the user had filled (under
+        # load that listing arrived after the user typed, and Rename got no name).
+        page.get_by_role("tab", name="Identify").click()
+        page.get_by_role("tab", name="Gallery").click()
+        page.wait_for_timeout(3000)
+        assert person.input_value() == "Eileen Collins"
         page.get_by_label("New name").fill("Eileen Marie Collins")
         page.get_by_role("button", name="Rename").click()
         page.get_by_text("Renamed").wait_for(timeout=120_000)

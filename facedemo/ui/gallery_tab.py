@@ -82,7 +82,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             "headers": ["person", "photos", *models],
             "data": [[p.name, p.images, *(p.faces.get(m, 0) for m in models)] for p in people],
         }
-        return tiles, gr.update(choices=names, value=None), table, [p.to_json() for p in people]
+        # The person box keeps what the user typed or picked: this listing also runs when the tab is opened,
+        # and under load it arrived after the user had filled the box, emptying it under their click.
+        return tiles, gr.update(choices=names), table, [p.to_json() for p in people]
 
     @user_errors
     @on_gpu
@@ -141,12 +143,16 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     import_button.click(import_zip, [archive], [import_note], api_name="import").then(
         list_people, None, outputs, api_visibility="private"
     )
-    rename_button.click(rename, [person, new_name], [manage_note], api_name="rename").then(
-        list_people, None, outputs, api_visibility="private"
-    )
-    delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete").then(
-        list_people, None, outputs, api_visibility="private"
-    )
+
+    def clear_person():
+        return gr.update(value=None)
+
+    for done in (
+        rename_button.click(rename, [person, new_name], [manage_note], api_name="rename"),
+        delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete"),
+    ):
+        done.then(list_people, None, outputs, api_visibility="private")
+        done.success(clear_person, None, person, api_visibility="private")  # a refused one keeps the name
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
     if tab is not None:  # the list is fresh whenever the tab is opened
