@@ -11,7 +11,6 @@ import json
 import os
 import random
 import re
-import signal
 import stat
 import struct
 import time
@@ -20,14 +19,12 @@ from pathlib import Path
 
 import pytest
 from PIL import EpsImagePlugin, Image, ImageOps, UnidentifiedImageError, features
-from test_hostile_inputs import EXAMPLES, refused, run
+from test_hostile_inputs import EXAMPLES, bounded, env, refused, run  # noqa: F401 (bounded, env: autouse fixtures)
 
 from facedemo.errors import ImageError
 from facedemo.vision import formats
 from facedemo.vision.images import load_image
 
-LIMIT_S = 120
-MODEL = "dlib-resnet"
 ACCEPTED_SAVES = {  # what Pillow writes that facedemo reads: (format, save options)
     "jpeg": ("JPEG", {}),
     "jpeg-progressive": ("JPEG", {"progressive": True}),
@@ -47,26 +44,6 @@ ACCEPTED_SAVES = {  # what Pillow writes that facedemo reads: (format, save opti
 REFUSED_SAVES = {"qoi": "QOI", "dds": "DDS", "eps": "EPS", "pdf": "PDF", "ico": "ICO", "jpeg2000": "JPEG2000"}
 # What the loader caught before this corpus: anything else escaped as a traceback or "went wrong on our side".
 OLD_CAUGHT = (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError)
-
-
-@pytest.fixture(autouse=True)
-def bounded():
-    def trip(signum, frame):
-        raise TimeoutError(f"the call took more than {LIMIT_S} s")
-
-    old = signal.signal(signal.SIGALRM, trip)
-    signal.alarm(LIMIT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("FACEDEMO_MODEL", MODEL)
-    monkeypatch.setenv("FACEDEMO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FACEDEMO_GALLERY", str(tmp_path / "gallery"))
-    monkeypatch.delenv("CHROMA_HOST", raising=False)
 
 
 def picture(size=(64, 48)) -> Image.Image:

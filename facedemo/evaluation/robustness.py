@@ -300,8 +300,9 @@ def cached_robustness(
     """What ``evaluate_robustness`` saved for these pairs (the user's, else the shipped figures), for every
     model whose weights are on this machine, computing nothing: each model with the conditions and
     severities measured so far. ``pairs=None`` (the pairs are not on this machine): the shipped figures
-    only. Models with no saved results are listed in ``unavailable`` with the command that fills them."""
+    only. Models with no saved results are listed in ``unavailable``."""
     results, missing, files = {}, {}, {}
+    count = len(pairs) if pairs is not None else 0  # without the pairs: as many as the shipped figures had
     for status in pipeline.models():
         spec = pipeline.spec(status.name)
         if not status.available or weights_fingerprint(spec, pipeline.settings) is None:
@@ -333,9 +334,6 @@ def cached_robustness(
             int(record["photos"]),
         )
         files[spec.name] = str(file)
-    count = len(pairs) if pairs is not None else max((int(r.get("pairs", 0)) for r in _records(files)), default=0)
+        if pairs is None:
+            count = max(count, int(record.get("pairs", 0)))
     return RobustnessResult(results, missing, pairs_file, count, far, files)
-
-
-def _records(files: dict[str, str]) -> list[dict]:
-    return [saved_record(Path(f)) for f in files.values()]

@@ -371,9 +371,6 @@ class VisitorClients:
             return set()
         return {p.name for p in self.root.iterdir() if p.is_dir() and _NAMESPACE.match(p.name)}
 
-    def opened(self) -> int:
-        return len(self._open)
-
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -397,9 +394,8 @@ class ChromaStore:
         if namespace is not None and not _NAMESPACE.match(namespace):
             raise GalleryError(f"'{namespace}' cannot be a gallery namespace: use 1-63 letters, digits, '-' or '_'.")
         self._client = client  # None: the namespace's own Chroma, opened when first needed (``client``)
-        self.persist_dir = (
-            Path(persist_dir) if persist_dir else None
-        )  # an embedded Chroma's folder (erasure compacts it)
+        # an embedded Chroma's folder (erasure compacts it)
+        self.persist_dir = Path(persist_dir) if persist_dir else None
         self.namespace = namespace
         self.thumbs_dir = Path(thumbs_dir) / (namespace or "default") if thumbs_dir else None
         self.lock = lock or threading.RLock()

@@ -77,6 +77,20 @@ def session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
+def photo_input(label: str, elem_id: str, height: int = 320) -> gr.Image:
+    """A photo upload (file, webcam or clipboard) handed to the handler as a path. ``image_mode=None``: gradio
+    would otherwise convert (so decode) the upload with every Pillow plugin before facedemo's own loader
+    decides what to decode (vision/formats.py), Ghostscript for an EPS included."""
+    return gr.Image(
+        label=label,
+        type="filepath",
+        image_mode=None,
+        sources=["upload", "webcam", "clipboard"],
+        height=height,
+        elem_id=elem_id,
+    )
+
+
 def require_file(value, label: str) -> str:
     """An uploaded file's path (gradio's FileData as a dict or an object, or a plain path)."""
     if isinstance(value, dict):

@@ -66,7 +66,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         people = gallery_of(request).people()
         tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
         if public:  # a visitor's own gallery; Identify also searches the shared one, so say what it holds
-            shared = len(services.shared().people())
+            shared = 0 if tiles else len(services.shared().people())  # read only for the empty state
             empty = "Nobody in your private gallery yet." + (
                 f" Identify also searches the shared demo gallery ({shared} {'person' if shared == 1 else 'people'}),"
                 " which you can use but not change."

@@ -9,7 +9,15 @@ from .. import params
 from ..gallery import DEFAULT_METHOD, METHODS
 from ..gallery.identify import size_note
 from ..services import Services, on_gpu
-from .common import default_model, gradio_progress, model_choices, require_image, session_of, user_errors
+from .common import (
+    default_model,
+    gradio_progress,
+    model_choices,
+    photo_input,
+    require_image,
+    session_of,
+    user_errors,
+)
 
 TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
 COMPARE_HEADERS = ["model", "#", "name", "distance", "threshold"]
@@ -65,14 +73,7 @@ def compare_note(comparison) -> str:
 def render(services: Services, examples: dict, people_changed: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(
-                label="Photo (one face or a group)",
-                type="filepath",
-                image_mode=None,  # gradio would convert (decode) it first, with every Pillow plugin: see vision/formats.py
-                sources=["upload", "webcam", "clipboard"],
-                height=320,
-                elem_id="identify-image",
-            )
+            image = photo_input("Photo (one face or a group)", "identify-image")
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")

@@ -10,7 +10,7 @@ from PIL import Image
 from ..evaluation import distributions
 from ..explorer.figures import compare_figure, verify_figure
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, require_image, session_of, user_errors
+from .common import default_model, model_choices, photo_input, require_image, session_of, user_errors
 
 
 def verdict_html(result) -> str:
@@ -66,22 +66,8 @@ def calibrated_if_blank(limit):
 
 def render(services: Services, examples: dict) -> None:
     with gr.Row():
-        image_a = gr.Image(
-            label="Photo A",
-            type="filepath",
-            image_mode=None,
-            sources=["upload", "webcam", "clipboard"],
-            height=320,
-            elem_id="verify-a",
-        )
-        image_b = gr.Image(
-            label="Photo B",
-            type="filepath",
-            image_mode=None,
-            sources=["upload", "webcam", "clipboard"],
-            height=320,
-            elem_id="verify-b",
-        )
+        image_a = photo_input("Photo A", "verify-a")
+        image_b = photo_input("Photo B", "verify-b")
     with gr.Row():
         model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model", scale=2)
         threshold = gr.Number(
