@@ -1,7 +1,8 @@
 """Every built-in model that can run on this machine ships all of its data, measured by the project's own
 commands on LFW View 1: thresholds, distance distributions, open-set impostor tails and DET curves, the
 strangers' vectors of the classifier's "none of them" class, and the robustness figures of all nine
-conditions. A model whose weights change no longer matches its shipped data, and this test says so."""
+conditions. The data is matched on the weights' content, so it holds on any machine with the same weights
+(a clean clone, a Space); a model whose weights change no longer matches it, and this test says so."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facedemo.evaluation.embed import embedding_key
-from facedemo.evaluation.robustness import SHIPPED as SHIPPED_ROBUSTNESS
-from facedemo.evaluation.robustness import cached_robustness, shipped_file
+from facedemo.evaluation.embed import portable_key
+from facedemo.evaluation.robustness import cached_robustness, shipped_record
 from facedemo.gallery import classifier
 from facedemo.gallery.classifier import Classifiers, shipped_strangers
 from facedemo.models.registry import MODELS
@@ -49,9 +49,8 @@ def test_every_available_built_in_model_ships_all_its_data(pipeline):
         vectors = shipped_strangers(pipeline, name, pipeline.flip(name))
         if vectors is None or vectors.shape != (classifier.STRANGERS, spec.dim):
             missing.append(f"{name}: strangers' vectors")
-        key = embedding_key(pipeline, spec, pipeline.alignment(spec))
-        file = shipped_file(pipeline.settings.home, name, key, pipeline.threshold(spec), 1e-3)
-        figures = json.loads((SHIPPED_ROBUSTNESS / file.name).read_text()) if file else {}
+        key = portable_key(pipeline, spec, pipeline.alignment(spec))
+        figures = shipped_record(name, key, pipeline.threshold(spec), 1e-3, None)
         measured = {c for c, by in figures.get("conditions", {}).items() if SEVERITY in by}
         if not figures.get("clean") or measured != set(CONDITIONS):
             missing.append(f"{name}: robustness figures (has {sorted(measured)})")

@@ -60,7 +60,20 @@ def embedding_key(pipeline, spec, alignment: str, flip: bool | None = None) -> s
     """What a cached embedding depends on: the model, its exact weights, the alignment, the model's input
     layout (a new alignment template must never reuse old embeddings), the detector's settings and
     test-time flip (default: the pipeline's for the model)."""
-    tag = pipeline.weights_id(spec)
+    return _key(pipeline, spec, pipeline.weights_id(spec), alignment, flip)
+
+
+def portable_key(pipeline, spec, alignment: str, flip: bool | None = None) -> str:
+    """``embedding_key`` with the weights named by their content, not their file: the same on every machine
+    with the same weights, so data measured once (the shipped strangers' vectors and robustness figures)
+    is recognised where it applies."""
+    from ..models.registry import weights_digest
+
+    pipeline.weights_id(spec)  # the weights are fetched (or the reason raised) first
+    return _key(pipeline, spec, weights_digest(spec, pipeline.settings) or "weights-unknown", alignment, flip)
+
+
+def _key(pipeline, spec, tag: str, alignment: str, flip: bool | None) -> str:
     layout = hashlib.sha1(repr((spec.template, spec.crop_margin, spec.input_size)).encode()).hexdigest()[:8]
     flip = pipeline.flip(spec) if flip is None else flip
     return f"{spec.name}-{tag}-{alignment}-l{layout}-{detector_key(pipeline.settings)}{'-flip' if flip else ''}"

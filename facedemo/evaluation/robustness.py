@@ -29,7 +29,7 @@ from ..files import read_json, write_json
 from ..models.registry import weights_fingerprint
 from ..progress import Progress
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES, check_severity, condition
-from .embed import embed_images, embedding_key
+from .embed import embed_images, embedding_key, portable_key
 from .metrics import DEFAULT_FAR, accuracy_at, distance_stats, roc, val_at_far
 from .pairs import Pair, PairsFileError
 
@@ -123,39 +123,34 @@ def pairs_digest(pairs: Sequence[Pair]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair] | str, threshold: float, far: float) -> Path:
-    """Where a model's figures for these pairs are saved: named by what they depend on (the embedding's
-    key, which includes the weights; the pairs, or their ``pairs_digest``; the threshold; the FAR)."""
-    which = pairs if isinstance(pairs, str) else pairs_digest(pairs)
-    digest = hashlib.sha1(json.dumps([key, which, round(threshold, 9), far]).encode()).hexdigest()[:16]
+def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair], threshold: float, far: float) -> Path:
+    """Where a model's figures for these pairs are saved on this machine: named by what they depend on."""
+    digest = hashlib.sha1(json.dumps([key, pairs_digest(pairs), round(threshold, 9), far]).encode()).hexdigest()[:16]
     return Path(home) / FOLDER / f"{model}-{digest}.json"
 
 
-# The figures of the built-in models on LFW View 1's test pairs ship with facedemo, under the same names as
-# a user's own (``python -m facedemo calibrate --all`` regenerates them): a machine without LFW (a Space)
-# draws them at once, and a model whose weights differ from the measured ones never matches their name.
+# The figures of the built-in models on LFW View 1's test pairs ship with facedemo
+# (``python -m facedemo calibrate --all --ship`` regenerates them): a machine without LFW (a Space) draws them
+# at once. They are matched on what they depend on, with the weights named by their content
+# (``portable_key``), so other weights never match them; a user's own file always wins.
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / FOLDER
 
 
-def saved_record(file: Path) -> dict:
-    """The record saved at ``file`` (the user's), else the shipped one of the same name, else {}."""
-    record = read_json(file)
-    if record.get("clean"):
-        return record
-    shipped = read_json(SHIPPED / file.name)
-    return shipped if shipped.get("clean") else record
-
-
-def shipped_file(home: Path, model: str, key: str, threshold: float, far: float) -> Path | None:
-    """Without the pairs on this machine: the name of the results this model would have for the pairs its
-    shipped figures were measured on, when it matches a shipped file (else None)."""
+def shipped_record(model: str, key: str, threshold: float, far: float, pairs: Sequence[Pair] | None) -> dict:
+    """The shipped figures measured exactly this way (``key``: ``portable_key``; on these pairs, or on any
+    when they are not on this machine), else {}."""
+    digest = None if pairs is None else pairs_digest(pairs)
     for path in sorted(SHIPPED.glob(f"{model}-*.json")):
-        digest = read_json(path).get("pairs_digest")
-        if isinstance(digest, str):
-            file = results_file(home, model, key, digest, threshold, far)
-            if file.name == path.name:
-                return file
-    return None
+        record = read_json(path)
+        if (
+            record.get("clean")
+            and record.get("portable_key") == key
+            and round(float(record.get("threshold", -1)), 9) == round(threshold, 9)
+            and record.get("far_target") == far
+            and (digest is None or record.get("pairs_digest") == digest)
+        ):
+            return record
+    return {}
 
 
 def _slice(
@@ -200,9 +195,13 @@ def evaluate_model(
     file = results_file(
         pipeline.settings.home, spec.name, embedding_key(pipeline, spec, alignment), pairs, threshold, far
     )
-    saved = copy.deepcopy(saved_record(file))  # filled in below; the parsed file is shared
+    portable = portable_key(pipeline, spec, alignment)
+    saved = copy.deepcopy(  # filled in below; the parsed file is shared
+        read_json(file) or shipped_record(spec.name, portable, threshold, far, pairs)
+    )
     record = {
         "model": spec.name,
+        "portable_key": portable,
         "pairs_file": pairs_file,
         "pairs_digest": pairs_digest(pairs),
         "pairs": len(pairs),
@@ -311,12 +310,13 @@ def cached_robustness(
                 or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
             )
             continue
-        key = embedding_key(pipeline, spec, pipeline.alignment(spec))
-        if pairs is None:
-            file = shipped_file(pipeline.settings.home, spec.name, key, pipeline.threshold(spec), far)
-        else:
-            file = results_file(pipeline.settings.home, spec.name, key, pairs, pipeline.threshold(spec), far)
-        record = saved_record(file) if file is not None else {}
+        alignment, threshold = pipeline.alignment(spec), pipeline.threshold(spec)
+        key = embedding_key(pipeline, spec, alignment)
+        file = results_file(pipeline.settings.home, spec.name, key, pairs, threshold, far) if pairs else None
+        record = read_json(file) if file is not None else {}
+        if not record.get("clean"):
+            record = shipped_record(spec.name, portable_key(pipeline, spec, alignment), threshold, far, pairs)
+            file = SHIPPED if record else file
         if not record.get("clean"):
             missing[spec.name] = "not measured yet (`eval robustness` measures it: docs/EVALUATION.md)"
             continue

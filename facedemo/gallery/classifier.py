@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import DataUnavailableError, GalleryError
-from ..evaluation.embed import embed_images, embedding_key
+from ..evaluation.embed import embed_images, portable_key
 from ..settings import SHARED_LFW
 from ..vectors import l2_normalise
 from ..vision.images import identity_folders, list_images
@@ -136,13 +136,13 @@ SHIPPED_STRANGERS = Path(__file__).resolve().parent.parent / "data" / "strangers
 
 def strangers_key(pipeline, model: str, flip: bool) -> str:
     spec = pipeline.spec(model)
-    return embedding_key(pipeline, spec, pipeline.alignment(spec), flip)
+    return portable_key(pipeline, spec, pipeline.alignment(spec), flip)
 
 
 def shipped_strangers(pipeline, model: str, flip: bool) -> np.ndarray | None:
     """The strangers' vectors of a model saved by ``save_strangers`` (``$FACEDEMO_HOME/strangers/``, else the
-    shipped ones), when they were embedded exactly as this pipeline embeds (same weights, alignment,
-    detector and flip: ``embedding_key``), else None."""
+    shipped ones), when they were embedded exactly as this pipeline embeds (same weights' content, alignment,
+    detector and flip: ``portable_key``), else None."""
     key = strangers_key(pipeline, model, flip)
     for folder in (Path(pipeline.settings.home) / "strangers", SHIPPED_STRANGERS):  # your own run wins
         path = folder / f"{model}.npz"

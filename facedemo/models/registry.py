@@ -7,6 +7,7 @@ Distances everywhere are Euclidean distances between L2-normalised embeddings (0
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -145,3 +146,27 @@ def weights_fingerprint(spec: ModelSpec, settings) -> str | None:
         stat = Path(file).stat()
         parts.append(f"{Path(file).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
     return "w" + hashlib.sha1("||".join(parts).encode()).hexdigest()[:10]
+
+
+def weights_digest(spec: ModelSpec, settings) -> str | None:
+    """A key for the weights' content (sha256 of the file, and of its base's for a stacked model), the same
+    on every machine that has the same bytes: what data measured once and shipped with facedemo is matched
+    on (``weights_fingerprint`` is a fast, machine-local cache key). None while they are not here."""
+    parts = []
+    for each in ([MODELS[spec.base]] if spec.stacks_on_base else []) + [spec]:
+        file = weights_file(each, settings)
+        if file is None or not Path(file).is_file():
+            return None
+        stat = Path(file).stat()
+        parts.append(_content_digest(str(Path(file).resolve()), stat.st_size, stat.st_mtime_ns))
+    return "d" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=64)
+def _content_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, read once per (path, size, mtime) in a process."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
