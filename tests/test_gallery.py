@@ -118,11 +118,42 @@ def test_enroll_duplicates_re_enroll_and_face_rules(pipeline, tmp_path):
     with pytest.raises(InvalidNameError):
         gallery.enroll("../x", amy[:1])
     assert [p.name for p in gallery.people()] == ["Amy"]  # nothing stored by any failure
-
     chosen = gallery.enroll("Penny", [group], face_index=2)  # left to right: sheldon, howard, penny, ...
     assert len(chosen.added) == 1
     result = gallery.identify(group, top_k=1)
     assert result.faces[2].name == "Penny" and result.faces[2].distance < 1e-3
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_enrollment_takes_what_it_can(pipeline, tmp_path):
+    """Three photos where one holds a group and one no face: the good one enrolls, the others are skipped with
+    their reasons; a photo whose face is much the largest gives that face, with a note saying so."""
+    gallery = fresh(pipeline, tmp_path)
+    amy = sorted(need(BBT / "amy").glob("*.png"))
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (200, 200), "grey").save(grey)
+    result = gallery.enroll("Amy", [amy[0], BBT / "_group_photos" / "bbt3.jpg", grey])
+    assert [a.image for a in result.added] == [amy[0].name]
+    assert [s.path for s in result.skipped] == ["bbt3.jpg", "grey.png"]
+    assert "5 faces of similar size" in result.skipped[0].reason and "no face" in result.skipped[1].reason
+    assert result.to_json()["skipped"][1]["image"] == "grey.png"
+
+    # Amy large, with a small face of Sheldon in the corner: Amy's face is taken, and the note says which.
+    big = Image.open(amy[1]).convert("RGB").resize((400, 400))
+    small = Image.open(sorted(need(BBT / "sheldon").glob("*.png"))[0]).convert("RGB").resize((110, 110))
+    canvas = Image.new("RGB", (640, 420), "white")
+    canvas.paste(small, (10, 10))
+    canvas.paste(big, (230, 10))
+    both = tmp_path / "amy-and-sheldon.png"
+    canvas.save(both)
+    taken = gallery.enroll("Amy", [both])
+    assert len(taken.added) == 1 and taken.skipped == []
+    assert "holds 2 faces; the largest (face 1 from the left) was enrolled" in taken.notes[0]
+    box = taken.added[0].box
+    assert box[0] > 230  # the face on the right, Amy's
+    with pytest.raises(NoFaceError, match="None of the 2 photos"):
+        gallery.enroll("Nobody", [grey, grey])
 
 
 @pytest.mark.shared

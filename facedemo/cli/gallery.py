@@ -214,6 +214,7 @@ def cmd_enroll(args) -> int:
     lines = [f"{result.person}: {len(result.added)} photo(s) added, embedded with {', '.join(result.models)}."]
     lines += [f"  note: {n}" for n in result.notes]
     lines += [f"  skipped {d.image}: already enrolled as {d.person}" for d in result.duplicates]
+    lines += [f"  skipped {s.path}: {s.reason}" for s in result.skipped]
     emit(args, result.to_json(), "\n".join(lines))
     return 0
 

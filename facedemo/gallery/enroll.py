@@ -52,6 +52,12 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    path: str  # as the user knows it: relative to the folder they gave, or the name inside their zip
+    reason: str
+
+
+@dataclass(frozen=True)
 class EnrollResult:
     person: str
     model: str
@@ -59,6 +65,7 @@ class EnrollResult:
     duplicates: list[Duplicate]
     notes: list[str] = field(default_factory=list)  # e.g. "'a.gif' has 12 frames; only the first was used."
     models: tuple[str, ...] = ()  # every model the faces were embedded with
+    skipped: list[Skipped] = field(default_factory=list)  # photos not enrolled (no face, unreadable...), and why
 
     def to_json(self) -> dict:
         return {
@@ -67,6 +74,7 @@ class EnrollResult:
             "models": list(self.models),
             "added": [{"id": a.id, "image": a.image, "box": box_json(a.box)} for a in self.added],
             "duplicates": [{"image": d.image, "person": d.person} for d in self.duplicates],
+            "skipped": [{"image": s.path, "reason": s.reason} for s in self.skipped],
             "notes": list(self.notes),
         }
 
@@ -82,12 +90,6 @@ class FaceToEnroll:
     face: Face
     image: Image.Image | None
     embeddings: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str  # as the user knows it: relative to the folder they gave, or the name inside their zip
-    reason: str
 
 
 @dataclass
@@ -125,10 +127,15 @@ def enroll(
     labels: Sequence[str] | None = None,
 ) -> EnrollResult:
     """Add photos of one person, embedded with every model the gallery enrolls with (``Gallery.enroll_models``;
-    ``model`` is the one the result is reported for). Every photo is checked before anything is stored: a
-    photo must hold exactly one face (or ``face_index`` picks one, counted left to right from 0).
-    ``labels`` names the photos in results and records (an upload's original file name rather than its
-    temporary path)."""
+    ``model`` is the one the result is reported for). ``labels`` names the photos in results and records (an
+    upload's original file name rather than its temporary path).
+
+    Enrollment takes what it can: a photo with several faces gives its largest face when that face is clearly
+    the largest (``DOMINANT_AREA`` times the next; the photo of a person with others far behind them), with a
+    note; a photo whose faces are alike in size, that has no face or cannot be read is skipped with its reason
+    (``EnrollResult.skipped``), and the other photos enroll. Only when no photo can give a face is nothing
+    stored and the first photo's error raised. ``face_index`` (counted left to right from 0) picks the face
+    itself, in every photo, and then a photo without that face is an error."""
     name = validate_name(name)
     face_index = params.face_index(face_index)
     model = gallery.model_name(model)
@@ -140,16 +147,29 @@ def enroll(
     if len(labels) != len(images):
         raise InvalidParameterError(f"{len(images)} photos were given but {len(labels)} labels.")
     found = detect_photos(gallery.pipeline, list(images))
-    chosen = []
+    chosen, skipped, errors, notes = [], [], [], []
     for i, (image, faces, error) in enumerate(found):
-        if error:
-            raise ImageError(error)
-        chosen.append((i, _pick(faces, labels[i], face_index), image))
-    shas = [image_sha(src) for src in images]  # after loading, which explains a missing or unreadable file
-    items = [FaceToEnroll(labels[i], shas[i], face, image) for i, face, image in chosen]
-    result = enroll_faces(gallery, name, items, model)
-    notes = [n for i, _, image in chosen if (n := frames_note(image, f"'{labels[i]}'"))]
-    return replace(result, notes=result.notes + notes) if notes else result
+        try:
+            if error:
+                raise ImageError(error)
+            face, note = _pick(faces, labels[i], face_index)
+            sha = image_sha(images[i])  # after loading, which explains a missing or unreadable file
+        except (ImageError, NoFaceError, TooManyFacesError) as exc:
+            if face_index is not None:  # the user picked the face: a photo without it is their mistake to see
+                raise
+            errors.append(exc)
+            skipped.append(Skipped(labels[i], str(exc)))
+            continue
+        chosen.append(FaceToEnroll(labels[i], sha, face, image))
+        notes += [n for n in (note, frames_note(image, f"'{labels[i]}'")) if n]
+    if not chosen:
+        if len(errors) == 1:
+            raise errors[0]
+        raise type(errors[0])(
+            f"None of the {len(errors)} photos could be enrolled: " + " ".join(s.reason for s in skipped)
+        )
+    result = enroll_faces(gallery, name, chosen, model)
+    return replace(result, notes=result.notes + notes, skipped=skipped)
 
 
 def enroll_faces(gallery, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
@@ -462,7 +482,11 @@ def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing
     report.enrolled.update(p for p, _ in items)
 
 
-def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> Face:
+DOMINANT_AREA = 2.0  # a photo's largest face is taken for the person when it is this many times the next one
+
+
+def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> tuple[Face, str | None]:
+    """The face a photo gives its person, and a note when it held others."""
     if not faces:
         raise NoFaceError(f"{label} has no face that could be detected; try a clearer, front-facing photo.")
     if face_index is not None:
@@ -470,12 +494,18 @@ def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> Face:
             raise NoFaceError(
                 f"{label} has no face number {face_index}: it holds {len(faces)} (numbered 0 to {len(faces) - 1}, left to right)."
             )
-        return faces[face_index]
-    if len(faces) > 1:
+        return faces[face_index], None
+    if len(faces) == 1:
+        return faces[0], None
+    first, second = sorted(faces, key=lambda f: f.area, reverse=True)[:2]
+    if first.area < DOMINANT_AREA * second.area:
         raise TooManyFacesError(
-            f"{label} holds {len(faces)} faces; choose one (face 0 to {len(faces) - 1}, left to right) or use a photo of this person alone."
+            f"{label} holds {len(faces)} faces of similar size, so it is not clear which one is the person: "
+            "use a photo of them alone, or pick the face (Identify's result, or face 0 to "
+            f"{len(faces) - 1} from the left)."
         )
-    return faces[0]
+    number = list(faces).index(first)  # faces come left to right
+    return first, f"{label} holds {len(faces)} faces; the largest (face {number} from the left) was enrolled."
 
 
 def _label(source: ImageInput, index: int) -> str:
