@@ -207,9 +207,14 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
             assert services.owned().identify(EXAMPLES / "astronaut.jpg", model).faces[0].name == "Eileen Marie Collins"
 
         page.get_by_label("Person", exact=True).fill("Eileen Marie Collins")
-        page.get_by_label("Yes, delete every photo and embedding of this person").check()
         page.get_by_role("button", name="Delete", exact=True).click()
+        # The first click only asks, on the button itself; nothing is deleted yet.
+        ask = page.get_by_role("button", name="Delete Eileen Marie Collins for good?")
+        ask.wait_for(timeout=60_000)
+        assert [p.name for p in services.store.persons()] == ["Eileen Marie Collins"]
+        ask.click()
         page.get_by_text("Deleted").first.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Delete", exact=True).wait_for(timeout=30_000)  # asks again next time
         assert services.store.persons() == [] and services.store.face_count() == 0
         assert all(services.store.count(m) == 0 and services.store.centroid_count(m) == 0 for m in models)
     finally:

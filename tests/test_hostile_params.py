@@ -296,7 +296,7 @@ def test_delete_is_not_confirmed_by_anything_but_true(dashboard, sure):
     _, _, client, _ = dashboard
     with pytest.raises(Exception) as caught:
         client.predict("Confirm Target", sure, api_name="/delete")
-    assert "Tick the box to confirm" in str(caught.value) or "must be true or false" in str(caught.value)
+    assert "Confirm the delete" in str(caught.value) or "must be true or false" in str(caught.value)
     assert "went wrong on our side" not in str(caught.value)
     assert people(client) == ["Confirm Target"]
 

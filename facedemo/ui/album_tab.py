@@ -11,6 +11,7 @@ import time
 
 import gradio as gr
 
+from ..errors import InvalidParameterError
 from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD
 from ..services import Services, on_gpu
 from .common import default_model, inline_tiles, model_choices, session_of, user_errors
@@ -171,7 +172,7 @@ def render(services: Services, people_changed: gr.State):
     def cluster(uploads, model_name=None, how=None, previous=None, request: gr.Request = None, progress=gr.Progress()):
         paths = _paths(uploads)
         if not paths:
-            raise gr.Error("Add some photos (or a zip of them) first.")
+            raise InvalidParameterError("Add some photos (or a zip of them) first.")
         close_album(previous)  # the old album's unpacked photos and thumbnails go as soon as it is replaced
         current = services.album(
             paths,
@@ -194,14 +195,14 @@ def render(services: Services, people_changed: gr.State):
 
     def need(current):
         if current is None:
-            raise gr.Error("Group an album first: upload photos and press 'Group the faces'.")
+            raise InvalidParameterError("Group an album first: upload photos and press 'Group the faces'.")
         return current
 
     @user_errors
     def name_group(current, group_id, person, request: gr.Request = None):
         current = need(current)
         if _value(group_id) in (None, ""):
-            raise gr.Error("Pick the group to name.")
+            raise InvalidParameterError("Pick the group to name.")
         result = current.name(_value(group_id), _value(person) or "", services.gallery(session_of(request)))
         message = f"Enrolled **{len(result.added)}** face(s) as **{result.person}**."
         if result.duplicates:
@@ -212,7 +213,7 @@ def render(services: Services, people_changed: gr.State):
     def merge(current, first, second):
         current = need(current)
         if _value(first) in (None, "") or _value(second) in (None, ""):
-            raise gr.Error("Pick the two groups to merge.")
+            raise InvalidParameterError("Pick the two groups to merge.")
         current.merge(_value(first), _value(second))
         return refreshed(current, "Merged; the groups are renumbered, largest first.")
 
@@ -220,14 +221,51 @@ def render(services: Services, people_changed: gr.State):
     def take_out(current, face):
         current = need(current)
         if _value(face) in (None, ""):
-            raise gr.Error("Pick the face to take out (or click it).")
+            raise InvalidParameterError("Pick the face to take out (or click it).")
         current.take_out(_value(face))
         return refreshed(current, f"Face #{int(_value(face))} is now a group of its own.")
 
-    button.click(cluster, [files, model, method, album], [*outputs, note, name], api_name="cluster", preprocess=False)
-    name_button.click(
-        name_group, [album, group_pick, name], [*outputs, people_changed], api_name="album_name", preprocess=False
+    grouped = button.click(
+        cluster,
+        [files, model, method, album],
+        [*outputs, note, name],
+        api_name="cluster",
+        preprocess=False,
+        show_progress_on=[note],
     )
-    merge_button.click(merge, [album, merge_a, merge_b], outputs, api_name="album_merge", preprocess=False)
-    take_out_button.click(take_out, [album, face_pick], outputs, api_name="album_take_out", preprocess=False)
+
+    def outdated(current):
+        """New photos, model or grouping: the groups shown are the earlier album's until it is grouped again."""
+        if current is None:
+            return ""
+        return "**The groups below are of the earlier photos or settings**: press *Group the faces* for these."
+
+    for component in (files, model, method):
+        component.change(
+            outdated, [album], [note], api_visibility="private", queue=False, show_progress="hidden", cancels=[grouped]
+        )
+    name_button.click(
+        name_group,
+        [album, group_pick, name],
+        [*outputs, people_changed],
+        api_name="album_name",
+        preprocess=False,
+        show_progress_on=[action_note],
+    )
+    merge_button.click(
+        merge,
+        [album, merge_a, merge_b],
+        outputs,
+        api_name="album_merge",
+        preprocess=False,
+        show_progress_on=[action_note],
+    )
+    take_out_button.click(
+        take_out,
+        [album, face_pick],
+        outputs,
+        api_name="album_take_out",
+        preprocess=False,
+        show_progress_on=[action_note],
+    )
     return model

@@ -44,8 +44,15 @@ def models_note(services: Services) -> str:
     return "\n".join(lines)
 
 
+USER_ERROR_S = 30  # a user's mistake stays on screen this long (gradio's 10 s went before it was read)
+
+
 def user_errors(fn):
-    """Turn the errors a user can cause into a sentence in the page; log anything else in full."""
+    """Turn the errors a user can cause into a sentence in the page that stays long enough to read (a toast
+    that vanished left only an "Error" badge), logged as one line; log anything else in full.
+
+    Events whose outputs include a control the user still has to use (a dropdown filled by the result, the
+    Delete button) pass ``show_progress_on`` their result areas, so the badge never covers that control."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -54,7 +61,8 @@ def user_errors(fn):
         except gr.Error:
             raise
         except FaceDemoError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            log.info("%s: %s", fn.__name__, exc)  # a user's mistake or their photo's: one line, no traceback
+            raise gr.Error(str(exc), duration=USER_ERROR_S, print_exception=False) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback in the server log
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(
@@ -62,6 +70,28 @@ def user_errors(fn):
             ) from None
 
     return wrapper
+
+
+def clear_on_change(inputs, outputs, empty, running=()) -> None:
+    """Result areas that belong to the inputs they were computed from: as soon as one of ``inputs`` changes (a
+    new upload, an example clicked, another model), ``outputs`` are set to ``empty`` and a run still computing
+    for the old inputs (``running``, its event) is cancelled, so it cannot land its answer on the new ones."""
+    values = tuple(empty)
+
+    def clear():
+        return values if len(values) != 1 else values[0]
+
+    for component in inputs:
+        trigger = component.input if isinstance(component, (gr.Textbox, gr.Number)) else component.change
+        trigger(
+            clear,
+            None,
+            list(outputs),
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+            cancels=list(running) or None,
+        )
 
 
 def gradio_progress(progress):

@@ -26,7 +26,7 @@ from ..explorer import (
     warm_up_umap,
 )
 from ..services import Services, on_gpu
-from .common import default_model, gradio_progress, model_choices, session_of, user_errors
+from .common import clear_on_change, default_model, gradio_progress, model_choices, session_of, user_errors
 
 
 class ExplorerState:
@@ -167,7 +167,9 @@ def render(services: Services, state: ExplorerState) -> None:
         lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
 
-    button.click(run, [models, method], [note, map_a, map_b, hist_a, hist_b, roc, table, summary], api_name="explore")
+    shown = [note, map_a, map_b, hist_a, hist_b, roc, table, summary]
+    explored = button.click(run, [models, method], shown, api_name="explore")
+    clear_on_change([models, method], shown, ["", *[None] * 7], [explored])
     det_button.click(open_set, [models, det_size], [det_note, det_plot], api_name="open_set")
     rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
     return models

@@ -7,8 +7,9 @@ from pathlib import Path
 import gradio as gr
 
 from .. import params
+from ..errors import InvalidParameterError
 from ..services import Services, on_gpu
-from .common import forget_uploads, inline_tiles, require_file, session_of, user_errors
+from .common import clear_on_change, forget_uploads, inline_tiles, require_file, session_of, user_errors
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
@@ -50,10 +51,14 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         person = gr.Dropdown([], label="Person", allow_custom_value=True, scale=2)
         new_name = gr.Textbox(label="New name", scale=2)
         rename_button = gr.Button("Rename", scale=1)
-    with gr.Row():
-        confirm = gr.Checkbox(label="Yes, delete every photo and embedding of this person", value=False, scale=3)
-        delete_button = gr.Button("Delete", variant="stop", scale=1)
-    manage_note = gr.Markdown()
+        delete_button = gr.Button("Delete", variant="stop", scale=1, elem_id="delete-person")
+    manage_note = gr.Markdown(elem_id="manage-note")
+    # Delete asks once, on the button itself ("Delete Raj for good?"): this is the person it is asking about.
+    asked = gr.State(None)
+    # The API's delete takes the confirmation as a boolean (`/delete`, as the CLI's --yes); it has no control on
+    # the page.
+    api_confirm = gr.Checkbox(value=False, visible=False)
+    api_delete = gr.Button(visible=False)
     people_table = gr.Dataframe(label="Faces each model holds", interactive=False, wrap=True, elem_id="people-table")
     people_json = gr.JSON(label="People (as the CLI's --json)", visible=True)
     refresh = gr.Button("Refresh", size="sm")
@@ -93,8 +98,13 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         result = gallery_of(request).enroll(person_name or "", paths, labels=[Path(p).name for p in paths])
         parts = [f"Enrolled **{len(result.added)}** photo(s) of **{result.person}** with {', '.join(result.models)}."]
         if result.duplicates:
-            parts.append(f"{len(result.duplicates)} photo(s) were already enrolled and were skipped.")
+            owners = ", ".join(sorted({d.person for d in result.duplicates}))
+            parts.append(f"{len(result.duplicates)} photo(s) were already enrolled (as {owners}) and were skipped.")
         parts += result.notes
+        if result.skipped:
+            parts.append(
+                f"\n\nNot enrolled ({len(result.skipped)}):\n" + "\n".join(f"- {s.reason}" for s in result.skipped)
+            )
         return " ".join(parts), result.to_json()
 
     @user_errors
@@ -114,16 +124,11 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     @user_errors
     def rename(old, new, request: gr.Request = None):
         if not old:
-            raise gr.Error("Pick the person to rename.")
+            raise InvalidParameterError("Pick the person to rename.")
         count = gallery_of(request).rename(old, new or "")
         return f"Renamed **{old}** to **{new.strip()}** ({count} face(s))."
 
-    @user_errors
-    def delete(name, sure, request: gr.Request = None):
-        if not name:
-            raise gr.Error("Pick the person to delete.")
-        if not (sure is not None and params.boolean(sure, "The delete confirmation")):
-            raise gr.Error("Tick the box to confirm: deleting removes every photo and embedding of this person.")
+    def erase(name, request) -> str:
         done = gallery_of(request).delete(name)
         forget_uploads(done.hashes)  # the photos uploaded to enroll them, the thumbnails served: gradio's copies
         models = (
@@ -131,12 +136,43 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             if done.models
             else ""
         )
-        return (
-            f"Deleted **{done.name}**: {done.faces} face(s), their embeddings and thumbnails are gone.{models}",
-            False,
-        )
+        return f"Deleted **{done.name}**: {done.faces} face(s), their embeddings and thumbnails are gone.{models}"
+
+    @user_errors
+    def delete(name, sure, request: gr.Request = None):
+        """The API's delete: the person and ``sure`` (true to delete)."""
+        if not name:
+            raise InvalidParameterError("Pick the person to delete.")
+        if not (sure is not None and params.boolean(sure, "The delete confirmation")):
+            raise InvalidParameterError(
+                "Confirm the delete (true): deleting removes every photo and embedding of this person."
+            )
+        return erase(name, request), False
+
+    @user_errors
+    def ask_or_delete(name, pending, request: gr.Request = None):
+        """The page's Delete: the first click asks, on the button; the second click on the same person deletes."""
+        if not name:
+            raise InvalidParameterError("Pick the person to delete first.")
+        if pending != name:
+            gallery_of(request).person(name)  # an unknown name is said now, not after the confirmation
+            return (
+                f"Click **Delete {name} for good?** to delete every photo and embedding of **{name}**; "
+                "pick another person to cancel.",
+                gr.update(value=f"Delete {name} for good?"),
+                name,
+            )
+        return erase(name, request), gr.update(value="Delete"), None
+
+    def cancel_delete(name, pending):
+        """Another person picked (or the box cleared): the question on the button no longer holds."""
+        if pending is None or name == pending:
+            return gr.skip(), gr.skip(), gr.skip()
+        return "", gr.update(value="Delete"), None
 
     outputs = [people_gallery, person, people_table, people_json]
+    clear_on_change([name, photos], [enroll_note, enroll_json], ["", None])
+    clear_on_change([archive], [import_note], [""])
     enroll_button.click(enroll, [name, photos], [enroll_note, enroll_json], api_name="enroll").then(
         list_people, None, outputs, api_visibility="private"
     )
@@ -147,12 +183,26 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     def clear_person():
         return gr.update(value=None)
 
-    for done in (
-        rename_button.click(rename, [person, new_name], [manage_note], api_name="rename"),
-        delete_button.click(delete, [person, confirm], [manage_note, confirm], api_name="delete"),
-    ):
-        done.then(list_people, None, outputs, api_visibility="private")
-        done.success(clear_person, None, person, api_visibility="private")  # a refused one keeps the name
+    def refresh_after_delete(pending, request: gr.Request = None):
+        """After the second click (``asked`` cleared again): the list without them, and an empty person box."""
+        if pending is not None:  # that was the first click, which only asked
+            return [gr.skip()] * (len(outputs) + 1)
+        return (*list_people(request), gr.update(value=None))
+
+    renamed = rename_button.click(rename, [person, new_name], [manage_note], api_name="rename")
+    renamed.then(list_people, None, outputs, api_visibility="private")
+    renamed.success(clear_person, None, person, api_visibility="private")  # a refused one keeps the name
+    deleted = delete_button.click(
+        ask_or_delete,
+        [person, asked],
+        [manage_note, delete_button, asked],
+        api_visibility="private",
+        show_progress_on=[manage_note],  # a refusal never covers the button or the person box
+    )
+    deleted.success(refresh_after_delete, [asked], [*outputs, person], api_visibility="private")
+    person.change(cancel_delete, [person, asked], [manage_note, delete_button, asked], api_visibility="private")
+    api_deleted = api_delete.click(delete, [person, api_confirm], [manage_note, api_confirm], api_name="delete")
+    api_deleted.then(list_people, None, outputs, api_visibility="private")
     refresh.click(list_people, None, outputs, api_name="people")
     people_changed.change(list_people, None, outputs, api_visibility="private")
     if tab is not None:  # the list is fresh whenever the tab is opened

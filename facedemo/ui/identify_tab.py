@@ -6,10 +6,12 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import params
+from ..errors import InvalidParameterError
 from ..gallery import DEFAULT_METHOD, METHODS
 from ..gallery.identify import size_note
 from ..services import Services, on_gpu
 from .common import (
+    clear_on_change,
     default_model,
     gradio_progress,
     model_choices,
@@ -161,7 +163,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     def enroll_face(path, index, person, model_name=None, request: gr.Request = None):
         path = require_image(path, "a photo")
         if index in (None, ""):
-            raise gr.Error("Identify the photo first, then pick the face to enroll.")
+            raise InvalidParameterError("Identify the photo first, then pick the face to enroll.")
         index = params.face_index(index)
         gallery = services.gallery(session_of(request))
         result = gallery.enroll(person or "", [path], face_index=index, labels=["identify upload"])
@@ -177,14 +179,15 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
 
         return time.time()
 
-    button.click(
+    identified = button.click(
         identify,
         [image, model, top_k, method],
         [annotated, table, face_pick, name, note, result_json],
         api_name="identify",
         preprocess=False,
+        show_progress_on=[annotated, table, note],  # not over the face and name pickers below
     )
-    compare_button.click(
+    compared = compare_button.click(
         compare,
         [image, top_k, method],
         [annotated, table, note, result_json],
@@ -197,5 +200,12 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         [enroll_note, people_changed],
         api_name="enroll_face",
         preprocess=False,
+    )
+    # Another photo, model, method or number of candidates: the faces shown were found for the old ones.
+    clear_on_change(
+        [image, model, method, top_k],
+        [annotated, table, face_pick, note, enroll_note, result_json],
+        [None, {"headers": TABLE_HEADERS, "data": []}, gr.update(choices=[], value=None), "", "", None],
+        [identified, compared],
     )
     return model

@@ -10,7 +10,7 @@ from PIL import Image
 from ..evaluation import distributions
 from ..explorer.figures import compare_figure, verify_figure
 from ..services import Services, on_gpu
-from .common import default_model, model_choices, photo_input, require_image, session_of, user_errors
+from .common import clear_on_change, default_model, model_choices, photo_input, require_image, session_of, user_errors
 
 
 def verdict_html(result) -> str:
@@ -113,14 +113,9 @@ def render(services: Services, examples: dict) -> None:
             result.to_json(),
         )
 
-    button.click(
-        verify,
-        [image_a, image_b, model, threshold],
-        [verdict, crops, plot, result_json],
-        api_name="verify",
-        preprocess=False,
-    )
-    compare_button.click(
-        compare, [image_a, image_b], [verdict, crops, plot, result_json], api_name="compare", preprocess=False
-    )
+    results = [verdict, crops, plot, result_json]
+    verified = button.click(verify, [image_a, image_b, model, threshold], results, api_name="verify", preprocess=False)
+    compared = compare_button.click(compare, [image_a, image_b], results, api_name="compare", preprocess=False)
+    # A new photo, example, model or threshold: the verdict shown was another pair's, so it goes.
+    clear_on_change([image_a, image_b, model, threshold], results, ["", None, None, None], [verified, compared])
     return model
