@@ -10,8 +10,6 @@ stay valid whichever engine computed a descriptor.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
 import multiprocessing
 import threading
@@ -26,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailableError
-from ..files import atomic_path
+from ..files import atomic_path, file_sha256
 from ..settings import torch_home
 from ..vectors import l2_normalise
 from ..vision.align import dlib_chip
@@ -83,23 +81,13 @@ def status(spec: ModelSpec, settings, fallback: str | None = None) -> ModelStatu
     return ModelStatus(spec.name, spec.dim, True, None, note=note)
 
 
-@functools.lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_file(weights: Path) -> Path:
     """Where the torch conversion of these dlib weights is cached: with facenet-pytorch's checkpoints
     (``$TORCH_HOME/checkpoints``), named by the ``.dat``'s content and the converter's version, so other
     weights, or a converter that reads them differently, never reuse an old file."""
     from .dlib_torch import CONVERTER_VERSION
 
-    stat = weights.stat()
-    digest = _sha256(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)[:16]
+    digest = file_sha256(weights)[:16]
     return torch_home() / "checkpoints" / f"{weights.stem}-{digest}-torch{CONVERTER_VERSION}.pt"
 
 
