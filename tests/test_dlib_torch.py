@@ -48,6 +48,7 @@ def dlib_descriptors(chips) -> np.ndarray:
     return np.array([list(v) for v in net.compute_face_descriptor(pixels)], dtype=np.float64)
 
 
+@pytest.mark.shared
 def test_torch_module_gives_dlibs_descriptors_on_real_faces(lfw_chips, settings):
     embedder = Pipeline(settings).embedder(SPEC.name)
     assert isinstance(embedder, DlibTorchEmbedder)
@@ -64,6 +65,7 @@ def test_torch_module_gives_dlibs_descriptors_on_real_faces(lfw_chips, settings)
     assert d_theirs[:people, :people][np.triu_indices(people, 1)].min() > 0.3  # a test that can fail
 
 
+@pytest.mark.shared
 def test_batches_give_what_single_faces_give(lfw_chips, settings):
     embedder = Pipeline(replace(settings, batch_size=7)).embedder(SPEC.name)
     together = embedder.embed(lfw_chips[:9])
