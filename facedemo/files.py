@@ -1,9 +1,12 @@
-"""Writing files so that a crash never leaves half of one (write beside the target, then rename), and the
-scratch folders a request works in, kept under one root per visitor so that they go with the visitor."""
+"""Writing files so that a crash never leaves half of one (write beside the target, then rename), the
+scratch folders a request works in, kept under one root per visitor so that they go with the visitor, and
+the content digest of a file."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +31,23 @@ def atomic_path(target: str | Path, suffix: str = ".part") -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read once per version of the file (its path, size and mtime) in a process:
+    what weights are keyed on, the same on every machine that has the same bytes."""
+    path = Path(path).resolve()
+    info = path.stat()
+    return _sha256(str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | Path) -> dict:

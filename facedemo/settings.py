@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # the tests, evaluations and benchmarks read. Never part of the project itself.
 SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
 SHARED_LFW = SHARED_FACES / "lfw"
+DLIB_ENGINES = ("torch", "dlib")
 
 
 def _env_number(name: str, default: float, low: float, high: float, integer: bool = False, low_open: bool = False):
@@ -52,6 +53,16 @@ def _env_list(name: str) -> tuple[str, ...] | None:
     """A comma-separated list; None when unset or blank."""
     items = tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
     return items or None
+
+
+def _env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); unset or blank: the first."""
+    value = (os.environ.get(name) or "").strip().lower()
+    if not value:
+        return choices[0]
+    if value not in choices:
+        raise InvalidParameterError(f"{name} must be {' or '.join(choices)}, not '{os.environ[name]}'.")
+    return value
 
 
 def on_spaces() -> bool:
@@ -121,6 +132,11 @@ class Settings:
     # pipe to a child process whose end it then never closes: a test's browser driver hung on it), so it is
     # for batch jobs (`import`, `eval`, `bench`) run with FACEDEMO_DLIB_WORKERS=N, not for the dashboard.
     dlib_workers: int | None = None
+    # Which engine runs dlib-resnet: "torch" (the default: dlib's network converted to a torch module, batched,
+    # on the pipeline's device, models/dlib_torch.py) or "dlib" (dlib's own compute_face_descriptor, the
+    # reference, one core; what dlib_workers spreads over processes). torch falls back to dlib by itself
+    # when the conversion fails, and says why in the model's status note. FACEDEMO_DLIB_ENGINE overrides.
+    dlib_engine: str = "torch"
     # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
     # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
     target_fpir: float = 0.01
@@ -150,6 +166,13 @@ class Settings:
         """Processes for dlib's descriptor: the setting, else 1 (in this process; see ``dlib_workers``)."""
         return max(1, self.dlib_workers or 1)
 
+    def dlib_engine_name(self) -> str:
+        """``dlib_engine`` checked: "torch" or "dlib", else a sentence naming the setting."""
+        engine = (self.dlib_engine or "torch").strip().lower()
+        if engine not in DLIB_ENGINES:
+            raise InvalidParameterError(f"FACEDEMO_DLIB_ENGINE must be torch or dlib, not '{self.dlib_engine}'.")
+        return engine
+
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         weights = {}
@@ -174,6 +197,7 @@ class Settings:
             home=default_home(),
             batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0, 0, 65_536) or None,
             dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0, 0, 256) or None,
+            dlib_engine=_env_choice("FACEDEMO_DLIB_ENGINE", DLIB_ENGINES),
             # an FPIR of 1 (every stranger named) has no threshold: the open-set rule needs a share below 1
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01, 0.0, 0.5, low_open=True),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser()

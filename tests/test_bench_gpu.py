@@ -47,6 +47,7 @@ def test_bench_gpu_on_cpu_reports_every_section(shared_faces, home, tmp_path):
         "group_photos",
         "naive",
         "agreement",
+        "dlib",
         "notes",
     }
     assert report["device"].startswith("CPU") and report["images"] == 4 and report["batch_size"] == 32
@@ -66,6 +67,12 @@ def test_bench_gpu_on_cpu_reports_every_section(shared_faces, home, tmp_path):
         assert isinstance(value, str) or 0.99 < value["min"] <= value["mean"] <= 1.0 + 1e-6
     detection = report["agreement"]["detection"]
     assert detection["counts_equal"] == detection["images"] == 4 and detection["iou_min"] == 1.0
+
+    dlib = report["dlib"]  # dlib-resnet's torch engine: speed, and the same descriptors as dlib's own
+    assert dlib["engine"] == "torch" and dlib["raw"]["2"] > 0 and dlib["pipeline_embed"]["faces_per_s"] > 0
+    assert dlib["agreement"]["dlib's compute_face_descriptor (CPU)"]["min"] >= 0.9999
+    fp16 = dlib["agreement"]["its own fp32, in fp16"]
+    assert isinstance(fp16, str) or 0.99 < fp16["min"] <= fp16["mean"] <= 1.0 + 1e-6
 
     text = run("bench", "gpu", "--device", "cpu", "--batches", "two", home=home)
     assert text.returncode == 2 and "Traceback" not in text.stderr

@@ -65,8 +65,9 @@ def test_a_zero_fraction_keeps_the_full_resolution(full_resolution, astronaut):
 
 
 def test_dlib_in_worker_processes_gives_the_same_embeddings(shared_faces, settings):
-    one = Pipeline(replace(settings, model="dlib-resnet", dlib_workers=1))
-    two = Pipeline(replace(settings, model="dlib-resnet", dlib_workers=2))
+    # the worker processes are dlib's own engine's (the torch engine uses every core in one process)
+    one = Pipeline(replace(settings, model="dlib-resnet", dlib_workers=1, dlib_engine="dlib"))
+    two = Pipeline(replace(settings, model="dlib-resnet", dlib_workers=2, dlib_engine="dlib"))
     image = one.load(shared_faces / "bbt_faceapi" / "_group_photos" / "bbt4.jpg")
     crops = [one.aligned(image, face) for face in one.detect(image)]
     assert len(crops) == 6 and two.embedder().workers == 2 and one.embedder().workers == 1
@@ -120,6 +121,7 @@ def test_bench_pipeline_profile_reports_every_stage(shared_faces, home, tmp_path
     before, after = report["configs"]
     assert (before["name"], before["min_face_fraction"], before["dlib_workers"]) == ("before", 0.0, 1)
     assert after["name"] == "after" and after["min_face_fraction"] > 0
+    assert before["engine"] == "dlib's compute_face_descriptor" and after["engine"] == "torch"  # as the code was / is
     for config in (before, after):
         [photo] = config["photos"]
         assert photo["photo"] == "bbt3.jpg" and photo["faces"] == 5 and photo["analyze"] > 0

@@ -9,7 +9,10 @@ What it prints (text and ``--json``, same fields):
 * group-photo latency (``Pipeline.analyze`` on each cast photo, median of ``repeats``);
 * facenet-pytorch's naive README loop on the same device;
 * fp16-vs-fp32 (and bf16-vs-fp32) embedding agreement on real crops, and device-vs-CPU detection
-  agreement (face counts, box IoU).
+  agreement (face counts, box IoU);
+* dlib-resnet's torch engine (``models/dlib_torch.py``, fp32 as the pipeline runs it): raw faces/s at
+  each batch size, the pipeline's embed faces/s on real chips, and its descriptors against dlib's own
+  ``compute_face_descriptor`` (CPU) on the same chips, plus its fp16 agreement (not used by the pipeline).
 
 The model is facenet-casia-webface with its real weights when they are on this machine, else an
 InceptionResnetV1 with random weights (timings do not depend on weight values; agreement figures then
@@ -19,6 +22,7 @@ unsupported, not skipped silently.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import tempfile
 import time
@@ -53,6 +57,9 @@ class GpuReport:
     group_photos: list  # [{photo, megapixels, faces, seconds}]
     naive: dict  # images, faces, seconds, images_per_s
     agreement: dict  # embedding: {fp16: {min, mean}|str, bf16: ...}; detection: {...}
+    # dlib-resnet's torch engine: engine, raw {batch: faces/s}, pipeline_embed, agreement {dlib, fp16}; or
+    # {"unavailable": reason}
+    dlib: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -89,6 +96,21 @@ class GpuReport:
             f"  detection {d['against']}: counts equal on {d['counts_equal']}/{d['images']} images, "
             f"box IoU min {d['iou_min']}, mean {d['iou_mean']}"
         )
+        if "unavailable" in self.dlib:
+            lines.append(f"  dlib-resnet: unavailable ({self.dlib['unavailable']})")
+        elif self.dlib:
+            g = self.dlib
+            lines.append(
+                f"  dlib-resnet ({g['engine']}) raw faces/s, fp32: "
+                + "  ".join(f"batch {b}: {rate(v)}" for b, v in g["raw"].items())
+            )
+            e = g["pipeline_embed"]
+            lines.append(
+                f"  dlib-resnet pipeline embed_crops: {e['faces']} real chips, {rate(e['faces_per_s'])} faces/s"
+            )
+            for against, value in g["agreement"].items():
+                text = f"cosine min {value['min']:.6f}, mean {value['mean']:.6f}" if isinstance(value, dict) else value
+                lines.append(f"  dlib-resnet vs {against}: {text}")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -233,6 +255,70 @@ def _naive(paths: list[Path], module, device: str, spec) -> dict:
     }
 
 
+def _cosines(a: np.ndarray, b: np.ndarray) -> dict:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    cos = np.sum(a * b, axis=1)
+    return {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6)}
+
+
+def _dlib(pipeline: Pipeline, images: list, batches: list[int], repeats: int) -> dict:
+    """dlib-resnet's torch engine on the pipeline's device: raw fp32 faces/s by batch, the pipeline's embed
+    on real chips, and agreement with dlib's own descriptor (the reference, on the CPU) and with fp16."""
+    import torch
+
+    from ..models.dlib_resnet import DlibEmbedder, DlibTorchEmbedder
+
+    name = "dlib-resnet"
+    status = {s.name: s for s in pipeline.models()}.get(name)
+    if status is None or not status.available:
+        return {"unavailable": status.reason if status else "not a model here"}
+    dev = pipeline.device.device
+    embedder = pipeline.embedder(name)
+    chips = [pipeline.aligned(image, face, name) for image in images for face in pipeline.detect(image)]
+    if not chips:
+        return {"unavailable": "no face in the benchmark images"}
+    many = (chips * (max(batches) // len(chips) + 1))[: max(max(batches), len(chips))]
+    embed_s = _timed(lambda: pipeline.embed_crops(name, many), dev, repeats)
+    report = {
+        "engine": "torch" if isinstance(embedder, DlibTorchEmbedder) else f"dlib's own ({status.note})",
+        "raw": {},
+        "pipeline_embed": {
+            "faces": len(many),
+            "seconds": round(embed_s, 3),
+            "faces_per_s": round(len(many) / embed_s, 1),
+        },
+        "agreement": {},
+    }
+    if not isinstance(embedder, DlibTorchEmbedder):
+        return report
+    module = embedder.module
+    for batch in batches:
+        x = torch.rand(batch, 3, 150, 150, device=dev) * 255
+        try:
+            with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                seconds = _timed(lambda x=x: module(x), dev, repeats)
+            report["raw"][str(batch)] = round(batch / seconds, 1)
+        except (torch.OutOfMemoryError, MemoryError):
+            report["raw"][str(batch)] = "out of memory"
+            if dev.startswith("cuda"):
+                torch.cuda.empty_cache()
+        finally:
+            del x
+    ours = embedder.embed(chips).astype(np.float64)
+    reference = DlibEmbedder(embedder.spec).embed(chips).astype(np.float64)
+    report["agreement"]["dlib's compute_face_descriptor (CPU)"] = _cosines(ours, reference)
+    pixels = torch.from_numpy(np.stack([np.asarray(c.convert("RGB")) for c in chips])).permute(0, 3, 1, 2)
+    try:
+        half = copy.deepcopy(module).half()
+        with torch.inference_mode():
+            fp16 = half(pixels.to(dev, dtype=torch.float16)).float().cpu().numpy()
+        report["agreement"]["its own fp32, in fp16"] = _cosines(ours, fp16.astype(np.float64))
+    except (RuntimeError, NotImplementedError) as exc:
+        report["agreement"]["its own fp32, in fp16"] = f"unsupported: {str(exc).splitlines()[0][:80]}"
+    return report
+
+
 def bench_gpu(
     device: str = "cuda",
     batches: list[int] | None = None,
@@ -346,6 +432,7 @@ def bench_gpu(
                 decoded
             )
         detection = _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
+        dlib = _dlib(pipeline, decoded[:64], batches, repeats)
         del state
         if dev.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -363,5 +450,6 @@ def bench_gpu(
         group_photos=group_photos,
         naive=naive,
         agreement={"embedding": embedding_agreement, "detection": detection},
+        dlib=dlib,
         notes=notes,
     )

@@ -55,7 +55,7 @@ def register(sub) -> None:
     b.add_argument(
         "--profile",
         action="store_true",
-        help="the stage profile instead (decode, detect, align, embed, store) of each group photo and of importing --limit LFW photos, before (full-resolution pyramid, dlib in one process) and after (the settings in force), in one run",
+        help="the stage profile instead (decode, detect, align, embed, store) of each group photo and of importing --limit LFW photos, before (full-resolution pyramid, dlib's own engine in one process) and after (the settings in force), in one run",
     )
     b.add_argument(
         "--groups", help="with --profile: folder of group photos (default ../shared/faces/bbt_faceapi/_group_photos)"

@@ -1,10 +1,19 @@
-"""dlib's ResNet face descriptor, weights from the PyPI package face-recognition-models (no network)."""
+"""dlib's ResNet face descriptor, weights from the PyPI package face-recognition-models (no network).
+
+Two engines run the same network: by default dlib's weights converted to a torch module
+(``dlib_torch.py``, cached beside facenet-pytorch's checkpoints), batched and on the pipeline's device;
+and dlib's own ``compute_face_descriptor`` (one core, the GIL held), the reference the conversion is
+tested against (``tests/test_dlib_torch.py``) and the fall-back when the conversion fails. Both are keyed
+on the ``.dat`` itself (``weights_file``): they are the same model, so caches and shipped data keyed on it
+stay valid whichever engine computed a descriptor.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import multiprocessing
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -15,10 +24,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailableError
+from ..files import atomic_path, file_sha256
+from ..settings import torch_home
 from ..vectors import l2_normalise
 from ..vision.align import dlib_chip
 from ..vision.detect import Face
-from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus
+from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 
 FILES = {
     "descriptor": "dlib_face_recognition_resnet_model_v1.dat",
@@ -43,7 +54,9 @@ def dlib_model_files() -> dict[str, Path]:
     return files
 
 
-def status(spec: ModelSpec, settings) -> ModelStatus:
+def status(spec: ModelSpec, settings, fallback: str | None = None) -> ModelStatus:
+    """Whether dlib-resnet can run here; ``fallback``: why this process runs it on dlib's own engine
+    after the torch conversion failed (the note says so)."""
     try:
         import dlib  # noqa: F401
     except ImportError:
@@ -54,10 +67,110 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
             "dlib is not installed: run `pip install -r requirements.txt` (it installs dlib-bin).",
         )
     try:
-        dlib_model_files()
+        files = dlib_model_files()
     except ModelUnavailableError as exc:
         return ModelStatus(spec.name, spec.dim, False, str(exc))
-    return ModelStatus(spec.name, spec.dim, True, None)
+    if settings.dlib_engine_name() == "dlib":
+        note = "dlib's own descriptor (FACEDEMO_DLIB_ENGINE=dlib): one face at a time, on one core"
+    elif fallback:
+        note = f"dlib's own descriptor, one face at a time: {fallback}"
+    elif not converted_file(files["descriptor"]).is_file():
+        note = "converted to a torch module on first use (under a second, no network needed)"
+    else:
+        note = None
+    return ModelStatus(spec.name, spec.dim, True, None, note=note)
+
+
+def converted_file(weights: Path) -> Path:
+    """Where the torch conversion of these dlib weights is cached: with facenet-pytorch's checkpoints
+    (``$TORCH_HOME/checkpoints``), named by the ``.dat``'s content and the converter's version, so other
+    weights, or a converter that reads them differently, never reuse an old file."""
+    from .dlib_torch import CONVERTER_VERSION
+
+    digest = file_sha256(weights)[:16]
+    return torch_home() / "checkpoints" / f"{weights.stem}-{digest}-torch{CONVERTER_VERSION}.pt"
+
+
+_CONVERTING = threading.Lock()  # the cache file is process-wide: one conversion at a time in a process
+
+
+def prepare_torch(spec: ModelSpec) -> Prepared:
+    """Convert dlib's ``.dat`` into a ``DlibResNet`` state_dict once, written under a temporary name and
+    renamed (a killed conversion leaves nothing half-written); nothing to do when it is there."""
+    start = time.monotonic()
+    source = dlib_model_files()["descriptor"]
+    target = converted_file(source)
+    with _CONVERTING:
+        if target.is_file():
+            return Prepared(spec.name, target, "present", "already on this machine", 0.0, target.stat().st_size)
+        import torch
+
+        from .dlib_torch import convert
+
+        try:
+            state = convert(source)
+        except (ValueError, OSError) as exc:
+            raise ModelUnavailableError(f"converting {source.name} into a torch module failed ({exc})") from None
+        with atomic_path(target) as tmp:
+            torch.save(state, tmp)
+    return Prepared(spec.name, target, "converted", str(source), time.monotonic() - start, target.stat().st_size)
+
+
+def load_torch_module(spec: ModelSpec):
+    """The converted network on the CPU, in eval mode, converted first if needed. A cached file that does
+    not load (truncated, or written by another torch) is converted again rather than trusted."""
+    import torch
+
+    from .dlib_torch import DlibResNet
+
+    path = prepare_torch(spec).path
+    model = DlibResNet()
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    except Exception:  # anything torch.load or a mismatched state_dict raises: make the file again
+        with _CONVERTING:
+            path.unlink(missing_ok=True)
+        path = prepare_torch(spec).path
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        except Exception as exc:
+            raise ModelUnavailableError(f"the converted file {path} does not load ({exc.__class__.__name__})") from None
+    return model.eval()
+
+
+class DlibTorchEmbedder:
+    """dlib's network as a torch module: batches of chips in one forward pass, on the pipeline's device
+    (CUDA when there is one), in float32 as dlib computes (TF32 convolutions off: dlib's descriptor
+    distances are read against thresholds to two decimals). On 2 cores, batches of 32: 3.1 ms a face
+    against dlib's 78 (docs/BENCHMARKS.md). ``weights_file`` is dlib's ``.dat``: the same model, the same
+    cache keys."""
+
+    def __init__(self, spec: ModelSpec, module, device, batch_size: int = 32):
+        self.spec = spec
+        self.device = device.device
+        self.weights_file = dlib_model_files()["descriptor"]
+        self.batch_size = max(1, batch_size)
+        self.module = module.to(self.device)
+        self.workers = 1  # one process: torch's own threads use every core
+
+    def embed(self, faces: Sequence[Image.Image]) -> np.ndarray:
+        import torch
+
+        if not faces:
+            return np.zeros((0, self.spec.dim), dtype=np.float32)
+        pixels = np.stack([np.asarray(face.convert("RGB"), dtype=np.uint8) for face in faces])
+        size = self.spec.input_size
+        if pixels.shape[1:3] != (size, size):
+            raise ValueError(f"dlib-resnet takes {size}x{size} chips, not {pixels.shape[2]}x{pixels.shape[1]}")
+        out = []
+        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            for start in range(0, len(pixels), self.batch_size):
+                batch = torch.from_numpy(pixels[start : start + self.batch_size]).to(self.device)
+                out.append(self.module(batch.permute(0, 3, 1, 2).float()).cpu().numpy())
+        return l2_normalise(np.concatenate(out).astype(np.float32))
+
+    def close(self) -> None:
+        """Nothing to stop (the same interface as ``DlibEmbedder``)."""
 
 
 class DlibEmbedder:
@@ -149,14 +262,39 @@ def describe(chips: Sequence[np.ndarray]) -> np.ndarray:
 class DlibFamily(ModelFamily):
     name = "dlib"
 
-    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
-        return status(spec, settings)
+    def __init__(self):
+        # Why the torch conversion failed, per weights file, in this process: the status note says it
+        # and the model runs on dlib's own engine instead (the conversion is not retried on every build).
+        self._fallbacks: dict[str, str] = {}
 
-    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> DlibEmbedder:
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        return status(spec, settings, self._fallback(spec))
+
+    def _fallback(self, spec: ModelSpec) -> str | None:
+        file = self.weights_file(spec, None)
+        return self._fallbacks.get(str(file)) if file is not None else None
+
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
         current = status(spec, settings)
         if not current.available:
             raise ModelUnavailableError(current.reason)
+        if settings.dlib_engine_name() == "torch" and self._fallback(spec) is None:
+            try:
+                return DlibTorchEmbedder(
+                    spec, load_torch_module(spec), device, settings.embed_batch_size(device.is_cuda)
+                )
+            except (ModelUnavailableError, ImportError, RuntimeError) as exc:
+                self._fallbacks[str(dlib_model_files()["descriptor"])] = str(exc)
         return DlibEmbedder(spec, settings.dlib_processes())  # dlib runs on the CPU whatever the torch device
+
+    def prepare(self, spec: ModelSpec, settings) -> Prepared:
+        """``models prepare dlib-resnet``: the torch conversion, now rather than on first use."""
+        current = status(spec, settings)
+        if not current.available:
+            raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
+        if settings.dlib_engine_name() == "dlib":
+            return super().prepare(spec, settings)
+        return prepare_torch(spec)
 
     def native_aligner(self, spec: ModelSpec, settings) -> Aligner:
         """dlib's own alignment: its 5-point shape predictor inside the MTCNN box, then ``get_face_chip``,
@@ -173,6 +311,7 @@ class DlibFamily(ModelFamily):
         return align
 
     def weights_file(self, spec: ModelSpec, settings) -> Path | None:
+        """dlib's ``.dat``, whichever engine runs it (the torch module is a conversion of it)."""
         try:
             return dlib_model_files()["descriptor"]
         except ModelUnavailableError:

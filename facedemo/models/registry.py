@@ -7,11 +7,11 @@ Distances everywhere are Euclidean distances between L2-normalised embeddings (0
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
 from ..errors import UnknownModelError
+from ..files import file_sha256
 from .adapter import AdapterFamily, read_specs
 from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 from .dlib_resnet import DlibFamily
@@ -157,16 +157,5 @@ def weights_digest(spec: ModelSpec, settings) -> str | None:
         file = weights_file(each, settings)
         if file is None or not Path(file).is_file():
             return None
-        stat = Path(file).stat()
-        parts.append(_content_digest(str(Path(file).resolve()), stat.st_size, stat.st_mtime_ns))
+        parts.append(file_sha256(file))
     return "d" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-
-@functools.lru_cache(maxsize=64)
-def _content_digest(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file, read once per (path, size, mtime) in a process."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -46,7 +46,7 @@ from .data import (
     split_by_person,
     split_crops,
 )
-from .loop import train_adapter, train_full
+from .loop import TRAINABLE_BLOCKS, train_adapter, train_full
 from .losses import check_loss
 from .report import FinetuneResult, general_report, pair_report, slice_report
 
@@ -145,7 +145,10 @@ def finetune(
     taken = [s.name for s in pipeline.models()] + list(pipeline.user_models())
     name = validate_model_name(name, taken)
     if mode == "full":
-        if getattr(pipeline.embedder(spec), "module", None) is None:
+        # full mode trains InceptionResnetV1's last block (loop.TRAINABLE_BLOCKS); dlib-resnet's torch module
+        # is another network, without them
+        module = getattr(pipeline.embedder(spec), "module", None)
+        if module is None or not all(hasattr(module, block) for block in TRAINABLE_BLOCKS):
             raise TrainingError(
                 f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter)."
             )
