@@ -76,3 +76,27 @@ def test_the_classifier_needs_no_lfw_and_no_embedding(pipeline, monkeypatch, tmp
     other = replace(pipeline.settings, strangers=tmp_path / "no-lfw-here")  # an explicit folder is obeyed
     with pytest.raises(Exception, match="strangers"):
         Classifiers().strangers(type(pipeline)(other), built_in_available(pipeline)[0])
+
+
+def test_a_torch_checkpoint_is_keyed_on_its_tensors_not_its_file(tmp_path):
+    """torch.save names a zip's records after the file it writes: one conversion written under two temporary
+    names gives two files with different bytes. Shipped data must still match them both (a fresh machine's
+    converted CASIA FaceNet did not), and different weights must not."""
+    import hashlib
+
+    import torch
+
+    from facedemo.models.registry import tensors_sha256
+
+    state = {
+        "conv.weight": torch.arange(12, dtype=torch.float32).reshape(3, 4),
+        "bn.num_batches_tracked": torch.tensor(7),
+    }
+    first, second = tmp_path / "tmp-a1b2.pt", tmp_path / "tmp-c3d4.pt"
+    torch.save(state, first)
+    torch.save(state, second)
+    assert hashlib.sha256(first.read_bytes()).digest() != hashlib.sha256(second.read_bytes()).digest()
+    assert tensors_sha256(first) == tensors_sha256(second)
+    state["conv.weight"][0, 0] = 0.5
+    torch.save(state, second)
+    assert tensors_sha256(first) != tensors_sha256(second)

@@ -7,6 +7,7 @@ Distances everywhere are Euclidean distances between L2-normalised embeddings (0
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -157,5 +158,34 @@ def weights_digest(spec: ModelSpec, settings) -> str | None:
         file = weights_file(each, settings)
         if file is None or not Path(file).is_file():
             return None
-        parts.append(file_sha256(file))
+        parts.append(tensors_sha256(file) if Path(file).suffix in TORCH_FILES else file_sha256(file))
     return "d" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+TORCH_FILES = {".pt", ".pth"}
+
+
+def tensors_sha256(path: str | Path) -> str:
+    """sha256 of a torch checkpoint's tensors (names, dtypes, shapes and values), not of its file: torch.save
+    names the zip's records after the file it writes, so one conversion written under two temporary names
+    gives two different files of the same weights (a fresh machine's CASIA FaceNet never matched its
+    shipped data)."""
+    path = Path(path).resolve()
+    info = path.stat()
+    return _tensors_sha256(str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _tensors_sha256(path: str, size: int, mtime_ns: int) -> str:
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
