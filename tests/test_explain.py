@@ -12,6 +12,7 @@ from test_cli_gallery import one_error_line
 
 from facedemo.cli import main
 from facedemo.errors import InvalidParameterError, NoFaceError
+from facedemo.explorer.figures import occlusion_figure
 from facedemo.models.registry import get_spec
 from facedemo.pipeline import Pipeline
 from facedemo.vision.occlusion import GREY, occluded_copies, occlusion_map, patch_layout
@@ -56,6 +57,9 @@ def test_the_map_is_the_change_in_distance_from_one_batch():
     record = m.to_json()
     assert record["grid"] == 4 and len(record["map"]) == 4 and record["chip_size"] == [160, 160]
     json.dumps(record)
+    figure = occlusion_figure([m])  # the chip, the map over it, and the other face below
+    assert [t.type for t in figure.data] == ["image", "heatmap", "image"]
+    assert np.allclose(figure.data[1].z, values)
 
 
 @pytest.fixture(scope="module")
