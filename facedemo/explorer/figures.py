@@ -451,7 +451,7 @@ def occlusion_figure(explanation, title: str | None = None) -> go.Figure:
     if not maps:
         raise FigureError("There is no occlusion map to draw.")
     titles = [
-        f"{m.model}: distance {m.base_distance:.2f} ({'same' if m.same_person else 'different'} at {m.threshold:.2f})"
+        f"{m.model}<br>distance {m.base_distance:.2f} ({'same' if m.same_person else 'different'} at {m.threshold:.2f})"
         for m in maps
     ] + [f"compared with face {'B' if m.occluded == 'a' else 'A'}" for m in maps]
     fig = make_subplots(rows=2, cols=len(maps), subplot_titles=titles, row_heights=[0.62, 0.38], vertical_spacing=0.08)
@@ -487,7 +487,7 @@ def occlusion_figure(explanation, title: str | None = None) -> go.Figure:
         title=title or "Where each model looks: how much hiding each region moves the distance",
         height=560,
         width=max(420, 330 * len(maps)),
-        margin=dict(l=20, r=20, t=80, b=20),
+        margin=dict(l=20, r=20, t=100, b=20),
         template="plotly_white",
     )
     return fig
@@ -555,13 +555,15 @@ def verdicts_figure(result, x_model: str | None = None, y_model: str | None = No
     return fig
 
 
-def pair_caption(pair, models: Sequence[str]) -> str:
-    """``Ada | Ada (same person): dlib-resnet 0.52 different, facenet-casia-webface 0.81 same``."""
+def pair_caption(pair, models: Sequence[str], lines: bool = False) -> str:
+    """``Ada Lovelace | Ada Lovelace (same person): dlib-resnet 0.52 different, facenet-casia-webface 0.81 same``
+    (LFW's folder names with spaces); ``lines``: an HTML line per model, for a figure."""
     label = "same person" if pair.pair.same else "different people"
-    verdicts = ", ".join(
-        f"{m} {pair.distances[m]:.2f} {'same' if pair.same_person[m] else 'different'}" for m in models
-    )
-    return f"{pair.pair.names[0]} | {pair.pair.names[1]} ({label}): {verdicts}"
+    names = " | ".join(n.replace("_", " ") for n in pair.pair.names)
+    verdicts = [f"{m} {pair.distances[m]:.2f} {'same' if pair.same_person[m] else 'different'}" for m in models]
+    if lines:
+        return "<br>".join(html.escape(part) for part in [f"{names} ({label})", *verdicts])
+    return f"{names} ({label}): {', '.join(verdicts)}"
 
 
 def pair_thumbnails(pairs, models: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -599,17 +601,17 @@ def hard_pairs_figure(pairs, models: Sequence[str] | None = None, title: str = "
         fig.add_annotation(
             x=2 * size + 16,
             y=row * (size + 8) + size / 2,
-            text=html.escape(pair_caption(p, list(models or p.distances))),
+            text=pair_caption(p, list(models or p.distances), lines=True),
             showarrow=False,
             xanchor="left",
             align="left",
         )
-    fig.update_xaxes(visible=False, range=[0, 2 * size + 16 + 560])
+    fig.update_xaxes(visible=False, range=[0, 2 * size + 16 + 380])
     fig.update_yaxes(visible=False, range=[len(pairs) * (size + 8), 0], scaleanchor="x")
     fig.update_layout(
         title=title or None,
         height=60 + len(pairs) * (size + 8),
-        width=2 * size + 600,
+        width=2 * size + 420,
         margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         template="plotly_white",
     )
