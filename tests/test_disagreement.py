@@ -7,6 +7,7 @@ import csv
 import json
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,23 @@ def test_the_gallerys_own_pairs(shared_faces, both, tmp_path):
     check_consistent(result, some=False)  # a tiny gallery may hold no disagreement
     assert pair_thumbnails(result.judged[:1], result.models)[0][0] == result.judged[0].pair.images[0]
     assert np.isfinite(list(result.accuracy.values())).all()
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_services_front_door(shared_faces, both, tmp_path):
+    """What the dashboard calls: a pair explained, the gallery's own pairs judged, and LFW's missing pairs said in words."""
+    from facedemo.errors import DataUnavailableError
+    from facedemo.services import Services
+
+    services = Services(replace(both.settings, gallery_dir=tmp_path / "gallery"))
+    examples = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
+    explanation = services.explain(examples / "astronaut.jpg", examples / "astronaut_2.jpg", None, grid=3)
+    assert {m.model for m in explanation.maps} == set(MODELS) and all(m.same_person for m in explanation.maps)
+    cast = shared_faces / "bbt_faceapi"
+    for person in ("amy", "raj"):
+        services.owned().enroll(person, sorted((cast / person).iterdir())[:2])
+    result = services.gallery_disagreements(None)
+    assert set(result.models) == set(MODELS) and result.pairs == 2 + 4  # 2 same-person pairs, all 4 others
+    with pytest.raises(DataUnavailableError, match="pairsDevTest.txt"):
+        services.lfw_disagreements(tmp_path / "no-lfw")
