@@ -99,6 +99,7 @@ def test_hardest_pairs_and_disagreements_on_lfw(shared_faces, pairs_csv, both):
     assert len(hard_pairs_figure(shown, MODELS).data) == 2 * len(shown)
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_eval_pairs_compare_hardest_on_the_command_line(
     shared_faces, pairs_csv, casia_weights, capsys, monkeypatch, tmp_path

@@ -15,7 +15,7 @@ from facedemo.errors import InvalidParameterError, NoFaceError
 from facedemo.explorer.figures import occlusion_figure
 from facedemo.models.registry import get_spec
 from facedemo.pipeline import Pipeline
-from facedemo.vision.occlusion import GREY, occluded_copies, occlusion_map, patch_layout
+from facedemo.vision.occlusion import GREY, default_grid, occluded_copies, occlusion_map, patch_layout
 
 MODELS = ("dlib-resnet", "facenet-casia-webface")
 # same-person LFW pairs of View 1's test half (pairsDevTest.txt), frontal enough for every model
@@ -37,6 +37,8 @@ def test_the_patches_cover_the_chip_one_square_per_copy():
         assert grey.sum() == patch * patch and xs.max() - xs.min() + 1 == patch  # one whole square, inside the chip
         covered |= grey
     assert covered.all()
+    assert (default_grid(False), default_grid(True)) == (7, 14)  # finer where a GPU embeds the copies
+    assert patch_layout(150, 14) == (20, 10.0)  # still half-overlapping, edge to edge
 
 
 def test_the_map_is_the_change_in_distance_from_one_batch():
@@ -93,6 +95,7 @@ def test_explain_refuses_what_it_cannot_do(pipeline, hopper_path, no_face):
         pipeline.explain(hopper_path, hopper_path, ["dlib-resnet"], grid=100)
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_explain_json_on_the_command_line(shared_faces, casia_weights, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("FACEDEMO_HOME", str(tmp_path))
