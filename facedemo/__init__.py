@@ -53,6 +53,8 @@ _API = {
     "VerifyResult": "pipeline",
     "EmbeddedFace": "pipeline",
     "AnalyzedImage": "pipeline",
+    "Explanation": "pipeline",
+    "OcclusionMap": "vision.occlusion",
     # the gallery
     "Gallery": "gallery.core",
     "Person": "gallery.core",
@@ -71,6 +73,9 @@ _API = {
     "read_pairs": "evaluation.pairs",
     "evaluate_pairs": "evaluation.verification",
     "calibrate": "evaluation.calibration",
+    "compare_pairs": "evaluation.disagreement",
+    "Disagreements": "evaluation.disagreement",
+    "gallery_disagreements": "explorer.hard_pairs",
     "finetune": "training.finetune",
     "gallery_views": "explorer.views",
     "write_report": "explorer.views",

@@ -14,6 +14,9 @@ from .errors import InvalidParameterError
 # The L2 distance between two unit vectors lies in [0, 2]: a threshold outside (0, 2] decides nothing.
 MAX_DISTANCE = 2.0
 MAX_TOP_K = 50
+# 32 x 32 = 1024 occluded copies embedded at once: beyond it the patch is a few pixels wide and the batch
+# holds a CPU for minutes.
+MAX_OCCLUSION_GRID = 32
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 
 
@@ -74,6 +77,13 @@ def face_index(value) -> int | None:
     if value is None:
         return None
     return number(value, "The face number", 0, 10_000, integer=True)
+
+
+def occlusion_grid(value) -> int | None:
+    """Positions per side of the occlusion map's sliding patch; ``None``: the device's default."""
+    if value is None:
+        return None
+    return number(value, "The occlusion grid (patch positions per side)", 2, MAX_OCCLUSION_GRID, integer=True)
 
 
 def _show(value: float) -> str:

@@ -35,6 +35,7 @@ from .vectors import cosine_similarity, l2_distance, l2_normalise
 from .vision.align import ALIGNMENTS, align_face, crop_face
 from .vision.detect import Detector, Face, central_face, largest_face
 from .vision.images import ImageInput, frames_note, load_image
+from .vision.occlusion import OcclusionMap, default_grid, occlusion_map
 
 ModelRef = str | ModelSpec | None  # a model's name, its spec, or None for the default model
 
@@ -105,6 +106,23 @@ class ModelComparison:
         return {
             "models": [r.to_json() for r in self.results],
             "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where each model looks on one pair: an ``OcclusionMap`` per model that ran (each over the chip that
+    model itself sees), and why each other model could not."""
+
+    maps: list[OcclusionMap]
+    unavailable: dict[str, str]  # model -> the reason, in words
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        return {
+            "models": [m.to_json() for m in self.maps],
+            "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
+            "notes": list(self.notes),
         }
 
 
@@ -419,3 +437,65 @@ class Pipeline:
         first = ChosenFace(image_a, face_a, crops[0].crop, crops[0].embedding, count_a, note_a)
         second = ChosenFace(image_b, face_b, crops[1].crop, crops[1].embedding, count_b, note_b)
         return ModelComparison(results, unavailable, first, second)
+
+    def explain(
+        self,
+        a: ImageInput,
+        b: ImageInput,
+        models: Sequence[str] | None = None,
+        grid: int | None = None,
+        occlude: str = "a",
+    ) -> Explanation:
+        """Where each model looks when it compares two faces: an occlusion-sensitivity map per model.
+
+        Args:
+            a, b: the two photos; the largest face of each is used (found once, aligned for each model).
+            models: model names (default: every available model).
+            grid: patch positions per side (default: 7 on a CPU, 14 on CUDA).
+            occlude: whose chip the grey patch slides over, ``"a"`` or ``"b"``.
+
+        Returns:
+            An ``Explanation``: one ``OcclusionMap`` per model that ran, the reasons for the others.
+
+        Raises:
+            NoFaceError: a photo has no face. ImageError: a photo cannot be read.
+        """
+        grid = params.occlusion_grid(grid) or default_grid(self.device.is_cuda)
+        if occlude not in ("a", "b"):
+            raise InvalidParameterError(f"Occlude face 'a' or 'b', not {occlude!r}.")
+        image_a, face_a, _, note_a = self._pick_face(a, "Image A")
+        image_b, face_b, _, note_b = self._pick_face(b, "Image B")
+        statuses = {s.name: s for s in self.models()}
+        maps, unavailable = [], {}
+        for name in list(models) if models else list(statuses):
+            spec = self.spec(name)
+            status = statuses.get(spec.name)
+            if status is not None and not status.available:
+                unavailable[spec.name] = status.reason or "unavailable"
+                continue
+            try:
+                embed = self._one_batch_embed(spec)
+            except ModelUnavailableError as exc:
+                unavailable[spec.name] = str(exc)
+                continue
+            chip_a, chip_b = self.aligned(image_a, face_a, spec), self.aligned(image_b, face_b, spec)
+            chip, other = (chip_a, chip_b) if occlude == "a" else (chip_b, chip_a)
+            maps.append(occlusion_map(spec.name, embed, chip, other, grid, self.threshold(spec), occlude))
+        if not maps:
+            raise ModelUnavailableError(
+                "None of the models could run: " + "; ".join(f"{m}: {r}" for m, r in unavailable.items())
+            )
+        return Explanation(maps, unavailable, tuple(n for n in (note_a, note_b) if n))
+
+    def _one_batch_embed(self, spec: ModelSpec):
+        """The model's ``embed`` on every chip in one call, with its mirror images in the same call when the
+        model flips (so the map's base distance is the one ``verify`` reports)."""
+        embedder = self.embedder(spec)
+        flip = self.flip(spec)
+
+        def embed(chips: Sequence[Image.Image]) -> np.ndarray:
+            chips = list(chips)
+            vectors = embedder.embed(chips + ([ImageOps.mirror(c) for c in chips] if flip else []))
+            return l2_normalise(vectors[: len(chips)] + vectors[len(chips) :]) if flip else vectors
+
+        return embed

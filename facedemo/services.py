@@ -20,6 +20,7 @@ from PIL import Image
 from . import params
 from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
 from .evaluation import read_pairs
+from .evaluation.disagreement import DEFAULT_HARDEST, Disagreements, compare_pairs
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS
 from .evaluation.robustness import RobustnessResult, cached_robustness
 from .files import purge_scratch, purge_stale_scratch, scratch_owners
@@ -36,7 +37,7 @@ from .gallery.identify import (
 )
 from .gallery.store import release_memory
 from .models.thresholds import OPEN_SET, open_set_record
-from .pipeline import Pipeline
+from .pipeline import Explanation, Pipeline
 from .settings import SHARED_LFW, Settings
 from .vision.images import ImageInput, frames_note
 
@@ -320,6 +321,33 @@ class Services:
             f"strangers ({whose}, {record.get('date', 'undated')})."
         )
         return curves, note
+
+    # -- why the models decide as they do (#23) --------------------------------------------------------
+    def explain(
+        self, a: ImageInput, b: ImageInput, session: str | None, models=None, grid: int | None = None
+    ) -> Explanation:
+        """Where each model this visitor can use looks on a pair (``Pipeline.explain``); draw it with
+        ``explorer.figures.occlusion_figure``."""
+        return self.pipeline_for(session).explain(a, b, models, grid)
+
+    def gallery_disagreements(self, session: str | None, models=None, hardest: int = DEFAULT_HARDEST) -> Disagreements:
+        """The visitor's own gallery's pairs judged by every model it holds (``explorer.hard_pairs``); the
+        models that arrived after an enrollment are filled in first."""
+        from .explorer.hard_pairs import gallery_disagreements  # here: the explorer brings plotly with it
+
+        gallery = self.gallery(session)
+        self.ready([gallery], list(models) if models else self.available_models(session))
+        return gallery_disagreements(gallery, models, hardest)
+
+    def lfw_disagreements(
+        self, root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS, hardest: int = DEFAULT_HARDEST
+    ) -> Disagreements:
+        """Every available model on LFW View 1's test pairs (unseen by the calibration), through the
+        evaluation cache: minutes on a CPU the first time, then a second or so."""
+        path = Path(root) / pairs_file
+        if not path.is_file():
+            raise DataUnavailableError(f"LFW's {pairs_file} is not on this machine (looked in {root}).")
+        return compare_pairs(self.pipeline, read_pairs(path, root), hardest=hardest, source=pairs_file)
 
     def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
         """The robustness figures `eval robustness` saved for LFW View 1's test pairs, for every model that has

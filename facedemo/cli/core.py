@@ -39,6 +39,20 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_verify)
 
+    p = sub.add_parser(
+        "explain",
+        help="where each model looks on a pair: how much hiding each region of one face moves its distance to the other",
+    )
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    p.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every available model)")
+    p.add_argument("--grid", type=int, help="patch positions per side (default: 7 on a CPU, 14 on CUDA; at most 32)")
+    p.add_argument(
+        "--occlude", choices=["a", "b"], default="a", help="whose face the grey patch slides over (default: a)"
+    )
+    add_pipeline_args(p, model=False)
+    p.set_defaults(handler=cmd_explain)
+
     p = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("pipeline", help="naive facenet-pytorch loop vs this pipeline, on the same images")
@@ -208,6 +222,25 @@ def cmd_verify(args) -> int:
         *result.notes,
     ]
     emit(args, result.to_json(), "\n".join(text))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .common import emit
+
+    pipeline = pipeline_from(args)
+    explanation = pipeline.explain(args.image_a, args.image_b, args.model, args.grid, args.occlude)
+    lines = []
+    for m in explanation.maps:
+        lines += [
+            f"{m.model}: distance {m.base_distance:.3f} (threshold {m.threshold:.3f}); grey {m.patch}-pixel patch "
+            f"on a {m.grid}x{m.grid} grid over face {m.occluded.upper()}'s {m.chip_size[0]}x{m.chip_size[1]} chip, "
+            "change in distance (+: that region made the faces look alike):",
+            *("  " + " ".join(f"{v:+.3f}" for v in row) for row in m.values),
+        ]
+    lines += [f"{m}: not run ({why})" for m, why in explanation.unavailable.items()]
+    lines += list(explanation.notes)
+    emit(args, explanation.to_json(), "\n".join(lines))
     return 0
 
 

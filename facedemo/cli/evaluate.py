@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import DataUnavailableError, GalleryError, InvalidParameterError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
+from ..evaluation.disagreement import DEFAULT_HARDEST
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
 from ..settings import SHARED_LFW as DEFAULT_LFW
 from ..settings import default_gallery_dir
@@ -103,6 +104,18 @@ def _add_eval_args(parser) -> None:
     parser.add_argument("--model", nargs="+", action="extend", help="one or more models (default: the default model)")
     parser.add_argument(
         "--far", type=float, default=1e-3, help="false accept rate at which VAL is reported (default: 1e-3)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="every available model (or --model's) on the same pairs, each at its own threshold: the pairs on "
+        "which their verdicts differ, and each model's hardest false accepts and false rejects",
+    )
+    parser.add_argument(
+        "--hardest",
+        type=int,
+        default=DEFAULT_HARDEST,
+        help=f"with --compare: how many false accepts and false rejects to list per model (default: {DEFAULT_HARDEST})",
     )
 
 
@@ -208,8 +221,11 @@ def cmd_eval(args) -> int:
     check_far(args.far)
     if not Path(args.root).is_dir():
         raise DataUnavailableError(f"The photo folder {args.root} does not exist.")
-    pairs = read_pairs(resolve_pairs(args.root, args.pairs), args.root, args.folds)
+    path = resolve_pairs(args.root, args.pairs)
+    pairs = read_pairs(path, args.root, args.folds)
     pipeline = pipeline_from(args)
+    if args.compare:
+        return compare_models_on_pairs(args, pipeline, pairs, path.name)
     names = args.model or [pipeline.default_model()]
     results = []
     for name in names:
@@ -218,6 +234,42 @@ def cmd_eval(args) -> int:
     payload = [r.to_json() for r in results]
     emit(args, payload[0] if len(payload) == 1 else payload, "\n".join(describe(r, args.far) for r in results))
     return 0
+
+
+def compare_models_on_pairs(args, pipeline, pairs, source: str) -> int:
+    from ..evaluation.disagreement import compare_pairs
+    from .common import emit
+
+    if args.hardest < 0:
+        raise InvalidParameterError(f"--hardest must be 0 or more, not {args.hardest}.")
+    result = compare_pairs(pipeline, pairs, args.model, args.hardest, source, args.far, tqdm_progress)
+    emit(args, result.to_json(), disagreement_text(result))
+    return 0
+
+
+def disagreement_text(result) -> str:
+    def line(p) -> str:
+        label = "same person" if p.pair.same else "different people"
+        verdicts = ", ".join(
+            f"{m} {p.distances[m]:.3f} ({'same' if p.same_person[m] else 'different'})" for m in result.models
+        )
+        return f"    {label}: {p.pair.a} | {p.pair.b}: {verdicts}{' [no face found]' if p.pair.no_face else ''}"
+
+    lines = [f"{result.pairs} pairs of {result.source}, each model at its own threshold:"]
+    for m in result.models:
+        h = result.hardest[m]
+        lines.append(
+            f"  {m}: threshold {result.thresholds[m]:.3f}, accuracy {result.accuracy[m]:.2%}, "
+            f"{h.false_accept_count} false accepts, {h.false_reject_count} false rejects, "
+            f"right on {result.right_on_disagreements(m)} of the {len(result.disagreements)} disagreements"
+        )
+    lines.append(f"the {len(result.disagreements)} pairs on which the models' verdicts differ:")
+    lines += [line(p) for p in result.disagreements]
+    for m, h in result.hardest.items():
+        lines += [f"{m}: hardest false accepts (different people, closest first):", *map(line, h.false_accepts)]
+        lines += [f"{m}: hardest false rejects (the same person, farthest first):", *map(line, h.false_rejects)]
+    lines += [f"{m}: not run ({why})" for m, why in result.unavailable.items()]
+    return "\n".join(lines)
 
 
 def describe(result, far: float) -> str:

@@ -438,3 +438,181 @@ def training_curves_figure(
     fig.update_yaxes(title_text="L2 distance", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", legend={"orientation": "h", "y": -0.25}, height=380)
     return fig
+
+
+# -- why models decide as they do (#23) ------------------------------------------------------------------------
+def occlusion_figure(explanation, title: str | None = None) -> go.Figure:
+    """Each model's occlusion map (``Pipeline.explain``) over the chip it occluded, one column per model, the
+    face it was compared with below: red where hiding a region pushed the faces apart (it made them look
+    alike), blue where hiding it drew them together. Each map has its own scale (the models' distances differ)."""
+    from plotly.subplots import make_subplots
+
+    maps = list(getattr(explanation, "maps", explanation))
+    if not maps:
+        raise FigureError("There is no occlusion map to draw.")
+    titles = [
+        f"{m.model}<br>distance {m.base_distance:.2f} ({'same' if m.same_person else 'different'} at {m.threshold:.2f})"
+        for m in maps
+    ] + [f"compared with face {'B' if m.occluded == 'a' else 'A'}" for m in maps]
+    fig = make_subplots(rows=2, cols=len(maps), subplot_titles=titles, row_heights=[0.62, 0.38], vertical_spacing=0.08)
+    for col, m in enumerate(maps, start=1):
+        centres = [i * m.stride + m.patch / 2 for i in range(m.grid)]
+        reach = max(max(abs(v) for row in m.values for v in row), 1e-6)
+        if m.chip is not None:
+            fig.add_trace(go.Image(z=np.asarray(m.chip.convert("RGB")), hoverinfo="skip"), row=1, col=col)
+        fig.add_trace(
+            go.Heatmap(
+                x=centres,
+                y=centres,
+                z=m.values,
+                zmin=-reach,
+                zmax=reach,
+                colorscale="RdBu_r",
+                opacity=0.55,
+                showscale=False,
+                hovertemplate="hiding here moves the distance by %{z:+.3f}<extra>" + html.escape(m.model) + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        if m.other is not None:
+            fig.add_trace(go.Image(z=np.asarray(m.other.convert("RGB")), hoverinfo="skip"), row=2, col=col)
+        fig.update_xaxes(visible=False, range=[0, m.chip_size[0]], row=1, col=col)
+        fig.update_yaxes(
+            visible=False, range=[m.chip_size[1], 0], scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col
+        )
+        fig.update_xaxes(visible=False, row=2, col=col)
+        fig.update_yaxes(visible=False, row=2, col=col)
+    fig.update_layout(
+        title=title or "Where each model looks: how much hiding each region moves the distance",
+        height=560,
+        width=max(420, 330 * len(maps)),
+        margin=dict(l=20, r=20, t=100, b=20),
+        template="plotly_white",
+    )
+    return fig
+
+
+def verdicts_figure(result, x_model: str | None = None, y_model: str | None = None) -> go.Figure:
+    """Two models' distances on the same labelled pairs (``Disagreements``), one point per pair coloured by
+    its label, their thresholds as lines: the pairs in the off-diagonal quadrants are the disagreements."""
+    models = list(result.models)
+    if len(models) < 2 and not (x_model and y_model):
+        raise FigureError("Comparing verdicts needs two models that ran on the same pairs.")
+    x_model, y_model = x_model or models[0], y_model or models[1]
+    every = {(p.pair.a, p.pair.b): p for p in result.disagreements}
+    for h in result.hardest.values():
+        every.update({(p.pair.a, p.pair.b): p for p in h.false_accepts + h.false_rejects})
+    points = result.judged or list(every.values())  # every pair, where the result kept them
+    split = {(p.pair.a, p.pair.b) for p in result.disagreements}
+    fig = go.Figure()
+    for same, name, color in ((True, "same person", "#2e7d32"), (False, "different people", "#c62828")):
+        for disagree in (False, True):
+            rows = [p for p in points if p.pair.same == same and ((p.pair.a, p.pair.b) in split) == disagree]
+            if not rows:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.distances[x_model] for p in rows],
+                    y=[p.distances[y_model] for p in rows],
+                    mode="markers",
+                    name=f"{name}{': the models disagree' if disagree else ''}",
+                    marker=dict(
+                        color=color,
+                        size=9 if disagree else 5,
+                        opacity=0.9 if disagree else 0.35,
+                        symbol="x" if disagree else "circle",
+                    ),
+                    text=[f"{p.pair.names[0]} | {p.pair.names[1]}" for p in rows],
+                    hovertemplate="%{text}<br>"
+                    + html.escape(x_model)
+                    + " %{x:.3f}<br>"
+                    + html.escape(y_model)
+                    + " %{y:.3f}<extra></extra>",
+                )
+            )
+    fig.add_vline(
+        x=result.thresholds[x_model],
+        line_dash="dash",
+        line_color="#555",
+        annotation_text=f"{x_model} threshold {result.thresholds[x_model]:.2f}",
+    )
+    fig.add_hline(
+        y=result.thresholds[y_model],
+        line_dash="dash",
+        line_color="#555",
+        annotation_text=f"{y_model} threshold {result.thresholds[y_model]:.2f}",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        title=f"{result.pairs} pairs of {result.source}: {len(result.disagreements)} on which the verdicts differ",
+        xaxis_title=f"{x_model} distance",
+        yaxis_title=f"{y_model} distance",
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+        height=520,
+    )
+    return fig
+
+
+def pair_caption(pair, models: Sequence[str], lines: bool = False) -> str:
+    """``Ada Lovelace | Ada Lovelace (same person): dlib-resnet 0.52 different, facenet-casia-webface 0.81 same``
+    (LFW's folder names with spaces); ``lines``: an HTML line per model, for a figure."""
+    label = "same person" if pair.pair.same else "different people"
+    names = " | ".join(n.replace("_", " ") for n in pair.pair.names)
+    verdicts = [f"{m} {pair.distances[m]:.2f} {'same' if pair.same_person[m] else 'different'}" for m in models]
+    if lines:
+        return "<br>".join(html.escape(part) for part in [f"{names} ({label})", *verdicts])
+    return f"{names} ({label}): {', '.join(verdicts)}"
+
+
+def pair_thumbnails(pairs, models: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """``(image path, caption)`` for both faces of each pair (``PairVerdicts``), A then B, for a gallery of
+    thumbnails (``gr.Gallery``); a face without a picture is left out."""
+    items = []
+    for number, p in enumerate(pairs, start=1):
+        caption = pair_caption(p, list(models or p.distances))
+        for side, image in zip("AB", p.pair.images):
+            if image:
+                items.append((image, f"{number}{side}. {caption}"))
+    return items
+
+
+def hard_pairs_figure(pairs, models: Sequence[str] | None = None, title: str = "", size: int = 112) -> go.Figure:
+    """The two faces of each pair side by side, a row per pair, its label and every model's distance and
+    verdict beside it."""
+    from PIL import Image, ImageOps
+
+    from ..errors import ImageError
+    from ..vision.images import load_image
+
+    pairs = list(pairs)
+    if not pairs:
+        raise FigureError("There are no such pairs to show.")
+    fig = go.Figure()
+    blank = Image.new("RGB", (size, size), (235, 235, 235))
+    for row, p in enumerate(pairs):
+        for side, image in enumerate(p.pair.images):
+            try:
+                picture = ImageOps.fit(load_image(image), (size, size)) if image else blank
+            except ImageError:
+                picture = blank
+            fig.add_trace(go.Image(z=np.asarray(picture), x0=side * (size + 4), y0=row * (size + 8), hoverinfo="skip"))
+        fig.add_annotation(
+            x=2 * size + 16,
+            y=row * (size + 8) + size / 2,
+            text=pair_caption(p, list(models or p.distances), lines=True),
+            showarrow=False,
+            xanchor="left",
+            align="left",
+        )
+    fig.update_xaxes(visible=False, range=[0, 2 * size + 16 + 380])
+    fig.update_yaxes(visible=False, range=[len(pairs) * (size + 8), 0], scaleanchor="x")
+    fig.update_layout(
+        title=title or None,
+        height=60 + len(pairs) * (size + 8),
+        width=2 * size + 420,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        template="plotly_white",
+    )
+    return fig
