@@ -214,3 +214,22 @@ def test_public_mode_keeps_visitors_apart(settings, tmp_path):
         assert services.shared().people() == []
     finally:
         demo.close()
+
+
+def test_explorer_of_an_empty_gallery_says_what_to_do(settings, tmp_path):
+    """A first visitor's Explorer, before anyone is enrolled: a sentence in the page's own words, no error; in
+    public mode, once the shared demo gallery holds people, a visitor with an empty gallery explores that."""
+    demo, services, url = launch(settings, tmp_path / "public", public=True)
+    try:
+        services.stop_expiry()
+        client = Client(url, verbose=False)
+        note, map_a, *_, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
+        assert "Nobody is enrolled yet" in note and "Gallery" in note and map_a is None and summary == {}
+        assert "python" not in note and "facedemo/" not in note  # no command line, no path
+        services.owned().enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
+        services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
+        note, map_a, *_, summary = Client(url, verbose=False).predict(["dlib-resnet"], "pca", api_name="/explore")
+        assert note.startswith("Your own gallery is empty, so this is the shared demo gallery (2 people)")
+        assert map_a is not None and summary["dlib-resnet"]["faces"] == 3
+    finally:
+        demo.close()

@@ -28,6 +28,11 @@ from ..explorer import (
 from ..services import Services, on_gpu
 from .common import clear_on_change, default_model, gradio_progress, model_choices, session_of, user_errors
 
+EMPTY_NOTE = (
+    "**Nobody is enrolled yet**, so there is nothing to map. Enroll two or more people on the **Gallery** tab "
+    "(a few photos each), or group an album on the **Album** tab and name its groups; then press **Explore**."
+)
+
 
 class ExplorerState:
     """The tab's cache: explorations keyed by the exact set of stored faces, so any change invalidates them."""
@@ -92,7 +97,7 @@ def render(services: Services, state: ExplorerState) -> None:
             scale=2,
         )
         button = gr.Button("Explore", variant="primary", scale=1)
-    note = gr.Markdown()
+    note = gr.Markdown("Press **Explore** to map the gallery's faces with the models picked.", elem_id="explore-note")
     with gr.Row():
         map_a = gr.Plot(label="Embedding space")
         map_b = gr.Plot(label="Second model", visible=True)
@@ -129,6 +134,17 @@ def render(services: Services, state: ExplorerState) -> None:
         gallery = services.gallery(session_of(request))
         names = [gallery.pipeline.spec(n).name for n in names]
         services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
+        lead = ""
+        if services.public and not any(gallery.store.count(n) for n in names):
+            shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
+            if any(shared.store.count(n) for n in names):
+                gallery = shared
+                lead = (
+                    f"Your own gallery is empty, so this is the shared demo gallery ({len(shared.people())} people); "
+                    "enroll people on the Gallery tab to explore yours.  \n"
+                )
+        if not all(gallery.store.count(n) for n in names):
+            return (EMPTY_NOTE, *[None] * 6, {})
         views = [state.explore(gallery, n, how or "auto") for n in names]
         maps = [v.projection for v in views] + [None]
         hists = [v.histogram for v in views] + [None]
@@ -136,7 +152,7 @@ def render(services: Services, state: ExplorerState) -> None:
         roc = roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None
         table = metrics_table([v.view.row() for v in views])
         return (
-            "  \n".join(v.note for v in views),
+            lead + "  \n".join(v.note for v in views),
             maps[0],
             maps[1],
             hists[0],
