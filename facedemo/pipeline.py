@@ -177,6 +177,17 @@ class Pipeline:
         with self._lock:
             return list(self._embedders)
 
+    def readiness(self) -> dict[str, bool]:
+        """What is loaded already, asked without loading anything: the face detector, then each available
+        built-in model (fine-tuned ones load in a moment on their base)."""
+        with self._lock:
+            names = {name for name, folder in self._embedders if folder is None}
+            parts = {"face detector": self._detector is not None}
+        for status in list_models(self.settings):
+            if status.available and not self.spec(status.name).base:
+                parts[status.name] = status.name in names
+        return parts
+
     def unload(self, home: str | Path) -> None:
         """Forget every loaded fine-tuned model saved under ``home`` (a departed visitor's): the weights
         they trained on their faces do not outlive them in memory either."""
@@ -196,6 +207,13 @@ class Pipeline:
             if self._device is None:
                 self._device = resolve_device(self.settings.device, self.settings.cpu_threads)
             return self._device
+
+    @property
+    def photo_chunk(self) -> int:
+        """How many photos an import or an album detects and embeds at once: batches pay on a GPU; on a CPU
+        a batch of 4 keeps the progress bar moving a few photos at a time (not 16), for about 10% of the
+        speed (an album of 64 LFW photos on 2 cores: 36.7 / 38.5 photos/s in 16s, 32.6 / 34.8 in 4s)."""
+        return 16 if self.device.is_cuda else 4
 
     @property
     def detector(self) -> Detector:

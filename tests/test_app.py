@@ -233,3 +233,23 @@ def test_explorer_of_an_empty_gallery_says_what_to_do(settings, tmp_path):
         assert map_a is not None and summary["dlib-resnet"]["faces"] == 3
     finally:
         demo.close()
+
+
+@pytest.mark.slow
+def test_the_page_says_when_the_models_are_ready(settings, tmp_path):
+    """The status line at the top of the page: what is still loading after start, then "Ready" once the
+    background warm-up has loaded the detector, every available built-in model and UMAP."""
+    from facedemo.services import Services
+    from facedemo.ui import READY, readiness_note, warm_up
+    from facedemo.ui.explore_tab import ExplorerState
+
+    services = Services(replace(settings, gallery_dir=tmp_path / "gallery"))
+    explorer = ExplorerState()
+    parts = services.pipeline.readiness()
+    assert parts["face detector"] is False and parts["dlib-resnet"] is False
+    before = readiness_note(services, explorer)
+    assert before.startswith("**Getting ready**") and "dlib-resnet" in before
+    warm_up(services, explorer).join(timeout=300)
+    assert all(services.pipeline.readiness().values())
+    after = readiness_note(services, explorer)
+    assert after.startswith(READY) and "dlib-resnet" in after

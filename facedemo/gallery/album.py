@@ -234,7 +234,7 @@ def cluster_album(
     galleries: Sequence = (),
     thumbnails: bool = False,
     progress: Progress | None = None,
-    chunk: int = 16,
+    chunk: int | None = None,
 ) -> Album:
     """Every face of every photo of ``source`` (a folder, a zip, or a list of photo files), embedded
     with ``model`` and grouped into people by ``method`` at ``threshold`` (default: the model's
@@ -252,6 +252,7 @@ def cluster_album(
         photos = album_photos(source, workdir)
         faces, skipped, embedded = [], [], []
         report(progress, 0, len(photos), "finding faces")
+        chunk = chunk or pipeline.photo_chunk
         for start in range(0, len(photos), chunk):
             part = photos[start : start + chunk]
             for (path, label), result in zip(part, pipeline.analyze_many([p for p, _ in part], spec, flip=flip)):

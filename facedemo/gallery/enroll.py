@@ -322,7 +322,7 @@ def import_path(gallery, path: str | Path, model: str | None = None, progress: P
 
 
 def import_archive(
-    gallery, archive: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int = 16
+    gallery, archive: str | Path, model: str | None = None, progress: Progress | None = None, chunk: int | None = None
 ) -> ImportReport:
     """Import a zip of a folder-per-identity tree. It is unpacked entry by entry into a temporary folder
     (bounded sizes, see ``archive.py``) that is gone afterwards; what is reported is named as it is
@@ -352,7 +352,7 @@ def import_folder(
     folder: str | Path,
     model: str | None = None,
     progress: Progress | None = None,
-    chunk: int = 16,
+    chunk: int | None = None,
     shown_as: str | PurePosixPath | None = None,
 ) -> ImportReport:
     """Enroll a folder-per-identity tree with every model the gallery enrolls with. Folders starting with
@@ -397,6 +397,7 @@ def import_folder(
     records = {p.name: p for p in gallery.store.persons()}
     done = 0
     report_progress(progress, 0, len(work))
+    chunk = chunk or gallery.pipeline.photo_chunk
     for start in range(0, len(work), chunk):
         part = work[start : start + chunk]
         _import_chunk(gallery, part, report, people, records, existing)

@@ -23,6 +23,25 @@ footer { opacity: .6 }
 """
 
 
+READY = "**Ready**"
+
+
+def readiness_note(services: Services, explorer: explore_tab.ExplorerState) -> str:
+    """One line: what has loaded since start-up (``warm_up`` loads it in the background) and what has not."""
+    parts = services.pipeline.readiness()
+    parts["UMAP"] = explorer.ready()
+    waiting = [name for name, done in parts.items() if not done]
+    if not waiting:
+        return f"{READY}: the face detector and {', '.join(n for n in parts if n not in ('face detector', 'UMAP'))} are loaded."
+    done = [name for name, ok in parts.items() if ok]
+    later = {"UMAP": "UMAP (the Explorer shows PCA until then)"}
+    return (
+        "**Getting ready** (a minute or two after start on a small machine): "
+        + (f"{', '.join(done)} loaded; " if done else "")
+        + f"still loading {', '.join(later.get(n, n) for n in waiting)}. Anything you ask now waits for it."
+    )
+
+
 def examples() -> dict:
     e = {name: str(EXAMPLES_DIR / name) for name in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg", "group.jpg")}
     return {
@@ -50,6 +69,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "
             f"embedding space. Device: **{services.pipeline.device.description}**."
         )
+        readiness = gr.Markdown(readiness_note(services, explorer), elem_id="readiness")
         with gr.Accordion("Models", open=False):
             gr.Markdown(models_note(services))
         people_changed = gr.State(0.0)
@@ -75,6 +95,14 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
             return [gr.update(choices=choices)] * len(dropdowns)
 
         demo.load(refresh_models, None, dropdowns, api_visibility="private")
+        # The status line updates itself until everything is loaded, then its timer stops.
+        ticker = gr.Timer(2.0)
+
+        def tick():
+            text = readiness_note(services, explorer)
+            return text, gr.Timer(active=not text.startswith(READY))
+
+        ticker.tick(tick, None, [readiness, ticker], api_visibility="private", queue=False, show_progress="hidden")
         finetuned.then(refresh_models, None, dropdowns, api_visibility="private")
 
         def forget(request: gr.Request):
@@ -114,6 +142,9 @@ def warm_up(services: Services, explorer: explore_tab.ExplorerState) -> threadin
         try:
             services.pipeline.embedder()
             _ = services.pipeline.detector  # built now, not on the first request
+            for name, done in services.pipeline.readiness().items():  # every enrollment embeds with each
+                if not done and name != "face detector":
+                    services.pipeline.embedder(name)
             explorer.warm_up()
         except Exception:  # warming is best effort; the real call reports any error to the user
             pass

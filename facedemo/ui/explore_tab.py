@@ -46,6 +46,10 @@ class ExplorerState:
     def warm_up() -> None:
         warm_up_umap(block=True)
 
+    @staticmethod
+    def ready() -> bool:
+        return umap_ready()
+
     def forget(self, namespace: str) -> None:
         """Drop a departed visitor's explorations (their people's names and embeddings) from memory."""
         with self._lock:
