@@ -123,3 +123,19 @@ def test_native_dlib_chip_matches_the_derived_template(pipeline, astronaut):
         np.asarray(pipeline.aligned(astronaut, face, facenet, "native")),
         np.asarray(pipeline.aligned(astronaut, face, facenet, "crop")),
     )
+
+
+def test_thumbnails_are_face_centred_squares_even_at_the_photo_edge():
+    """The Gallery's and Album's tiles: a square around the face with a margin; where the face is at the
+    photo's edge (bbt2's box starts at x = -17.9) the missing part is grey and the face stays in the middle."""
+    from facedemo.gallery.regions import face_thumbnail
+    from facedemo.vision.detect import Face
+
+    photo = Image.new("RGB", (300, 200), (200, 30, 30))
+    inside = face_thumbnail(photo, Face((100.0, 50.0, 160.0, 130.0), 0.99, ()))
+    assert inside.width == inside.height == round(80 * 1.6)  # the longer side, 30% margin each side
+    assert inside.getpixel((inside.width // 2, inside.height // 2)) == (200, 30, 30)
+    edge = face_thumbnail(photo, Face((-17.9, 40.0, 42.0, 110.0), 0.99, ()))
+    assert edge.width == edge.height
+    assert edge.getpixel((2, edge.height // 2)) == (128, 128, 128)  # beyond the photo: grey, not stretched
+    assert edge.getpixel((edge.width // 2, edge.height // 2)) == (200, 30, 30)

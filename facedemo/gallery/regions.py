@@ -15,16 +15,25 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def face_thumbnail(image: Image.Image | None, face: Face) -> Image.Image | None:
-    """The face box with a quarter of its size as margin, clipped to the image."""
+def face_thumbnail(image: Image.Image | None, face: Face, margin: float = 0.3) -> Image.Image | None:
+    """A square centred on the face, its side the box's longer side with ``margin`` of it on each side; the
+    part beyond the photo's edge is filled grey, so a face at the edge stays centred and a tile shows the
+    whole face (a crop clipped to the photo and then cut square by the page showed foreheads and hair)."""
     if image is None:
         return None
     x1, y1, x2, y2 = face.box
-    mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
-    box = (max(0, int(x1 - mx)), max(0, int(y1 - my)), min(image.width, int(x2 + mx)), min(image.height, int(y2 + my)))
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    if side < 1:
+        return None
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    size = int(round(side))
+    tile = Image.new("RGB", (size, size), (128, 128, 128))
+    box = (max(0, left), max(0, top), min(image.width, left + size), min(image.height, top + size))
     if box[2] <= box[0] or box[3] <= box[1]:
         return None
-    return image.crop(box)
+    tile.paste(image.convert("RGB").crop(box), (box[0] - left, box[1] - top))
+    return tile
 
 
 def region_face(record: FaceRecord) -> Face:

@@ -145,12 +145,15 @@ MAX_TILES = 240  # inline thumbnails per listing: a visitor's gallery is small, 
 
 
 def inline_tiles(items: list[tuple[Path, str]], empty: str = "Nobody yet.") -> str:
-    """Thumbnails as one HTML block with each JPEG inline (a ``data:`` URI), for public mode.
+    """Thumbnails as one HTML block with each JPEG inline (a ``data:`` URI): the people list in every mode,
+    and public mode's album.
 
-    A file that gradio serves gets a ``/gradio_api/file=`` URL that answers any client holding it, for as
-    long as the file sits in gradio's cache; an inline thumbnail has no URL at all: it travels only in the
-    answer to the visitor who asked, and no copy of it is written to the cache. Captions are the visitor's
-    own text, so they are escaped."""
+    A grid of square, face-centred tiles (``gallery.regions.face_thumbnail``) as many to a row as the page
+    is wide, each name written in full below its face, at any gallery size and on a phone. A file that
+    gradio serves gets a ``/gradio_api/file=`` URL that answers any client holding it, for as long as the
+    file sits in gradio's cache; an inline thumbnail has no URL at all: it travels only in the answer to the
+    visitor who asked, and no copy of it is written to the cache. Captions are the visitor's own text, so
+    they are escaped."""
     tiles = []
     for path, caption in items[:MAX_TILES]:
         try:
@@ -159,13 +162,16 @@ def inline_tiles(items: list[tuple[Path, str]], empty: str = "Nobody yet.") -> s
             continue
         label = html.escape(caption)
         tiles.append(
-            f'<figure class="facedemo-tile"><img src="data:image/jpeg;base64,{data}" alt="{label}" '
-            f'width="112" height="112" style="object-fit:cover;border-radius:6px"/><figcaption>{label}</figcaption></figure>'
+            f'<figure class="facedemo-tile" style="margin:0"><img src="data:image/jpeg;base64,{data}" alt="{label}" '
+            'style="width:100%;aspect-ratio:1;object-fit:cover;border-radius:6px;display:block"/>'
+            f'<figcaption style="font-size:.85em;line-height:1.2;overflow-wrap:anywhere;text-align:center;'
+            f'margin-top:4px">{label}</figcaption></figure>'
         )
     if not tiles:
         return f"<p>{html.escape(empty)}</p>"
     more = f"<p>… and {len(items) - MAX_TILES} more (see the list below).</p>" if len(items) > MAX_TILES else ""
-    return '<div class="facedemo-tiles" style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(tiles) + "</div>" + more
+    grid = "display:grid;grid-template-columns:repeat(auto-fill,minmax(96px,1fr));gap:10px;max-width:100%"
+    return f'<div class="facedemo-tiles" style="{grid}">' + "".join(tiles) + "</div>" + more
 
 
 def forget_uploads(hashes: frozenset[str] | set[str]) -> int:

@@ -41,12 +41,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             import_note = gr.Markdown()
     gr.Markdown("### People")
     public = services.public
-    if public:  # thumbnails inline, never as a file URL that any client could fetch (ui.common.inline_tiles)
-        people_gallery = gr.HTML(label="Enrolled people", elem_id="people-tiles")
-    else:
-        people_gallery = gr.Gallery(
-            label="Enrolled people", columns=8, height=260, object_fit="cover", allow_preview=False
-        )
+    # Square face tiles with the full name below each, in a grid as wide as the page (ui.common.inline_tiles):
+    # inline, so in public mode no file URL exists that another client could fetch.
+    people_gallery = gr.HTML(label="Enrolled people", elem_id="people-tiles")
     with gr.Row():
         person = gr.Dropdown([], label="Person", allow_custom_value=True, scale=2)
         new_name = gr.Textbox(label="New name", scale=2)
@@ -78,9 +75,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
                 if shared
                 else ""
             )
-            tiles = inline_tiles(tiles, empty)
         else:
-            tiles = [(str(path), caption) for path, caption in tiles]
+            empty = "Nobody enrolled yet: give a name and a few photos above, or import a zip."
+        tiles = inline_tiles(tiles, empty)
         names = [p.name for p in people]
         models = sorted({m for p in people for m in p.faces})
         table = {
