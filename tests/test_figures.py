@@ -96,8 +96,8 @@ def test_roc_curves_of_several_models_on_one_chart():
 def test_metrics_table_rows():
     fig = metrics_table([{"model": "a", "accuracy": 0.98765, "pairs": 10}, {"model": "b", "accuracy": 0.5, "pairs": 4}])
     table = fig.data[0]
-    assert list(table.header.values) == ["model", "accuracy", "pairs"]
-    assert [list(c) for c in table.cells.values] == [["a", "b"], ["0.9877", "0.5000"], ["10", "4"]]
+    assert list(table.header.values) == ["metric", "a", "b"]  # a column per model: it reads on a phone
+    assert [list(c) for c in table.cells.values] == [["accuracy", "pairs"], ["0.9877", "10"], ["0.5000", "4"]]
 
 
 def test_report_is_standalone_html_with_plotly_js(tmp_path):
@@ -315,4 +315,14 @@ def test_the_metrics_table_gives_long_names_room():
         {"model": "dlib-resnet", "faces": 40, "auc": 0.99912, "note": ""},
     ]
     widths = list(metrics_table(rows).data[0].columnwidth)
-    assert widths[0] >= len("facenet-casia-webface") and widths[0] > 2 * widths[1]
+    assert widths[1] >= len("facenet-casia-webface") and widths[1] > widths[2] >= len("dlib-resnet")
+
+
+def test_two_faces_draw_on_a_clean_axis():
+    """Two faces span one direction: the other coordinate is exactly 0, not rounding noise that plotly printed
+    as a tick label "7.764069909936053x10^-17"."""
+    from facedemo.explorer.figures import project
+
+    rng = np.random.default_rng(3)
+    coords, method = project(rng.normal(size=(2, 128)), "pca")
+    assert method == "pca" and np.all(coords[:, 1] == 0.0) and abs(coords[0, 0]) > 0.1

@@ -45,6 +45,9 @@ def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, s
     coords = np.zeros((len(v), 2))
     if len(v) > 1:
         coords[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(v)
+    # Two faces span one direction: the second component is rounding noise (1e-17), and plotly labelled
+    # that axis "7.764069909936053x10^-17".
+    coords[np.abs(coords) < 1e-9 * max(1.0, float(np.abs(coords).max()))] = 0.0
     return coords, "pca"
 
 
@@ -97,6 +100,7 @@ def embedding_map(
         xaxis_title=f"{label} 1",
         yaxis_title=f"{label} 2",
         legend_title="person",
+        legend={"orientation": "h", "y": -0.2},  # below the map: beside it, it took half a phone's width
         meta={"method": used},
         template="plotly_white",
     )
@@ -130,6 +134,7 @@ def distance_histogram(
         barmode="overlay",
         xaxis_title="L2 distance (smaller = more alike)",
         yaxis_title="share of pairs",
+        legend={"orientation": "h", "y": -0.25},
         template="plotly_white",
     )
     return fig
@@ -147,6 +152,7 @@ def roc_figure(curves: Mapping[str, RocCurve], title: str = "ROC", log_far: bool
         title=title,
         xaxis_title="false accept rate (FAR)",
         yaxis_title="validation rate (VAL)",
+        legend={"orientation": "h", "y": -0.25},
         template="plotly_white",
         xaxis_type="log" if log_far else "linear",
     )
@@ -154,22 +160,25 @@ def roc_figure(curves: Mapping[str, RocCurve], title: str = "ROC", log_far: bool
 
 
 def metrics_table(rows: Sequence[Mapping], title: str = "Metrics") -> go.Figure:
-    """A table with one row per model; columns are the keys of the first row."""
+    """A table with a row per metric and a column per model (each row's "model", else its position): two
+    or three narrow columns read at any width, where a column per metric was cut to slivers on a phone."""
     if not rows:
         raise FigureError("There are no metrics to tabulate.")
-    columns = list(rows[0])
+    keys = [k for k in rows[0] if k != "model"]
 
     def cell(value):
         if isinstance(value, float):
             return f"{value:.4f}"
         return "" if value is None else str(value)
 
-    values = [[cell(r.get(c)) for r in rows] for c in columns]
-    # relative widths from each column's longest text, so "dlib-resnet" is not cut to "llib-resne" beside
-    # a column of numbers (plotly's default gives every column the same width)
-    widths = [max([len(str(c)), *(len(v) for v in col)]) + 2 for c, col in zip(columns, values)]
-    fig = go.Figure(go.Table(columnwidth=widths, header={"values": columns}, cells={"values": values}))
-    fig.update_layout(title=title, height=160 + 30 * len(rows), margin={"t": 50, "b": 10, "l": 10, "r": 10})
+    models = [str(r.get("model", i + 1)) for i, r in enumerate(rows)]
+    values = [keys, *[[cell(r.get(k)) for k in keys] for r in rows]]
+    # relative widths from each column's longest text, so a model's name is not cut ("llib-resne") beside a
+    # column of numbers (plotly's default gives every column the same width)
+    header = ["metric", *models]
+    widths = [max([len(h), *(len(v) for v in col)]) + 2 for h, col in zip(header, values)]
+    fig = go.Figure(go.Table(columnwidth=widths, header={"values": header}, cells={"values": values}))
+    fig.update_layout(title=title, height=110 + 28 * len(keys), margin={"t": 50, "b": 10, "l": 10, "r": 10})
     return fig
 
 
@@ -246,7 +255,7 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
         reach = float(np.asarray(record["edges"])[-1]) if record else 0.0
         fig.update_xaxes(range=[0, max(1.6, distance + 0.1, threshold + 0.1, reach)], row=row, col=1)
         fig.update_yaxes(title_text="density", row=row, col=1)
-    fig.update_xaxes(title_text="L2 distance between embeddings (smaller = more alike)", row=len(rows), col=1)
+    fig.update_xaxes(title_text="L2 distance (smaller = more alike)", row=len(rows), col=1)
     fig.update_layout(
         barmode="overlay",
         height=80 + 260 * len(rows),

@@ -73,7 +73,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         with gr.Accordion("Models", open=False):
             gr.Markdown(models_note(services))
         people_changed = gr.State(0.0)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # at 400 px every tab shows (on two lines), none behind "..."
             with gr.Tab("Verify", id="verify"):
                 dropdowns = [verify_tab.render(services, examples())]
             with gr.Tab("Identify", id="identify"):

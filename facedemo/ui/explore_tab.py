@@ -103,14 +103,14 @@ def render(services: Services, state: ExplorerState) -> None:
         button = gr.Button("Explore", variant="primary", scale=1)
     note = gr.Markdown("Press **Explore** to map the gallery's faces with the models picked.", elem_id="explore-note")
     with gr.Row():
-        map_a = gr.Plot(label="Embedding space")
-        map_b = gr.Plot(label="Second model", visible=True)
+        map_a = gr.Plot(label="Embedding space", min_width=340)
+        map_b = gr.Plot(label="Second model", visible=True, min_width=340)
     with gr.Row():
-        hist_a = gr.Plot(label="Distances")
-        hist_b = gr.Plot(label="Distances (second model)")
+        hist_a = gr.Plot(label="Distances", min_width=340)
+        hist_b = gr.Plot(label="Distances (second model)", min_width=340)
     with gr.Row():
-        roc = gr.Plot(label="ROC on every pair of gallery faces")
-        table = gr.Plot(label="Metrics")
+        roc = gr.Plot(label="ROC on every pair of gallery faces", min_width=340)
+        table = gr.Plot(label="Metrics", min_width=340)
     summary = gr.JSON(label="Summary")
     with gr.Accordion("Open-set identification on LFW: FNIR at FPIR for each decision method", open=False):
         with gr.Row():

@@ -53,11 +53,11 @@ def render(services: Services, state: ExplorerState):
     )
     curves = gr.Plot(label="Training curves: loss, and the held-out people's mean distances, per epoch")
     with gr.Row():
-        map_before = gr.Plot(label="Before (base model)")
-        map_after = gr.Plot(label="After (fine-tuned)")
+        map_before = gr.Plot(label="Before (base model)", min_width=340)
+        map_after = gr.Plot(label="After (fine-tuned)", min_width=340)
     with gr.Row():
-        hist_before = gr.Plot(label="Distances before")
-        hist_after = gr.Plot(label="Distances after")
+        hist_before = gr.Plot(label="Distances before", min_width=340)
+        hist_after = gr.Plot(label="Distances after", min_width=340)
     report = gr.JSON(label="Report (as the CLI's --json)")
     with gr.Accordion("A saved fine-tuned model's curves", open=False):
         with gr.Row():

@@ -80,9 +80,13 @@ def render(services: Services, examples: dict) -> None:
     verdict = gr.HTML(elem_id="verify-verdict")
     with gr.Row():
         crops = gr.Image(
-            label="The faces compared, aligned as the model sees them", type="pil", height=260, interactive=False
+            label="The faces compared, aligned as the model sees them",
+            type="pil",
+            height=260,
+            interactive=False,
+            min_width=340,
         )
-        plot = gr.Plot(label="Distance on the model's genuine / impostor distribution")
+        plot = gr.Plot(label="Distance on the model's genuine / impostor distribution", min_width=340)
     result_json = gr.JSON(label="Result (as the CLI's --json)")
 
     @user_errors
