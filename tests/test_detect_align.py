@@ -134,6 +134,9 @@ def test_thumbnails_are_face_centred_squares_even_at_the_photo_edge():
     photo = Image.new("RGB", (300, 200), (200, 30, 30))
     inside = face_thumbnail(photo, Face((100.0, 50.0, 160.0, 130.0), 0.99, ()))
     assert inside.width == inside.height == round(80 * 1.6)  # the longer side, 30% margin each side
+    head = Image.new("RGB", (300, 300), (200, 30, 30))  # a head crop: the margin is what the photo holds
+    tight = face_thumbnail(head, Face((20.0, 30.0, 280.0, 270.0), 0.99, ()))
+    assert tight.width == tight.height == 300 and tight.getpixel((1, 1)) == (200, 30, 30)
     assert inside.getpixel((inside.width // 2, inside.height // 2)) == (200, 30, 30)
     edge = face_thumbnail(photo, Face((-17.9, 40.0, 42.0, 110.0), 0.99, ()))
     assert edge.width == edge.height

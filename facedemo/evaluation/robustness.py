@@ -307,7 +307,7 @@ def cached_robustness(
         if not status.available or weights_fingerprint(spec, pipeline.settings) is None:
             missing[spec.name] = (
                 status.reason
-                or f"its weights are not on this machine yet (python -m facedemo models prepare {spec.name})"
+                or "its weights are not on this machine yet; they are fetched or converted the first time it is used"
             )
             continue
         alignment, threshold = pipeline.alignment(spec), pipeline.threshold(spec)
@@ -318,7 +318,9 @@ def cached_robustness(
             record = shipped_record(spec.name, portable_key(pipeline, spec, alignment), threshold, far, pairs)
             file = SHIPPED if record else file
         if not record.get("clean"):
-            missing[spec.name] = "not measured yet (`eval robustness` measures it: docs/EVALUATION.md)"
+            missing[spec.name] = (
+                "not measured yet: its figures come from a run on LFW's photos, which docs/EVALUATION.md describes"
+            )
             continue
         levels = {n: sorted(int(s) for s in by) for n, by in record.get("conditions", {}).items()}
         conditions = {

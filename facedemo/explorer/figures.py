@@ -329,7 +329,8 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
     names = [c for c in CONDITIONS if any(c in m.conditions for m in models.values())]
     if not names:
         raise FigureError(
-            "No robustness results are saved for these pairs yet; run `python -m facedemo eval robustness` first."
+            "No robustness figures are saved for these pairs yet: they come from a run on LFW's photos, which "
+            "docs/EVALUATION.md describes."
         )
 
     def value(m, metrics) -> float:

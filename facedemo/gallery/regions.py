@@ -16,16 +16,21 @@ def now() -> str:
 
 
 def face_thumbnail(image: Image.Image | None, face: Face, margin: float = 0.3) -> Image.Image | None:
-    """A square centred on the face, its side the box's longer side with ``margin`` of it on each side; the
-    part beyond the photo's edge is filled grey, so a face at the edge stays centred and a tile shows the
-    whole face (a crop clipped to the photo and then cut square by the page showed foreheads and hair)."""
+    """A square centred on the face, its side the box's longer side with up to ``margin`` of it on each side;
+    where the face itself crosses the photo's edge the missing part is grey, so the face stays centred and a
+    tile shows the whole face (a crop clipped to the photo, then cut square by the page, showed foreheads and
+    hair)."""
     if image is None:
         return None
     x1, y1, x2, y2 = face.box
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
-    if side < 1:
+    longer = max(x2 - x1, y2 - y1)
+    if longer < 1:
         return None
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    # The margin shrinks to what the photo holds around the face (a tight head crop is not framed in grey),
+    # never below the face itself.
+    room = 2 * min(cx, image.width - cx, cy, image.height - cy)
+    side = max(longer, min(longer * (1 + 2 * margin), room))
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     size = int(round(side))
     tile = Image.new("RGB", (size, size), (128, 128, 128))

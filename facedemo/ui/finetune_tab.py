@@ -113,6 +113,7 @@ def render(services: Services, state: ExplorerState):
         if result.verdict():
             text += f"\n\n**{result.verdict()}**"
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
+        saved_json.pop("saved_in", None)  # a server path: the page names the model, not its folder
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
         return (
             text,
