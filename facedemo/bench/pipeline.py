@@ -52,7 +52,9 @@ def _dlib_reference(embedder):
 def _engine(embedder) -> str:
     from ..models.dlib_resnet import DlibEmbedder
 
-    return "dlib's compute_face_descriptor" if isinstance(embedder, DlibEmbedder) else "torch"
+    if isinstance(embedder, DlibEmbedder):
+        return "dlib's compute_face_descriptor"
+    return "ONNX Runtime" if getattr(embedder, "engine", "torch") == "onnx" else "torch"
 
 
 def bench_pipeline(images: str | None, limit: int, model: str, device: str | None) -> dict:
