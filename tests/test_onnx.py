@@ -147,3 +147,28 @@ def test_concurrent_calls_share_one_session_and_get_their_own_answers(settings):
         t.join()
     for a, b in zip(alone, together):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.slow  # a CLI run: imports, two pipelines, MTCNN (~15 s)
+def test_bench_cpu_measures_both_engines_in_one_run(home):
+    """`bench cpu` as a user runs it, tiny: both engines measured, every figure positive, the same vectors."""
+    import json
+    from pathlib import Path
+
+    from test_cli_core import run
+
+    examples = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
+    out = run(
+        "bench", "cpu", "--model", "dlib-resnet", "--images", examples, "--limit", "3", "--batch", "4",
+        "--callers", "1,2", "--repeats", "1", "--json", home=home,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    (figures,) = report["models"]
+    assert figures["model"] == "dlib-resnet" and figures["faces"] >= 2 and figures["batch"] == 4
+    assert figures["torch"]["engine"] == "torch" and figures["onnx"]["engine"] == "onnx"
+    for engine in ("torch", "onnx"):
+        assert figures[engine]["ms_per_face"] > 0
+        assert set(figures[engine]["concurrent_ms_per_face"]) == {"1", "2"}
+    assert figures["ratio"] > 0 and set(figures["concurrent_ratio"]) == {"1", "2"}
+    assert figures["min_cosine"] >= 0.99999
