@@ -144,9 +144,9 @@ class Settings:
     # when the conversion fails, and says why in the model's status note. FACEDEMO_DLIB_ENGINE overrides.
     dlib_engine: str = "torch"
     # Which engine runs the torch networks (InceptionResnetV1, dlib's converted ResNet) on the CPU: "onnx" (each
-    # exported once to ONNX, checked against torch and run by ONNX Runtime: about 2x the faces per second on 2
-    # cores, and no thread pool spinning against itself when two requests embed at once, docs/BENCHMARKS.md) or
-    # "torch". None: onnx where onnxruntime is installed, else torch. CUDA and training always use torch; a
+    # exported once to ONNX, checked against torch and run by ONNX Runtime: 1.5x the faces per second for
+    # InceptionResnetV1 and 1.2x for dlib's network on 2 cores, steady with 1-4 requests at once,
+    # docs/BENCHMARKS.md) or "torch". None: onnx where onnxruntime is installed, else torch. CUDA and training always use torch; a
     # failed export or check falls back to torch by itself and says why in the model's status note.
     # FACEDEMO_CPU_ENGINE overrides.
     cpu_engine: str | None = None

@@ -1,7 +1,7 @@
 """ONNX Runtime on the CPU for the torch embedders (InceptionResnetV1, dlib's converted ResNet).
 
-On 2 cores ONNX Runtime runs the same network in about half torch's time, and torch's thread pool spins
-against itself when two requests embed at once (issue #22, docs/BENCHMARKS.md). So on the CPU a torch
+On 2 cores ONNX Runtime runs InceptionResnetV1 in two thirds of torch's time (dlib's network: 1.2x), and
+stays there when two or four requests embed at once (issue #22, docs/BENCHMARKS.md). So on the CPU a torch
 embedder is exported once with ``torch.onnx.export`` to a file beside its weights (named by their content:
 a changed checkpoint is exported again), checked against torch on a fixed batch before the file is kept,
 and run by one ``InferenceSession`` per loaded model (the pipeline keeps one embedder per model). The
