@@ -212,7 +212,9 @@ class CpuEngine:
                 return OnnxEmbedder(torch_embedder.spec, torch_embedder, session, onnx_file(source), prepare)
             except ImportError as exc:
                 reason = f"exporting it needs {exc.name or 'onnx'} (`pip install -r requirements.txt`)"
-            except (ValueError, OSError, RuntimeError) as exc:
+            except OSError as exc:  # e.g. a read-only folder beside the weights
+                reason = f"its export cannot be written beside {source.name} ({exc.strerror or exc})"
+            except (ValueError, RuntimeError) as exc:
                 reason = str(exc).splitlines()[0][:300]
             except Exception as exc:  # the exporter and onnxruntime raise their own types: torch still works
                 reason = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
@@ -230,7 +232,7 @@ class CpuEngine:
         if why:
             return f"torch on the CPU, not ONNX Runtime: {why}"
         if settings.cpu_engine_name() == "torch":
-            return "torch on the CPU (FACEDEMO_CPU_ENGINE=torch)"
+            return "torch on the CPU, as FACEDEMO_CPU_ENGINE=torch asks"
         if missing():
             return f"torch on the CPU: {missing()}"
         return "ONNX Runtime on the CPU"
