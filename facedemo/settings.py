@@ -5,6 +5,7 @@ Nothing here loads a model or opens a client: objects are built from a ``Setting
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
 SHARED_LFW = SHARED_FACES / "lfw"
 DLIB_ENGINES = ("torch", "dlib")
+CPU_ENGINES = ("onnx", "torch")
 
 
 def _env_number(name: str, default: float, low: float, high: float, integer: bool = False, low_open: bool = False):
@@ -53,6 +55,10 @@ def _env_list(name: str) -> tuple[str, ...] | None:
     """A comma-separated list; None when unset or blank."""
     items = tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
     return items or None
+
+
+def _env_set(name: str) -> bool:
+    return bool((os.environ.get(name) or "").strip())
 
 
 def _env_choice(name: str, choices: tuple[str, ...]) -> str:
@@ -137,6 +143,13 @@ class Settings:
     # reference, one core; what dlib_workers spreads over processes). torch falls back to dlib by itself
     # when the conversion fails, and says why in the model's status note. FACEDEMO_DLIB_ENGINE overrides.
     dlib_engine: str = "torch"
+    # Which engine runs the torch networks (InceptionResnetV1, dlib's converted ResNet) on the CPU: "onnx" (each
+    # exported once to ONNX, checked against torch and run by ONNX Runtime: 1.5x the faces per second for
+    # InceptionResnetV1 and 1.2x for dlib's network on 2 cores, steady with 1-4 requests at once,
+    # docs/BENCHMARKS.md) or "torch". None: onnx where onnxruntime is installed, else torch. CUDA and training always use torch; a
+    # failed export or check falls back to torch by itself and says why in the model's status note.
+    # FACEDEMO_CPU_ENGINE overrides.
+    cpu_engine: str | None = None
     # Identification (1:N): the share of strangers allowed to get a name (FPIR); the threshold follows the
     # number of people enrolled to keep it there (models/thresholds.py: open_set_threshold).
     target_fpir: float = 0.01
@@ -173,6 +186,15 @@ class Settings:
             raise InvalidParameterError(f"FACEDEMO_DLIB_ENGINE must be torch or dlib, not '{self.dlib_engine}'.")
         return engine
 
+    def cpu_engine_name(self) -> str:
+        """``cpu_engine`` checked: "onnx" or "torch"; unset: onnx where onnxruntime is installed, else torch."""
+        if self.cpu_engine is None:
+            return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+        engine = self.cpu_engine.strip().lower()
+        if engine not in CPU_ENGINES:
+            raise InvalidParameterError(f"FACEDEMO_CPU_ENGINE must be onnx or torch, not '{self.cpu_engine}'.")
+        return engine
+
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         weights = {}
@@ -198,6 +220,7 @@ class Settings:
             batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0, 0, 65_536) or None,
             dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0, 0, 256) or None,
             dlib_engine=_env_choice("FACEDEMO_DLIB_ENGINE", DLIB_ENGINES),
+            cpu_engine=_env_choice("FACEDEMO_CPU_ENGINE", CPU_ENGINES) if _env_set("FACEDEMO_CPU_ENGINE") else None,
             # an FPIR of 1 (every stranger named) has no threshold: the open-set rule needs a share below 1
             target_fpir=_env_float("FACEDEMO_TARGET_FPIR", 0.01, 0.0, 0.5, low_open=True),
             strangers=Path(os.environ["FACEDEMO_STRANGERS"]).expanduser()

@@ -50,7 +50,8 @@ def dlib_descriptors(chips) -> np.ndarray:
 
 @pytest.mark.shared
 def test_torch_module_gives_dlibs_descriptors_on_real_faces(lfw_chips, settings):
-    embedder = Pipeline(settings).embedder(SPEC.name)
+    # torch itself (the CPU's default is ONNX Runtime, checked against torch in tests/test_onnx.py)
+    embedder = Pipeline(replace(settings, cpu_engine="torch")).embedder(SPEC.name)
     assert isinstance(embedder, DlibTorchEmbedder)
     ours = embedder.embed(lfw_chips).astype(np.float64)
     theirs = dlib_descriptors(lfw_chips)

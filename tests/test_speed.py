@@ -121,7 +121,9 @@ def test_bench_pipeline_profile_reports_every_stage(shared_faces, home, tmp_path
     before, after = report["configs"]
     assert (before["name"], before["min_face_fraction"], before["dlib_workers"]) == ("before", 0.0, 1)
     assert after["name"] == "after" and after["min_face_fraction"] > 0
-    assert before["engine"] == "dlib's compute_face_descriptor" and after["engine"] == "torch"  # as the code was / is
+    assert (
+        before["engine"] == "dlib's compute_face_descriptor" and after["engine"] == "ONNX Runtime"
+    )  # as the code was / is (the CPU engine)
     for config in (before, after):
         [photo] = config["photos"]
         assert photo["photo"] == "bbt3.jpg" and photo["faces"] == 5 and photo["analyze"] > 0

@@ -52,7 +52,9 @@ def _dlib_reference(embedder):
 def _engine(embedder) -> str:
     from ..models.dlib_resnet import DlibEmbedder
 
-    return "dlib's compute_face_descriptor" if isinstance(embedder, DlibEmbedder) else "torch"
+    if isinstance(embedder, DlibEmbedder):
+        return "dlib's compute_face_descriptor"
+    return "ONNX Runtime" if getattr(embedder, "engine", "torch") == "onnx" else "torch"
 
 
 def bench_pipeline(images: str | None, limit: int, model: str, device: str | None) -> dict:
@@ -81,6 +83,8 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         # dlib's own compute_face_descriptor (how dlib is used, and this loop's engine before the torch port),
         # whichever engine the pipeline runs.
         naive = _dlib_reference(embedder) if model.startswith("dlib") else embedder
+        # facenet's naive loop calls the torch network itself, whichever engine the pipeline runs
+        naive_engine = _engine(naive) if model.startswith("dlib") else "torch"
         mtcnn = MTCNN(image_size=embedder.spec.input_size, margin=embedder.spec.crop_margin, device=dev.device)
         naive_faces = 0
         start = time.perf_counter()
@@ -112,7 +116,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         "device": dev.description,
         "images": len(paths),
         "naive": {
-            "engine": _engine(naive),
+            "engine": naive_engine,
             "faces": naive_faces,
             "seconds": round(naive_s, 2),
             "faces_per_s": round(naive_fps, 2),
@@ -129,7 +133,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
     }
     report["text"] = (
         f"{len(paths)} images, model {model} ({weights_note}), device {dev.description}\n"
-        f"  naive facenet-pytorch loop : {naive_faces} faces in {naive_s:.1f} s = {naive_fps:.1f} faces/s, {len(paths) / naive_s:.1f} images/s (one face per image, margin crop; {_engine(naive)})\n"
+        f"  naive facenet-pytorch loop : {naive_faces} faces in {naive_s:.1f} s = {naive_fps:.1f} faces/s, {len(paths) / naive_s:.1f} images/s (one face per image, margin crop; {naive_engine})\n"
         f"  facedemo pipeline          : {ours_faces} faces in {ours_s:.1f} s = {ours_fps:.1f} faces/s, {len(paths) / ours_s:.1f} images/s (every face, aligned, batched; {_engine(embedder)})\n"
         f"  ratio (images/s)           : {report['speedup_images_per_s']}x"
     )

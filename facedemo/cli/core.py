@@ -113,6 +113,22 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_flip)
     b = bench.add_parser(
+        "cpu",
+        help="torch vs ONNX Runtime on the CPU, the same aligned LFW faces in one run: ms per face per model, and 1, 2, 4 callers embedding a batch at once, with the ratios",
+    )
+    b.add_argument(
+        "--model", action="append", help="a model to measure (repeatable; default: every available built-in one)"
+    )
+    b.add_argument("--images", help="folder of images (searched recursively); default: photos from ../shared/faces/lfw")
+    b.add_argument("--limit", type=int, default=64, help="how many photos (default 64)")
+    b.add_argument("--batch", type=int, default=32, help="faces each concurrent caller embeds (default 32)")
+    b.add_argument("--callers", type=_sizes, default=[1, 2, 4], help="callers at once, comma-separated (default 1,2,4)")
+    b.add_argument(
+        "--repeats", type=int, default=3, help="timed runs of each, in turn; the median is reported (default 3)"
+    )
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench_cpu)
+    b = bench.add_parser(
         "load",
         help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s",
     )
@@ -317,6 +333,19 @@ def cmd_bench_pipeline(args) -> int:
 
     report = bench_pipeline(args.images, args.limit, args.model, args.device)
     emit(args, report, report["text"])
+    return 0
+
+
+def cmd_bench_cpu(args) -> int:
+    from ..bench.cpu import bench_cpu
+    from .common import emit
+
+    if args.repeats < 1 or args.limit < 1 or args.batch < 1:
+        raise InvalidParameterError("--repeats, --limit and --batch must each be at least 1.")
+    report = bench_cpu(
+        Settings.from_env(), args.model, args.images, args.limit, args.repeats, tuple(args.callers), args.batch
+    )
+    emit(args, report.to_json(), report.text())
     return 0
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..errors import ModelUnavailableError
 from .base import Embedder, ModelFamily, ModelSpec, ModelStatus
+from .onnx_engine import CpuEngine
 
 ADAPTER_WEIGHTS, FULL_WEIGHTS, RECORD = "adapter.pt", "model.pt", "model.json"
 
@@ -127,6 +128,9 @@ class AdapterEmbedder:
 class AdapterFamily(ModelFamily):
     name = "adapter"
 
+    def __init__(self):
+        self.cpu = CpuEngine()  # a full fine-tune is an InceptionResnetV1: ONNX Runtime on the CPU too
+
     def _file(self, spec: ModelSpec) -> Path:
         return Path(spec.folder) / (FULL_WEIGHTS if spec.mode == "full" else ADAPTER_WEIGHTS)
 
@@ -135,16 +139,17 @@ class AdapterFamily(ModelFamily):
             return ModelStatus(spec.name, spec.dim, False, f"Its base model {base.name} is unavailable: {base.reason}")
         if not self._file(spec).is_file():
             return ModelStatus(spec.name, spec.dim, False, f"{self._file(spec)} is missing; fine-tune it again.")
-        return ModelStatus(spec.name, spec.dim, True, None)
+        note = self.cpu.note(settings, self._file(spec)) if spec.mode == "full" else None
+        return ModelStatus(spec.name, spec.dim, True, None, note=note)
 
     def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
         current = self.status(spec, settings)
         if not current.available:
             raise ModelUnavailableError(current.reason)
-        if spec.mode == "full":  # a whole fine-tuned InceptionResnetV1: loaded like the released weights
-            from .facenet import FacenetEmbedder
+        if spec.mode == "full":  # a whole fine-tuned InceptionResnetV1: loaded (and run) like the released weights
+            from .facenet import on_device
 
-            return FacenetEmbedder(spec, self._file(spec), device)
+            return on_device(spec, self._file(spec), settings, device, self.cpu)
         if base is None:
             raise ModelUnavailableError(f"{spec.name} needs its base model {spec.base} loaded first.")
         try:

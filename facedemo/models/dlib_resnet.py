@@ -30,6 +30,7 @@ from ..vectors import l2_normalise
 from ..vision.align import dlib_chip
 from ..vision.detect import Face
 from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
+from .onnx_engine import CpuEngine
 
 FILES = {
     "descriptor": "dlib_face_recognition_resnet_model_v1.dat",
@@ -145,10 +146,14 @@ class DlibTorchEmbedder:
     against dlib's 78 (docs/BENCHMARKS.md). ``weights_file`` is dlib's ``.dat``: the same model, the same
     cache keys."""
 
-    def __init__(self, spec: ModelSpec, module, device, batch_size: int = 32):
+    engine = "torch"
+
+    def __init__(self, spec: ModelSpec, module, device, batch_size: int = 32, source_file: Path | None = None):
         self.spec = spec
         self.device = device.device
         self.weights_file = dlib_model_files()["descriptor"]
+        # the converted state_dict the module was loaded from: what an ONNX export of it is named after
+        self.source_file = source_file or converted_file(self.weights_file)
         self.batch_size = max(1, batch_size)
         self.module = module.to(self.device)
         self.workers = 1  # one process: torch's own threads use every core
@@ -238,6 +243,11 @@ class DlibEmbedder:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def chw_pixels(pixels: np.ndarray) -> np.ndarray:
+    """(n, 150, 150, 3) uint8 chips -> the float32 NCHW pixels ``DlibResNet`` takes (for ONNX Runtime)."""
+    return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2).astype(np.float32))
+
+
 def descriptors(net, chips: Sequence[np.ndarray]) -> np.ndarray:
     return np.array([list(v) for v in net.compute_face_descriptor(list(chips))], dtype=np.float32)  # one batched call
 
@@ -266,9 +276,15 @@ class DlibFamily(ModelFamily):
         # Why the torch conversion failed, per weights file, in this process: the status note says it
         # and the model runs on dlib's own engine instead (the conversion is not retried on every build).
         self._fallbacks: dict[str, str] = {}
+        self.cpu = CpuEngine()  # the torch module on ONNX Runtime on the CPU, and why not when it cannot
 
     def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
-        return status(spec, settings, self._fallback(spec))
+        current = status(spec, settings, self._fallback(spec))
+        if not current.available or settings.dlib_engine_name() == "dlib" or self._fallback(spec):
+            return current
+        engine = self.cpu.note(settings, self.weights_file(spec, settings))
+        note = "; ".join(n for n in (current.note, engine) if n) or None
+        return ModelStatus(current.name, current.dim, True, None, note=note)
 
     def _fallback(self, spec: ModelSpec) -> str | None:
         file = self.weights_file(spec, None)
@@ -280,11 +296,13 @@ class DlibFamily(ModelFamily):
             raise ModelUnavailableError(current.reason)
         if settings.dlib_engine_name() == "torch" and self._fallback(spec) is None:
             try:
-                return DlibTorchEmbedder(
+                embedder = DlibTorchEmbedder(
                     spec, load_torch_module(spec), device, settings.embed_batch_size(device.is_cuda)
                 )
             except (ModelUnavailableError, ImportError, RuntimeError) as exc:
                 self._fallbacks[str(dlib_model_files()["descriptor"])] = str(exc)
+            else:
+                return self.cpu.wrap(embedder, settings, device, chw_pixels)
         return DlibEmbedder(spec, settings.dlib_processes())  # dlib runs on the CPU whatever the torch device
 
     def prepare(self, spec: ModelSpec, settings) -> Prepared:

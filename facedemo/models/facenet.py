@@ -27,6 +27,7 @@ from ..errors import ModelUnavailableError
 from ..files import atomic_path
 from ..settings import torch_home
 from .base import Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
+from .onnx_engine import CpuEngine
 
 ENV_VARS = {
     "facenet-vggface2": "FACEDEMO_FACENET_VGGFACE2_WEIGHTS",
@@ -219,7 +220,10 @@ def load_state_dict(path: Path) -> dict:
 
 class FacenetEmbedder:
     """InceptionResnetV1 in eval mode on the pipeline's device (fp16 on CUDA). ``module`` is the network
-    itself, for full fine-tuning and the benchmarks."""
+    itself, for full fine-tuning and the benchmarks. On the CPU it runs behind ONNX Runtime
+    (``on_device``)."""
+
+    engine = "torch"
 
     def __init__(self, spec: ModelSpec, path: Path, device, batch_size: int = 32):
         from facenet_pytorch import InceptionResnetV1
@@ -249,6 +253,18 @@ class FacenetEmbedder:
         return embed_pixels(self.module, pixels, self.device, self._fp16, self.batch_size)
 
 
+def standardised(pixels: np.ndarray) -> np.ndarray:
+    """``standardise`` in numpy, for ONNX Runtime: the same float32 operations, so the same inputs."""
+    return np.ascontiguousarray(((pixels.astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2))
+
+
+def on_device(spec: ModelSpec, path: Path, settings, device, cpu: CpuEngine) -> Embedder:
+    """InceptionResnetV1 from ``path``: run by torch on CUDA, by ONNX Runtime on the CPU (``cpu`` decides
+    and remembers why not, when it cannot)."""
+    embedder = FacenetEmbedder(spec, path, device, settings.embed_batch_size(device.is_cuda))
+    return cpu.wrap(embedder, settings, device, standardised)
+
+
 def standardise(pixels: np.ndarray, device, fp16: bool = False):
     """(n, h, w, 3) RGB pixels -> the NCHW tensor InceptionResnetV1 expects (facenet-pytorch's
     ``fixed_image_standardization``)."""
@@ -273,11 +289,19 @@ def embed_pixels(model, pixels: np.ndarray, device, fp16: bool = False, batch_si
 class FacenetFamily(ModelFamily):
     name = "facenet"
 
-    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
-        return status(spec, settings)
+    def __init__(self):
+        self.cpu = CpuEngine()  # ONNX Runtime on the CPU, and why not for weights whose export failed
 
-    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> FacenetEmbedder:
-        return FacenetEmbedder(spec, weights_path(spec, settings), device, settings.embed_batch_size(device.is_cuda))
+    def status(self, spec: ModelSpec, settings, base: ModelStatus | None = None) -> ModelStatus:
+        current = status(spec, settings)
+        if not current.available:
+            return current
+        engine = self.cpu.note(settings, self.weights_file(spec, settings))
+        note = "; ".join(n for n in (current.note, engine) if n) or None
+        return ModelStatus(current.name, current.dim, True, None, note=note)
+
+    def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
+        return on_device(spec, weights_path(spec, settings), settings, device, self.cpu)
 
     def prepare(self, spec: ModelSpec, settings) -> Prepared:
         return prepare(spec, settings)
