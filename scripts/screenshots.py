@@ -18,7 +18,9 @@ sys.path.insert(0, str(REPO))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from facedemo.services import AppConfig, Services  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from facedemo.services import Services  # noqa: E402
 from facedemo.settings import Settings  # noqa: E402
 from facedemo.ui import CSS, build_app, theme  # noqa: E402
 from facedemo.ui.explore_tab import ExplorerState  # noqa: E402
@@ -29,7 +31,7 @@ CAST = REPO.parent / "shared" / "faces" / "bbt_faceapi"
 
 def launch(gallery_setup, port: int):
     tmp = Path(tempfile.mkdtemp(prefix="facedemo-shots-"))
-    services = Services(Settings.from_env(home=tmp / "home"), AppConfig(gallery_dir=tmp / "gallery", public=False))
+    services = Services(replace(Settings.from_env(home=tmp / "home"), gallery_dir=tmp / "gallery", public=False))
     gallery_setup(services.shared())
     explorer = ExplorerState()
     explorer.warm_up()
@@ -84,11 +86,23 @@ def main() -> None:
         page.wait_for_timeout(4000)
         page.screenshot(path=str(args.out / "gallery.png"), full_page=True)
         page.close()
+
+        # A phone: every tab on two lines, the verdict and its figure stacked.
+        page = browser.new_page(viewport={"width": 400, "height": 900})
+        page.goto("http://127.0.0.1:7898/", wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+        page.locator("#verify-a input[type=file]").set_input_files(str(EXAMPLES / "astronaut.jpg"))
+        page.locator("#verify-b input[type=file]").set_input_files(str(EXAMPLES / "hopper.jpg"))
+        page.wait_for_timeout(2000)
+        page.get_by_role("button", name="Verify", exact=True).click()
+        page.locator("#verify-verdict").get_by_text("Different people").wait_for(timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(args.out / "phone.png"), full_page=True)
+        page.close()
         demo.close()
 
-        def both_models(gallery) -> None:  # the cast embedded by the two models that run offline
-            for model in ("dlib-resnet", "facenet-casia-webface"):
-                gallery.import_folder(CAST, model)
+        def both_models(gallery) -> None:  # the cast, embedded by every model that runs offline
+            gallery.import_path(CAST)
 
         demo = launch(both_models, 7899)
         page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -350,11 +350,18 @@ class Gallery(GalleryView):
     def import_path(self, path, model: str | None = None, progress: Progress | None = None):
         return enrollment.import_path(self, path, model, progress)
 
-    def import_archive(self, archive, model: str | None = None, progress: Progress | None = None, chunk: int = 16):
+    def import_archive(
+        self, archive, model: str | None = None, progress: Progress | None = None, chunk: int | None = None
+    ):
         return enrollment.import_archive(self, archive, model, progress, chunk)
 
     def import_folder(
-        self, folder, model: str | None = None, progress: Progress | None = None, chunk: int = 16, shown_as=None
+        self,
+        folder,
+        model: str | None = None,
+        progress: Progress | None = None,
+        chunk: int | None = None,
+        shown_as=None,
     ):
         return enrollment.import_folder(self, folder, model, progress, chunk, shown_as)
 
