@@ -16,9 +16,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 from dataclasses import replace  # noqa: E402
+
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 from facedemo.services import Services  # noqa: E402
 from facedemo.settings import Settings  # noqa: E402
