@@ -273,13 +273,15 @@ def test_gallery_outside_cwd_and_tmp_lists_people_with_thumbnails(dashboard, out
     services, url, client, _ = dashboard
     tiles, _, _, listed = client.predict(api_name="/people")
     assert [p["name"] for p in listed] == ["Confirm Target"]
-    assert len(tiles) == 1 and "Confirm Target" in tiles[0]["caption"]
-    # Only the thumbnails are served: not the regions beside them, not the Chroma database.
+    assert tiles.count("data:image/jpeg;base64,") == 1 and "Confirm Target (1)" in tiles  # inline, any folder
+    # Nothing of the gallery folder is served: not the thumbnails (they travel inline), not the regions beside
+    # them, not the Chroma database.
     from facedemo.ui import file_paths
 
-    thumbs = (outside / "gallery" / "thumbs" / "default").resolve()
-    assert file_paths(services) == {"allowed_paths": [str(thumbs)], "blocked_paths": [str(thumbs / "regions")]}
-    for private in (outside / "gallery" / "chroma.sqlite3", next((thumbs / "regions").glob("*.jpg"))):
+    gallery = (outside / "gallery").resolve()
+    assert file_paths(services) == {"blocked_paths": [str(gallery)]}
+    thumbs = gallery / "thumbs" / "default"
+    for private in (gallery / "chroma.sqlite3", next(thumbs.glob("*.jpg")), next((thumbs / "regions").glob("*.jpg"))):
         assert private.is_file()
         assert httpx.get(f"{url}gradio_api/file={private}").status_code != 200
 
@@ -288,7 +290,8 @@ def test_public_mode_serves_no_gallery_file(settings, tmp_path):
     from facedemo.services import Services
     from facedemo.ui import file_paths
 
-    assert file_paths(Services(replace(settings, gallery_dir=tmp_path / "g", public=True))) == {}
+    services = Services(replace(settings, gallery_dir=tmp_path / "g", public=True))
+    assert file_paths(services) == {"blocked_paths": [str((tmp_path / "g").resolve())]}
 
 
 @pytest.mark.parametrize("sure", ["false", "no", "true", "", 0, 1, None])

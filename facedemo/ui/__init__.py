@@ -117,15 +117,11 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
 
 
 def file_paths(services: Services) -> dict:
-    """What gradio may serve from disk besides its cache, cwd and the temp dir: the gallery's thumbnails,
-    wherever FACEDEMO_GALLERY puts them (a Space's persistent /data, say), so /people can show them; not
-    the face regions beside them, nor the gallery folder itself, which holds the Chroma database. Public
-    mode sends thumbnails inline and allows nothing."""
-    thumbs = services.store.thumbs_dir
-    if services.public or thumbs is None:
-        return {}
-    thumbs = Path(thumbs).resolve()
-    return {"allowed_paths": [str(thumbs)], "blocked_paths": [str(thumbs / "regions")]}
+    """What gradio may serve from disk besides its cache and the temp dir: nothing of the gallery folder.
+    Thumbnails travel inline in the answer (``ui.common.inline_tiles``), so no file URL of a face exists, and
+    the folder holds the Chroma database and the face regions; it is blocked even where it lies in the
+    working directory (the default ``gallery/``)."""
+    return {"blocked_paths": [str(Path(services.settings.gallery_dir).resolve())]}
 
 
 def serve(demo: gr.Blocks, services: Services, **options):
