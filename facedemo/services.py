@@ -339,6 +339,11 @@ class Services:
         self.ready([gallery], list(models) if models else self.available_models(session))
         return gallery_disagreements(gallery, models, hardest)
 
+    @staticmethod
+    def has_lfw(root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> bool:
+        """Whether LFW's pairs file is on this machine: what ``lfw_disagreements`` needs (a Space has none)."""
+        return (Path(root) / pairs_file).is_file()
+
     def lfw_disagreements(
         self, root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS, hardest: int = DEFAULT_HARDEST
     ) -> Disagreements:
