@@ -109,7 +109,7 @@ def render(services: Services, examples: dict) -> None:
         )
         plot = gr.Plot(label="Distance on the model's genuine / impostor distribution")
     result_json = gr.JSON(label="Result (as the CLI's --json)")
-    with gr.Accordion("Where does each model look?", open=True):
+    with gr.Accordion("Where each model looks: occlusion maps", open=True):
         gr.Markdown(
             "**Where does each model look?** hides one small square of face A at a time and measures, for every "
             "model, how much the distance between the two faces moves: the regions each model's verdict rests on."
