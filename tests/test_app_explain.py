@@ -161,3 +161,27 @@ def test_public_disagreements_are_each_visitors_own(settings, tmp_path, shared_f
         assert "Nobody is enrolled in your private gallery yet" in note and record is None and plot is None
     finally:
         demo.close()
+
+
+@pytest.mark.slow
+def test_lfw_disagreements_through_the_app(app, shared_faces, tmp_path, monkeypatch):
+    """The LFW source end to end, on six of View 1's test pairs instead of its 1,000 (minutes on a CPU the
+    first time): real models, the note in words, inline photos, no server path."""
+    services, url, _ = app
+    lines = (shared_faces / "lfw" / "pairsDevTest.txt").read_text().splitlines()
+    small = tmp_path / "pairsDevTest.txt"
+    small.write_text("\n".join(["3", *lines[1:4], *lines[501:504]]) + "\n")
+    whole = type(services).lfw_disagreements
+
+    def six_pairs(**options):
+        return whole(services, root=shared_faces / "lfw", pairs_file=str(small), **options)
+
+    monkeypatch.setattr(services, "lfw_disagreements", six_pairs)
+    note, plot, tiles, record = Client(url, verbose=False).predict("lfw", 3, api_name="/disagreements")
+    assert record["pairs"] == 6 and record["source"] == "pairsDevTest.txt"
+    assert "**6** pairs of LFW View 1 test pairs: 3 of the same person, 3 of different people." in note
+    assert {m["model"] for m in record["models"]} == set(services.available_models())
+    answer = json.dumps([note, tiles, record])
+    assert str(shared_faces) not in answer and str(tmp_path) not in answer and "/gradio_api/file=" not in answer
+    if len(record["models"]) >= 2:
+        assert plot is not None

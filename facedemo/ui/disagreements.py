@@ -109,6 +109,7 @@ def disagreement_json(result) -> dict:
         p = {k: v for k, v in p.items() if k != "images"}
         return {**p, "a": short(p["a"]), "b": short(p["b"])}
 
+    record["source"] = Path(record["source"]).name  # a pairs file's name, not where it lies
     record["disagreements"] = [pair(p) for p in record["disagreements"]]
     for h in record["hardest"].values():
         h["false_accepts"] = [pair(p) for p in h["false_accepts"]]
