@@ -60,13 +60,16 @@ def disagreement_note(result) -> str:
         lines.append(
             line + (f"; right on {result.right_on_disagreements(m)} of the {split} disagreements." if split else ".")
         )
+    lines.append("")  # a paragraph of its own, not the last model's line continued
     if len(result.models) < 2:
         lines.append("Only one model holds these faces, so there is no other verdict to compare with.")
     elif split:
         lines.append(f"The models' verdicts differ on **{split}** pair(s), shown below (the most decided split first).")
     else:
         lines.append("The models agree on every pair.")
-    lines += [f"- {html.escape(m)}: {html.escape(shown_reason(r))}" for m, r in result.unavailable.items()]
+    if result.unavailable:
+        lines += ["", "Not compared:"]
+        lines += [f"- {html.escape(m)}: {html.escape(shown_reason(r))}" for m, r in result.unavailable.items()]
     return "\n".join(lines)
 
 

@@ -67,7 +67,7 @@ def explain_caption(explanation) -> str:
     if explanation.unavailable:
         names = ", ".join(html.escape(n) for n in explanation.unavailable)
         lines.append(f"\nNot shown: {names}, which cannot run here (the Models list at the top says why).")
-    lines += [html.escape(n) for n in explanation.notes]
+    lines += [f"\n{html.escape(n)}" for n in explanation.notes]  # each a paragraph, not a model's line continued
     return "\n".join(lines)
 
 
