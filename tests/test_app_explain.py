@@ -43,10 +43,22 @@ def test_explain_draws_a_map_per_available_model_on_the_examples(app):
     assert all(name in note for name in available)
 
 
-def test_explain_needs_both_photos(app):
+def test_both_endpoints_are_named_with_their_parameters(app):
     _, url, _ = app
+    named = Client(url, verbose=False).view_api(return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/explain"]["parameters"]] == ["a", "b"]
+    assert [p["parameter_name"] for p in named["/disagreements"]["parameters"]] == ["source", "hardest"]
+
+
+def test_explain_needs_two_photos_it_can_read(app, tmp_path):
+    _, url, _ = app
+    client = Client(url, verbose=False)
     with pytest.raises(Exception, match="Please add photo B first"):
-        Client(url, verbose=False).predict(photo("hopper.jpg"), None, api_name="/explain")
+        client.predict(photo("hopper.jpg"), None, api_name="/explain")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    with pytest.raises(Exception, match="not an image file we can read"):
+        client.predict(handle_file(str(text)), photo("hopper.jpg"), api_name="/explain")
 
 
 @pytest.mark.parametrize(
