@@ -84,7 +84,9 @@ def pair_rows(title: str, pairs, models) -> str:
         ]
         rows.append(
             "<div style='display:flex;align-items:center;gap:12px;margin-bottom:6px'>"
-            f"{inline_tiles(faces, 'No picture.')}<div>{number}. {html.escape(pair_caption(p, models))}</div></div>"
+            # a fixed width holds the two faces side by side whatever grid inline_tiles lays out
+            f"<div style='flex:0 0 240px'>{inline_tiles(faces, 'No picture.')}</div>"
+            f"<div>{number}. {html.escape(pair_caption(p, models))}</div></div>"
         )
     return f"<h4>{html.escape(title)}</h4>" + "".join(rows) if rows else ""
 
