@@ -18,6 +18,9 @@ MAX_TOP_K = 50
 # holds a CPU for minutes.
 MAX_OCCLUSION_GRID = 32
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
+# Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
+# sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
+MAX_HARDEST = 25
 
 
 def number(value, what: str, low: float, high: float, integer: bool = False, low_open: bool = False) -> float | int:
@@ -70,6 +73,11 @@ def top_k(value) -> int:
 
 def epochs(value) -> int:
     return number(value, "The number of epochs", 1, MAX_EPOCHS, integer=True)
+
+
+def hardest(value) -> int:
+    """How many of the hardest pairs (and of the disagreements) to list."""
+    return number(value, "The number of hardest pairs", 1, MAX_HARDEST, integer=True)
 
 
 def face_index(value) -> int | None:

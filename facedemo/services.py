@@ -339,15 +339,26 @@ class Services:
         self.ready([gallery], list(models) if models else self.available_models(session))
         return gallery_disagreements(gallery, models, hardest)
 
+    @staticmethod
+    def has_lfw(root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> bool:
+        """Whether LFW's pairs file is on this machine: what ``lfw_disagreements`` needs (a Space has none)."""
+        return (Path(root) / pairs_file).is_file()
+
     def lfw_disagreements(
-        self, root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS, hardest: int = DEFAULT_HARDEST
+        self,
+        root: Path = SHARED_LFW,
+        pairs_file: str = ROBUSTNESS_PAIRS,
+        hardest: int = DEFAULT_HARDEST,
+        progress_for=None,
     ) -> Disagreements:
         """Every available model on LFW View 1's test pairs (unseen by the calibration), through the
-        evaluation cache: minutes on a CPU the first time, then a second or so."""
+        evaluation cache: minutes on a CPU the first time, then a second or so. ``progress_for(label)``: a
+        progress callback per model (the dashboard's bar through those minutes)."""
         path = Path(root) / pairs_file
         if not path.is_file():
             raise DataUnavailableError(f"LFW's {pairs_file} is not on this machine (looked in {root}).")
-        return compare_pairs(self.pipeline, read_pairs(path, root), hardest=hardest, source=pairs_file)
+        pairs = read_pairs(path, root)
+        return compare_pairs(self.pipeline, pairs, hardest=hardest, source=pairs_file, progress_for=progress_for)
 
     def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
         """The robustness figures `eval robustness` saved for LFW View 1's test pairs, for every model that has

@@ -14,6 +14,8 @@ from collections import OrderedDict
 
 import gradio as gr
 
+from .. import params
+from ..errors import GalleryError, InvalidParameterError
 from ..explorer import (
     ROBUSTNESS_METRICS,
     Exploration,
@@ -25,8 +27,17 @@ from ..explorer import (
     umap_ready,
     warm_up_umap,
 )
+from ..explorer.figures import verdicts_figure
 from ..services import Services, on_gpu
 from .common import clear_on_change, default_model, gradio_progress, model_choices, session_of, user_errors
+from .disagreements import (
+    DISAGREEMENT_SOURCES,
+    NO_LFW,
+    disagreement_json,
+    disagreement_note,
+    disagreement_tiles,
+    gallery_empty_state,
+)
 
 EMPTY_NOTE = (
     "**Nobody is enrolled yet**, so there is nothing to map. Enroll two or more people on the **Gallery** tab "
@@ -130,6 +141,28 @@ def render(services: Services, state: ExplorerState) -> None:
         rob_note = gr.Markdown()
         rob_plot = gr.Plot(label="One panel per condition, one line per model; severity 0 is the clean pairs")
         rob_json = gr.JSON(label="Figures (as `eval robustness --json`)")
+    with gr.Accordion(
+        "Where the models disagree: each model's hardest mistakes, and the pairs they judge differently", open=False
+    ):
+        lfw = services.has_lfw()
+        sources = [(label, key) for key, label in DISAGREEMENT_SOURCES.items() if key == "gallery" or lfw]
+        with gr.Row():
+            dis_source = gr.Radio(
+                sources, value="gallery", label="Pairs", info=None if lfw else NO_LFW, scale=3, elem_id="dis-source"
+            )
+            dis_hardest = gr.Number(
+                value=10, minimum=1, maximum=params.MAX_HARDEST, precision=0, label="Hardest pairs to show", scale=1
+            )
+            dis_button = gr.Button("Find where they disagree", scale=1)
+        gr.Markdown(
+            "Every model judges the same pairs at its own calibrated threshold. The gallery's pairs are every two "
+            "faces of one person and a sample of two different people"
+            + (", your own gallery's in this public demo." if services.public else ".")
+        )
+        dis_note = gr.Markdown(elem_id="dis-note")
+        dis_plot = gr.Plot(label="Two models' distances on the same pairs: the crosses are where their verdicts differ")
+        dis_tiles = gr.HTML(elem_id="dis-tiles")
+        dis_json = gr.JSON(label="Disagreements (JSON)")
 
     @user_errors
     @on_gpu
@@ -187,9 +220,50 @@ def render(services: Services, state: ExplorerState) -> None:
         lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
 
+    @user_errors
+    @on_gpu
+    def disagreements(source="gallery", hardest=10, request: gr.Request = None, progress=gr.Progress()):
+        """The gallery's own pairs (a visitor's own in public mode) or LFW View 1's test pairs, judged by every
+        model: a note, two models' distances, the hardest pairs and the disagreements, the JSON."""
+        hardest = params.hardest(10 if hardest in (None, "") else hardest)
+        if source not in DISAGREEMENT_SOURCES:
+            raise InvalidParameterError(
+                f"Pick the pairs to judge: {' or '.join(repr(k) for k in DISAGREEMENT_SOURCES)}, not {str(source)[:40]!r}."
+            )
+        session = session_of(request)
+        if source == "lfw":
+            if not services.has_lfw():
+                return NO_LFW, None, "", None
+            bar = gradio_progress(progress)  # the first run embeds 2,000 photos per model: minutes on a CPU
+
+            def per_model(label):
+                return lambda done, total, message="": bar(done, total, f"{label}: {message}" if message else label)
+
+            result = services.lfw_disagreements(hardest=hardest, progress_for=per_model)
+        else:
+            empty = gallery_empty_state(services.gallery(session).people(), services.public)
+            if empty:
+                return empty, None, "", None
+            try:
+                result = services.gallery_disagreements(session, hardest=hardest)
+            except GalleryError as exc:  # nothing to judge yet: say what to enroll, without an error badge
+                return (
+                    f"{exc} Enroll at least two people, each with two photos or more, on the Gallery tab.",
+                    None,
+                    "",
+                    None,
+                )
+        figure = verdicts_figure(result) if len(result.models) >= 2 else None
+        return disagreement_note(result), figure, disagreement_tiles(result, hardest), disagreement_json(result)
+
     shown = [note, map_a, map_b, hist_a, hist_b, roc, table, summary]
     explored = button.click(run, [models, method], shown, api_name="explore")
     clear_on_change([models, method], shown, ["", *[None] * 7], [explored])
     det_button.click(open_set, [models, det_size], [det_note, det_plot], api_name="open_set")
     rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
+    split = [dis_note, dis_plot, dis_tiles, dis_json]
+    judged = dis_button.click(
+        disagreements, [dis_source, dis_hardest], split, api_name="disagreements", preprocess=False
+    )
+    clear_on_change([dis_source, dis_hardest], split, ["", None, "", None], [judged])
     return models

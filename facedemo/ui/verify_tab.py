@@ -8,7 +8,7 @@ import gradio as gr
 from PIL import Image
 
 from ..evaluation import distributions
-from ..explorer.figures import compare_figure, verify_figure
+from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
 from ..services import Services, on_gpu
 from .common import clear_on_change, default_model, model_choices, photo_input, require_image, session_of, user_errors
 
@@ -47,6 +47,30 @@ def compare_html(comparison) -> str:
     )
 
 
+def explain_caption(explanation) -> str:
+    """What the occlusion maps show, in words: which face the square went over, what red and blue mean, and
+    each model's own verdict on the pair."""
+    hidden = explanation.maps[0].occluded.upper()
+    other = "B" if hidden == "A" else "A"
+    lines = [
+        f"A grey square slid over **face {hidden}** (each model's own alignment of it); face {other}, below, was "
+        "left as it is. **Red**: hiding that spot pushed the two faces apart, so the model relies on it to find "
+        "them alike. **Blue**: hiding it drew them together, so that spot made them look different. Each map has "
+        "its own colour scale, since the models' distances differ."
+    ]
+    for m in explanation.maps:
+        verdict = "same person" if m.same_person else "different people"
+        lines.append(
+            f"- **{html.escape(m.model)}**: distance {m.base_distance:.3f}, {verdict} at its threshold "
+            f"{m.threshold:.3f} ({m.grid} x {m.grid} positions of the square)"
+        )
+    if explanation.unavailable:
+        names = ", ".join(html.escape(n) for n in explanation.unavailable)
+        lines.append(f"\nNot shown: {names}, which cannot run here (the Models list at the top says why).")
+    lines += [f"\n{html.escape(n)}" for n in explanation.notes]  # each a paragraph, not a model's line continued
+    return "\n".join(lines)
+
+
 def side_by_side(a: Image.Image, b: Image.Image, size: int = 224) -> Image.Image:
     canvas = Image.new("RGB", (2 * size + 12, size), (255, 255, 255))
     canvas.paste(a.resize((size, size)), (0, 0))
@@ -75,6 +99,7 @@ def render(services: Services, examples: dict) -> None:
         )
         button = gr.Button("Verify", variant="primary", scale=1)
         compare_button = gr.Button("Compare every model", scale=1)
+        explain_button = gr.Button("Where does each model look?", scale=1, elem_id="verify-explain")
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
     verdict = gr.HTML(elem_id="verify-verdict")
@@ -88,6 +113,14 @@ def render(services: Services, examples: dict) -> None:
         )
         plot = gr.Plot(label="Distance on the model's genuine / impostor distribution", min_width=340)
     result_json = gr.JSON(label="Result (as the CLI's --json)")
+    with gr.Accordion("Where each model looks: occlusion maps", open=True):
+        gr.Markdown(
+            "**Where does each model look?** hides one small square of face A at a time and measures, for every "
+            "model, how much the distance between the two faces moves: the regions each model's verdict rests on."
+        )
+        explain_note = gr.Markdown(elem_id="verify-explain-note")
+        explain_plot = gr.Plot(label="Occlusion maps: one column per model", elem_id="verify-explain-plot")
+        explain_json = gr.JSON(label="Occlusion maps (JSON)")
 
     @user_errors
     @on_gpu
@@ -117,9 +150,21 @@ def render(services: Services, examples: dict) -> None:
             result.to_json(),
         )
 
+    @user_errors
+    @on_gpu
+    def explain(a, b, request: gr.Request = None):
+        """Every model this visitor can use, its occlusion map of the pair (the square over face A)."""
+        a, b = require_image(a, "photo A"), require_image(b, "photo B")
+        explanation = services.explain(a, b, session_of(request))
+        return explain_caption(explanation), occlusion_figure(explanation), explanation.to_json()
+
     results = [verdict, crops, plot, result_json]
     verified = button.click(verify, [image_a, image_b, model, threshold], results, api_name="verify", preprocess=False)
     compared = compare_button.click(compare, [image_a, image_b], results, api_name="compare", preprocess=False)
     # A new photo, example, model or threshold: the verdict shown was another pair's, so it goes.
     clear_on_change([image_a, image_b, model, threshold], results, ["", None, None, None], [verified, compared])
+    maps = [explain_note, explain_plot, explain_json]
+    explained = explain_button.click(explain, [image_a, image_b], maps, api_name="explain", preprocess=False)
+    # The maps cover every model at its calibrated threshold: only another photo makes them another pair's.
+    clear_on_change([image_a, image_b], maps, ["", None, None], [explained])
     return model
