@@ -57,6 +57,8 @@ def test_endpoints_are_named(app):
         "/rename",
         "/import",
         "/enroll_face",
+        "/explain",
+        "/disagreements",
     } <= names
 
 
