@@ -6,6 +6,7 @@ import base64
 import functools
 import html
 import logging
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -34,12 +35,41 @@ def default_model(services: Services) -> str | None:
         return None
 
 
+HIDDEN_REASON = "unavailable here (the Models list at the top of the page says why)"
+
+
+def shown_reason(reason: str) -> str:
+    """A model's reason for not running as the page shows it: its sentences up to the first that names a file
+    or an address on this server (a weights path, a download URL: the command line's business), or, when the
+    first one does, a pointer to the Models list."""
+    kept = []
+    for sentence in re.split(r"(?<=[.!?])\s+", str(reason).strip()):
+        if "/" in sentence or "\\" in sentence:
+            break
+        kept.append(sentence)
+    return " ".join(kept) or HIDDEN_REASON
+
+
+def page_json(record):
+    """A result's JSON as the page (and so the dashboard's API) shows it: every "reason" through
+    ``shown_reason``; the CLI's --json keeps the whole sentence, with its paths and commands."""
+    if isinstance(record, dict):
+        return {k: shown_reason(v) if k == "reason" and isinstance(v, str) else page_json(v) for k, v in record.items()}
+    if isinstance(record, list):
+        return [page_json(v) for v in record]
+    return record
+
+
 def models_note(services: Services) -> str:
     lines = []
     for s in services.pipeline.models():
         lines.append(
             f"- **{s.name}** ({s.dim}-d): "
-            + ("available" + (f", {s.note}" if s.note else "") if s.available else f"unavailable. {s.reason}")
+            + (
+                "available" + (f", {s.note}" if s.note else "")
+                if s.available
+                else f"unavailable. {shown_reason(s.reason)}"
+            )
         )
     return "\n".join(lines)
 

@@ -8,14 +8,13 @@ import html
 from pathlib import Path
 
 from ..explorer.figures import pair_caption
-from .common import inline_tiles
+from .common import inline_tiles, shown_reason
 
 DISAGREEMENT_SOURCES = {"gallery": "the gallery's own people", "lfw": "LFW View 1 test pairs"}
 NO_LFW = (
     "LFW is not on this machine, so only the gallery's own people can be compared here "
     "(LFW View 1's test pairs are offered where the dataset is installed)."
 )
-HIDDEN = "unavailable here (the Models list at the top of the page says why)"
 
 
 def gallery_empty_state(people, public: bool) -> str | None:
@@ -35,11 +34,6 @@ def gallery_empty_state(people, public: bool) -> str | None:
             "second photo of someone on the Gallery tab."
         )
     return None
-
-
-def shown_reason(reason: str) -> str:
-    """A model's reason for not running, unless it names a file on this server (a weights path)."""
-    return HIDDEN if "/" in reason or "\\" in reason else reason
 
 
 def disagreement_note(result) -> str:

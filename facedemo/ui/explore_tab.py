@@ -29,7 +29,15 @@ from ..explorer import (
 )
 from ..explorer.figures import verdicts_figure
 from ..services import Services, on_gpu
-from .common import clear_on_change, default_model, gradio_progress, model_choices, session_of, user_errors
+from .common import (
+    clear_on_change,
+    default_model,
+    gradio_progress,
+    model_choices,
+    session_of,
+    shown_reason,
+    user_errors,
+)
 from .disagreements import (
     DISAGREEMENT_SOURCES,
     NO_LFW,
@@ -217,7 +225,7 @@ def render(services: Services, state: ExplorerState) -> None:
             "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
             "machine's own run)."
         ]
-        lines += [f"- **{name}**: {reason}" for name, reason in result.unavailable.items()]
+        lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
 
     @user_errors

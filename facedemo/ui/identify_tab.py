@@ -15,9 +15,11 @@ from .common import (
     default_model,
     gradio_progress,
     model_choices,
+    page_json,
     photo_input,
     require_image,
     session_of,
+    shown_reason,
     user_errors,
 )
 
@@ -68,7 +70,7 @@ def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
 
 
 def compare_note(comparison) -> str:
-    lines = [f"- **{m}** not run: {why}" for m, why in comparison.unavailable.items()]
+    lines = [f"- **{m}** not run: {shown_reason(why)}" for m, why in comparison.unavailable.items()]
     return "\n".join(list(comparison.notes) + lines)
 
 
@@ -155,7 +157,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             (comparison.image, compare_boxes(comparison)),
             {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
             compare_note(comparison),
-            comparison.to_json(),
+            page_json(comparison.to_json()),
         )
 
     @user_errors

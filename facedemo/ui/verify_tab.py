@@ -10,7 +10,17 @@ from PIL import Image
 from ..evaluation import distributions
 from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
 from ..services import Services, on_gpu
-from .common import clear_on_change, default_model, model_choices, photo_input, require_image, session_of, user_errors
+from .common import (
+    clear_on_change,
+    default_model,
+    model_choices,
+    page_json,
+    photo_input,
+    require_image,
+    session_of,
+    shown_reason,
+    user_errors,
+)
 
 
 def verdict_html(result) -> str:
@@ -34,7 +44,7 @@ def compare_html(comparison) -> str:
             f"<td style='color:{color};font-weight:700'>{word}</td></tr>"
         )
     missing = "".join(
-        f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(why)}</div>"
+        f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(shown_reason(why))}</div>"
         for m, why in comparison.unavailable.items()
     )
     notes = "".join(
@@ -147,7 +157,7 @@ def render(services: Services, examples: dict) -> None:
             compare_html(result),
             side_by_side(result.first.crop, result.second.crop),
             compare_figure(rows),
-            result.to_json(),
+            page_json(result.to_json()),
         )
 
     @user_errors
