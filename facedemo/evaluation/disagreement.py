@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..progress import Progress
+from .embed import chosen_models
 from .metrics import DEFAULT_FAR
 from .pairs import Pair, PairsFileError
 from .verification import PairsEvaluation, evaluate_pairs
@@ -173,17 +174,7 @@ def compare_pairs(
     at its own calibrated threshold. ``progress_for(label)`` gives a progress callback per model."""
     if not pairs:
         raise PairsFileError("There are no pairs to compare.")
-    statuses = {s.name: s for s in pipeline.models()}
-    if models:
-        names = list(dict.fromkeys(pipeline.spec(m).name for m in models))
-        for name in names:
-            status = statuses.get(name)
-            if status is not None and not status.available:
-                raise ModelUnavailableError(f"{name} cannot run here: {status.reason}")
-        unavailable = {}
-    else:
-        names = [s.name for s in statuses.values() if s.available]
-        unavailable = {s.name: s.reason or "unavailable" for s in statuses.values() if not s.available}
+    names, unavailable = chosen_models(pipeline, models)
     evaluations = []
     for name in names:
         label = f"{name} ({pipeline.alignment(name)})"

@@ -176,3 +176,21 @@ def _embed_chunk(
     vectors = pipeline.embed_crops(spec, crops, flip)
     for path, vector, no_face in zip(batch, vectors, failed):
         embeddings.put(path, vector, no_face)
+
+
+def chosen_models(pipeline, models=None) -> tuple[list[str], dict[str, str]]:
+    """The models an evaluation runs, and the reasons for those it leaves out: the ones named (each must be
+    able to run here: a named model that cannot is the user's to hear about at once), or every available
+    model, the others listed with their reasons."""
+    from ..errors import ModelUnavailableError
+
+    statuses = {s.name: s for s in pipeline.models()}
+    if models:
+        names = list(dict.fromkeys(pipeline.spec(m).name for m in models))
+        for name in names:
+            status = statuses.get(name)
+            if status is not None and not status.available:
+                raise ModelUnavailableError(f"{name} cannot run here: {status.reason}")
+        return names, {}
+    names = [s.name for s in statuses.values() if s.available]
+    return names, {s.name: s.reason or "unavailable" for s in statuses.values() if not s.available}

@@ -29,7 +29,7 @@ from ..files import read_json, write_json
 from ..models.registry import weights_fingerprint
 from ..progress import Progress
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES, check_severity, condition
-from .embed import embed_images, embedding_key, portable_key
+from .embed import chosen_models, embed_images, embedding_key, portable_key
 from .metrics import DEFAULT_FAR, accuracy_at, distance_stats, roc, val_at_far
 from .pairs import Pair, PairsFileError
 
@@ -262,18 +262,7 @@ def evaluate_robustness(
     """Every model named (default: every available model, the others listed with their reason) on every
     condition and severity asked for, plus the clean pairs."""
     check_slices(conditions, severities)  # a bad name is refused before any model loads
-    if models:
-        names = [pipeline.spec(m).name for m in models]
-        statuses = {s.name: s for s in pipeline.models()}
-        for name in names:
-            status = statuses.get(name)
-            if status is not None and not status.available:
-                raise ModelUnavailableError(f"{name} cannot run here: {status.reason}")
-        unavailable = {}
-    else:
-        statuses = pipeline.models()
-        names = [s.name for s in statuses if s.available]
-        unavailable = {s.name: s.reason or "unavailable" for s in statuses if not s.available}
+    names, unavailable = chosen_models(pipeline, models)
     results, files = {}, {}
     for name in names:
         try:
