@@ -241,6 +241,20 @@ class Pipeline:
                 self._embedders[key] = build_embedder(spec, self.settings, self.device, base)
             return self._embedders[key]
 
+    def models_to_run(self, models: Sequence[str] | None = None) -> tuple[list[ModelSpec], dict[str, str]]:
+        """The models a comparison runs (those named, else every model), and the reason for each that is
+        unavailable here; a model that fails only when it loads is the caller's to add."""
+        statuses = {s.name: s for s in self.models()}
+        specs, unavailable = [], {}
+        for name in list(models) if models else list(statuses):
+            spec = self.spec(name)
+            status = statuses.get(spec.name)
+            if status is not None and not status.available:
+                unavailable[spec.name] = status.reason or "unavailable"
+            else:
+                specs.append(spec)
+        return specs, unavailable
+
     def models(self) -> list[ModelStatus]:
         return list_models(self.settings, self.models_home)
 
@@ -429,15 +443,9 @@ class Pipeline:
         """
         image_a, face_a, count_a, note_a = self._pick_face(a, "Image A")
         image_b, face_b, count_b, note_b = self._pick_face(b, "Image B")
-        statuses = {s.name: s for s in self.models()}
-        names = list(models) if models else list(statuses)
-        results, unavailable, crops = [], {}, None
-        for name in names:
-            spec = self.spec(name)
-            status = statuses.get(spec.name)
-            if status is not None and not status.available:
-                unavailable[spec.name] = status.reason or "unavailable"
-                continue
+        specs, unavailable = self.models_to_run(models)
+        results, crops = [], None
+        for spec in specs:
             try:
                 (ea,) = self.embed_faces(image_a, [face_a], spec)
                 (eb,) = self.embed_faces(image_b, [face_b], spec)
@@ -483,14 +491,9 @@ class Pipeline:
             raise InvalidParameterError(f"Occlude face 'a' or 'b', not {occlude!r}.")
         image_a, face_a, _, note_a = self._pick_face(a, "Image A")
         image_b, face_b, _, note_b = self._pick_face(b, "Image B")
-        statuses = {s.name: s for s in self.models()}
-        maps, unavailable = [], {}
-        for name in list(models) if models else list(statuses):
-            spec = self.spec(name)
-            status = statuses.get(spec.name)
-            if status is not None and not status.available:
-                unavailable[spec.name] = status.reason or "unavailable"
-                continue
+        specs, unavailable = self.models_to_run(models)
+        maps = []
+        for spec in specs:
             try:
                 embed = self._one_batch_embed(spec)
             except ModelUnavailableError as exc:

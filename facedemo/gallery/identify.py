@@ -306,14 +306,10 @@ def compare_models(
     _check_method(method)
     top_k = params.top_k(top_k)
     picture, faces = load_faces(pipeline, image)
-    statuses = {s.name: s for s in pipeline.models()}
-    results, unavailable = [], {}
-    for name in dict.fromkeys(models or statuses):
-        spec = pipeline.spec(name)
-        status = statuses.get(spec.name)
-        if status is not None and not status.available:
-            unavailable[spec.name] = status.reason or "unavailable"
-        elif not any(g.people_count(spec.name) or g.store.count(spec.name) for g in galleries):
+    specs, unavailable = pipeline.models_to_run(list(dict.fromkeys(models)) if models else None)
+    results = []
+    for spec in specs:
+        if not any(g.people_count(spec.name) or g.store.count(spec.name) for g in galleries):
             unavailable[spec.name] = "nobody is enrolled for this model"
         else:
             try:
