@@ -82,12 +82,12 @@ def render(services: Services, people_changed: gr.State):
                 merge_b = gr.Dropdown([], label="with group", scale=1)
                 merge_button = gr.Button("Merge", scale=1)
             with gr.Row():
-                face_pick = gr.Dropdown([], label="Face (or click one below)", scale=2)
+                face_pick = gr.Dropdown([], label="Face", scale=2)
                 take_out_button = gr.Button("Take it out of its group", scale=1)
             action_note = gr.Markdown()
-    # Public mode: faces inline (ui.common.inline_tiles), never as file URLs any client could fetch; a face is
-    # then picked with the dropdown rather than by a click.
-    public = services.public
+    # The faces as rows of square tiles with their captions below (ui.common.inline_tiles), in every mode: a
+    # gallery component stretched a group of one or two faces across a phone's width until only the eyes
+    # showed, and in public mode no file URL of a face exists. A face is picked with the dropdown above.
     rows = gr.Column(elem_id="album-groups")
     with gr.Accordion("Groups as JSON (as the CLI's --json)", open=False):
         result_json = gr.JSON(label="Groups")
@@ -102,54 +102,15 @@ def render(services: Services, people_changed: gr.State):
             shown = [g for g in groups if len(g.faces) > 1][:MAX_ROWS]
             alone = [g for g in groups if len(g.faces) == 1]
             for group in shown:
-                faces = [f for f in group.faces if f.thumbnail]
-                if public:
-                    gr.Markdown(f"**{group_label(group)}**")
-                    gr.HTML(inline_tiles([(f.thumbnail, face_caption(f)) for f in faces]))
-                    continue
-                row = gr.Gallery(
-                    [(str(f.thumbnail), face_caption(f)) for f in faces],
-                    label=group_label(group),
-                    columns=12,
-                    rows=1,
-                    height=170,
-                    object_fit="contain",
-                    allow_preview=False,
-                )
-                row.select(
-                    pick_face(faces, [group.id] * len(faces)), None, [face_pick, group_pick], api_visibility="private"
-                )
+                gr.Markdown(f"**{group_label(group)}**")
+                gr.HTML(inline_tiles([(f.thumbnail, face_caption(f)) for f in group.faces if f.thumbnail]))
             hidden = len([g for g in groups if len(g.faces) > 1]) - len(shown)
             if hidden > 0:
                 gr.Markdown(f"… and {hidden} more groups (pick them by number above).")
             if alone:
                 pairs = [(g, g.faces[0]) for g in alone if g.faces[0].thumbnail]
-                if public:
-                    gr.Markdown(f"**On their own ({len(alone)} faces, each a group of one)**")
-                    gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id}") for g, f in pairs]))
-                    return
-                row = gr.Gallery(
-                    [(str(f.thumbnail), f"{face_caption(f)} · group {g.id}") for g, f in pairs],
-                    label=f"On their own ({len(alone)} faces, each a group of one)",
-                    columns=12,
-                    height=170,
-                    object_fit="contain",
-                    allow_preview=False,
-                )
-                row.select(
-                    pick_face([f for _, f in pairs], [g.id for g, _ in pairs]),
-                    None,
-                    [face_pick, group_pick],
-                    api_visibility="private",
-                )
-
-    def pick_face(faces, group_ids):
-        """Clicking a face picks it (to take out) and its group (to name or merge)."""
-
-        def select(evt: gr.SelectData):
-            return faces[evt.index].index, group_ids[evt.index]
-
-        return select
+                gr.Markdown(f"**On their own ({len(alone)} faces, each a group of one)**")
+                gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id}") for g, f in pairs]))
 
     def refreshed(current, message: str):
         groups = current.groups()
