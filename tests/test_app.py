@@ -275,3 +275,12 @@ def test_compare_says_why_a_model_cannot_run_without_server_paths(app):
     assert shown["facenet-vggface2"] == shown_reason(reason) and "network" in shown["facenet-vggface2"]
     for text in (verdict, json.dumps(result)):
         assert "/root/" not in text and "https://" not in text and "facenet-vggface2" in text
+
+
+def test_a_reason_is_shown_up_to_its_first_server_path():
+    from facedemo.ui.common import HIDDEN_REASON, shown_reason
+
+    full = "It needs a network the first time. Download https://x/y.pt and save it as /root/.cache/y.pt. Then restart."
+    assert shown_reason(full) == "It needs a network the first time."
+    assert shown_reason("Its weights are /data/w.pt.") == HIDDEN_REASON  # the Models list says why
+    assert shown_reason("Its weights are /data/w.pt.", "It cannot run here.") == "It cannot run here."

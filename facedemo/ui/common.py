@@ -38,16 +38,16 @@ def default_model(services: Services) -> str | None:
 HIDDEN_REASON = "unavailable here (the Models list at the top of the page says why)"
 
 
-def shown_reason(reason: str) -> str:
+def shown_reason(reason: str, fallback: str = HIDDEN_REASON) -> str:
     """A model's reason for not running as the page shows it: its sentences up to the first that names a file
     or an address on this server (a weights path, a download URL: the command line's business), or, when the
-    first one does, a pointer to the Models list."""
+    first one does, ``fallback`` (a pointer to the Models list)."""
     kept = []
     for sentence in re.split(r"(?<=[.!?])\s+", str(reason).strip()):
         if "/" in sentence or "\\" in sentence:
             break
         kept.append(sentence)
-    return " ".join(kept) or HIDDEN_REASON
+    return " ".join(kept) or fallback
 
 
 def page_json(record):
@@ -68,7 +68,7 @@ def models_note(services: Services) -> str:
             + (
                 "available" + (f", {s.note}" if s.note else "")
                 if s.available
-                else f"unavailable. {shown_reason(s.reason)}"
+                else f"unavailable. {shown_reason(s.reason, 'It cannot run on this machine.')}"
             )
         )
     return "\n".join(lines)
