@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 from sklearn.metrics.pairwise import euclidean_distances
+from test_browser import browser  # noqa: F401  (a fixture: Debian's chromium)
 
 from facedemo.cli import main
 from facedemo.explorer.scoreboard import MIN_DIFFERENT, scoreboard
@@ -249,3 +250,51 @@ def test_a_gallery_too_small_gets_sentences(settings, shared_faces, tmp_path):
         assert set(r.values.values()) == {None} and r.sentence.startswith("Only one person is enrolled")
     assert all(s.identification is None and s.verification is None for s in board.models)
     assert all(s.ms_per_face and s.ms_per_face > 0 for s in board.models)  # the time per face still means something
+
+
+def shown(kind: str, value) -> str:
+    """A JSON value as the page writes it (``Row.shown``'s formats)."""
+    return {"count": "{:.0f}", "score": "{:.4f}", "share": "{:.2%}", "ms": "{:.1f} ms"}[kind].format(value)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1400, 400])
+def test_the_page_shows_the_clis_numbers(browser, settings, gallery_dir, width, capsys):  # noqa: F811
+    """In a real browser, desktop and phone: the scoreboard first on the Explorer tab, every number the CLI's
+    JSON gives on the same gallery, the best of each row starred, the disagreeing faces as inline pictures.
+    (Milliseconds per face are measured again by each run, so only their presence is compared.)"""
+    from test_app import launch
+    from test_browser_tabs import assert_clean, open_tab
+
+    assert main(["scoreboard", "--gallery", str(gallery_dir), "--json"]) == 0
+    board = json.loads(capsys.readouterr().out)
+    demo, _, url = launch(replace(settings, model=None), gallery_dir)
+    try:
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Explorer").wait_for(timeout=60_000)
+        open_tab(page, "Explorer")
+        button = page.get_by_role("button", name="Score every model")
+        explore = page.get_by_role("button", name="Explore", exact=True)
+        assert button.bounding_box()["y"] < explore.bounding_box()["y"]  # the first thing on the tab
+        button.click()
+        page.locator("#scoreboard-table td[data-row]").first.wait_for(timeout=180_000)
+        table = page.locator("#scoreboard-table")
+        for row in board["rows"]:
+            assert row["label"] in table.inner_text() and row["sentence"] in table.inner_text()
+            for model, value in row["values"].items():
+                cell = table.locator(f"td[data-row='{row['row']}'][data-model='{model}']").inner_text().strip()
+                number = cell.removeprefix("★").strip()
+                if row["row"] == "ms_per_face":
+                    assert float(number.removesuffix(" ms")) > 0
+                    continue
+                assert number == ("—" if value is None else shown(row["kind"], value)), (row["row"], model)
+                assert cell.startswith("★") == (model in row["best"]), (row["row"], model)
+        tiles = page.locator("#scoreboard-tiles img")
+        assert tiles.count() == len(board["disagreements"])
+        assert all(src.startswith("data:image/jpeg;base64,") for src in tiles.evaluate_all("e => e.map(i => i.src)"))
+        assert f"{board['faces']}" in page.locator("#scoreboard-note").inner_text()
+        assert_clean(page, width)
+        page.close()
+    finally:
+        demo.close()
