@@ -183,9 +183,11 @@ def test_cli_json_and_text(cli_json, gallery_dir, capsys):
     for r in rows.values():
         assert r["sentence"].endswith(".")
         shown = {k: v for k, v in r["values"].items() if v is not None}
-        if len(shown) == 2:
+        if len(set(shown.values())) == 2:  # a winner, marked
             top = (max if r["higher_is_better"] else min)(shown.values())
-            assert r["best"] and all(shown[m] == top for m in r["best"])
+            assert r["best"] == [m for m, v in shown.items() if v == top]
+        else:  # a tie, or a row not measured: nobody marked
+            assert r["best"] == []
     by_model = {m["model"]: m for m in board["models"]}
     assert rows["correct"]["values"] == {k: v["identification"]["correct"] for k, v in by_model.items()}
     for d in board["disagreements"]:

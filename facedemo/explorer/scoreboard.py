@@ -100,6 +100,7 @@ class ModelScore:
     ms_per_face: float | None
     timed: int  # faces timed
     lfw: dict | None  # the shipped calibration's LFW figures: accuracy, tar_at_far, source, pairs
+    flip: bool = False  # whether each timed face was embedded with its mirror image too (the gallery's way)
 
     def to_json(self) -> dict:
         return {
@@ -108,6 +109,7 @@ class ModelScore:
             "verification": None if self.verification is None else self.verification.to_json(),
             "ms_per_face": None if self.ms_per_face is None else round(self.ms_per_face, 1),
             "faces_timed": self.timed,
+            "flip": self.flip,
             "lfw": self.lfw,
         }
 
@@ -119,7 +121,7 @@ class Row:
     key: str
     label: str
     values: dict[str, float | None]
-    best: tuple[str, ...]  # the models with the best value (empty with fewer than two values)
+    best: tuple[str, ...]  # the models with the best value (empty with fewer than two values, or all equal)
     sentence: str
     higher_is_better: bool = True
     kind: str = "score"  # how a value reads: "count", "score" (0..1), "share" (a percentage) or "ms"
@@ -360,7 +362,7 @@ def scoreboard(
             ms, n = ms_per_face(gallery, model, faces, timed)
         except ModelUnavailableError:
             ms, n = None, 0
-        scores.append(ModelScore(model, ident, ver, ms, n, lfw_figures(pipeline, model)))
+        scores.append(ModelScore(model, ident, ver, ms, n, lfw_figures(pipeline, model), gallery.flip(model)))
     report_progress(progress, total, total, "done")
     if not any(s.timed for s in scores):
         notes.append("No stored face region could be timed (faces enrolled before regions were kept).")
@@ -446,7 +448,7 @@ def _rows(scores: Sequence[ModelScore], faces: int, method: str, notes: Sequence
             sentence = too_small
         shown = [v for v in values.values() if v is not None]
         best = ()
-        if len(shown) >= 2:
+        if len({round(v, 4) for v in shown}) >= 2:  # a row where every model ties has no winner to mark
             top = max(shown) if higher else min(shown)
             best = tuple(m for m, v in values.items() if v is not None and round(v, 4) == round(top, 4))
         rows.append(Row(key, label, values, best, sentence, higher, kind))
