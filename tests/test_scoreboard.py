@@ -225,6 +225,8 @@ def test_api_equals_the_cli_and_is_kept_until_the_gallery_changes(settings, gall
         services.owned().enroll("amy", [sorted((shared_faces / "bbt_faceapi" / "amy").glob("*.png"))[3]])
         changed = client.predict("centroid", api_name="/scoreboard")[3]
         assert changed["faces"] == 26  # the gallery changed: measured again
+        with pytest.raises(Exception, match="not 'classifier' \\(the classifier would have to be trained again"):
+            client.predict("classifier", api_name="/scoreboard")
     finally:
         demo.close()
 

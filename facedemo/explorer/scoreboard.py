@@ -306,6 +306,16 @@ def lfw_figures(pipeline, model: str) -> dict | None:
 
 
 # -- the board --------------------------------------------------------------------------------------------
+def check_method(method) -> str:
+    """``method`` when the board can identify with it, else InvalidParameterError with the reason."""
+    if method not in METHODS:
+        raise InvalidParameterError(
+            f"The scoreboard identifies with the {', '.join(METHODS)} methods, not {str(method)[:40]!r} (the "
+            "classifier would have to be trained again for every face left out)."
+        )
+    return method
+
+
 def scoreboard(
     gallery,
     models: Sequence[str] | None = None,
@@ -317,11 +327,7 @@ def scoreboard(
 
     Raises:
         GalleryError: no model holds any face. InvalidParameterError: a method the board cannot run."""
-    if method not in METHODS:
-        raise InvalidParameterError(
-            f"The scoreboard identifies with the {', '.join(METHODS)} methods, not '{method}' (the classifier "
-            "would have to be trained again for every face left out)."
-        )
+    check_method(method)
     pipeline = gallery.pipeline
     specs, unavailable = pipeline.models_to_run(list(dict.fromkeys(models)) if models else None)
     held = {}

@@ -8,6 +8,7 @@ import html
 
 import gradio as gr
 
+from ..explorer.scoreboard import check_method
 from ..gallery.identify import DISTANCE_METHODS
 from ..services import Services, on_gpu
 from .common import clear_on_change, gradio_progress, inline_tiles, page_json, session_of, shown_reason, user_errors
@@ -103,6 +104,7 @@ def render(services: Services, state) -> None:
     @user_errors
     @on_gpu
     def score(how=None, request: gr.Request = None, progress=gr.Progress()):
+        how = check_method(how or DISTANCE_METHODS[0])  # refused before anything is read or measured
         session = session_of(request)
         if not services.gallery(session).people():
             return (
@@ -112,9 +114,10 @@ def render(services: Services, state) -> None:
                 "",
                 None,
             )
-        board = state.scoreboard(services, session, how or DISTANCE_METHODS[0], gradio_progress(progress))
+        board = state.scoreboard(services, session, how, gradio_progress(progress))
         return scoreboard_note(board), scoreboard_table(board), scoreboard_tiles(board), page_json(board.to_json())
 
     shown = [note, table, tiles, record]
-    scored = button.click(score, [method], shown, api_name="scoreboard")
+    # preprocess=False: an API caller's method that is not a choice gets the core's sentence, not gradio's
+    scored = button.click(score, [method], shown, api_name="scoreboard", preprocess=False)
     clear_on_change([method], shown, [INTRO.format(whose=whose, best=BEST), "", "", None], [scored])
