@@ -231,15 +231,30 @@ def test_api_equals_the_cli_and_is_kept_until_the_gallery_changes(settings, gall
         demo.close()
 
 
-def test_public_mode_scores_only_the_visitors_own_gallery(settings, gallery_dir):
-    from gradio_client import Client
-    from test_app import launch
+def test_public_mode_scores_only_the_visitors_own_gallery(settings, gallery_dir, shared_faces):
+    """A visitor's board is of their own faces only (never the shared gallery's nine people), and it leaves
+    the Explorer's memory with them."""
+    from gradio_client import Client, handle_file
+    from test_public_expiry import launch_public
 
-    demo, _, url = launch(replace(settings, model=None), gallery_dir, public=True)
+    from facedemo.ui.explore_tab import ExplorerState
+
+    explorer = ExplorerState()
+    demo, services, url = launch_public(replace(settings, model=None), gallery_dir, explorer=explorer)
     try:
-        note, table, tiles, record = Client(url, verbose=False).predict("centroid", api_name="/scoreboard")
-        assert "Nobody is enrolled in your private gallery" in note  # the shared gallery's 9 people are not theirs
-        assert table == "" and record is None
+        services.stop_expiry()
+        client = Client(url, verbose=False)
+        note, table, tiles, record = client.predict("centroid", api_name="/scoreboard")
+        assert "Nobody is enrolled in your private gallery" in note and table == "" and record is None
+        for person in ("raj", "penny"):
+            photos = sorted((shared_faces / "bbt_faceapi" / person).glob("*.png"))[3:5]
+            client.predict(person, [handle_file(str(p)) for p in photos], api_name="/enroll")
+        record = client.predict("centroid", api_name="/scoreboard")[3]
+        assert record["faces"] == 4 and record["people"] == 2  # theirs alone
+        namespace = Services.namespace(client.session_hash)
+        assert namespace in explorer.namespaces()
+        assert services.expire(max_age_s=0) == [namespace]
+        assert namespace not in explorer.namespaces()  # the board went with their faces
     finally:
         demo.close()
 
