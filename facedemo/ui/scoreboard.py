@@ -27,17 +27,15 @@ def scoreboard_note(board) -> str:
         "each model's own threshold."
     ]
     lines += [f"- {html.escape(n)}" for n in board.notes]
-    if board.unavailable:
-        lines += ["", "Not on the board:"]
-        lines += [f"- {html.escape(m)}: {html.escape(shown_reason(r))}" for m, r in board.unavailable.items()]
     return "\n".join(lines)
 
 
 def scoreboard_table(board) -> str:
-    """One row per measure, one column per model; the best value of a row bold with a star, and the row's
-    sentence under its name. Scrolls sideways inside itself, never the page, at 400 px."""
+    """One row per measure, one column per model, the best value of a row bold with a star, and under each
+    row its sentence across the whole table (readable at 400 px); then the models not on the board and why.
+    Scrolls sideways inside itself, never the page."""
     models = [m.model for m in board.models]
-    head = "".join(f"<th scope='col' style='text-align:right'>{html.escape(m)}</th>" for m in models)
+    head = "".join(f"<th scope='col' style='text-align:right;padding:4px 6px'>{html.escape(m)}</th>" for m in models)
     rows = []
     for r in board.rows:
         cells = []
@@ -46,21 +44,26 @@ def scoreboard_table(board) -> str:
             text = html.escape(r.shown(m))
             cells.append(
                 f"<td data-row='{r.key}' data-model='{html.escape(m)}' class='{'best' if best else ''}' "
-                f"style='text-align:right;white-space:nowrap;{'font-weight:700' if best else ''}'>"
-                + (f"{BEST} {text}" if best else text)
-                + "</td>"
+                f"style='text-align:right;white-space:nowrap;padding:4px 6px;border:none;"
+                f"{'font-weight:700' if best else ''}'>" + (f"{BEST} {text}" if best else text) + "</td>"
             )
         rows.append(
-            f"<tr><th scope='row' style='text-align:left;font-weight:600'>{html.escape(r.label)}"
-            f"<div style='font-weight:400;font-size:.85em;opacity:.8'>{html.escape(r.sentence)}</div></th>"
-            + "".join(cells)
-            + "</tr>"
+            "<tr style='border:none'><th scope='row' style='text-align:left;font-weight:600;padding:6px 6px 0;"
+            f"border:none'>{html.escape(r.label)}</th>" + "".join(cells) + "</tr>"
+            f"<tr><td colspan='{len(models) + 1}' style='font-size:.85em;opacity:.8;padding:0 6px 6px;"
+            f"border-left:none;border-right:none;border-top:none'>{html.escape(r.sentence)}</td></tr>"
         )
-    return (
+    table = (
         "<div style='overflow-x:auto;max-width:100%'><table style='width:100%;border-collapse:collapse'>"
-        f"<thead><tr><th scope='col' style='text-align:left'>Measure</th>{head}</tr></thead>"
+        f"<thead><tr><th scope='col' style='text-align:left;padding:4px 6px'>Measure</th>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+    if board.unavailable:
+        items = "".join(
+            f"<li>{html.escape(m)}: {html.escape(shown_reason(r))}</li>" for m, r in board.unavailable.items()
+        )
+        table += f"<p style='margin-top:8px'>Not on the board:</p><ul>{items}</ul>"
+    return table
 
 
 def scoreboard_tiles(board) -> str:
