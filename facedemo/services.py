@@ -339,6 +339,15 @@ class Services:
         self.ready([gallery], list(models) if models else self.available_models(session))
         return gallery_disagreements(gallery, models, hardest)
 
+    def scoreboard(self, session: str | None, models=None, method: str | None = None, progress=None):
+        """Every model scored on this visitor's own gallery (``explorer.scoreboard``; in public mode theirs
+        only, never the shared one): the models that arrived after an enrollment are filled in first."""
+        from .explorer.scoreboard import scoreboard  # here: the explorer brings plotly with it
+
+        gallery = self.gallery(session)
+        self.ready([gallery], list(models) if models else self.available_models(session), progress)
+        return scoreboard(gallery, models, method or DEFAULT_METHOD, progress)
+
     @staticmethod
     def has_lfw(root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> bool:
         """Whether LFW's pairs file is on this machine: what ``lfw_disagreements`` needs (a Space has none)."""

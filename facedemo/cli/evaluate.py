@@ -1,5 +1,5 @@
-"""Evaluation sub-commands: ``eval lfw``, ``eval pairs``, ``eval robustness``, ``eval identify``, ``calibrate`` and
-``explore``.
+"""Evaluation sub-commands: ``eval lfw``, ``eval pairs``, ``eval robustness``, ``eval identify``, ``calibrate``,
+``explore`` and ``scoreboard``.
 
 Handlers only parse, call the core (``evaluation``, ``explorer``) and print; progress bars go to stderr."""
 
@@ -12,6 +12,7 @@ from ..errors import DataUnavailableError, GalleryError, InvalidParameterError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
 from ..evaluation.disagreement import DEFAULT_HARDEST
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
+from ..gallery.identify import DISTANCE_METHODS as SCOREBOARD_METHODS
 from ..settings import SHARED_LFW as DEFAULT_LFW
 from ..settings import default_gallery_dir
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES
@@ -142,8 +143,24 @@ def _register_gallery_commands(sub, ev) -> None:
     add_pipeline_args(p, model=False)
     p.set_defaults(handler=cmd_explore)
 
+    p = sub.add_parser(
+        "scoreboard",
+        help="every model on the gallery's own faces: leave-one-out identification, every pair, ms per face",
+    )
+    p.add_argument("--gallery", help="gallery folder (default: $FACEDEMO_GALLERY, else <repo>/gallery)")
+    p.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every available model)")
+    p.add_argument(
+        "--method",
+        choices=SCOREBOARD_METHODS,
+        default="centroid",
+        help="the decision method of the leave-one-out identification (default: centroid)",
+    )
+    add_pipeline_args(p, model=False)
+    p.set_defaults(handler=cmd_scoreboard)
 
-def _gallery(args):
+
+def _services(args):
+    """The front door for a gallery folder that must exist."""
     from .common import services_from
 
     folder = args.gallery or default_gallery_dir()
@@ -151,7 +168,11 @@ def _gallery(args):
         raise GalleryError(
             f"The gallery folder {folder} does not exist; create one with `python -m facedemo import FOLDER --gallery {folder}`."
         )
-    services = services_from(args)
+    return services_from(args)
+
+
+def _gallery(args):
+    services = _services(args)
     gallery = services.gallery(None)
     wanted = getattr(args, "model", None)
     wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
@@ -186,6 +207,43 @@ def cmd_explore(args) -> int:
         f"wrote {path} ({', '.join(v.model for v in views)})",
     )
     return 0
+
+
+def cmd_scoreboard(args) -> int:
+    from .common import emit, progress_bar
+
+    progress = progress_bar("step", "scoreboard")
+    try:
+        board = _services(args).scoreboard(None, args.model, args.method, progress)
+    finally:
+        progress.close()
+    emit(args, board.to_json(), scoreboard_text(board))
+    return 0
+
+
+def scoreboard_text(board) -> str:
+    """The board as a plain table (* marks the best of a row), then what each row means."""
+    models = [m.model for m in board.models]
+    width = max(len(r.label) for r in board.rows) + 2
+    cells = [max(len(m), 12) + 2 for m in models]
+    lines = [
+        f"{board.faces} faces of {board.people} people, {board.method} method; * marks the best of a row.",
+        "",
+        "".ljust(width) + "".join(m.rjust(w) for m, w in zip(models, cells)),
+    ]
+    for r in board.rows:
+        shown = [(("* " if m in r.best else "") + r.shown(m)).rjust(w) for m, w in zip(models, cells)]
+        lines.append(r.label.ljust(width) + "".join(shown))
+    lines += ["", *(f"{r.label}: {r.sentence}" for r in board.rows)]
+    if board.disagreements:
+        lines += ["", f"The models name {len(board.disagreements)} face(s) differently:"]
+        lines += [
+            f"  {d.face_id} ({d.person}): " + ", ".join(f"{m} {n or 'unknown'}" for m, n in d.answers.items())
+            for d in board.disagreements
+        ]
+    lines += [f"Note: {n}" for n in board.notes]
+    lines += [f"Not scored: {m}: {r}" for m, r in board.unavailable.items()]
+    return "\n".join(lines)
 
 
 def resolve_pairs(root: Path, pairs: str) -> Path:

@@ -20,9 +20,10 @@ from ..vectors import centroid, l2_distance
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, load_image
 from .names import box_json
-from .store import Candidate
+from .store import Candidate, Hit, ModelRecord
 
 METHODS = ("centroid", "nearest", "knn", "classifier")
+DISTANCE_METHODS = METHODS[:3]  # the methods that decide from distances alone (``decide_distances``)
 DEFAULT_METHOD = "centroid"
 KNN_K = 5  # neighbours that vote in the "knn" method
 CLASSIFIER_LIMIT = 0.5  # the classifier names a face when its person's probability is at least 1 - this
@@ -251,13 +252,10 @@ def _decide(
         rows = gallery.store.query(model, vectors, max(KNN_K, 8 * top_k))
         names = {p.id: p.name for p in gallery.store.persons()}
         ranked = [_per_person(row, names) for row in rows]
-        winners = [
-            (_vote(row, limit, names) if method == "knn" else (ranked[i][0] if ranked[i] else None))
-            for i, row in enumerate(rows)
-        ]
+        winners = [_winner(method, ranked[i], row, limit, names) for i, row in enumerate(rows)]
     matches = []
     for face, best, cands in zip(faces, winners, ranked):
-        known = best is not None and (method == "classifier" or best.distance <= limit)
+        known = _named(method, best, limit)
         matches.append(FaceMatch(face, best.name if known else None, best.distance if known else None, cands[:top_k]))
     return IdentifyResult(model, method, limit, matches, count, None, ctx.expected_fpir)
 
@@ -378,6 +376,40 @@ def size_note(result: IdentifyResult, target: float | None = None) -> str:
 
 
 # -- decisions ----------------------------------------------------------------------------------------
+def decide_distances(
+    method: str, distances: np.ndarray, owners: Sequence[str], names: dict[str, str], limit: float
+) -> list[Candidate | None]:
+    """The centroid, nearest and k-NN rules on plain distances, with no store (the scoreboard's leave one
+    out): row i holds face i's distances to the gallery's columns (each person's centroid for "centroid",
+    each enrolled face for "nearest" and "knn"), ``owners[j]`` the person id of column j and ``names`` each
+    person id's name; an infinite distance leaves a column out of that face's gallery. Returns each face's
+    winner when it is named at ``limit``, else None (unknown)."""
+    if method not in DISTANCE_METHODS:
+        _check_method(method)
+        raise InvalidParameterError(f"The {method} method needs a gallery to decide with, not plain distances.")
+    out: list[Candidate | None] = []
+    for row in np.asarray(distances, dtype=np.float64).reshape(len(distances), -1):
+        order = [int(j) for j in np.argsort(row, kind="stable") if np.isfinite(row[j])]
+        if method == "centroid":
+            hits, ranked = [], [Candidate(names.get(owners[j], ""), float(row[j]), owners[j]) for j in order]
+        else:  # the KNN_K nearest faces decide both rules
+            hits = [Hit(ModelRecord("", "", owners[j]), float(row[j])) for j in order[:KNN_K]]
+            ranked = _per_person(hits, names)
+        best = _winner(method, ranked, hits, limit, names)
+        out.append(best if _named(method, best, limit) else None)
+    return out
+
+
+def _winner(method: str, ranked: list[Candidate], hits, limit: float, names: dict[str, str]) -> Candidate | None:
+    """The centroid and nearest rules take the closest person, the k-NN rule the vote of the nearest faces."""
+    return _vote(hits, limit, names) if method == "knn" else (ranked[0] if ranked else None)
+
+
+def _named(method: str, best: Candidate | None, limit: float) -> bool:
+    """Whether a face's winner gets its name: within the threshold (the classifier has its own rule)."""
+    return best is not None and (method == "classifier" or best.distance <= limit)
+
+
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise InvalidParameterError(f"Unknown identification method '{method}': use one of {', '.join(METHODS)}.")

@@ -29,6 +29,7 @@ from ..explorer import (
 )
 from ..explorer.figures import verdicts_figure
 from ..services import Services, on_gpu
+from . import scoreboard
 from .common import (
     clear_on_change,
     default_model,
@@ -79,28 +80,48 @@ class ExplorerState:
         with self._lock:
             return {k[0] for k in self._cache}
 
-    def explore(self, gallery, model: str, method: str) -> Exploration:
-        wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
+    @staticmethod
+    def digest(gallery, model: str) -> str:
+        """What a model's result depends on in the gallery: the exact stored faces and their people's names."""
         records = gallery.store.vectors(model)[0] if gallery.store.count(model) else []
         names = {p.id: p.name for p in gallery.store.persons()} if records else {}
-        digest = hashlib.sha256(
+        return hashlib.sha256(
             ",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records)).encode()
         ).hexdigest()
-        key = (getattr(gallery.store, "namespace", None), model, wanted, digest, gallery.pipeline.threshold(model))
+
+    def _cached(self, key, compute, keep: bool = True):
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        result = explore(gallery, model, wanted)
-        if wanted != "auto":  # an "auto" answer may be a stop-gap PCA: do not keep it
+        result = compute()
+        if keep:
             with self._lock:
                 self._cache[key] = result
                 while len(self._cache) > self._size:
                     self._cache.popitem(last=False)
         return result
 
+    def explore(self, gallery, model: str, method: str) -> Exploration:
+        wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
+        key = (getattr(gallery.store, "namespace", None), model, wanted, self.digest(gallery, model))
+        key += (gallery.pipeline.threshold(model),)
+        # an "auto" answer may be a stop-gap PCA: do not keep it
+        return self._cached(key, lambda: explore(gallery, model, wanted), keep=wanted != "auto")
+
+    def scoreboard(self, services: Services, session: str | None, method: str, progress=None):
+        """Every model scored on the visitor's own gallery (``Services.scoreboard``), kept until it changes."""
+        gallery = services.gallery(session)
+        models = services.available_models(session)
+        services.ready([gallery], models, progress)  # first, so that the key is the gallery as scored
+        held = [m for m in models if gallery.store.count(m)]
+        key = (getattr(gallery.store, "namespace", None), "scoreboard", method)
+        key += tuple((m, self.digest(gallery, m), gallery.pipeline.threshold(m)) for m in held)
+        return self._cached(key, lambda: services.scoreboard(session, None, method, progress))
+
 
 def render(services: Services, state: ExplorerState) -> None:
+    scoreboard.render(services, state)  # first on the tab: which model wins on what, on this gallery
     choices = model_choices(services)
     default = default_model(services)
     with gr.Row():
