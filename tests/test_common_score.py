@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_app import EXAMPLES, launch
+from test_browser import browser, upload  # noqa: F401  (browser is a fixture)
 
 from facedemo.files import read_json
 from facedemo.models import distributions
@@ -216,3 +217,78 @@ def test_the_api_carries_the_score_the_split_and_the_nearest(cast_app, cast):
     strangers = [f for f in alone["faces"] if f["name"] is None]  # dlib-resnet leaves Raj unknown here
     assert strangers and table.count("cmp-nearest") == len(strangers)
     assert all(f"nearest: {f['nearest']['name']} {f['nearest']['distance']:.3f}" in table for f in strangers)
+
+
+WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll('table, .cmp-table, .cmp-row, .cmp-cell')]
+    .filter(e => e.offsetParent !== null)
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 || e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.className || e.tagName)"""
+
+
+def assert_inside(page, locator, width: int) -> None:
+    """Every one of these is on screen and ends inside the window: nothing to scroll sideways for."""
+    assert locator.count(), "nothing to look at"
+    for element in locator.all():
+        assert element.is_visible()
+        box = element.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, f"{element.inner_text()!r} is cut"
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.browser
+def test_a_phone_sees_the_score_the_split_and_the_nearest(browser, cast_app, cast, tmp_path):  # noqa: F811
+    width = 400
+    _, url = cast_app
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Verify").click()
+        upload(page, "verify-a", cast / SPLIT_PAIR[0])
+        upload(page, "verify-b", cast / SPLIT_PAIR[1])
+        for which in ("verify-a", "verify-b"):
+            page.locator(f"#{which} img").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Compare every model").click()
+        verdict = page.locator("#verify-verdict")
+        split = verdict.locator(".cmp-split")
+        split.wait_for(timeout=120_000)
+        assert split.inner_text() == (
+            "The models disagree: facenet-casia-webface says different people, dlib-resnet says same person."
+        )
+        assert_inside(page, verdict.locator(".cmp-verdict"), width)  # the verdicts and the common scores,
+        assert_inside(page, verdict.locator(".cmp-score"), width)  # one per model, whole, in the window
+        scores = verdict.locator(".cmp-score").all_inner_texts()
+        assert len(scores) == 2 and all(s.startswith("score: stranger pairs this close") for s in scores)
+        assert "fewer than 1 in 1,100" in scores[1]  # dlib-resnet's, second: closer than every LFW stranger pair
+        assert "how many of LFW's different-person pairs" in verdict.inner_text()  # the one sentence
+        assert page.evaluate(WIDER_THAN_THE_WINDOW) == []
+
+        page.get_by_role("tab", name="Identify").click()
+        upload(page, "identify-image", cast / "_group_photos" / "bbt1.jpg")
+        page.locator("#identify-image img").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Compare every model").click()
+        table = page.locator("#identify-table")
+        table.locator(".cmp-disagree").first.wait_for(timeout=120_000)
+        first = table.locator(".cmp-face").first  # the faces the models disagree on come first, marked
+        assert "≠ the models disagree" in first.inner_text()
+        nearest = table.locator(".cmp-nearest").first
+        assert nearest.inner_text().startswith("(nearest: ")
+        assert nearest.evaluate("e => getComputedStyle(e).color") == "rgb(136, 136, 136)"  # greyed
+        assert_inside(page, table.locator(".cmp-score"), width)
+        assert_inside(page, table.locator(".cmp-name"), width)
+        assert page.evaluate(WIDER_THAN_THE_WINDOW) == []
+
+        # one model's table (the default, dlib-resnet, which leaves Raj unknown): his nearest, greyed
+        upload(page, "identify-image", cast / "_group_photos" / "bbt2.jpg")
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Identify", exact=True).click()
+        table.locator(".identify-rows .cmp-nearest").first.wait_for(timeout=120_000)
+        assert "ms per face" in table.inner_text()
+        assert_inside(page, table.locator(".cmp-score"), width)
+        assert page.evaluate(WIDER_THAN_THE_WINDOW) == []
+    finally:
+        page.screenshot(path=str(tmp_path / "score-400.png"), full_page=True)
+        page.close()

@@ -83,16 +83,16 @@ def verify_rows(comparison) -> str:
     rows = [
         row(
             [
-                cell("model", f"<b>{html.escape(r.model)}</b>", "10em"),
-                cell("verdict", verdict_word(r.same_person), "8em", "cmp-verdict"),
-                cell("score: stranger pairs this close", score_text(r.score), "9em", "cmp-score"),
+                cell("model", f"<b>{html.escape(r.model)}</b>", "8em"),
+                cell("verdict", verdict_word(r.same_person), "7em", "cmp-verdict"),
+                cell("score: stranger pairs this close", score_text(r.score), "8em", "cmp-score"),
                 cell(
                     f"distance {r.distance:.3f} − threshold {r.threshold:.3f}",
                     margin_text(r.margin),
-                    "14em",
+                    "12em",
                     "cmp-margin",
                 ),
-                cell("time per face", ms_text(r.ms_per_face), "6em", "cmp-ms"),
+                cell("time per face", ms_text(r.ms_per_face), "5em", "cmp-ms"),
             ]
         )
         for r in comparison.results
@@ -117,9 +117,9 @@ def name_text(match) -> str:
 def face_cells(match) -> list[str]:
     measured = match.name is not None or match.nearest is not None  # else nobody to be near: nothing to score
     return [
-        cell("name", name_text(match), "11em", "cmp-name"),
-        cell("score: stranger pairs this close", score_text(match.score) if measured else "–", "9em", "cmp-score"),
-        cell("distance − threshold", margin_text(match.margin) if measured else "–", "14em", "cmp-margin"),
+        cell("name", name_text(match), "9em", "cmp-name"),
+        cell("score: stranger pairs this close", score_text(match.score) if measured else "–", "8em", "cmp-score"),
+        cell("distance − threshold", margin_text(match.margin) if measured else "–", "12em", "cmp-margin"),
     ]
 
 
@@ -161,7 +161,7 @@ def identify_comparison(comparison) -> str:
     for i in sorted(range(1, count + 1), key=lambda i: (i not in split, i)):
         mark = " <span class='cmp-disagree' style='color:#ef6c00'>≠ the models disagree</span>" if i in split else ""
         rows = [
-            row([cell("model", f"<b>{html.escape(r.model)}</b>", "10em"), *face_cells(r.faces[i - 1])])
+            row([cell("model", f"<b>{html.escape(r.model)}</b>", "8em"), *face_cells(r.faces[i - 1])])
             for r in comparison.results
         ]
         style = "border-left:4px solid #ef6c00;padding-left:8px;" if i in split else "padding-left:12px;"
