@@ -262,6 +262,9 @@ def test_a_phone_sees_the_score_the_split_and_the_nearest(browser, cast_app, cas
         scores = verdict.locator(".cmp-score").all_inner_texts()
         assert len(scores) == 2 and all(s.startswith("score: stranger pairs this close") for s in scores)
         assert "fewer than 1 in 1,100" in scores[1]  # dlib-resnet's, second: closer than every LFW stranger pair
+        margins = verdict.locator(".cmp-margin").all_inner_texts()  # signed, with the side in words
+        assert "over the threshold: different-people side" in margins[0] and margins[0].count("+") == 1
+        assert "under the threshold: same-person side" in margins[1] and "-0." in margins[1]
         assert "how many of LFW's different-person pairs" in verdict.inner_text()  # the one sentence
         assert page.evaluate(WIDER_THAN_THE_WINDOW) == []
 
@@ -274,6 +277,7 @@ def test_a_phone_sees_the_score_the_split_and_the_nearest(browser, cast_app, cas
         table.locator(".cmp-disagree").first.wait_for(timeout=120_000)
         first = table.locator(".cmp-face").first  # the faces the models disagree on come first, marked
         assert "≠ the models disagree" in first.inner_text()
+        assert "over the threshold: unknown side" in first.inner_text()  # the unknown answer's margin
         nearest = table.locator(".cmp-nearest").first
         assert nearest.inner_text().startswith("(nearest: ")
         assert nearest.evaluate("e => getComputedStyle(e).color") == "rgb(136, 136, 136)"  # greyed

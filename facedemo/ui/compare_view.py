@@ -27,12 +27,16 @@ def score_text(score) -> str:
     return f"{html.escape(score.text)}"
 
 
-def margin_text(margin: float | None) -> str:
-    """Distance minus threshold, signed, with the side it puts the face on in words."""
+def margin_text(margin: float | None, sides: tuple[str, str] = ("same-person side", "different-people side")) -> str:
+    """Distance minus threshold, signed, with the side it puts the face on in words (``sides``: the words for
+    at-or-under and over; Identify's are "named" and "unknown")."""
     if margin is None:
         return "<span style='opacity:.7'>no distance threshold</span>"
-    side = "same-person side" if margin <= 0 else "different-people side"
+    side = sides[0] if margin <= 0 else sides[1]
     return f"{margin:+.3f} ({'under' if margin <= 0 else 'over'} the threshold: {side})"
+
+
+IDENTIFY_SIDES = ("named side", "unknown side")
 
 
 def ms_text(ms: float | None) -> str:
@@ -119,7 +123,9 @@ def face_cells(match) -> list[str]:
     return [
         cell("name", name_text(match), "9em", "cmp-name"),
         cell("score: stranger pairs this close", score_text(match.score) if measured else "–", "8em", "cmp-score"),
-        cell("distance − threshold", margin_text(match.margin) if measured else "–", "12em", "cmp-margin"),
+        cell(
+            "distance − threshold", margin_text(match.margin, IDENTIFY_SIDES) if measured else "–", "12em", "cmp-margin"
+        ),
     ]
 
 
