@@ -93,6 +93,7 @@ def casia_pipeline(casia_settings):
     return Pipeline(casia_settings)
 
 
+@pytest.mark.slow  # both models loaded: about 40 s on 2 cores
 def test_verify_compare_on_a_pair_the_models_agree_on(casia_pipeline):
     comparison = casia_pipeline.compare_models(EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg")
     assert [r.model for r in comparison.results] == ["facenet-casia-webface", "dlib-resnet"]
@@ -106,6 +107,7 @@ def test_verify_compare_on_a_pair_the_models_agree_on(casia_pipeline):
     assert all(m["score"]["text"] and m["ms_per_face"] > 0 and m["margin"] < 0 for m in record["models"])
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_verify_compare_says_when_the_verdicts_split(casia_pipeline, cast):
     comparison = casia_pipeline.compare_models(*(cast / p for p in SPLIT_PAIR))
@@ -123,22 +125,23 @@ def test_verify_compare_says_when_the_verdicts_split(casia_pipeline, cast):
 
 
 @pytest.fixture(scope="module")
-def cast_gallery(casia_pipeline, cast, tmp_path_factory):
-    """The Big Bang Theory cast, three photos each, enrolled in every model."""
-    from facedemo.gallery import Gallery, open_store
-
-    gallery = Gallery(casia_pipeline, open_store(tmp_path_factory.mktemp("cast")))
+def cast_app(casia_settings, cast, tmp_path_factory):
+    """The dashboard with the cast enrolled (three photos each) in both offline models."""
+    demo, services, url = launch(casia_settings, tmp_path_factory.mktemp("score-gallery"))
+    gallery = services.owned()
     for folder in sorted(p for p in cast.iterdir() if p.is_dir() and not p.name.startswith("_")):
         gallery.enroll(folder.name, sorted(folder.glob("*.png"))[:3])
-    return gallery
+    yield services, url
+    demo.close()
 
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_identify_compare_marks_the_faces_the_models_name_differently(cast_gallery, cast):
+def test_identify_compare_marks_the_faces_the_models_name_differently(cast_app, cast):
     from facedemo.gallery.identify import compare_models
 
-    comparison = compare_models(cast_gallery.pipeline, [cast_gallery], cast / "_group_photos" / "bbt1.jpg")
+    gallery = cast_app[0].owned()  # the cast, three photos each, in both models
+    comparison = compare_models(gallery.pipeline, [gallery], cast / "_group_photos" / "bbt1.jpg")
     split = comparison.disagreements
     assert split, "the two models name every face of bbt1 alike"
     for i, matches in enumerate(zip(*(r.faces for r in comparison.results)), 1):
@@ -164,17 +167,6 @@ def test_identify_compare_marks_the_faces_the_models_name_differently(cast_galle
 
 
 # -- through the real app, and in a real browser at 400 px -------------------------------------------
-@pytest.fixture(scope="module")
-def cast_app(casia_settings, cast, tmp_path_factory):
-    """The dashboard with the cast enrolled (three photos each) in both offline models."""
-    demo, services, url = launch(casia_settings, tmp_path_factory.mktemp("score-gallery"))
-    gallery = services.owned()
-    for folder in sorted(p for p in cast.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        gallery.enroll(folder.name, sorted(folder.glob("*.png"))[:3])
-    yield services, url
-    demo.close()
-
-
 def upload_file(path: Path):
     from gradio_client import handle_file
 
@@ -296,3 +288,12 @@ def test_a_phone_sees_the_score_the_split_and_the_nearest(browser, cast_app, cas
     finally:
         page.screenshot(path=str(tmp_path / "score-400.png"), full_page=True)
         page.close()
+
+
+def test_the_margin_in_words():
+    from facedemo.ui.compare_view import IDENTIFY_SIDES, margin_text
+
+    assert margin_text(-0.0891) == "-0.089 (under the threshold: same-person side)"
+    assert margin_text(0.2217) == "+0.222 (over the threshold: different-people side)"
+    assert margin_text(0.0, IDENTIFY_SIDES).endswith("named side)")  # at the threshold is a match, as in verify
+    assert "no distance threshold" in margin_text(None)  # the classifier's limit is a probability
