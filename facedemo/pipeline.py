@@ -485,11 +485,16 @@ class Pipeline:
         threshold = params.threshold(threshold)  # refused before any model runs
         a, b = self.load(a), self.load(b)  # and so is a photo that cannot be read, whichever it is
         spec = self.spec(model)
-        first = self.choose_face(a, spec, "Image A")
-        second = self.choose_face(b, spec, "Image B")
+        chosen = []
+        for image, label in ((a, "Image A"), (b, "Image B")):
+            image, face, count, note = self._pick_face(image, label)
+            (embedded,), ms = self.timed_embed_faces(image, [face], spec)
+            chosen.append((ChosenFace(image, face, embedded.crop, embedded.embedding, count, note), ms))
+        (first, ms_a), (second, ms_b) = chosen
         limit = self.threshold(spec) if threshold is None else threshold
         notes = [n for n in (first.note, second.note) if n]
-        result = compare(spec.name, first.embedding, second.embedding, limit, notes, self.read_distributions(spec))
+        record = self.read_distributions(spec)
+        result = compare(spec.name, first.embedding, second.embedding, limit, notes, record, (ms_a + ms_b) / 2)
         return result, first, second
 
     def compare_models(self, a: ImageInput, b: ImageInput, models: Sequence[str] | None = None) -> ModelComparison:

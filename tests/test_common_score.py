@@ -104,6 +104,9 @@ def test_verify_compare_on_a_pair_the_models_agree_on(casia_pipeline):
         assert r.ms_per_face > 0
     record = comparison.to_json()
     assert record["agree"] is True and record["split"] is None
+    alone, _, _ = casia_pipeline.verify(EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg", "dlib-resnet")
+    assert alone.score == common_score(SHIPPED["dlib-resnet"], alone.distance, "dlib-resnet")
+    assert alone.ms_per_face > 0 and alone.to_json()["margin"] == round(alone.distance - alone.threshold, 4)
     assert all(m["score"]["text"] and m["ms_per_face"] > 0 and m["margin"] < 0 for m in record["models"])
 
 
