@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ from PIL import Image, ImageOps
 from . import params
 from .device import DeviceInfo, resolve_device
 from .errors import ImageError, InvalidParameterError, ModelUnavailableError, NoFaceError
+from .models import distributions
 from .models.base import Aligner, Embedder, ModelSpec, ModelStatus
+from .models.distributions import CommonScore, common_score
 from .models.registry import (
     DEFAULT_ORDER,
     build_embedder,
@@ -76,10 +79,17 @@ class VerifyResult:
     similarity: float
     threshold: float
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "image A holds 3 faces; the largest was used"
+    score: CommonScore | None = None  # the distance on the scale every model shares (None: no distributions)
+    ms_per_face: float | None = None  # aligning and embedding one face, measured in this request
 
     @property
     def same_person(self) -> bool:
         return self.distance <= self.threshold
+
+    @property
+    def margin(self) -> float:
+        """Distance minus threshold: below zero is the same-person side, and how far in."""
+        return self.distance - self.threshold
 
     def to_json(self) -> dict:
         return {
@@ -88,6 +98,9 @@ class VerifyResult:
             "similarity": round(self.similarity, 4),
             "threshold": round(self.threshold, 4),
             "same_person": self.same_person,
+            "margin": round(self.margin, 4),
+            "score": None if self.score is None else self.score.to_json(),
+            "ms_per_face": None if self.ms_per_face is None else round(self.ms_per_face, 1),
             "notes": list(self.notes),
         }
 
@@ -102,9 +115,25 @@ class ModelComparison:
     first: ChosenFace  # the faces compared (found once, embedded by every model)
     second: ChosenFace
 
+    @property
+    def agree(self) -> bool:
+        return len({r.same_person for r in self.results}) <= 1
+
+    @property
+    def split(self) -> str | None:
+        """The one line that says how the verdicts split, or None when the models agree."""
+        if self.agree:
+            return None
+        says = ", ".join(
+            f"{r.model} says {'same person' if r.same_person else 'different people'}" for r in self.results
+        )
+        return f"The models disagree: {says}."
+
     def to_json(self) -> dict:
         return {
             "models": [r.to_json() for r in self.results],
+            "agree": self.agree,
+            "split": self.split,
             "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
         }
 
@@ -126,13 +155,25 @@ class Explanation:
         }
 
 
-def compare(model: str, a: np.ndarray, b: np.ndarray, threshold: float, notes=()) -> VerifyResult:
+def compare(
+    model: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold: float,
+    notes=(),
+    record: dict | None = None,
+    ms_per_face: float | None = None,
+) -> VerifyResult:
+    """Two embeddings' verdict; ``record``: the model's distance distributions, for the common score."""
+    distance = l2_distance(a, b)
     return VerifyResult(
         model=model,
-        distance=l2_distance(a, b),
+        distance=distance,
         similarity=cosine_similarity(a, b),
         threshold=threshold,
         notes=tuple(notes),
+        score=common_score(record, distance, model),
+        ms_per_face=ms_per_face,
     )
 
 
@@ -276,6 +317,22 @@ class Pipeline:
     def threshold(self, model: ModelRef = None, task: str = "verify") -> float:
         """The threshold in force for a model: ``verify`` (1:1) or the stricter ``identify`` (1:N)."""
         return threshold_for(self.spec(model), self.settings.home, task)
+
+    def read_distributions(self, model: ModelRef = None) -> dict | None:
+        """The model's same/different distance histograms on LFW (the user's calibration, else the shipped
+        one; None for a model never calibrated): what its common score is read from. Reads a file."""
+        return distributions.load(self.spec(model).name, self.settings.home)
+
+    def timed_embed_faces(
+        self, image: Image.Image, faces: Sequence[Face], model: ModelRef = None, flip: bool | None = None
+    ) -> tuple[list[EmbeddedFace], float]:
+        """``embed_faces`` and the milliseconds it took per face (aligning and embedding, the mirror image
+        included when the model flips), with the model loaded before the clock starts."""
+        spec = self.spec(model)
+        self.embedder(spec)
+        start = time.perf_counter()
+        embedded = self.embed_faces(image, faces, spec, flip=flip)
+        return embedded, 1000.0 * (time.perf_counter() - start) / max(1, len(faces))
 
     def alignment(self, model: ModelRef = None) -> str:
         """The alignment in force for a model: the setting when one is given, else the model's own."""
@@ -428,11 +485,17 @@ class Pipeline:
         threshold = params.threshold(threshold)  # refused before any model runs
         a, b = self.load(a), self.load(b)  # and so is a photo that cannot be read, whichever it is
         spec = self.spec(model)
-        first = self.choose_face(a, spec, "Image A")
-        second = self.choose_face(b, spec, "Image B")
+        chosen = []
+        for image, label in ((a, "Image A"), (b, "Image B")):
+            image, face, count, note = self._pick_face(image, label)
+            (embedded,), ms = self.timed_embed_faces(image, [face], spec)
+            chosen.append((ChosenFace(image, face, embedded.crop, embedded.embedding, count, note), ms))
+        (first, ms_a), (second, ms_b) = chosen
         limit = self.threshold(spec) if threshold is None else threshold
         notes = [n for n in (first.note, second.note) if n]
-        return compare(spec.name, first.embedding, second.embedding, limit, notes), first, second
+        record = self.read_distributions(spec)
+        result = compare(spec.name, first.embedding, second.embedding, limit, notes, record, (ms_a + ms_b) / 2)
+        return result, first, second
 
     def compare_models(self, a: ImageInput, b: ImageInput, models: Sequence[str] | None = None) -> ModelComparison:
         """Verify the same pair with every available model (or ``models``): the faces are found once and
@@ -447,14 +510,16 @@ class Pipeline:
         results, crops = [], None
         for spec in specs:
             try:
-                (ea,) = self.embed_faces(image_a, [face_a], spec)
-                (eb,) = self.embed_faces(image_b, [face_b], spec)
+                (ea,), ms_a = self.timed_embed_faces(image_a, [face_a], spec)
+                (eb,), ms_b = self.timed_embed_faces(image_b, [face_b], spec)
             except ModelUnavailableError as exc:
                 unavailable[spec.name] = str(exc)
                 continue
             crops = crops or (ea, eb)
+            notes = [n for n in (note_a, note_b) if n]
+            record = self.read_distributions(spec)
             results.append(
-                compare(spec.name, ea.embedding, eb.embedding, self.threshold(spec), [n for n in (note_a, note_b) if n])
+                compare(spec.name, ea.embedding, eb.embedding, self.threshold(spec), notes, record, (ms_a + ms_b) / 2)
             )
         if not results:
             raise ModelUnavailableError(

@@ -38,13 +38,9 @@ def test_compare_every_model_through_the_api(casia_settings, tmp_path):
         b["box"] for b in rows["facenet-casia-webface"]["faces"]
     ]
     assert [u["model"] for u in result["unavailable"]] == ["facenet-vggface2"] and "facenet-vggface2" in note
-    assert table["headers"] == ["model", "#", "name", "distance", "threshold"]
-    assert sorted((r[0], r[2]) for r in table["data"]) == [
-        ("dlib-resnet", "Eileen Collins"),
-        ("dlib-resnet", "unknown"),
-        ("facenet-casia-webface", "Eileen Collins"),
-        ("facenet-casia-webface", "unknown"),
-    ]
+    assert "The models agree on every face." in table  # Collins named and Hopper unknown by both
+    assert table.count("Eileen Collins") >= 4  # named by both models; Hopper's nearest, greyed, in both
+    assert table.count("cmp-nearest") == 2 and table.count("unknown side") == 2  # Hopper, by each model
     assert len(annotated["annotations"]) == 2
 
 
@@ -108,7 +104,9 @@ def test_identify_compare_in_the_cli(capsys, tmp_path, monkeypatch, home):
     assert (
         main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--model", "dlib-resnet", "--json"]) == 0
     )
-    assert json.loads(capsys.readouterr().out) == rows["dlib-resnet"]
+    alone = json.loads(capsys.readouterr().out)
+    assert alone.pop("ms_per_face") > 0 and rows["dlib-resnet"].pop("ms_per_face") > 0  # measured in each run
+    assert alone == rows["dlib-resnet"]
     assert (
         main(["identify", f"{EXAMPLES}/group.jpg", "--gallery", str(gallery), "--compare", "--threshold", "0.5"]) == 2
     )

@@ -221,10 +221,14 @@ def cmd_verify(args) -> int:
     pipeline = pipeline_from(args)
     if args.compare:
         comparison = pipeline.compare_models(args.image_a, args.image_b, [args.model] if args.model else None)
-        lines = [f"{'model':<24}{'distance':>9}{'threshold':>10}  verdict"]
+        lines = [comparison.split] if comparison.split else []
+        lines += [f"{'model':<24}{'distance':>9}{'threshold':>10}{'margin':>8}{'ms/face':>8}  verdict, score"]
         for r in comparison.results:
+            verdict = "SAME person" if r.same_person else "DIFFERENT people"
+            score = f"{r.score.text} stranger pairs this close" if r.score else "no LFW distributions"
             lines.append(
-                f"{r.model:<24}{r.distance:>9.3f}{r.threshold:>10.3f}  {'SAME person' if r.same_person else 'DIFFERENT people'}"
+                f"{r.model:<24}{r.distance:>9.3f}{r.threshold:>10.3f}{r.margin:>+8.3f}{r.ms_per_face or 0:>8.0f}"
+                f"  {verdict}, {score}"
             )
         lines += [f"{m}: not run ({why})" for m, why in comparison.unavailable.items()]
         lines += list(comparison.results[0].notes)

@@ -463,10 +463,10 @@ def ship(pipeline, name: str, far: float) -> list[tuple[str, str]]:
     its shipped copy."""
     import shutil
 
-    from ..evaluation.distributions import SHIPPED as DISTRIBUTIONS
     from ..evaluation.robustness import SHIPPED as ROBUSTNESS
     from ..files import read_json, update_json
     from ..gallery.classifier import SHIPPED_STRANGERS
+    from ..models.distributions import SHIPPED as DISTRIBUTIONS
     from ..models.thresholds import OPEN_SET
     from ..models.thresholds import SHIPPED as THRESHOLDS
 

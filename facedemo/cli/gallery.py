@@ -286,11 +286,18 @@ def _compare_identify(args, services) -> int:
     models = [gallery.model_name(args.model)] if args.model else services.available_models()
     services.ready([gallery], models)
     comparison = gallery.compare_models(args.image, args.top_k, args.method, [args.model] if args.model else None)
-    lines = [f"{'model':<24}{'#':>3}  {'name':<28}{'distance':>9}{'threshold':>10}"]
+    split = comparison.disagreements
+    lines = [f"The models disagree on faces {', '.join(map(str, split))}." if split else "The models agree."]
+    lines += [f"{'model':<24}{'#':>3}  {'name':<28}{'distance':>9}{'threshold':>10}  score (stranger pairs this close)"]
     for r in comparison.results:
         for i, m in enumerate(r.faces, 1):
-            distance = "-" if m.distance is None else f"{m.distance:.3f}"
-            lines.append(f"{r.model:<24}{i:>3}  {(m.name or 'unknown'):<28}{distance:>9}{r.threshold:>10.3f}")
+            near = m.nearest
+            name = m.name or (f"unknown (nearest {near.name})" if near else "unknown")
+            distance = m.distance if m.name else (near.distance if near else None)
+            shown = "-" if distance is None else f"{distance:.3f}"
+            score = m.score.text if m.score else "-"
+            lines.append(f"{r.model:<24}{i:>3}  {name:<28}{shown:>9}{r.threshold:>10.3f}  {score}")
+    lines += [f"{r.model}: {r.ms_per_face:.0f} ms per face" for r in comparison.results if r.ms_per_face is not None]
     lines += [f"{m}: not run ({why})" for m, why in comparison.unavailable.items()]
     lines += list(comparison.notes)
     emit(args, comparison.to_json(), "\n".join(lines))

@@ -1,6 +1,7 @@
 """Evaluation: how well a model separates people, measured the standard ways. Metrics (scikit-learn),
 labelled pairs (LFW's files or a CSV), cached embeddings of many photos, the LFW protocol, calibration of
-thresholds on View 1, the distance distributions the Verify tab draws, and probe-set identification."""
+thresholds on View 1 (with the distance distributions it writes, read from ``models.distributions``), and
+probe-set identification."""
 
 from .calibration import CALIBRATION_PAIRS, Calibration, calibrate
 from .embed import EmbeddedImages, embed_images

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidParameterError
+from ..models import distributions
 from ..models.thresholds import save_calibration
 from ..progress import Progress
-from . import distributions
 from .metrics import DEFAULT_FAR, best_threshold, rates_at
 from .pairs import read_lfw_pairs
 from .verification import evaluate_pairs

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .. import params
 from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError, NoFaceError
 from ..models.base import ModelSpec
+from ..models.distributions import CommonScore, common_score
 from ..models.thresholds import expected_fpir, impostor_tail, open_set_threshold, threshold_for
 from ..pipeline import EmbeddedFace
 from ..vectors import centroid, l2_distance
@@ -35,12 +36,23 @@ class FaceMatch:
     name: str | None  # None: farther than the threshold from everyone (unknown)
     distance: float | None
     candidates: list[Candidate]
+    score: CommonScore | None = None  # the named distance (an unknown face: its nearest's) on the common scale
+    margin: float | None = None  # that distance minus the threshold (None: the classifier's threshold is no distance)
+
+    @property
+    def nearest(self) -> Candidate | None:
+        """An unknown face's closest person, and how close: what "unknown" was decided against."""
+        return self.candidates[0] if self.name is None and self.candidates else None
 
     def to_json(self) -> dict:
+        nearest = self.nearest
         return {
             "box": box_json(self.face.box),
             "name": self.name,
             "distance": None if self.distance is None else round(self.distance, 4),
+            "nearest": None if nearest is None else {"name": nearest.name, "distance": round(nearest.distance, 4)},
+            "margin": None if self.margin is None else round(self.margin, 4),
+            "score": None if self.score is None else self.score.to_json(),
             "candidates": [{"name": c.name, "distance": round(c.distance, 4)} for c in self.candidates],
         }
 
@@ -55,6 +67,7 @@ class IdentifyResult:
     note: str | None = None  # what the user should know about the answer (e.g. nobody is enrolled yet)
     expected_fpir: float | None = None  # the share of strangers expected to get a name at this threshold and size
     notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
+    ms_per_face: float | None = None  # aligning and embedding one face in this request (None: none embedded)
 
     def to_json(self) -> dict:
         return {
@@ -63,6 +76,7 @@ class IdentifyResult:
             "method": self.method,
             "threshold": round(self.threshold, 4),
             "people": self.people,
+            "ms_per_face": None if self.ms_per_face is None else round(self.ms_per_face, 1),
             "expected_fpir": None if self.expected_fpir is None else round(self.expected_fpir, 5),
             "note": self.note,
             "notes": list(self.notes),
@@ -79,9 +93,22 @@ class IdentifyComparison:
     image: Image.Image  # the photo as decoded, for drawing
     notes: tuple[str, ...] = ()  # about the photo, e.g. "The photo has 12 frames; only the first was used."
 
+    @property
+    def disagreements(self) -> list[int]:
+        """The faces (numbered from 1, as on the page) the models name differently, "unknown" counting as an
+        answer: one model says Raj and another unknown is a disagreement."""
+        return [
+            i
+            for i, matches in enumerate(zip(*(r.faces for r in self.results)), 1)
+            if len({m.name for m in matches}) > 1
+        ]
+
     def to_json(self) -> dict:
+        split = self.disagreements
         return {
             "models": [r.to_json() for r in self.results],
+            "agree": not split,
+            "disagree": split,
             "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
             "notes": list(self.notes),
         }
@@ -221,15 +248,30 @@ def identify_faces(
     own = sum(n for _, n, _ in active)
     if not faces:
         return IdentifyResult(ctx.model, method, ctx.threshold, [], own, None, ctx.expected_fpir)
+    ms = None
     if embedded is not None:
         vectors = {flip: np.stack([e.embedding for e in embedded]) for _, _, flip in active}
     else:
-        vectors = {
-            flip: np.stack([e.embedding for e in pipeline.embed_faces(picture, faces, ctx.spec, flip=flip)])
-            for flip in dict.fromkeys(flip for _, _, flip in active)
-        }
+        vectors, ms = {}, 0.0
+        for flip in dict.fromkeys(flip for _, _, flip in active):
+            done, took = pipeline.timed_embed_faces(picture, faces, ctx.spec, flip=flip)
+            vectors[flip], ms = np.stack([e.embedding for e in done]), ms + took
     results = [_decide(g, n, ctx, vectors[flip], faces, top_k, strangers) for g, n, flip in active]
-    return results[0] if len(results) == 1 else merge_results(results, top_k)
+    result = results[0] if len(results) == 1 else merge_results(results, top_k)
+    return scored(result, pipeline.read_distributions(ctx.spec), ms)
+
+
+def scored(result: IdentifyResult, record: dict | None, ms_per_face: float | None = None) -> IdentifyResult:
+    """Each face's distance (an unknown face's: its nearest person's) on the common scale and against the
+    threshold, and the time per face: what lets two models' answers be read side by side."""
+    faces = []
+    for match in result.faces:
+        near = match.distance if match.name is not None else (match.nearest.distance if match.nearest else None)
+        margin = None if near is None or result.method == "classifier" else near - result.threshold
+        faces.append(
+            replace(match, score=None if near is None else common_score(record, near, result.model), margin=margin)
+        )
+    return replace(result, faces=faces, ms_per_face=ms_per_face)
 
 
 def _decide(

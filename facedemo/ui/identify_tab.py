@@ -22,9 +22,7 @@ from .common import (
     shown_reason,
     user_errors,
 )
-
-TABLE_HEADERS = ["#", "name", "distance", "top candidates"]
-COMPARE_HEADERS = ["model", "#", "name", "distance", "threshold"]
+from .compare_view import identify_comparison, identify_table
 
 
 def face_label(index: int, match) -> str:
@@ -35,15 +33,6 @@ def result_note(result, target: float | None = None) -> str:
     if result.note:
         return f"**{result.note}**"
     return size_note(result, target)
-
-
-def compare_rows(comparison) -> list[list]:
-    """A row per model and face: the name (or unknown), its distance and that model's threshold."""
-    return [
-        [r.model, i, m.name or "unknown", None if m.distance is None else round(m.distance, 3), round(r.threshold, 3)]
-        for r in comparison.results
-        for i, m in enumerate(r.faces, 1)
-    ]
 
 
 def shown_box(box, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -58,12 +47,13 @@ def shown_box(box, size: tuple[int, int]) -> tuple[int, int, int, int]:
 
 
 def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
-    """Each face boxed once, labelled with its number and every model's answer."""
-    first = comparison.results[0]
+    """Each face boxed once, labelled with its number and every model's answer (≠ where they differ)."""
+    first, split = comparison.results[0], set(comparison.disagreements)
     return [
         (
             shown_box(match.face.box, comparison.image.size),
-            f"{i}. " + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results),
+            f"{i}. {'≠ ' if i in split else ''}"
+            + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results),
         )
         for i, match in enumerate(first.faces, 1)
     ]
@@ -94,9 +84,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
                 gr.Examples(examples["identify"], inputs=[image], label="Examples")
         with gr.Column(scale=2):
             annotated = gr.AnnotatedImage(label="Faces found", height=420)
-            table = gr.Dataframe(
-                headers=TABLE_HEADERS, label="Faces", interactive=False, wrap=True, elem_id="identify-table"
-            )
+            table = gr.HTML(label="Faces", elem_id="identify-table")  # rows that stack at 400 px (compare_view)
             note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
@@ -120,21 +108,12 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             progress=gradio_progress(progress),
         )
         boxes = [(shown_box(m.face.box, picture.size), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
-        rows = [
-            [
-                i,
-                m.name or "unknown",
-                None if m.distance is None else round(m.distance, 3),
-                ", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates),
-            ]
-            for i, m in enumerate(result.faces, 1)
-        ]
         unknown_first = sorted(range(len(result.faces)), key=lambda i: result.faces[i].name is not None)
         choices = [(face_label(i + 1, result.faces[i]), i) for i in unknown_first]
         people = [p.name for p in services.gallery(session).people()]
         return (
             (picture, boxes),
-            {"headers": TABLE_HEADERS, "data": rows},
+            identify_table(result),
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=people),
             result_note(result, services.settings.target_fpir),
@@ -155,7 +134,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         )
         return (
             (comparison.image, compare_boxes(comparison)),
-            {"headers": COMPARE_HEADERS, "data": compare_rows(comparison)},
+            identify_comparison(comparison),
             compare_note(comparison),
             page_json(comparison.to_json()),
         )
@@ -207,7 +186,7 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     clear_on_change(
         [image, model, method, top_k],
         [annotated, table, face_pick, note, enroll_note, result_json],
-        [None, {"headers": TABLE_HEADERS, "data": []}, gr.update(choices=[], value=None), "", "", None],
+        [None, "", gr.update(choices=[], value=None), "", "", None],
         [identified, compared],
     )
     return model

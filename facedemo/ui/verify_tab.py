@@ -7,8 +7,8 @@ import html
 import gradio as gr
 from PIL import Image
 
-from ..evaluation import distributions
 from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
+from ..models import distributions
 from ..services import Services, on_gpu
 from .common import (
     clear_on_change,
@@ -21,6 +21,7 @@ from .common import (
     shown_reason,
     user_errors,
 )
+from .compare_view import score_sentence, score_text, verify_rows
 
 
 def verdict_html(result) -> str:
@@ -30,19 +31,14 @@ def verdict_html(result) -> str:
         f"<div class='verdict' style='border-left:6px solid {color};padding:8px 14px'>"
         f"<div style='font-size:1.6em;font-weight:700;color:{color}'>{word}</div>"
         f"<div>distance <b>{result.distance:.3f}</b> {'≤' if result.same_person else '>'} threshold {result.threshold:.3f} · "
-        f"cosine similarity {result.similarity:.3f} · model {result.model}</div>{notes}</div>"
+        f"cosine similarity {result.similarity:.3f} · model {result.model}</div>"
+        f"<div>score: stranger pairs this close {score_text(result.score)}</div>{notes}</div>"
     )
 
 
 def compare_html(comparison) -> str:
-    """A row per model: distance, threshold and verdict; the models that could not run, and why."""
-    rows = []
-    for r in comparison.results:
-        color, word = ("#2e7d32", "same person") if r.same_person else ("#c62828", "different people")
-        rows.append(
-            f"<tr><td><b>{html.escape(r.model)}</b></td><td>{r.distance:.3f}</td><td>{r.threshold:.3f}</td>"
-            f"<td style='color:{color};font-weight:700'>{word}</td></tr>"
-        )
+    """A row per model: verdict, common score, margin to its threshold, time per face; one line first when
+    the verdicts split; the models that could not run, and why."""
     missing = "".join(
         f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(shown_reason(why))}</div>"
         for m, why in comparison.unavailable.items()
@@ -52,8 +48,8 @@ def compare_html(comparison) -> str:
         for n in (comparison.results[0].notes if comparison.results else ())
     )
     return (
-        f"<div class='verdict' style='padding:8px 14px'><table><tr><th>model</th><th>distance</th><th>threshold</th>"
-        f"<th>verdict</th></tr>{''.join(rows)}</table>{notes}{missing}</div>"
+        f"<div class='verdict' style='padding:8px 14px'>{verify_rows(comparison)}"
+        f"{score_sentence()}{notes}{missing}</div>"
     )
 
 
