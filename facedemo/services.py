@@ -43,6 +43,9 @@ from .vision.images import ImageInput, frames_note
 
 log = logging.getLogger("facedemo.services")
 VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
+# Public mode sweeps idle visitors at least this often: their data goes within this long after their time to
+# live (docs/PRIVACY.md promises a minute); a sweep that finds nobody to expire lists two folders.
+SWEEP_S = 30.0
 
 
 def on_gpu(fn):
@@ -223,10 +226,10 @@ class Services:
 
     def start_expiry(self, every_s: float | None = None) -> threading.Thread | None:
         """Public mode: purge what earlier runs left at once, then sweep idle visitors every ``every_s``
-        seconds (default: a quarter of the time to live, at most five minutes) in a daemon thread."""
+        seconds (default: a quarter of the time to live, at most ``SWEEP_S``) in a daemon thread."""
         if not self.public or self._sweeper is not None:
             return self._sweeper
-        interval = every_s or min(self.settings.visitor_ttl_s / 4, 300.0)
+        interval = every_s or min(self.settings.visitor_ttl_s / 4, SWEEP_S)
 
         def once() -> None:
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..services import Services
+from ..services import SWEEP_S, Services
 from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
 from .common import atomic_output_cache, model_choices, models_note, session_of
 
@@ -62,8 +62,10 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
     # are older than a visitor's time to live in public mode (Services sweeps the galleries on the same clock),
     # a day otherwise: an uploaded photo does not stay in GRADIO_TEMP_DIR for as long as the app runs. (A
     # deleted person's files go at once: gallery_tab's delete.)
+    # A visitor's uploads are at most as old as their last request, so with a sweep every SWEEP_S they go within
+    # a minute after their time to live, with their gallery.
     ttl = int(services.settings.visitor_ttl_s) if public else UPLOAD_TTL_S
-    cleanup = (max(1, min(ttl // 4, 300 if public else 3600)), ttl)
+    cleanup = (max(1, int(min(ttl // 4, SWEEP_S if public else 3600))), ttl)
     with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "
