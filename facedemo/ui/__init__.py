@@ -13,6 +13,7 @@ import gradio as gr
 from ..services import SWEEP_S, Services
 from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
 from .common import atomic_output_cache, model_choices, models_note, session_of
+from .refusals import refuse_in_words
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 UPLOAD_TTL_S = 86400  # outside public mode, how long gradio keeps an upload or an output file
@@ -57,6 +58,7 @@ def theme() -> gr.Theme:
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
     atomic_output_cache()  # two identical outputs at once must not rewrite a file being served
+    refuse_in_words()  # gradio's refusals of an input file (a URL, /etc/passwd) become sentences
     public = services.public
     # gradio's own cache cleanup deletes uploads and the copies of thumbnails and results it served once they
     # are older than a visitor's time to live in public mode (Services sweeps the galleries on the same clock),
