@@ -17,6 +17,11 @@ MAX_TOP_K = 50
 # 32 x 32 = 1024 occluded copies embedded at once: beyond it the patch is a few pixels wide and the batch
 # holds a CPU for minutes.
 MAX_OCCLUSION_GRID = 32
+# No request may cost more than this much CPU time (#33). An occlusion map embeds one copy of the face per grid
+# cell: ~36 ms of CPU per cell for InceptionResnetV1 and ~11 for dlib's network on this project's 2 cores
+# (docs/BENCHMARKS.md, "Bounded cost"); 40 ms per cell and model keeps the estimate on the safe side.
+MAX_REQUEST_CPU_S = 30.0
+CPU_MS_PER_OCCLUSION_CELL = 40.0
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 # Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
 # sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
@@ -92,6 +97,20 @@ def occlusion_grid(value) -> int | None:
     if value is None:
         return None
     return number(value, "The occlusion grid (patch positions per side)", 2, MAX_OCCLUSION_GRID, integer=True)
+
+
+def occlusion_cost(grid: int, models: int) -> None:
+    """Refuse, with its cost, an occlusion map that would hold a CPU longer than ``MAX_REQUEST_CPU_S``."""
+    cells = grid * grid * models
+    seconds = cells * CPU_MS_PER_OCCLUSION_CELL / 1000
+    if seconds <= MAX_REQUEST_CPU_S:
+        return
+    largest = math.isqrt(int(MAX_REQUEST_CPU_S * 1000 / CPU_MS_PER_OCCLUSION_CELL / max(models, 1)))
+    raise InvalidParameterError(
+        f"A {grid} x {grid} grid for {models} model(s) is {cells:,} embeddings, about {seconds:.0f} s of CPU here "
+        f"(~{CPU_MS_PER_OCCLUSION_CELL:.0f} ms each); one request may take {MAX_REQUEST_CPU_S:.0f} s at most. "
+        f"Use a grid of {largest} or less" + (", or fewer models." if models > 1 else ".")
+    )
 
 
 def _show(value: float) -> str:

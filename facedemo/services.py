@@ -21,6 +21,7 @@ from . import params
 from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
 from .evaluation import read_pairs
 from .evaluation.disagreement import DEFAULT_HARDEST, Disagreements, compare_pairs
+from .evaluation.embed import chosen_models, uncached
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS
 from .evaluation.robustness import RobustnessResult, cached_robustness
 from .files import purge_scratch, purge_stale_scratch, scratch_owners
@@ -46,6 +47,9 @@ VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visit
 # Public mode sweeps idle visitors at least this often: their data goes within this long after their time to
 # live (docs/PRIVACY.md promises a minute); a sweep that finds nobody to expire lists two folders.
 SWEEP_S = 30.0
+# CPU seconds to detect and embed one LFW photo with one model on this project's 2 cores: the first
+# `/disagreements` on LFW's 1,000 test pairs took 105-133 CPU s for two models (#33).
+LFW_CPU_S_PER_PHOTO = 0.035
 
 
 def on_gpu(fn):
@@ -77,6 +81,8 @@ class Services:
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
+        self._flights: dict[tuple, threading.Lock] = {}  # one lock per piece of shared work (single flight)
+        self._answers: dict[tuple, object] = {}  # what that work gave, kept for the next asker
         purge_stale_scratch()  # what a process that died (kill -9, a crash) was unpacking or drawing
 
     @property
@@ -347,6 +353,16 @@ class Services:
         """Whether LFW's pairs file is on this machine: what ``lfw_disagreements`` needs (a Space has none)."""
         return (Path(root) / pairs_file).is_file()
 
+    def lfw_cost(self, root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> tuple[int, float]:
+        """What ``lfw_disagreements`` would compute before answering: photos to embed (summed over the models)
+        and the CPU seconds that takes here; (0, 0.0) once every model's embeddings are cached."""
+        path = Path(root) / pairs_file
+        if not path.is_file():
+            return 0, 0.0
+        photos = [p for pair in read_pairs(path, root) for p in (pair.a, pair.b)]
+        todo = sum(uncached(self.pipeline, photos, name) for name in chosen_models(self.pipeline)[0])
+        return todo, todo * LFW_CPU_S_PER_PHOTO
+
     def lfw_disagreements(
         self,
         root: Path = SHARED_LFW,
@@ -356,12 +372,32 @@ class Services:
     ) -> Disagreements:
         """Every available model on LFW View 1's test pairs (unseen by the calibration), through the
         evaluation cache: minutes on a CPU the first time, then a second or so. ``progress_for(label)``: a
-        progress callback per model (the dashboard's bar through those minutes)."""
+        progress callback per model (the dashboard's bar through those minutes).
+
+        The work is done once for everyone: two visitors asking at once wait for one computation (a lock per
+        question), and the answer is kept for the next. In public mode a first computation that would cost more
+        than ``params.MAX_REQUEST_CPU_S`` is refused with its cost: the operator fills the cache once."""
         path = Path(root) / pairs_file
         if not path.is_file():
             raise DataUnavailableError(f"LFW's {pairs_file} is not on this machine (looked in {root}).")
-        pairs = read_pairs(path, root)
-        return compare_pairs(self.pipeline, pairs, hardest=hardest, source=pairs_file, progress_for=progress_for)
+        key = ("lfw", str(path), int(hardest), tuple(chosen_models(self.pipeline)[0]))
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            if key in self._answers:
+                return self._answers[key]
+            if self.public:
+                photos, seconds = self.lfw_cost(root, pairs_file)
+                if seconds > params.MAX_REQUEST_CPU_S:
+                    raise DataUnavailableError(
+                        f"LFW's pairs are not embedded on this server yet: {photos:,} photo embeddings, about "
+                        f"{seconds:.0f} s of CPU, more than one request may take here ({params.MAX_REQUEST_CPU_S:.0f} s). "
+                        "Judge your own gallery's pairs instead."
+                    )
+            pairs = read_pairs(path, root)
+            result = compare_pairs(self.pipeline, pairs, hardest=hardest, source=pairs_file, progress_for=progress_for)
+            self._answers[key] = result
+            return result
 
     def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
         """The robustness figures `eval robustness` saved for LFW View 1's test pairs, for every model that has

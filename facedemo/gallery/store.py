@@ -469,11 +469,11 @@ class _Client:
 
     def get_or_create_collection(self, name: str, **options):
         self._run(lambda c: self._pool.keep(self._namespace, c.get_or_create_collection(name, **options)))
-        return _Collection(self, name)
+        return _Collection(self._pool, self._namespace, name)
 
     def get_collection(self, name: str, **options):
         self._run(lambda c: self._pool.keep(self._namespace, c.get_collection(name, **options)))
-        return _Collection(self, name)
+        return _Collection(self._pool, self._namespace, name)
 
     def list_collections(self):
         return self._run(lambda c: c.list_collections())
@@ -487,11 +487,11 @@ class _Collection:
     """A collection of a visitor's Chroma, found again by name in the client open at each call (the pool
     keeps the real collection objects only while their client is open: a closed one's go with it)."""
 
-    def __init__(self, client: _Client, name: str):
-        self._client, self.name = client, name
+    def __init__(self, pool: VisitorClients, namespace: str, name: str):
+        self._pool, self._namespace, self.name = pool, namespace, name
 
     def _call(self, use):
-        return self._client._run(lambda c: use(self._client._pool.collection(self._client._namespace, c, self.name)))
+        return self._pool.run(self._namespace, lambda c: use(self._pool.collection(self._namespace, c, self.name)))
 
     @property
     def metadata(self):
@@ -500,7 +500,7 @@ class _Collection:
     def modify(self, **changes) -> None:
         self._call(lambda col: col.modify(**changes))
         if "name" in changes:
-            self._client._pool.renamed(self._client._namespace, self.name)
+            self._pool.renamed(self._namespace, self.name)
             self.name = changes["name"]
 
     def __getattr__(self, method: str):  # get, upsert, update, delete, count, query
