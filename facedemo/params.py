@@ -22,6 +22,9 @@ MAX_OCCLUSION_GRID = 32
 # (docs/BENCHMARKS.md, "Bounded cost"); 40 ms per cell and model keeps the estimate on the safe side.
 MAX_REQUEST_CPU_S = 30.0
 CPU_MS_PER_OCCLUSION_CELL = 40.0
+# Photos one public-mode request may detect and embed (an enrollment, an import, an album): enrolling costs
+# ~0.2 s a photo with both offline models on 2 cores, about twice that in CPU time, and a large photo more.
+MAX_PUBLIC_PHOTOS = 50
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 # Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
 # sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
@@ -111,6 +114,16 @@ def occlusion_cost(grid: int, models: int) -> None:
         f"(~{CPU_MS_PER_OCCLUSION_CELL:.0f} ms each); one request may take {MAX_REQUEST_CPU_S:.0f} s at most. "
         f"Use a grid of {largest} or less" + (", or fewer models." if models > 1 else ".")
     )
+
+
+def public_photos(count: int) -> None:
+    """Refuse more photos in one public-mode request than ``MAX_PUBLIC_PHOTOS``, saying how to go on."""
+    if count > MAX_PUBLIC_PHOTOS:
+        raise InvalidParameterError(
+            f"{count:,} photos at once are more than this public demo takes in one request ({MAX_PUBLIC_PHOTOS}: "
+            f"each is a fraction of a second of CPU here, and one request may take {MAX_REQUEST_CPU_S:.0f} s at most). "
+            "Send them in parts."
+        )
 
 
 def _show(value: float) -> str:

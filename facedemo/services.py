@@ -27,6 +27,7 @@ from .evaluation.robustness import RobustnessResult, cached_robustness
 from .files import purge_scratch, purge_stale_scratch, scratch_owners
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
+from .gallery.archive import photo_count
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .gallery.identify import (
     DEFAULT_METHOD,
@@ -293,12 +294,20 @@ class Services:
         (read-only) after it."""
         return [self.gallery(session)] + ([self.shared()] if self.public else [])
 
+    def photos_allowed(self, sources) -> None:
+        """In public mode, refuse a request of more photos than one request may embed (``params.public_photos``);
+        a zip counts its photos."""
+        if self.public:
+            paths = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
+            params.public_photos(sum(photo_count(p) if p.suffix.lower() == ".zip" else 1 for p in paths))
+
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(
         self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None
     ) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
+        self.photos_allowed(sources)
         pipeline = self.pipeline_for(session)
         searched = self.searched(session)
         self.ready(searched, [pipeline.spec(model).name])

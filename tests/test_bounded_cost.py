@@ -130,3 +130,38 @@ def test_public_mode_refuses_an_lfw_computation_over_the_bound_before_it_starts(
     with pytest.raises(DataUnavailableError, match="not embedded on this server yet"):
         services.lfw_disagreements(shared_faces / "lfw")
     assert cpu_s() - before < 5  # refused before embedding anything
+
+
+@pytest.mark.slow
+def test_public_mode_refuses_more_photos_in_one_request_than_it_may_embed(settings, tmp_path):
+    """An enrollment, an import or an album of more than MAX_PUBLIC_PHOTOS photos is refused before any is
+    read (a zip of 20,000 photos was hours of CPU); outside public mode the same request is allowed."""
+    import zipfile
+
+    from gradio_client import Client, handle_file
+    from test_app import launch
+
+    too_many = params.MAX_PUBLIC_PHOTOS + 1
+    archive = tmp_path / "people.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(too_many):
+            zf.write(EXAMPLES / "hopper.jpg", f"people/Grace {i}/hopper.jpg")
+    photos = [tmp_path / f"p{i}.jpg" for i in range(too_many)]
+    for p in photos:
+        shutil.copy(EXAMPLES / "hopper.jpg", p)
+    demo, services, url = launch(settings, tmp_path / "gallery", public=True)
+    try:
+        client = Client(url, verbose=False)
+        for api, args in (
+            ("/import", (handle_file(str(archive)),)),
+            ("/enroll", ("Grace", [handle_file(str(p)) for p in photos])),
+        ):
+            with pytest.raises(Exception) as caught:
+                client.predict(*args, api_name=api)
+            assert f"{too_many} photos at once are more than this public demo takes in one request" in str(caught.value)
+        with pytest.raises(InvalidParameterError, match="Send them in parts"):
+            services.album([archive], "a-visitor")
+        assert services.gallery(client.session_hash).people() == []
+    finally:
+        demo.close()
+    Services(replace(settings, gallery_dir=tmp_path / "private")).photos_allowed([archive, *photos])  # not public
