@@ -110,3 +110,22 @@ def test_gradio_client_gets_the_sentence_for_a_url(app):
             handle_file("http://127.0.0.1:9/a.jpg"), handle_file("https://example.com/b.jpg"), api_name="/compare"
         )
     assert f"Photo A: {URL}" in str(caught.value)
+
+
+def test_an_upload_as_a_browser_sends_it_is_accepted(app):
+    """The page sends an uploaded file's cache path with the URL gradio serves it under: that is no web
+    address to refuse (only ``path`` is read before the handler)."""
+    import httpx
+
+    _, url = app
+    with open(EXAMPLES / "hopper.jpg", "rb") as fh:
+        uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": ("hopper.jpg", fh, "image/jpeg")}).json()[0]
+    value = {
+        "path": uploaded,
+        "url": f"{url}gradio_api/file={uploaded}",
+        "orig_name": "hopper.jpg",
+        "mime_type": "image/jpeg",
+        "meta": {"_type": "gradio.FileData"},
+    }
+    answer = call(url, "identify", [value, None, 3, None])
+    assert answer["event"] == "complete" and answer["data"][-1]["faces"], answer

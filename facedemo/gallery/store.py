@@ -504,6 +504,9 @@ class _Collection:
             self.name = changes["name"]
 
     def __getattr__(self, method: str):  # get, upsert, update, delete, count, query
+        if method.startswith("_"):
+            raise AttributeError(method)
+
         def call(*args, **kwargs):
             return self._call(lambda col: getattr(col, method)(*args, **kwargs))
 

@@ -29,9 +29,10 @@ def _label(block) -> str:
 
 
 def _paths(value) -> list[str]:
-    """Every path or URL a FileData (or a list of them) names; a value of another shape names none."""
+    """Every path a FileData (or a list of them) names; a value of another shape names none. Only ``path``:
+    a browser's upload also carries the ``url`` gradio serves it under, which preprocessing never reads."""
     if isinstance(value, dict):
-        return [str(v) for v in (value.get("path"), value.get("url")) if v] if "path" in value or "url" in value else []
+        return [str(value["path"])] if value.get("path") else []
     if isinstance(value, (list, tuple)):
         return [p for item in value for p in _paths(item)]
     return []
