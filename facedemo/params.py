@@ -17,6 +17,14 @@ MAX_TOP_K = 50
 # 32 x 32 = 1024 occluded copies embedded at once: beyond it the patch is a few pixels wide and the batch
 # holds a CPU for minutes.
 MAX_OCCLUSION_GRID = 32
+# No request may cost more than this much CPU time (#33). An occlusion map embeds one copy of the face per grid
+# cell: ~36 ms of CPU per cell for InceptionResnetV1 and ~11 for dlib's network on this project's 2 cores
+# (docs/BENCHMARKS.md, "Bounded cost"); 40 ms per cell and model keeps the estimate on the safe side.
+MAX_REQUEST_CPU_S = 30.0
+CPU_MS_PER_OCCLUSION_CELL = 40.0
+# Photos one public-mode request may detect and embed (an enrollment, an import, an album): enrolling costs
+# ~0.2 s a photo with both offline models on 2 cores, about twice that in CPU time, and a large photo more.
+MAX_PUBLIC_PHOTOS = 50
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 # Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
 # sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
@@ -92,6 +100,30 @@ def occlusion_grid(value) -> int | None:
     if value is None:
         return None
     return number(value, "The occlusion grid (patch positions per side)", 2, MAX_OCCLUSION_GRID, integer=True)
+
+
+def occlusion_cost(grid: int, models: int) -> None:
+    """Refuse, with its cost, an occlusion map that would hold a CPU longer than ``MAX_REQUEST_CPU_S``."""
+    cells = grid * grid * models
+    seconds = cells * CPU_MS_PER_OCCLUSION_CELL / 1000
+    if seconds <= MAX_REQUEST_CPU_S:
+        return
+    largest = math.isqrt(int(MAX_REQUEST_CPU_S * 1000 / CPU_MS_PER_OCCLUSION_CELL / max(models, 1)))
+    raise InvalidParameterError(
+        f"A {grid} x {grid} grid for {models} model(s) is {cells:,} embeddings, about {seconds:.0f} s of CPU here "
+        f"(~{CPU_MS_PER_OCCLUSION_CELL:.0f} ms each); one request may take {MAX_REQUEST_CPU_S:.0f} s at most. "
+        f"Use a grid of {largest} or less" + (", or fewer models." if models > 1 else ".")
+    )
+
+
+def public_photos(count: int) -> None:
+    """Refuse more photos in one public-mode request than ``MAX_PUBLIC_PHOTOS``, saying how to go on."""
+    if count > MAX_PUBLIC_PHOTOS:
+        raise InvalidParameterError(
+            f"{count:,} photos at once are more than this public demo takes in one request ({MAX_PUBLIC_PHOTOS}: "
+            f"each is a fraction of a second of CPU here, and one request may take {MAX_REQUEST_CPU_S:.0f} s at most). "
+            "Send them in parts."
+        )
 
 
 def _show(value: float) -> str:

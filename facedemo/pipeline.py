@@ -542,7 +542,8 @@ class Pipeline:
         Args:
             a, b: the two photos; the largest face of each is used (found once, aligned for each model).
             models: model names (default: every available model).
-            grid: patch positions per side (default: 7 on a CPU, 14 on CUDA).
+            grid: patch positions per side (default: 7 on a CPU, 14 on CUDA); on a CPU, a grid that would cost
+                more than ``params.MAX_REQUEST_CPU_S`` for these models is refused with its cost.
             occlude: whose chip the grey patch slides over, ``"a"`` or ``"b"``.
 
         Returns:
@@ -554,9 +555,11 @@ class Pipeline:
         grid = params.occlusion_grid(grid) or default_grid(self.device.is_cuda)
         if occlude not in ("a", "b"):
             raise InvalidParameterError(f"Occlude face 'a' or 'b', not {occlude!r}.")
+        specs, unavailable = self.models_to_run(models)
+        if not self.device.is_cuda:  # refused before any face is found: a GPU takes seconds, a CPU minutes
+            params.occlusion_cost(grid, len(specs))
         image_a, face_a, _, note_a = self._pick_face(a, "Image A")
         image_b, face_b, _, note_b = self._pick_face(b, "Image B")
-        specs, unavailable = self.models_to_run(models)
         maps = []
         for spec in specs:
             try:

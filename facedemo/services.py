@@ -21,11 +21,13 @@ from . import params
 from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
 from .evaluation import read_pairs
 from .evaluation.disagreement import DEFAULT_HARDEST, Disagreements, compare_pairs
+from .evaluation.embed import chosen_models, uncached
 from .evaluation.robustness import DEFAULT_PAIRS as ROBUSTNESS_PAIRS
 from .evaluation.robustness import RobustnessResult, cached_robustness
 from .files import purge_scratch, purge_stale_scratch, scratch_owners
 from .gallery import ChromaStore, Gallery, GalleryView, IdentifyResult, open_store
 from .gallery.album import Album, cluster_album
+from .gallery.archive import photo_count
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .gallery.identify import (
     DEFAULT_METHOD,
@@ -43,6 +45,12 @@ from .vision.images import ImageInput, frames_note
 
 log = logging.getLogger("facedemo.services")
 VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
+# Public mode sweeps idle visitors at least this often: their data goes within this long after their time to
+# live (docs/PRIVACY.md promises a minute); a sweep that finds nobody to expire lists two folders.
+SWEEP_S = 30.0
+# CPU seconds to detect and embed one LFW photo with one model on this project's 2 cores: the first
+# `/disagreements` on LFW's 1,000 test pairs took 105-133 CPU s for two models (#33).
+LFW_CPU_S_PER_PHOTO = 0.035
 
 
 def on_gpu(fn):
@@ -74,6 +82,8 @@ class Services:
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
+        self._flights: dict[tuple, threading.Lock] = {}  # one lock per piece of shared work (single flight)
+        self._answers: dict[tuple, object] = {}  # what that work gave, kept for the next asker
         purge_stale_scratch()  # what a process that died (kill -9, a crash) was unpacking or drawing
 
     @property
@@ -223,10 +233,10 @@ class Services:
 
     def start_expiry(self, every_s: float | None = None) -> threading.Thread | None:
         """Public mode: purge what earlier runs left at once, then sweep idle visitors every ``every_s``
-        seconds (default: a quarter of the time to live, at most five minutes) in a daemon thread."""
+        seconds (default: a quarter of the time to live, at most ``SWEEP_S``) in a daemon thread."""
         if not self.public or self._sweeper is not None:
             return self._sweeper
-        interval = every_s or min(self.settings.visitor_ttl_s / 4, 300.0)
+        interval = every_s or min(self.settings.visitor_ttl_s / 4, SWEEP_S)
 
         def once() -> None:
             try:
@@ -284,12 +294,20 @@ class Services:
         (read-only) after it."""
         return [self.gallery(session)] + ([self.shared()] if self.public else [])
 
+    def photos_allowed(self, sources) -> None:
+        """In public mode, refuse a request of more photos than one request may embed (``params.public_photos``);
+        a zip counts its photos."""
+        if self.public:
+            paths = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
+            params.public_photos(sum(photo_count(p) if p.suffix.lower() == ".zip" else 1 for p in paths))
+
     # -- an unlabelled album grouped into people ----------------------------------------------------
     def album(
         self, sources, session: str | None, model: str | None = None, method: str | None = None, progress=None
     ) -> Album:
         """Every face of the photos grouped into people, with thumbnails for the page; faces matching
         someone in the visitor's gallery (and, in public mode, the shared one) are labelled."""
+        self.photos_allowed(sources)
         pipeline = self.pipeline_for(session)
         searched = self.searched(session)
         self.ready(searched, [pipeline.spec(model).name])
@@ -353,6 +371,16 @@ class Services:
         """Whether LFW's pairs file is on this machine: what ``lfw_disagreements`` needs (a Space has none)."""
         return (Path(root) / pairs_file).is_file()
 
+    def lfw_cost(self, root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> tuple[int, float]:
+        """What ``lfw_disagreements`` would compute before answering: photos to embed (summed over the models)
+        and the CPU seconds that takes here; (0, 0.0) once every model's embeddings are cached."""
+        path = Path(root) / pairs_file
+        if not path.is_file():
+            return 0, 0.0
+        photos = [p for pair in read_pairs(path, root) for p in (pair.a, pair.b)]
+        todo = sum(uncached(self.pipeline, photos, name) for name in chosen_models(self.pipeline)[0])
+        return todo, todo * LFW_CPU_S_PER_PHOTO
+
     def lfw_disagreements(
         self,
         root: Path = SHARED_LFW,
@@ -362,12 +390,32 @@ class Services:
     ) -> Disagreements:
         """Every available model on LFW View 1's test pairs (unseen by the calibration), through the
         evaluation cache: minutes on a CPU the first time, then a second or so. ``progress_for(label)``: a
-        progress callback per model (the dashboard's bar through those minutes)."""
+        progress callback per model (the dashboard's bar through those minutes).
+
+        The work is done once for everyone: two visitors asking at once wait for one computation (a lock per
+        question), and the answer is kept for the next. In public mode a first computation that would cost more
+        than ``params.MAX_REQUEST_CPU_S`` is refused with its cost: the operator fills the cache once."""
         path = Path(root) / pairs_file
         if not path.is_file():
             raise DataUnavailableError(f"LFW's {pairs_file} is not on this machine (looked in {root}).")
-        pairs = read_pairs(path, root)
-        return compare_pairs(self.pipeline, pairs, hardest=hardest, source=pairs_file, progress_for=progress_for)
+        key = ("lfw", str(path), int(hardest), tuple(chosen_models(self.pipeline)[0]))
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            if key in self._answers:
+                return self._answers[key]
+            if self.public:
+                photos, seconds = self.lfw_cost(root, pairs_file)
+                if seconds > params.MAX_REQUEST_CPU_S:
+                    raise DataUnavailableError(
+                        f"LFW's pairs are not embedded on this server yet: {photos:,} photo embeddings, about "
+                        f"{seconds:.0f} s of CPU, more than one request may take here ({params.MAX_REQUEST_CPU_S:.0f} s). "
+                        "Judge your own gallery's pairs instead."
+                    )
+            pairs = read_pairs(path, root)
+            result = compare_pairs(self.pipeline, pairs, hardest=hardest, source=pairs_file, progress_for=progress_for)
+            self._answers[key] = result
+            return result
 
     def robustness(self, root: Path = SHARED_LFW) -> RobustnessResult:
         """The robustness figures `eval robustness` saved for LFW View 1's test pairs, for every model that has

@@ -75,9 +75,14 @@ def test_umap_map_separates_clusters():
 
 def test_histogram_has_both_classes_and_the_threshold_line():
     fig = distance_histogram([0.2, 0.3, 0.9, 1.0, 1.1], [1, 1, 0, 0, 0], threshold=0.6)
-    assert [t.type for t in fig.data] == ["histogram", "histogram"]
+    assert [t.type for t in fig.data] == ["bar", "bar"]  # binned on the server: 50 bars whatever the pairs
     assert fig.data[0].name == "same person (2)" and fig.data[1].name == "different people (3)"
-    assert list(fig.data[0].x) == [0.2, 0.3]
+    assert len(fig.data[0].x) == 50 and sum(fig.data[0].customdata) == 2 and sum(fig.data[1].customdata) == 3
+    width = fig.data[0].x[1] - fig.data[0].x[0]
+    assert [round(x, 6) for x, n in zip(fig.data[0].x, fig.data[0].customdata) if n] == [
+        round(x, 6) for x in fig.data[0].x if abs(x - 0.2) <= width / 2 or abs(x - 0.3) <= width / 2
+    ]
+    assert abs(sum(fig.data[1].y) - 1) < 1e-9
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     assert len(lines) == 1 and lines[0].x0 == lines[0].x1 == 0.6
     assert not distance_histogram([0.2, 0.9], [1, 0], threshold=None).layout.shapes
@@ -326,3 +331,24 @@ def test_two_faces_draw_on_a_clean_axis():
     rng = np.random.default_rng(3)
     coords, method = project(rng.normal(size=(2, 128)), "pca")
     assert method == "pca" and np.all(coords[:, 1] == 0.0) and abs(coords[0, 0]) > 0.1
+
+
+def test_a_large_gallery_is_sampled_and_binned_and_says_so():
+    """Past MAX_PAIRS pairs a view measures every same-person pair and a random sample of the rest, the map
+    draws MAX_POINTS faces, and the figures and the note say so (a 10,000-person gallery answered 735 MB)."""
+    from facedemo.bench.gallery import synthetic_vectors
+    from facedemo.explorer import explore
+    from facedemo.explorer.exploration import MAX_POINTS
+    from facedemo.explorer.views import MAX_PAIRS
+
+    people, per = 1_500, 2  # 3,000 faces: 4.5 million pairs
+    vectors = synthetic_vectors(people * per, per_person=per)
+    names = [f"p{k % people}" for k in range(people * per)]
+    result = explore(FakeGallery({"model-a": (vectors, names)}), "model-a", "pca")
+    view = result.view
+    assert view.sampled and len(view.distances) == MAX_PAIRS and view.all_pairs == 3_000 * 2_999 // 2
+    assert view.labels.sum() == people  # every same-person pair is there
+    assert sum(len(t.x) for t in result.projection.data) == MAX_POINTS
+    assert "random sample" in result.projection.layout.title.text and "pairs" in result.histogram.layout.title.text
+    assert f"a random sample of {MAX_POINTS:,} faces" in result.note and "of the 4,498,500 pairs" in result.note
+    assert len(result.histogram.to_json()) < 50_000

@@ -143,9 +143,15 @@ def register(sub) -> None:
         help="public mode's memory per visitor: waves of visitors store a small gallery and expire; resident MB after each wave",
     )
     b.add_argument("--waves", type=int, default=5)
+    b.add_argument(
+        "--live",
+        type=int,
+        help="instead of waves: this many visitors live at once (each stores a face), their peak open files, "
+        "threads and memory, and the memory after they all expire",
+    )
     b.add_argument("--visitors", type=int, default=100, help="visitors per wave (default 100)")
-    b.add_argument("--people", type=int, default=2, help="people each visitor enrolls (default 2)")
-    b.add_argument("--faces", type=int, default=3, help="faces per person (default 3)")
+    b.add_argument("--people", type=int, help="people each visitor enrolls (default 2; 1 with --live)")
+    b.add_argument("--faces", type=int, help="faces per person (default 3; 1 with --live)")
     b.add_argument("--gallery", help="gallery folder (default: a temporary one)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_visitors)
@@ -278,15 +284,26 @@ def cmd_bench_load(args) -> int:
 def cmd_bench_visitors(args) -> int:
     import sys
 
-    from ..bench.visitors import bench_visitors
+    from ..bench.visitors import bench_live, bench_visitors
     from ..services import Services
     from .common import emit
 
+    if args.live is not None:
+        report = bench_live(
+            args.live,
+            args.people or 1,
+            args.faces or 1,
+            args.gallery,
+            log=lambda m: print(m, file=sys.stderr),
+            make_services=Services,
+        )
+        emit(args, report.to_json(), report.text())
+        return 0
     report = bench_visitors(
         args.waves,
         args.visitors,
-        args.people,
-        args.faces,
+        args.people or 2,
+        args.faces or 3,
         args.gallery,
         log=lambda m: print(m, file=sys.stderr),
         make_services=Services,

@@ -143,6 +143,15 @@ def embed_images(
     return EmbeddedImages(vectors, tuple(failures), len(todo))
 
 
+def uncached(pipeline, paths: Sequence[Path], model: str | None = None) -> int:
+    """How many of ``paths`` ``embed_images`` would embed now for ``model`` (clean photos, the model's own
+    alignment and flip): those with no valid cached embedding. Reads the cache; embeds nothing."""
+    spec = pipeline.spec(model)
+    key = embedding_key(pipeline, spec, pipeline.alignment(spec), pipeline.flip(spec))
+    embeddings = ArrayCache(cache_folder(pipeline.settings.home) / f"embeddings-{key}.npz", spec.dim)
+    return sum(1 for p in dict.fromkeys(Path(p) for p in paths) if not p.is_file() or embeddings.get(p) is None)
+
+
 def chip_layout(spec, size: tuple[int, int]) -> FaceLayout:
     """Where the eyes and mouth sit on a model's aligned chip: its landmark template, scaled to the chip."""
     return FaceLayout.from_landmarks([(x * size[0], y * size[1]) for x, y in spec.template], size)

@@ -299,6 +299,52 @@ def all_pairs(vectors: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np
     return d, n[i] == n[j]
 
 
+def pair_count(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def some_pairs(vectors: np.ndarray, names: Sequence[str], limit: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows while there are at most ``limit`` (``all_pairs``), else every same-person pair (at most
+    half of ``limit``, drawn at random beyond) and different-person pairs drawn uniformly at random up to
+    ``limit``: a 10,000-face gallery has 50 million pairs, whose distances alone are 400 MB and whose figures
+    were 730 MB of plotly data, and a uniform sample of them would hold a dozen same-person pairs. Each class's
+    statistics (its histogram, ROC, VAL at FAR) are estimates of the whole's; the mix of the two is not."""
+    if pair_count(len(names)) <= limit:
+        return all_pairs(vectors, names)
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] != len(names):
+        raise MetricsError(f"There are {len(v)} vectors but {len(names)} names.")
+    rng = np.random.default_rng(seed)
+    _, person = np.unique(np.asarray(names, dtype=object).astype(str), return_inverse=True)
+    order = np.argsort(person, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(person[order])) + 1)
+    same = [np.stack(np.triu_indices(len(g), k=1)) for g in groups if len(g) > 1]
+    si, sj = (np.zeros(0, int), np.zeros(0, int))
+    if same:
+        pairs = np.concatenate([g[p] for g, p in zip([g for g in groups if len(g) > 1], same)], axis=1)
+        if pairs.shape[1] > limit // 2:
+            pairs = pairs[:, rng.choice(pairs.shape[1], limit // 2, replace=False)]
+        si, sj = pairs
+    wanted = limit - len(si)
+    di, dj = [], []
+    while wanted > 0:  # different people: draw pairs, keep those of two people (most of them in a large gallery)
+        i = rng.integers(0, len(v), size=2 * wanted)
+        j = (i + rng.integers(1, len(v), size=2 * wanted)) % len(v)
+        keep = person[i] != person[j]
+        if not keep.any():
+            break  # one person only: there are no different-person pairs
+        di.append(i[keep][:wanted])
+        dj.append(j[keep][:wanted])
+        wanted -= len(di[-1])
+    i = np.concatenate([si, *di]).astype(int)
+    j = np.concatenate([sj, *dj]).astype(int)
+    step = 65536
+    d = np.concatenate(
+        [np.linalg.norm(v[i[k : k + step]] - v[j[k : k + step]], axis=1) for k in range(0, len(i), step)]
+    )
+    return d, person[i] == person[j]
+
+
 # -- identification ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IdentificationResult:

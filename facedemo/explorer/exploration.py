@@ -17,6 +17,8 @@ from ..errors import InvalidParameterError
 from .figures import distance_histogram, embedding_map, project
 from .views import ModelView, gallery_views
 
+MAX_POINTS = 2_000  # faces a map draws: beyond, a random sample of this many (UMAP of 2,000 is seconds, not a minute)
+
 # numba's compiled code is process-wide, so "UMAP is warm" is a fact about the process, not a model or client.
 _UMAP_READY = threading.Event()
 _WARMING = threading.Lock()
@@ -64,22 +66,39 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
     if waiting:
         warm_up_umap()
     wanted = "pca" if waiting or method == "pca" else "umap"
+    faces = len(view.names)
+    shown = np.arange(faces)
+    if faces > MAX_POINTS:  # the same faces each time for the same gallery: the seed is fixed
+        shown = np.sort(np.random.default_rng(0).choice(faces, MAX_POINTS, replace=False))
+    sampled = f"<br><sup>a random sample of {len(shown):,} of the {faces:,} faces</sup>" if faces > MAX_POINTS else ""
     projection = embedding_map(
-        view.vectors,
-        view.names,
+        view.vectors[shown],
+        [view.names[i] for i in shown],
         wanted,
-        hover=[t.name if t else "" for t in view.thumbs],
-        ids=view.ids,
-        title=f"{name}: embeddings",
+        hover=[view.thumbs[i].name if view.thumbs[i] else "" for i in shown],
+        ids=[view.ids[i] for i in shown],
+        title=f"{name}: embeddings{sampled}",
         people=[p.name for p in gallery.people()],  # every model's map of this gallery colours a person alike
     )
     used = projection.layout.meta["method"]
     histogram = None
     if len(view.distances):
         histogram = distance_histogram(
-            view.distances, view.labels, view.threshold, title=f"{name}: distances between gallery faces"
+            view.distances,
+            view.labels,
+            view.threshold,
+            title=f"{name}: distances between gallery faces",
+            of_pairs=view.all_pairs,
         )
-    parts = [f"{name}: {len(view.names)} faces of {len(set(view.names))} people, {used.upper()}"]
+    parts = [f"{name}: {faces:,} faces of {len(set(view.names)):,} people, {used.upper()}"]
+    if faces > MAX_POINTS:
+        parts.append(f"the map draws a random sample of {MAX_POINTS:,} faces")
+    if view.sampled:
+        parts.append(
+            f"the distances and metrics come from {len(view.distances):,} of the {view.all_pairs:,} pairs: "
+            f"{int(view.labels.sum()):,} of one person (all of them, up to half the sample) and the rest of two "
+            "people drawn at random"
+        )
     if waiting:
         parts.append("UMAP is still warming up, so PCA is shown; press Explore again in a few seconds")
     elif used != wanted:

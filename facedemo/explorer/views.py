@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..errors import GalleryError
-from ..evaluation.metrics import PairMetrics, accuracy_at, all_pairs, pair_metrics
+from ..evaluation.metrics import PairMetrics, accuracy_at, pair_count, pair_metrics, some_pairs
 from .figures import distance_histogram, embedding_map, metrics_table, report_html, roc_figure
 
 
@@ -34,6 +34,11 @@ class ModelView:
     labels: np.ndarray  # True where the pair is the same person
     metrics: PairMetrics | None  # None when the gallery lacks same-person or different-person pairs
     note: str | None = None  # why there are no metrics
+    all_pairs: int = 0  # how many pairs the gallery has: more than ``len(distances)`` when they were sampled
+
+    @property
+    def sampled(self) -> bool:
+        return self.all_pairs > len(self.distances)
 
     def row(self) -> dict:
         """This model's line in the metrics table."""
@@ -60,8 +65,18 @@ class ModelView:
         }
 
 
+MAX_PAIRS = 250_000  # pairs a view measures: beyond, a uniform sample of this many (~0.5 CPU s of metrics)
+
+
 def model_view(
-    model: str, vectors, names, ids=None, thumbs=None, threshold: float = 1.0, far: float = 1e-3
+    model: str,
+    vectors,
+    names,
+    ids=None,
+    thumbs=None,
+    threshold: float = 1.0,
+    far: float = 1e-3,
+    max_pairs: int | None = MAX_PAIRS,
 ) -> ModelView:
     vectors = np.asarray(vectors, dtype=np.float32)
     names = [str(n) for n in names]
@@ -70,7 +85,7 @@ def model_view(
     if len(vectors) < 2:
         d, same = np.zeros(0), np.zeros(0, dtype=bool)
     else:
-        d, same = all_pairs(vectors, names)
+        d, same = some_pairs(vectors, names, max_pairs or pair_count(len(names)))
     metrics, note = None, None
     if not same.any():
         note = "no person has two faces, so there are no same-person pairs"
@@ -78,7 +93,9 @@ def model_view(
         note = "only one person, so there are no different-person pairs"
     else:
         metrics = pair_metrics(d, same, far=far)
-    return ModelView(model, vectors, names, ids, thumbs, float(threshold), d, same, metrics, note)
+    return ModelView(
+        model, vectors, names, ids, thumbs, float(threshold), d, same, metrics, note, pair_count(len(names))
+    )
 
 
 def gallery_views(gallery, models: Sequence[str] | None = None) -> list[ModelView]:

@@ -67,6 +67,20 @@ def extract_images(
         raise ArchiveError(f"The upload is not a readable zip file ({detail}).") from None
 
 
+def photo_count(archive: str | Path) -> int:
+    """How many photos a zip names (its entries with a photo's suffix), read from its directory alone; 0 for a
+    file that is not a readable zip (``unpack`` says why when it is opened)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return sum(
+                1
+                for m in zf.infolist()
+                if not m.is_dir() and PurePosixPath(m.filename.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES
+            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        return 0
+
+
 def _extract(zf: zipfile.ZipFile, target: Path, cap: int, max_total: int) -> Unpacked:
     entries = zf.infolist()
     if len(entries) > MAX_ENTRIES:

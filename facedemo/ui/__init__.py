@@ -10,9 +10,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..services import Services
+from ..services import SWEEP_S, Services
 from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
 from .common import atomic_output_cache, model_choices, models_note, session_of
+from .refusals import refuse_in_words
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 UPLOAD_TTL_S = 86400  # outside public mode, how long gradio keeps an upload or an output file
@@ -57,13 +58,16 @@ def theme() -> gr.Theme:
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
     atomic_output_cache()  # two identical outputs at once must not rewrite a file being served
+    refuse_in_words()  # gradio's refusals of an input file (a URL, /etc/passwd) become sentences
     public = services.public
     # gradio's own cache cleanup deletes uploads and the copies of thumbnails and results it served once they
     # are older than a visitor's time to live in public mode (Services sweeps the galleries on the same clock),
     # a day otherwise: an uploaded photo does not stay in GRADIO_TEMP_DIR for as long as the app runs. (A
     # deleted person's files go at once: gallery_tab's delete.)
+    # A visitor's uploads are at most as old as their last request, so with a sweep every SWEEP_S they go within
+    # a minute after their time to live, with their gallery.
     ttl = int(services.settings.visitor_ttl_s) if public else UPLOAD_TTL_S
-    cleanup = (max(1, min(ttl // 4, 300 if public else 3600)), ttl)
+    cleanup = (max(1, int(min(ttl // 4, SWEEP_S if public else 3600))), ttl)
     with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "

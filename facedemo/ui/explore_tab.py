@@ -188,6 +188,7 @@ def render(services: Services, state: ExplorerState) -> None:
             "faces of one person and a sample of two different people"
             + (", your own gallery's in this public demo." if services.public else ".")
         )
+        dis_cost = gr.Markdown(elem_id="dis-cost")  # said before the click when the work takes more than 10 s
         dis_note = gr.Markdown(elem_id="dis-note")
         dis_plot = gr.Plot(label="Two models' distances on the same pairs: the crosses are where their verdicts differ")
         dis_tiles = gr.HTML(elem_id="dis-tiles")
@@ -295,4 +296,18 @@ def render(services: Services, state: ExplorerState) -> None:
         disagreements, [dis_source, dis_hardest], split, api_name="disagreements", preprocess=False
     )
     clear_on_change([dis_source, dis_hardest], split, ["", None, "", None], [judged])
+
+    def cost_note(source="gallery"):
+        """Before the click: what the LFW pairs will cost when their embeddings are not cached yet."""
+        photos, seconds = services.lfw_cost() if source == "lfw" else (0, 0.0)
+        if seconds <= 10:
+            return ""
+        if services.public and seconds > params.MAX_REQUEST_CPU_S:
+            return f"LFW's pairs are not embedded on this server yet ({photos:,} photo embeddings), so they cannot be judged here."
+        return (
+            f"**This takes a while**: the first run embeds {photos:,} LFW photos (counted once per model), about "
+            f"{seconds:.0f} s of CPU on this machine; after that it answers in a second, for everyone."
+        )
+
+    dis_source.change(cost_note, dis_source, dis_cost, api_visibility="private", queue=False)
     return models

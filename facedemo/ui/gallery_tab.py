@@ -92,6 +92,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     @on_gpu
     def enroll(person_name, files, request: gr.Request = None):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+        services.photos_allowed(paths)  # public mode: what one request may embed
         result = gallery_of(request).enroll(person_name or "", paths, labels=[Path(p).name for p in paths])
         parts = [f"Enrolled **{len(result.added)}** photo(s) of **{result.person}** with {', '.join(result.models)}."]
         if result.duplicates:
@@ -107,6 +108,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     @user_errors
     def import_zip(path, request: gr.Request = None, progress=gr.Progress()):
         path = require_file(path, "a zip file")
+        services.photos_allowed([path])  # public mode: what one request may embed
         progress(0, desc="Unpacking")
         report = gallery_of(request).import_archive(
             path, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
