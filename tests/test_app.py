@@ -167,7 +167,10 @@ def test_bad_names_and_photos_with_several_faces(app):
 def test_explore_answers_with_figures(app):
     _, url = app
     client = Client(url, verbose=False)
+    # Two people of its own (the names other tests of this module use, so any order gives the same gallery):
+    # it once leaned on an earlier test's enrollment for its second face.
     client.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+    client.predict("Eileen Collins", [photo("astronaut.jpg")], api_name="/enroll")
     note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(
         ["dlib-resnet"], "pca", api_name="/explore"
     )
