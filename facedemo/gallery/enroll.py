@@ -215,15 +215,15 @@ def _guarded(gallery, name, chosen, model, confirm, odd, searched) -> tuple[list
     # A face stored already is no question: it is not stored again, and the result says whose it is.
     stored = {f.id for f in gallery.store.faces(image_shas=sorted({i.image_sha for i in chosen})) if f.region}
     fresh = [item for item in chosen if face_id(item.image_sha, item.face.box) not in stored]
-    if not confirm and fresh and all(model in item.embeddings for item in fresh):
+    if not confirm and fresh and models:
         matches = guards.look_alikes(
             gallery.pipeline,
             list(searched) if searched else [gallery],
             name,
             [item.face for item in fresh],
-            np.stack([item.embeddings[model] for item in fresh]),
-            model,
+            {m: np.stack([item.embeddings[m] for item in fresh]) for m in models},
             [item.label for item in fresh],
+            model,
         )
         if matches:
             raise guards.looks_like_question(name, matches, len(fresh))

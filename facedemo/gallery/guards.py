@@ -8,9 +8,10 @@
   model to agree keeps a hard photo of the right person (one model's miss) from being called someone else.
   When more than half of the photos are odd, they are several people, not one person and a stray photo.
 - **A face the gallery already names.** Each face to enroll is identified against the galleries a visitor's
-  Identify searches (the default method at the size-following threshold, as Identify names it); one named
-  as somebody other than the name given is asked about: "This face looks like rose_leslie (0.26). Enroll it
-  as Test Stranger anyway?".
+  Identify searches by every model that has people enrolled there (the default method at the size-following
+  threshold, as Identify names it); one that all of them name as the same person, other than the name given,
+  is asked about: "This face looks like rose_leslie (0.26). Enroll it as Test Stranger anyway?" (the distance
+  is the default model's).
 
 The answers travel with the request (``confirm``, ``odd_photos``: ``ask``, ``keep`` or ``drop``); the page
 shows the question with its buttons, the API and the CLI refuse with it until they are given.
@@ -82,20 +83,36 @@ def odd_question(labels: Sequence[str], odd: Sequence[int]) -> OddPhotosError:
 
 
 def look_alikes(
-    pipeline, galleries: Sequence, name: str, faces: Sequence, vectors: np.ndarray, model, labels: Sequence[str]
+    pipeline,
+    galleries: Sequence,
+    name: str,
+    faces: Sequence,
+    vectors: dict[str, np.ndarray],
+    labels: Sequence[str],
+    shown_model: str,
 ) -> list[tuple[str, str, float]]:
-    """(label, person, distance) for each face that ``galleries`` name as somebody other than ``name``:
-    identified as Identify names a face (the default method, the size-following threshold)."""
-    if not len(faces):
+    """(label, person, distance) for each face that ``galleries`` name, with confidence, as somebody other than
+    ``name``: every model in ``vectors`` (model -> one vector per face) that has people enrolled names it, as
+    Identify would (the default method at the size-following threshold), and they all name the same person.
+    One model's guess is not enough: with one or two people enrolled the size-following threshold is wide, and
+    dlib-resnet names one cast member as another that CASIA places far beyond its own threshold. The distance
+    is ``shown_model``'s where it voted."""
+    verdicts = []
+    for model, vecs in vectors.items():
+        embedded = [EmbeddedFace(face, None, vector) for face, vector in zip(faces, vecs)]
+        result = identify_faces(pipeline, galleries, None, list(faces), model, 1, DEFAULT_METHOD, embedded=embedded)
+        if result.people:  # a model with nobody enrolled has no say
+            verdicts.append((model, result.faces))
+    if not verdicts:
         return []
-    embedded = [EmbeddedFace(face, None, vector) for face, vector in zip(faces, vectors)]
-    result = identify_faces(pipeline, galleries, None, list(faces), model, 1, DEFAULT_METHOD, embedded=embedded)
-    key = name_key(name)
-    return [
-        (label, match.name, float(match.distance))
-        for label, match in zip(labels, result.faces)
-        if match.name is not None and name_key(match.name) != key
-    ]
+    shown = next((found for model, found in verdicts if model == shown_model), verdicts[0][1])
+    key, out = name_key(name), []
+    for i, label in enumerate(labels):
+        named = {found[i].name for _, found in verdicts}
+        person = named.pop() if len(named) == 1 else None
+        if person is not None and name_key(person) != key:
+            out.append((label, person, float(shown[i].distance)))
+    return out
 
 
 def looks_like_question(name: str, matches: Sequence[tuple[str, str, float]], photos: int) -> LooksLikeSomeoneError:
