@@ -59,3 +59,25 @@ class TrainingError(FaceDemoError):
 
 class DeviceError(FaceDemoError):
     """The device asked for (a CUDA GPU) is not on this machine, or is not a device name."""
+
+
+class ConfirmationNeeded(FaceDemoError):
+    """An enrollment that may store the wrong person, asked about before anything is stored: the message is
+    the question. Asked again with the answer (``confirm``, ``odd_photos``), it goes ahead."""
+
+
+class LooksLikeSomeoneError(ConfirmationNeeded):
+    """A face the gallery already names as another person, to be enrolled under a new or different name."""
+
+    def __init__(self, message: str, matches: list[tuple[str, str, float]]):
+        super().__init__(message)
+        self.matches = matches  # (photo label, the person it looks like, distance)
+
+
+class OddPhotosError(ConfirmationNeeded):
+    """Photos enrolled under one name whose faces do not look like the others' (another person among them)."""
+
+    def __init__(self, message: str, odd: list[str], several: bool):
+        super().__init__(message)
+        self.odd = odd  # the labels of the photos that do not fit
+        self.several = several  # more than half of the photos do not fit: several people, not one stray photo

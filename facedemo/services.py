@@ -289,6 +289,13 @@ class Services:
         self.ready(searched, self.available_models(session), progress)
         return compare_models(self.pipeline_for(session), searched, image, top_k, method or DEFAULT_METHOD)
 
+    def enroll(self, session: str | None, name: str, images, **answers):
+        """Enroll into the visitor's gallery (``Gallery.enroll``), asking first about a face that anything their
+        Identify searches (the shared gallery too, in public mode) names as someone else. ``answers``:
+        face_index, labels, confirm, odd_photos."""
+        searched = self.searched(session)
+        return searched[0].enroll(name, images, searched=searched, **answers)
+
     def searched(self, session: str | None) -> list[GalleryView]:
         """The galleries an identification searches: the visitor's own and, in public mode, the shared one
         (read-only) after it."""

@@ -159,7 +159,7 @@ def test_bad_names_and_photos_with_several_faces(app):
     with pytest.raises(Exception, match="cannot be a name"):
         client.predict("../etc/passwd", [photo("hopper.jpg")], api_name="/enroll")
     # The group photo's faces differ in size enough that the largest is taken, and the note says so.
-    note, result = client.predict("Two People", [photo("group.jpg")], api_name="/enroll")
+    note, result = client.predict("Two People", [photo("group.jpg")], True, api_name="/enroll")  # one may be known
     assert len(result["added"]) == 1 and "holds 2 faces; the largest" in note
     client.predict("Two People", True, api_name="/delete")
 

@@ -148,6 +148,53 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
     assert reopened.identify(EXAMPLES / "hopper.jpg", MODEL).faces[0].name == NAME
 
 
+@pytest.mark.slow
+def test_removing_one_face_leaves_no_byte_of_it_and_keeps_the_persons_other_faces(pipeline, tmp_path):
+    """One wrong photo taken out of a person (#33): the face's registry record, its photo's hash and label, its
+    region and thumbnail, and its vector in every model go from every file; the person's other face stays,
+    still identified."""
+    folder = tmp_path / "gallery"
+    gallery = Gallery(pipeline, open_store(folder))
+    fillers(gallery, 1100, seed=4)
+    hopper = Image.open(EXAMPLES / "hopper.jpg").convert("RGB")
+    wrong = tmp_path / "wrong-photo.jpg"
+    hopper.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(wrong)
+    gallery.enroll(NAME, [EXAMPLES / "hopper.jpg", wrong], MODEL)
+    gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"], MODEL)
+    fillers(gallery, 1100, seed=5)
+
+    faces = {f.image: f for f in gallery.faces(person=NAME)}
+    gone, kept = faces["wrong-photo.jpg"], faces["hopper.jpg"]
+    models = gallery.store.models()
+    assert len(models) >= 1 and all(set(f.models) == set(models) for f in faces.values())
+    vectors = {m: gallery.store.vectors(m, face_ids=[gone.id], embeddings=True)[1][0] for m in models}
+    kept_vector = gallery.store.vectors(MODEL, face_ids=[kept.id], embeddings=True)[1][0]
+    region_file = next(p for p in folder.rglob(f"{gone.id}.jpg") if "regions" in p.parts)
+    kept_region = next(p for p in folder.rglob(f"{kept.id}.jpg") if "regions" in p.parts)
+    needles = {
+        "face id": gone.id.encode(),
+        "photo sha": gone.image_sha.encode(),
+        "photo label": b"wrong-photo.jpg",
+        "region": region_file.read_bytes()[-240:-200],
+    }
+    assert all(byte_hits(folder, n) for n in needles.values())  # the test can fail: everything is there before
+    assert all(float_runs(folder, v) for v in vectors.values())
+
+    removal = gallery.remove_face(NAME, gone.id)
+    assert (removal.person, removal.image, removal.left) == (NAME, "wrong-photo.jpg", 1)
+    left = {what: byte_hits(folder, n) for what, n in needles.items()}
+    left.update({f"{m} floats": float_runs(folder, v) for m, v in vectors.items()})
+    assert left == {what: [] for what in left}, left
+
+    # The person's other face is whole (vector, region, thumbnail, centroid) and still identified.
+    assert float_runs(folder, kept_vector) and kept_region.is_file() and gallery.store.thumb_path(kept.id)
+    assert [(p.name, p.images) for p in gallery.people() if p.name == NAME] == [(NAME, 1)]
+    assert gallery.identify(EXAMPLES / "hopper.jpg", MODEL).faces[0].name == NAME
+    reopened = Gallery(pipeline, open_store(folder))
+    assert [f.image for f in reopened.faces(person=NAME)] == ["hopper.jpg"]
+    assert reopened.identify(EXAMPLES / "astronaut.jpg", MODEL).faces[0].name == "Eileen Collins"
+
+
 @pytest.mark.parametrize("crash_after", ["copy", "delete"])
 def test_a_rebuild_cut_short_is_finished_when_the_collection_is_next_opened(crash_after):
     """The rebuild copies what remains to `rebuild.<name>`, deletes the original, then renames the copy;

@@ -273,6 +273,14 @@ def test_unknown_person_is_a_sentence(capsys, tmp_path):
     assert "Nobody called 'Nemo'" in refused(capsys, "people", "--gallery", tmp_path / "g", "rename", "Nemo", "Ned")
 
 
+def test_a_pairs_csv_with_a_1_mb_cell_is_a_sentence(capsys, tmp_path):
+    """`eval pairs --pairs FILE` with a cell over csv's field limit printed `_csv.Error` with a traceback."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a,b,same\n" + "x" * 1_000_000 + ",b.jpg,1\n", encoding="utf-8")
+    line = refused(capsys, "eval", "pairs", "--pairs", pairs, "--root", tmp_path)
+    assert line.startswith("error: pairs.csv cannot be read as CSV after line ") and len(line) < 300
+
+
 # -- parameters ---------------------------------------------------------------------------------------
 PARAMETERS = {
     "threshold 1e9": (["verify", "{a}", "{b}", "--threshold", "1e9"], "threshold"),

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ImageError, InvalidParameterError
+from ..errors import ConfirmationNeeded, ImageError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 
 
 def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
@@ -27,6 +27,28 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
         "--face", type=int, dest="face_index", help="which face to enroll when a photo holds several (0 = leftmost)"
+    )
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="enroll even a face the gallery already names as someone else (without it, the enroll is refused "
+        "with the question)",
+    )
+    odd = p.add_mutually_exclusive_group()
+    odd.add_argument(
+        "--keep-odd",
+        dest="odd_photos",
+        action="store_const",
+        const="keep",
+        help="enroll the photos whose face does not look like the others' too (without it or --drop-odd, the "
+        "enroll is refused naming them)",
+    )
+    odd.add_argument(
+        "--drop-odd",
+        dest="odd_photos",
+        action="store_const",
+        const="drop",
+        help="leave out the photos whose face does not look like the others'",
     )
     _add_store_args(p)
     add_pipeline_args(p)
@@ -76,7 +98,11 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_backfill)
 
-    p = sub.add_parser("people", help="list the people in the gallery; `people delete NAME`, `people rename OLD NEW`")
+    p = sub.add_parser(
+        "people",
+        help="list the people in the gallery; `people delete NAME`, `people rename OLD NEW`, `people faces NAME`, "
+        "`people remove-face NAME FACE_ID`",
+    )
     _add_store_args(p)
     p.add_argument("--model", help="only people enrolled with this model")
     p.add_argument("--json", action="store_true")
@@ -87,6 +113,19 @@ def register(sub) -> None:
     _add_store_args(d, nested=True)
     d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     d.set_defaults(handler=cmd_delete)
+    f = actions.add_parser("faces", help="list one person's enrolled faces (with the ids remove-face takes)")
+    f.add_argument("name")
+    _add_store_args(f, nested=True)
+    f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    f.set_defaults(handler=cmd_faces)
+    f = actions.add_parser(
+        "remove-face", help="remove one face of a person (a wrong photo): its embeddings, region and thumbnail"
+    )
+    f.add_argument("name")
+    f.add_argument("face_id", metavar="FACE_ID")
+    _add_store_args(f, nested=True)
+    f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    f.set_defaults(handler=cmd_remove_face)
     r = actions.add_parser("rename", help="rename a person")
     r.add_argument("old")
     r.add_argument("new")
@@ -210,7 +249,14 @@ def gallery_from(args):
 def cmd_enroll(args) -> int:
     from .common import emit
 
-    result = gallery_from(args).enroll(args.name, args.images, args.model, args.face_index)
+    try:
+        result = gallery_from(args).enroll(
+            args.name, args.images, args.model, args.face_index, confirm=args.confirm, odd_photos=args.odd_photos
+        )
+    except LooksLikeSomeoneError as exc:
+        raise ConfirmationNeeded(f"{exc} (--confirm)") from None
+    except OddPhotosError as exc:
+        raise ConfirmationNeeded(f"{exc} (--keep-odd or --drop-odd)") from None
     lines = [f"{result.person}: {len(result.added)} photo(s) added, embedded with {', '.join(result.models)}."]
     lines += [f"  note: {n}" for n in result.notes]
     lines += [f"  skipped {d.image}: already enrolled as {d.person}" for d in result.duplicates]
@@ -339,6 +385,23 @@ def cmd_people(args) -> int:
         for p in people
     ]
     emit(args, [p.to_json() for p in people], "\n".join(lines) if lines else "The gallery is empty.")
+    return 0
+
+
+def cmd_faces(args) -> int:
+    from .common import emit
+
+    faces = _store_gallery(args).faces(person=args.name)
+    lines = [f"{f.id}  {f.image}  ({', '.join(f.models) or 'no model'}; enrolled {f.enrolled_at})" for f in faces]
+    emit(args, [f.to_json() for f in faces], "\n".join(lines))
+    return 0
+
+
+def cmd_remove_face(args) -> int:
+    from .common import emit
+
+    done = _store_gallery(args).remove_face(args.name, args.face_id)
+    emit(args, done.to_json(), done.text())
     return 0
 
 

@@ -87,8 +87,14 @@ def read_csv_pairs(path: Path, root: Path, max_folds: int = 10) -> list[Pair]:
     relative to ``root``; ``same`` is 1/0, true/false or yes/no. Without a ``fold`` column the pairs are split
     into up to ``max_folds`` stratified folds (scikit-learn's StratifiedKFold, in file order)."""
     path = Path(path)
-    lines = _read_lines(path)
-    reader = csv.DictReader(lines)
+    reader = csv.DictReader(_read_lines(path))
+    try:
+        return _csv_pairs(path, reader, root, max_folds)
+    except csv.Error as exc:  # a cell over csv's field limit (128 KiB), a NUL byte, a quote left open...
+        raise PairsFileError(f"{path.name} cannot be read as CSV after line {reader.line_num} ({exc}).") from None
+
+
+def _csv_pairs(path: Path, reader: csv.DictReader, root: Path, max_folds: int) -> list[Pair]:
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
     if not {"a", "b", "same"} <= set(columns):
         found = ", ".join(c for c in columns if c) or "nothing"

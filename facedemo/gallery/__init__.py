@@ -5,7 +5,7 @@ identification, the zip archive, an unlabelled album.
 builds their store.
 """
 
-from .core import BackfillReport, Deletion, Gallery, GalleryFace, GalleryView, Person
+from .core import BackfillReport, Deletion, FaceRemoval, Gallery, GalleryFace, GalleryView, Person
 from .enroll import Duplicate, EnrolledFace, EnrollResult, FaceToEnroll, ImportReport, Skipped
 from .identify import (
     DEFAULT_METHOD,
@@ -41,6 +41,7 @@ __all__ = [
     "EnrollResult",
     "EnrolledFace",
     "FaceMatch",
+    "FaceRemoval",
     "FaceRecord",
     "FaceStore",
     "FaceToEnroll",

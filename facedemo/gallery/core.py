@@ -13,9 +13,9 @@ lock so that two people clicking at once cannot interleave a duplicate check wit
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
-import unicodedata
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -43,7 +43,7 @@ from .identify import (
     identify_image,
     search_context,
 )
-from .names import validate_name
+from .names import box_json, name_key, validate_name
 from .regions import now, region_face
 from .store import FaceRecord, FaceStore, ModelRecord, PersonRecord, record_id
 
@@ -95,6 +95,49 @@ class GalleryFace:
     image_sha: str
     box: tuple[float, float, float, float]
     enrolled_at: str = ""
+    thumbnail: Path | None = None  # filled in for one person's faces (``GalleryView.faces(person=...)``)
+    models: tuple[str, ...] = ()  # the models holding a vector of it (idem)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "person": self.person,
+            "image": self.image,
+            "box": box_json(self.box),
+            "enrolled_at": self.enrolled_at,
+            "models": list(self.models),
+        }
+
+
+@dataclass(frozen=True)
+class FaceRemoval:
+    """What removing one face of a person took with it: the face in every model, and the fine-tuned models
+    trained on that person (their weights were learnt from their faces, this one among them)."""
+
+    person: str
+    face: str  # its id
+    image: str  # the photo it came from, as enrolled
+    left: int  # the person's faces that remain
+    models: tuple[str, ...] = ()
+    hashes: frozenset[str] = frozenset()  # as Deletion.hashes: the files that held the face
+
+    def text(self) -> str:
+        gone = (
+            f"Removed the face from '{self.image}' from {self.person}: its embeddings, region and thumbnail are gone; "
+            f"{self.left} face(s) of {self.person} remain."
+        )
+        if self.models:
+            gone += f" The model(s) fine-tuned on {self.person}'s faces went with it: {', '.join(self.models)}."
+        return gone
+
+    def to_json(self) -> dict:
+        return {
+            "person": self.person,
+            "removed": self.face,
+            "image": self.image,
+            "faces_left": self.left,
+            "models_deleted": list(self.models),
+        }
 
 
 @dataclass(frozen=True)
@@ -127,11 +170,6 @@ class BackfillReport:
             "faces_per_s": round(self.rate, 2),
             "note": self.note(),
         }
-
-
-def name_key(name: str) -> str:
-    """Two names that differ only in case (or in Unicode compatibility forms) are the same person's."""
-    return unicodedata.normalize("NFKC", name).casefold()
 
 
 class GalleryView:
@@ -214,6 +252,11 @@ class GalleryView:
         if model is not None:
             held = {r.face_id for r in self.store.vectors(self.model_name(model), person_id=pid)[0]}
             registry = [f for f in registry if f.id in held]
+        holders: dict[str, list[str]] = defaultdict(list)
+        if pid is not None:  # one person's faces, as the Gallery tab lists them: which models hold each, a thumbnail
+            for m in self.store.models():
+                for r in self.store.vectors(m, person_id=pid)[0]:
+                    holders[r.face_id].append(m)
         return [
             GalleryFace(
                 f.id,
@@ -222,8 +265,10 @@ class GalleryView:
                 f.image_sha,
                 f.box,
                 f.enrolled_at,
+                self.store.thumb_path(f.id) if pid is not None else None,
+                tuple(holders.get(f.id, ())),
             )
-            for f in registry
+            for f in sorted(registry, key=lambda f: (f.enrolled_at, f.image, f.id))
         ]
 
     def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
@@ -341,8 +386,13 @@ class Gallery(GalleryView):
         model: str | None = None,
         face_index: int | None = None,
         labels: Sequence[str] | None = None,
+        confirm: bool = False,
+        odd_photos: str | None = None,
+        searched: Sequence[GalleryView] | None = None,
     ):
-        return enrollment.enroll(self, name, images, model, face_index, labels)
+        """``enroll.enroll``: asks first (refuses with the question) about photos that are not one person and
+        faces the gallery (or ``searched``) names as someone else, unless ``odd_photos``/``confirm`` answer."""
+        return enrollment.enroll(self, name, images, model, face_index, labels, confirm, odd_photos, searched)
 
     def enroll_faces(self, name: str, faces, model: str | None = None):
         return enrollment.enroll_faces(self, name, faces, model)
@@ -406,6 +456,46 @@ class Gallery(GalleryView):
             self.store.classifiers.forget(self.store.namespace)
             self.store.erase(models)  # gone from disk too, not only from Chroma's answers
         return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)), frozenset(hashes))
+
+    def remove_face(self, name: str, face: str) -> FaceRemoval:
+        """One face of a person, erased as a deleted person is: its vector in every model (and the person's
+        centroids recomputed without it), its registry record, thumbnail and region, gone from disk too; the
+        fine-tuned models trained on the person go as ``delete`` takes them. The person's last face is not
+        removed this way: deleting the person says what that means."""
+        with self.store.lock:
+            person = self.person(name)
+            wellformed = isinstance(face, str) and re.fullmatch(r"[0-9a-f]{32}", face)
+            found = [f for f in self.store.faces(ids=[face]) if f.person_id == person.id] if wellformed else []
+            if not found:
+                raise UnknownPersonError(f"{person.name} has no enrolled face with that id; list their faces again.")
+            record = found[0]
+            remaining = [f for f in self.store.faces(person_id=person.id) if f.id != record.id]
+            if not remaining:
+                raise GalleryError(
+                    f"That is the only face of {person.name}; delete {person.name} to remove it with everything else."
+                )
+            hashes = {record.image_sha} | {image_sha(p) for p in self.store.face_files(record.id)}
+            trained = self._trained_on(person.id)
+            for spec in trained:
+                self.pipeline.unload(spec.folder)
+                shutil.rmtree(spec.folder, ignore_errors=True)
+                self.store.drop_model(spec.name)
+            models = self.store.models()
+            for model in models:
+                records, _ = self.store.vectors(model, face_ids=[record.id])
+                self.store.delete_vectors(model, [r.id for r in records])
+                self.refresh_centroids(model, [person.id])
+            self.store.delete_faces([record.id])
+            self.store.classifiers.forget(self.store.namespace)
+            self.store.erase(models)  # gone from disk too, not only from Chroma's answers
+        return FaceRemoval(
+            person.name,
+            record.id,
+            record.image,
+            len(remaining),
+            tuple(sorted(s.name for s in trained)),
+            frozenset(hashes),
+        )
 
     def _trained_on(self, person_id: str):
         """The fine-tuned models this pipeline sees that were trained on this gallery with ``person_id``."""

@@ -32,6 +32,7 @@ from ..progress import Progress
 from ..progress import report as report_progress
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, identity_folders, image_sha, is_photo
+from . import guards
 from .archive import entry_cap, extract_images, identity_root, is_zip
 from .names import box_json, shown_text, validate_name
 from .regions import face_region, face_thumbnail, now
@@ -125,6 +126,9 @@ def enroll(
     model: str | None = None,
     face_index: int | None = None,
     labels: Sequence[str] | None = None,
+    confirm: bool = False,
+    odd_photos: str | None = None,
+    searched: Sequence | None = None,
 ) -> EnrollResult:
     """Add photos of one person, embedded with every model the gallery enrolls with (``Gallery.enroll_models``;
     ``model`` is the one the result is reported for). ``labels`` names the photos in results and records (an
@@ -135,9 +139,16 @@ def enroll(
     note; a photo whose faces are alike in size, that has no face or cannot be read is skipped with its reason
     (``EnrollResult.skipped``), and the other photos enroll. Only when no photo can give a face is nothing
     stored and the first photo's error raised. ``face_index`` (counted left to right from 0) picks the face
-    itself, in every photo, and then a photo without that face is an error."""
+    itself, in every photo, and then a photo without that face is an error.
+
+    Before anything is stored, two questions (``guards.py``): photos whose face does not look like the others'
+    (``odd_photos``: ``ask``, the default, refuses naming them; ``keep`` or ``drop`` them), then faces that the
+    galleries ``searched`` (default: this one) already name as someone else (refused with the question unless
+    ``confirm``)."""
     name = validate_name(name)
     face_index = params.face_index(face_index)
+    odd_photos = guards.odd_choice(odd_photos)
+    gallery.person_for(name, create=False)  # a name that clashes with someone's is said before any photo is read
     model = gallery.model_name(model)
     if not images:
         raise InvalidParameterError("Give at least one photo to enroll.")
@@ -168,8 +179,55 @@ def enroll(
         raise type(errors[0])(
             f"None of the {len(errors)} photos could be enrolled: " + " ".join(s.reason for s in skipped)
         )
+    chosen, left_out = _guarded(gallery, name, chosen, model, confirm, odd_photos, searched)
     result = enroll_faces(gallery, name, chosen, model)
-    return replace(result, notes=result.notes + notes, skipped=skipped)
+    return replace(result, notes=result.notes + notes, skipped=skipped + left_out)
+
+
+def _guarded(gallery, name, chosen, model, confirm, odd, searched) -> tuple[list[FaceToEnroll], list[Skipped]]:
+    """The faces to store once the guards have asked (``guards.py``), and the photos left out as odd. The
+    vectors made for the checks travel on with the faces, so that storing them embeds nothing twice."""
+    check_odd = len(chosen) > 1 and odd != "keep"
+    if not check_odd and confirm:
+        return chosen, []
+    for m in gallery.enroll_models():
+        try:
+            made = _vectors(gallery, m, chosen, gallery.flip(m))
+        except ModelUnavailableError:  # storing it says so; the checks use the models that can run
+            continue
+        chosen = [replace(item, embeddings={**item.embeddings, m: v}) for item, v in zip(chosen, made)]
+    models = [m for m in gallery.enroll_models() if all(m in item.embeddings for item in chosen)]
+    left_out = []
+    if check_odd and models:
+        vectors = {m: np.stack([item.embeddings[m] for item in chosen]) for m in models}
+        odd_ones = guards.odd_photos(vectors, {m: gallery.pipeline.threshold(m) for m in models})
+        if odd_ones and odd == "ask":
+            raise guards.odd_question([item.label for item in chosen], odd_ones)
+        left_out = [
+            Skipped(chosen[i].label, "it does not look like the same person as the other photos, and was left out.")
+            for i in odd_ones
+        ]
+        chosen = [item for i, item in enumerate(chosen) if i not in odd_ones]
+        if not chosen:
+            raise GalleryError(
+                "None of the photos looks like the others, so none was enrolled: enroll each person under their own name."
+            )
+    # A face stored already is no question: it is not stored again, and the result says whose it is.
+    stored = {f.id for f in gallery.store.faces(image_shas=sorted({i.image_sha for i in chosen})) if f.region}
+    fresh = [item for item in chosen if face_id(item.image_sha, item.face.box) not in stored]
+    if not confirm and fresh and models:
+        matches = guards.look_alikes(
+            gallery.pipeline,
+            list(searched) if searched else [gallery],
+            name,
+            [item.face for item in fresh],
+            {m: np.stack([item.embeddings[m] for item in fresh]) for m in models},
+            [item.label for item in fresh],
+            model,
+        )
+        if matches:
+            raise guards.looks_like_question(name, matches, len(fresh))
+    return chosen, left_out
 
 
 def enroll_faces(gallery, name: str, faces: Sequence[FaceToEnroll], model: str | None = None) -> EnrollResult:
@@ -459,18 +517,16 @@ def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing
     found = detect_photos(gallery.pipeline, [path for _, path, _, _ in todo])
     items = []
     for (person, path, name, sha), (image, faces, error) in zip(todo, found):
-        if error or len(faces) != 1:
-            reason = error or (
-                "no face was detected."
-                if not faces
-                else f"it holds {len(faces)} faces; enroll it with a chosen face instead."
-            )
-            report.skipped.append(Skipped(name, reason))
-            report.owners[sha] = (None, name, reason)
+        try:  # what enroll takes: the one face, or a face at least DOMINANT_AREA times the next one's area
+            if error:
+                raise ImageError(error)
+            face, note = _pick(faces, f"'{name}'", None)
+        except (ImageError, NoFaceError, TooManyFacesError) as exc:
+            report.skipped.append(Skipped(name, str(exc)))
+            report.owners[sha] = (None, name, str(exc))
             continue
-        if note := frames_note(image, f"'{name}'"):
-            report.warnings.append(note)
-        items.append((person, FaceToEnroll(shown_text(path.name), sha, faces[0], image)))
+        report.warnings += [n for n in (note, frames_note(image, f"'{name}'")) if n]
+        items.append((person, FaceToEnroll(shown_text(path.name), sha, face, image)))
     if not items:
         return
     with gallery.store.lock:

@@ -61,3 +61,8 @@ def validate_name(name: str) -> str:
 def box_json(box) -> list[float]:
     """A face box as the JSON of every result shows it."""
     return [round(float(v), 1) for v in box]
+
+
+def name_key(name: str) -> str:
+    """Two names that differ only in case (or in Unicode compatibility forms) are the same person's."""
+    return unicodedata.normalize("NFKC", name).casefold()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import params
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, LooksLikeSomeoneError
 from ..gallery import DEFAULT_METHOD, METHODS
 from ..gallery.identify import size_note
 from ..services import Services, on_gpu
@@ -88,10 +88,21 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             note = gr.Markdown(elem_id="identify-note")
     with gr.Accordion("Enroll a face from this result (e.g. an unknown one)", open=False):
         with gr.Row():
-            face_pick = gr.Dropdown([], label="Face", scale=1)
-            name = gr.Dropdown([], label="Name (new, or pick an existing person)", allow_custom_value=True, scale=2)
-            enroll_button = gr.Button("Enroll this face", scale=1)
-        enroll_note = gr.Markdown()
+            face_pick = gr.Dropdown([], label="Face", scale=1, elem_id="enroll-face-pick")
+            name = gr.Dropdown(
+                [],
+                label="Name (new, or pick an existing person)",
+                allow_custom_value=True,
+                scale=2,
+                elem_id="enroll-face-name",
+            )
+            enroll_button = gr.Button("Enroll this face", scale=1, elem_id="enroll-face")
+        enroll_note = gr.Markdown(elem_id="enroll-face-note")
+        # A face the gallery names as someone else is asked about first; this button is the answer.
+        anyway_button = gr.Button("Enroll it anyway", visible=False, variant="stop", elem_id="enroll-face-anyway")
+        # The API's enroll takes the answer as a boolean (`/enroll_face`, as the CLI's --confirm).
+        api_confirm = gr.Checkbox(value=False, visible=False)
+        api_enroll = gr.Button(visible=False)
     result_json = gr.JSON(label="Result (as the CLI's --json)")
 
     @user_errors
@@ -111,10 +122,12 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         unknown_first = sorted(range(len(result.faces)), key=lambda i: result.faces[i].name is not None)
         choices = [(face_label(i + 1, result.faces[i]), i) for i in unknown_first]
         people = [p.name for p in services.gallery(session).people()]
+        # The picker starts on an unknown face, never on one the gallery names (the user picks that one).
+        unknown = [i for i in unknown_first if result.faces[i].name is None]
         return (
             (picture, boxes),
             identify_table(result),
-            gr.update(choices=choices, value=choices[0][1] if choices else None),
+            gr.update(choices=choices, value=unknown[0] if unknown else None),
             gr.update(choices=people),
             result_note(result, services.settings.target_fpir),
             result.to_json(),
@@ -139,21 +152,46 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
             page_json(comparison.to_json()),
         )
 
-    @user_errors
-    @on_gpu
-    def enroll_face(path, index, person, model_name=None, request: gr.Request = None):
+    def enrolled(path, index, person, request, confirm: bool) -> str:
         path = require_image(path, "a photo")
         if index in (None, ""):
             raise InvalidParameterError("Identify the photo first, then pick the face to enroll.")
         index = params.face_index(index)
-        gallery = services.gallery(session_of(request))
-        result = gallery.enroll(person or "", [path], face_index=index, labels=["identify upload"])
-        if result.duplicates:
-            return f"That face is already enrolled as **{result.duplicates[0].person}**.", people_changed_value()
-        return (
-            f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.",
-            people_changed_value(),
+        result = services.enroll(
+            session_of(request), person or "", [path], face_index=index, labels=["identify upload"], confirm=confirm
         )
+        if result.duplicates:
+            return f"That face is already enrolled as **{result.duplicates[0].person}**."
+        return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name."
+
+    @user_errors
+    @on_gpu
+    def enroll_face(path, index, person, model_name=None, confirm=False, request: gr.Request = None):
+        """The API's enroll: refused with the question when the gallery names the face as someone else,
+        unless ``confirm``."""
+        sure = confirm is not None and params.boolean(confirm, "The confirmation")
+        try:
+            return enrolled(path, index, person, request, sure), people_changed_value()
+        except LooksLikeSomeoneError as exc:
+            raise LooksLikeSomeoneError(f"{exc} (send confirm=true to enroll it anyway)", exc.matches) from None
+
+    @user_errors
+    @on_gpu
+    def ask_or_enroll(path, index, person, model_name=None, request: gr.Request = None):
+        """The page's enroll: a face the gallery names as someone else is asked about under the button."""
+        try:
+            return enrolled(path, index, person, request, False), people_changed_value(), gr.update(visible=False)
+        except LooksLikeSomeoneError as exc:
+            return (
+                f"**{exc}**",
+                gr.skip(),
+                gr.update(visible=True, value=f"Enroll it as {(person or '').strip()} anyway"),
+            )
+
+    @user_errors
+    @on_gpu
+    def enroll_anyway(path, index, person, model_name=None, request: gr.Request = None):
+        return enrolled(path, index, person, request, True), people_changed_value(), gr.update(visible=False)
 
     def people_changed_value():
         import time
@@ -175,18 +213,30 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         api_name="identify_compare",
         preprocess=False,
     )
-    enroll_button.click(
+    api_enroll.click(
         enroll_face,
-        [image, face_pick, name, model],
+        [image, face_pick, name, model, api_confirm],
         [enroll_note, people_changed],
         api_name="enroll_face",
         preprocess=False,
     )
+    panel = [image, face_pick, name, model]
+    enroll_button.click(
+        ask_or_enroll, panel, [enroll_note, people_changed, anyway_button], api_visibility="private", preprocess=False
+    )
+    anyway_button.click(
+        enroll_anyway, panel, [enroll_note, people_changed, anyway_button], api_visibility="private", preprocess=False
+    )
+    # The question was about this face under this name: another face, name or photo takes it back.
+    clear_on_change([face_pick, name], [enroll_note, anyway_button], ["", gr.update(visible=False)])
+    image.change(
+        lambda: gr.update(value=None), None, name, api_visibility="private", queue=False, show_progress="hidden"
+    )  # a name typed for the last photo is not this one's
     # Another photo, model, method or number of candidates: the faces shown were found for the old ones.
     clear_on_change(
         [image, model, method, top_k],
-        [annotated, table, face_pick, note, enroll_note, result_json],
-        [None, "", gr.update(choices=[], value=None), "", "", None],
+        [annotated, table, face_pick, note, enroll_note, anyway_button, result_json],
+        [None, "", gr.update(choices=[], value=None), "", "", gr.update(visible=False), None],
         [identified, compared],
     )
     return model
