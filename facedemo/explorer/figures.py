@@ -539,8 +539,8 @@ def occlusion_figure(explanation, title: str | None = None) -> go.Figure:
         for m in maps
     ] + [f"compared with face {'B' if m.occluded == 'a' else 'A'}" for m in maps]
     fig = make_subplots(rows=2, cols=len(maps), subplot_titles=titles, row_heights=[0.62, 0.38], vertical_spacing=0.08)
-    for title, m in zip(fig.layout.annotations, maps):  # each model's name in its colour, as in every figure
-        title.font = {"color": model_colour(m.model)}
+    for caption, m in zip(fig.layout.annotations, maps):  # each model's name in its colour, as in every figure
+        caption.font = {"color": model_colour(m.model)}
     for col, m in enumerate(maps, start=1):
         centres = [i * m.stride + m.patch / 2 for i in range(m.grid)]
         reach = max(max(abs(v) for row in m.values for v in row), 1e-6)
