@@ -60,7 +60,7 @@ def left_out_lines(result) -> list[str]:
         return ["Every model in a panel is drawn at the same severities."]
     lines = [
         "Each panel compares the models only at the severities measured for all of them; these were measured for "
-        "one model and not the other, so they are left out (a point one model lacks would read as that model "
+        "some of the models only, so they are left out (a point one model lacks would read as that model "
         "holding up):"
     ]
     for name, left in gaps.items():
