@@ -84,6 +84,9 @@ class Services:
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
         self._flights: dict[tuple, threading.Lock] = {}  # one lock per piece of shared work (single flight)
         self._answers: dict[tuple, object] = {}  # what that work gave, kept for the next asker
+        self.lfw_root = (
+            SHARED_LFW  # where LFW's photos and View 1 files are looked for (the Fine-tune tab's test pairs)
+        )
         purge_stale_scratch()  # what a process that died (kill -9, a crash) was unpacking or drawing
 
     @property
@@ -347,6 +350,30 @@ class Services:
         )
         return curves, note
 
+    def open_set_comparison(self, size: int, models=None) -> tuple[list[dict], str]:
+        """Every model's DET curves at one gallery size, for one figure (each curve with its ``model``):
+        ``models``, else every available model with open-set curves; the others are named in the note."""
+        wanted = [self.pipeline.spec(m).name for m in models or []] or [
+            s.name for s in self.pipeline.models() if s.available
+        ]
+        curves, notes, missing = [], [], []
+        for name in dict.fromkeys(wanted):
+            try:
+                found, note = self.open_set_curves(name, size)
+            except DataUnavailableError:
+                missing.append(name)
+                continue
+            curves += [{**c, "model": name} for c in found]
+            notes.append(f"**{name}**: {note[0].lower()}{note[1:]}")
+        if not curves:
+            raise DataUnavailableError(
+                f"No open-set curves were measured for {', '.join(wanted)} yet: they come from a run on LFW "
+                '(docs/GALLERY.md, "Open-set identification").'
+            )
+        if missing:
+            notes.append(f"Not measured yet (no curves to draw): {', '.join(missing)}.")
+        return curves, "  \n".join(notes)
+
     # -- why the models decide as they do (#23) --------------------------------------------------------
     def explain(
         self, a: ImageInput, b: ImageInput, session: str | None, models=None, grid: int | None = None
@@ -372,6 +399,12 @@ class Services:
         gallery = self.gallery(session)
         self.ready([gallery], list(models) if models else self.available_models(session), progress)
         return scoreboard(gallery, models, method or DEFAULT_METHOD, progress)
+
+    def lfw_test_pairs(self) -> tuple[Path, Path] | None:
+        """LFW View 1's test pairs and their photo folder (``lfw_root``, an attribute a test may point
+        elsewhere), or None where they are not on this machine (a Space)."""
+        path = Path(self.lfw_root) / ROBUSTNESS_PAIRS
+        return (path, Path(self.lfw_root)) if path.is_file() else None
 
     @staticmethod
     def has_lfw(root: Path = SHARED_LFW, pairs_file: str = ROBUSTNESS_PAIRS) -> bool:

@@ -180,15 +180,21 @@ def test_explore_answers_with_figures(app):
 
 
 def test_open_set_curves_in_the_explorer(app):
-    """The DET curves measured on LFW (shipped in facedemo/data/openset.json) for each decision method."""
+    """The DET curves measured on LFW (shipped in facedemo/data/openset.json) for each decision method: the
+    models named (the API's first parameter, as before), or every model with curves in one figure."""
     _, url = app
-    note, plot = Client(url, verbose=False).predict(["dlib-resnet"], "100", api_name="/open_set")
-    assert "Measured on LFW with 100 people enrolled" in note and "shipped with facedemo" in note
+    client = Client(url, verbose=False)
+    note, plot = client.predict(["dlib-resnet"], "100", api_name="/open_set")
+    assert "measured on LFW with 100 people enrolled" in note and "shipped with facedemo" in note
     assert "python -m" not in note and "/" not in note  # no command line, no server path
     figure = json.loads(plot["plot"])
     names = [trace["name"].split(" (")[0] for trace in figure["data"]]
-    assert set(names) == {"centroid", "nearest", "knn", "classifier"}  # the methods Identify offers, no others
+    # the methods Identify offers, no others
+    assert set(names) == {f"dlib-resnet: {m}" for m in ("centroid", "nearest", "knn", "classifier")}
     assert figure["layout"]["xaxis"]["type"] == "log"
+    note, plot = client.predict([], "1000", api_name="/open_set")  # none named: every model with curves
+    models = {trace["meta"]["model"] for trace in json.loads(plot["plot"])["data"]}
+    assert models == {"dlib-resnet", "facenet-casia-webface"} and "1,000 people enrolled" in note
 
 
 def test_robustness_curves_draw_at_once_from_the_shipped_figures(app):

@@ -25,8 +25,24 @@ def bbt_app(settings, shared_faces, tmp_path_factory):
         for path in sorted((shared_faces / "bbt_faceapi").rglob("*.png")):
             zf.write(path, f"bbt/{path.relative_to(shared_faces / 'bbt_faceapi')}")
         zf.writestr("../escape/evil.png", b"not really")  # a zip-slip entry is ignored, never written
+    services.lfw_root = lfw_test_subset(shared_faces / "lfw", tmp_path_factory.mktemp("lfw"))
     yield services, url, archive
     demo.close()
+
+
+def lfw_test_subset(lfw, root, per_kind: int = 20):
+    """LFW's View 1 test pairs cut to the first ``per_kind`` same-person and different-person pairs (the
+    real file's format and photos), so the Fine-tune tab's comparison on them runs in seconds, not minutes."""
+    lines = (lfw / "pairsDevTest.txt").read_text().splitlines()
+    total = int(lines[0])
+    pairs = lines[1 : 1 + per_kind] + lines[1 + total : 1 + total + per_kind]
+    (root / "pairsDevTest.txt").write_text("\n".join([str(per_kind), *pairs]) + "\n")
+    for line in pairs:
+        parts = line.split()
+        for name in (parts[0], parts[2] if len(parts) == 4 else parts[0]):
+            if not (root / name).exists():
+                (root / name).symlink_to(lfw / name)
+    return root
 
 
 def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
@@ -46,8 +62,24 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
     assert len(named) >= 4 and set(named) <= set(CAST)
     assert len(set(named)) == len(named), f"two faces got the same name: {named}"
 
-    note, table, *_figures, report = client.predict("dlib-resnet", "bbt-adapter", 10, api_name="/finetune")
+    note, table, curves, map_before, map_after, hist_before, hist_after, _saved, report = client.predict(
+        "dlib-resnet", "bbt-adapter", 10, api_name="/finetune"
+    )
     assert report["name"] == "bbt-adapter" and report["val_people"] >= 2
+    # Against its base where it counts: LFW's test pairs, each model at its own threshold, the verdict first.
+    versus = report["versus_base"]
+    assert versus["on"] == "general" and versus["pairs"] == 40 and versus["verdict"] in ("better", "worse", "same")
+    words = {"better": "Better than", "worse": "Worse than", "same": "As good as"}[versus["verdict"]]
+    assert note.startswith(f"**{words} the base (dlib-resnet) on pairsDevTest.txt (40 pairs)")
+    assert report["before"]["general"]["accuracy_at_threshold"] == versus["base_accuracy"]
+    # The before/after maps and histograms hold the held-out people's faces only.
+    held = set(report["held_out_people"])
+    assert len(held) == report["val_people"]
+    for figure in (map_before, map_after):
+        assert {t["name"] for t in json.loads(figure["plot"])["data"]} == held
+    for figure in (hist_before, hist_after):
+        counts = [t["name"] for t in json.loads(figure["plot"])["data"]]
+        assert sum(int(c.split("(")[1].rstrip(")")) for c in counts) == report["before"]["pairs"]
     metrics = {row[0] for row in table["data"]}
     assert {"loss", "mean_pos_distance", "mean_neg_distance", "val", "far"} <= metrics
     assert "bbt-adapter" in {s.name for s in services.pipeline.models()}
@@ -63,9 +95,12 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
 
     # ArcFace, trained for darkness on the gallery's own thumbnails: the table has the degraded slice, the
     # curves have a point per epoch, and the saved model's curves come back on their own.
+    services.lfw_root = archive.parent / "no-lfw-here"  # a Space: the comparison falls back on the held-out people
     note, table, curves, *_figures, saved, report = client.predict(
         "dlib-resnet", "bbt-dark", 6, "arcface", "dark", 3, api_name="/finetune"
     )
+    assert report["versus_base"]["on"] == "held_out" and "general" not in report["before"]
+    assert "LFW is not on this machine, so this compares them on the held-out people only." in note
     assert report["loss"] == "arcface" and report["augment"]["condition"] == "dark" and "slice" in report["after"]
     assert {"degraded: accuracy", "degraded: auc"} <= {row[0] for row in table["data"]}
     points = [len(trace["x"]) for trace in json.loads(curves["plot"])["data"]]

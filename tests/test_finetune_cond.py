@@ -171,6 +171,16 @@ def test_training_for_darkness_reports_the_slice_and_the_general_figures(pipe, s
     assert result.before["general_slice"]["mean_pos_distance"] > result.before["general"]["mean_pos_distance"]
     assert len(result.history) == result.epochs_run and all(CURVE_KEYS <= set(h) for h in result.history)
     assert result.after["loss"] <= result.before["loss"] + 1e-6  # early stopping never keeps a worse epoch
+    # Against its base on the general pairs, each model at its own threshold (#31 item 5).
+    versus = result.versus_base()
+    assert versus["on"] == "general" and versus["pairs"] == len(pairs)
+    assert versus["base_accuracy"] == result.before["general"]["accuracy_at_threshold"]
+    assert versus["accuracy"] == result.after["general"]["accuracy_at_threshold"]
+    word = {"better": "Better than", "worse": "Worse than", "same": "As good as"}[versus["verdict"]]
+    assert versus["text"].startswith(f"{word} the base (dlib-resnet) on pairs.csv ({len(pairs)} pairs)")
+    assert result.to_json()["held_out_people"] == sorted(
+        p.name for p in (shared_faces / "5celeb" / "val").iterdir() if p.is_dir()
+    )
 
 
 @pytest.mark.slow

@@ -196,14 +196,20 @@ def cmd_identify(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    from ..explorer import gallery_views, write_report
+    from ..explorer import explorer_figures, gallery_views, write_report
     from .common import emit
 
     views = gallery_views(_gallery(args), args.model)
-    path = write_report(views, args.out, args.method)
+    figures = explorer_figures(views, args.method)
+    path = write_report(views, args.out, args.method, figures=figures)
     emit(
         args,
-        {"out": str(path), "models": [v.row() for v in views]},
+        {
+            "out": str(path),
+            "models": [v.row() for v in views],
+            "projections": figures.projections(),
+            "points": figures.points(),  # each face as the maps draw it: model, person, face id, x, y
+        },
         f"wrote {path} ({', '.join(v.model for v in views)})",
     )
     return 0

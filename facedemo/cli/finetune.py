@@ -135,6 +135,7 @@ def cmd_finetune(args) -> int:
         f"{result.epochs_run} epochs, best at {result.best_epoch}; {len(result.skipped)} photos skipped (no face)\n"
         + "\n".join(rows)
         + (f"\n{result.verdict()}" if result.verdict() else "")
+        + f"\n{result.versus_base()['text']}"
     )
     emit(args, result.to_json(), text)
     return 0

@@ -95,9 +95,25 @@ class RobustnessResult:
     far: float
     files: dict[str, str] = field(default_factory=dict)  # model -> its saved results
 
+    def compared(self) -> dict[str, dict]:
+        """What a fair comparison draws, per condition: ``levels``, the severities measured for every model
+        that has the condition, and ``left_out``, each model's severities that another lacks. Comparing a
+        model at a severity the other was never measured at shows no point for the other, which reads as
+        "held up" (one model at 0.50 under the harshest blur, the other with no point there)."""
+        out = {}
+        for name in CONDITIONS:
+            measured = {m: set(r.conditions[name]) for m, r in self.models.items() if r.conditions.get(name)}
+            if not measured:
+                continue
+            common = set.intersection(*measured.values())
+            left = {m: sorted(levels - common) for m, levels in measured.items() if levels - common}
+            out[name] = {"levels": sorted(common), "left_out": left}
+        return out
+
     def to_json(self) -> dict:
         return {
             "models": {name: m.to_json() for name, m in self.models.items()},
+            "compared": self.compared(),
             "unavailable": dict(self.unavailable),
             "pairs_file": self.pairs_file,
             "pairs": self.pairs,

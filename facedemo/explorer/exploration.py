@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..errors import InvalidParameterError
-from .figures import distance_histogram, embedding_map, project
-from .views import ModelView, gallery_views
+from .figures import distance_histogram, embedding_map, project, projection_text
+from .views import ModelView, gallery_views, model_view
 
 MAX_POINTS = 2_000  # faces a map draws: beyond, a random sample of this many (UMAP of 2,000 is seconds, not a minute)
 
@@ -57,11 +57,22 @@ class Exploration:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in {**row, "projection": self.method}.items()}
 
 
-def explore(gallery, model: str | None = None, method: str = "auto") -> Exploration:
+def explore(gallery, model: str | None = None, method: str = "auto", people=None) -> Exploration:
+    """``people``: only their faces (a fine-tune's held-out people), else everyone's."""
     if method not in ("auto", "umap", "pca"):
         raise InvalidParameterError(f"Unknown projection '{method}': use auto, umap or pca.")
     name = gallery.pipeline.spec(model).name
     (view,) = gallery_views(gallery, [name])
+    if people is not None:
+        keep = [i for i, n in enumerate(view.names) if n in set(people)]
+        view = model_view(
+            name,
+            view.vectors[keep],
+            [view.names[i] for i in keep],
+            [view.ids[i] for i in keep],
+            [view.thumbs[i] for i in keep],
+            view.threshold,
+        )
     waiting = method == "auto" and not umap_ready()
     if waiting:
         warm_up_umap()
@@ -77,7 +88,7 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
         wanted,
         hover=[view.thumbs[i].name if view.thumbs[i] else "" for i in shown],
         ids=[view.ids[i] for i in shown],
-        title=f"{name}: embeddings{sampled}",
+        title=f"{name}: embeddings" + (" of the held-out people" if people is not None else "") + sampled,
         people=[p.name for p in gallery.people()],  # every model's map of this gallery colours a person alike
     )
     used = projection.layout.meta["method"]
@@ -87,7 +98,9 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
             view.distances,
             view.labels,
             view.threshold,
-            title=f"{name}: distances between gallery faces",
+            title=f"{name}: distances between "
+            + ("the held-out people's faces" if people is not None else "gallery faces"),
+            model=name,
             of_pairs=view.all_pairs,
         )
     parts = [f"{name}: {faces:,} faces of {len(set(view.names)):,} people, {used.upper()}"]
@@ -105,4 +118,5 @@ def explore(gallery, model: str | None = None, method: str = "auto") -> Explorat
         parts.append("PCA because UMAP needs at least 10 faces")
     if view.note:
         parts.append(view.note)
+    parts.append(f"the map: {projection_text(projection.layout.meta)}")
     return Exploration(name, used, projection, histogram, "; ".join(parts) + ".", view)

@@ -6,6 +6,7 @@ tab's picture of where a pair's distance falls among LFW's genuine and impostor 
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import plotly.graph_objects as go
 
 from ..errors import FaceDemoError
 from ..evaluation.metrics import RocCurve
+from .colours import model_colour, person_colours
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")  # one per decision rule when models share a DET figure
+SAME_COLOUR, DIFFERENT_COLOUR = "#2e7d32", "#c62828"  # a pair's class, in every figure that draws pairs
 UMAP_MIN_POINTS = 10  # below this UMAP's neighbour graph is meaningless: PCA is used instead
 METHODS = ("umap", "pca")
 
@@ -23,8 +27,24 @@ class FigureError(FaceDemoError):
     """There is nothing (or not enough) to draw."""
 
 
-def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, str]:
-    """2-D coordinates of the rows of ``vectors`` and the method actually used ("umap" or "pca")."""
+UMAP_MAX_NEIGHBOURS = 15  # umap-learn's default: the most a neighbourhood holds, however many faces a person has
+
+
+def umap_neighbours(names: Sequence[str] | None, count: int) -> int:
+    """UMAP's ``n_neighbors`` (the point itself included) for a gallery: about the faces a person has. With 3
+    faces a person and the default 15, 12 of a face's 14 neighbours are strangers, and UMAP lays a person's
+    faces out among them; with the person's own faces as its neighbourhood, they stay together. Without
+    names, or when people have a single face (nothing to keep together), umap-learn's default."""
+    per_person = sorted(Counter(map(str, names)).values()) if names else []
+    typical = per_person[len(per_person) // 2] if per_person else 0  # the median, a whole number of faces
+    wanted = UMAP_MAX_NEIGHBOURS if typical < 2 else min(typical, UMAP_MAX_NEIGHBOURS)
+    return max(2, min(wanted, count - 1))
+
+
+def project(vectors, method: str = "umap", seed: int = 0, names: Sequence[str] | None = None) -> tuple[np.ndarray, str]:
+    """2-D coordinates of the rows of ``vectors`` and the method actually used ("umap" or "pca"). UMAP runs
+    on cosine distance (the models compare L2-normalised vectors, so it ranks neighbours as they do) with
+    ``umap_neighbours(names)`` neighbours."""
     if method not in METHODS:
         raise FigureError(f"Unknown projection '{method}': use 'umap' or 'pca'.")
     v = np.asarray(vectors, dtype=np.float64)
@@ -36,7 +56,7 @@ def project(vectors, method: str = "umap", seed: int = 0) -> tuple[np.ndarray, s
         import umap  # imported here: it compiles with numba on first use, which takes a while
 
         reducer = umap.UMAP(
-            n_neighbors=min(15, len(v) - 1), min_dist=0.1, metric="euclidean", random_state=seed, n_jobs=1
+            n_neighbors=umap_neighbours(names, len(v)), min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1
         )
         return np.asarray(reducer.fit_transform(v), dtype=np.float64), "umap"
     from sklearn.decomposition import PCA
@@ -65,17 +85,14 @@ def embedding_map(
     ``hover``), each point's ``customdata`` is its id so a UI can tell which face was clicked. ``people``:
     every name the maps shown side by side may hold, so a person has the same colour in each (default:
     the names here)."""
-    from plotly.colors import qualitative
-
     if len(names) != len(vectors):
         raise FigureError(f"There are {len(vectors)} embeddings but {len(names)} names.")
-    coords, used = project(vectors, method, seed)
     names = [str(n) for n in names]
+    coords, used = project(vectors, method, seed, names)
     extra = list(hover) if hover is not None else [""] * len(names)
     keys = list(ids) if ids is not None else [str(i) for i in range(len(names))]
     fig = go.Figure()
-    order = {p: i for i, p in enumerate(sorted(set(map(str, people or ())) | set(names)))}
-    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+    colours = person_colours([*map(str, people or ()), *names])
     for person in sorted(set(names)):
         rows = [i for i, n in enumerate(names) if n == person]
         fig.add_trace(
@@ -89,31 +106,63 @@ def embedding_map(
                 hovertemplate="%{text}<extra></extra>",
                 marker={
                     "size": 9,
-                    "color": palette[order[person] % len(palette)],
+                    "color": colours[person],
                     "line": {"width": 0.5, "color": "white"},
                 },
             )
         )
     label = used.upper()
+    meta = {"method": used, **PROJECTION[used]}
+    if used == "umap":
+        meta["n_neighbors"] = umap_neighbours(names, len(names))
     fig.update_layout(
         title=title or f"Embeddings ({label}, {len(names)} faces, {len(set(names))} people)",
         xaxis_title=f"{label} 1",
         yaxis_title=f"{label} 2",
         legend_title="person",
         legend={"orientation": "h", "y": -0.2},  # below the map: beside it, it took half a phone's width
-        meta={"method": used},
+        meta=meta,
         template="plotly_white",
     )
     return fig
 
 
+PROJECTION = {"umap": {"metric": "cosine", "min_dist": 0.1}, "pca": {}}  # what ``project`` ran, for the record
+
+
+def projection_text(meta: Mapping) -> str:
+    """What a map draws, in words (``embedding_map``'s ``layout.meta``)."""
+    if meta.get("method") != "umap":
+        return "PCA: the two directions in which the faces' embeddings vary most (distances are only roughly kept)"
+    return (
+        f"UMAP on cosine distance with {meta['n_neighbors']} neighbours per face (about the faces a person has, so "
+        "a person's faces stay together): near on the map means near for the model; far apart means only 'not near'"
+    )
+
+
+def map_points(fig: go.Figure, model: str) -> list[dict]:
+    """Every face an ``embedding_map`` draws: its model, person, id and 2-D coordinates, as drawn."""
+    return [
+        {"model": model, "person": t.name, "face": str(face), "x": round(float(x), 5), "y": round(float(y), 5)}
+        for t in fig.data
+        for face, x, y in zip(t.customdata, t.x, t.y)
+    ]
+
+
 def distance_histogram(
-    distances, labels, threshold: float | None, title: str | None = None, bins: int = 50, of_pairs: int | None = None
+    distances,
+    labels,
+    threshold: float | None,
+    title: str | None = None,
+    bins: int = 50,
+    of_pairs: int | None = None,
+    model: str | None = None,
 ) -> go.Figure:
     """Same-person and different-person distances (each normalised to sum 1, since different pairs far
-    outnumber same ones), with the threshold as a dashed vertical line. Binned here, not in the browser: the
-    figure carries ``bins`` bars per class whatever the number of pairs (every distance of a 10,000-face
-    gallery was 730 MB). ``of_pairs``: how many pairs the gallery has, when ``distances`` are a sample of them."""
+    outnumber same ones), with the threshold as a dashed vertical line, in ``model``'s colour when given.
+    Binned here, not in the browser: the figure carries ``bins`` bars per class whatever the number of pairs
+    (every distance of a 10,000-face gallery was 730 MB). ``of_pairs``: how many pairs the gallery has, when
+    ``distances`` are a sample of them."""
     d = np.asarray(distances, dtype=np.float64)
     same = np.asarray(labels).astype(bool)
     if d.size == 0:
@@ -122,7 +171,8 @@ def distance_histogram(
     edges = np.linspace(0.0, end, bins + 1)
     centers, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
     fig = go.Figure()
-    for mask, name in ((same, "same person"), (~same, "different people")):
+    # the pairs' classes in the Verify figure's green and red, never a model's colour
+    for mask, name, colour in ((same, "same person", SAME_COLOUR), (~same, "different people", DIFFERENT_COLOUR)):
         counts = np.histogram(d[mask], bins=edges)[0].astype(np.float64)
         fig.add_trace(
             go.Bar(
@@ -131,13 +181,18 @@ def distance_histogram(
                 width=width,
                 name=f"{name} ({int(mask.sum()):,})",
                 opacity=0.6,
+                marker_color=colour,
                 customdata=counts.astype(int),
                 hovertemplate="%{x:.3f}: %{customdata:,} pairs (%{y:.1%})<extra></extra>",
             )
         )
     if threshold is not None:
         fig.add_vline(
-            x=float(threshold), line_dash="dash", line_color="black", annotation_text=f"threshold {threshold:.3f}"
+            x=float(threshold),
+            line_dash="dash",
+            line_width=2.5 if model else 1,
+            line_color=model_colour(model) if model else "black",
+            annotation_text=f"{model + ' ' if model else ''}threshold {threshold:.3f}",
         )
     title = title or "Distances between pairs"
     if of_pairs and of_pairs > d.size:
@@ -162,7 +217,16 @@ def roc_figure(curves: Mapping[str, RocCurve], title: str = "ROC", log_far: bool
         raise FigureError("There is no ROC curve to draw.")
     fig = go.Figure()
     for name, curve in curves.items():
-        fig.add_trace(go.Scatter(x=curve.fpr, y=curve.tpr, mode="lines", name=f"{name} (AUC {curve.auc:.4f})"))
+        fig.add_trace(
+            go.Scatter(
+                x=curve.fpr,
+                y=curve.tpr,
+                mode="lines",
+                name=f"{name} (AUC {curve.auc:.4f})",
+                line={"color": model_colour(name)},
+                meta={"model": name},
+            )
+        )
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "grey"}))
     fig.update_layout(
         title=title,
@@ -230,11 +294,14 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
 
     titles = [f"{m}: this pair among LFW pairs" if r else f"{m}: this pair and the threshold" for m, _, _, r in rows]
     fig = make_subplots(rows=len(rows), cols=1, subplot_titles=titles, vertical_spacing=0.12 if len(rows) > 1 else 0.0)
-    for row, (_model, distance, threshold, record) in enumerate(rows, start=1):
+    for row, (model, distance, threshold, record) in enumerate(rows, start=1):
         if record:
             edges = np.asarray(record["edges"])
             centers = (edges[:-1] + edges[1:]) / 2
-            for key, name, color in (("same", "same person", "#2e7d32"), ("different", "different people", "#c62828")):
+            for key, name, color in (
+                ("same", "same person", SAME_COLOUR),
+                ("different", "different people", DIFFERENT_COLOUR),
+            ):
                 counts = np.asarray(record[key], dtype=float)
                 density = counts / max(counts.sum(), 1) / np.diff(edges)
                 fig.add_bar(
@@ -261,7 +328,7 @@ def compare_figure(rows: Sequence[tuple[str, float, float, dict | None]]) -> go.
         fig.add_vline(
             x=distance,
             line_width=4,
-            line_color="#1565c0",
+            line_color=model_colour(model),
             annotation_text=f"this pair {distance:.2f}",
             annotation_position="top right",
             row=row,
@@ -289,24 +356,32 @@ def det_figure(
     curves: Sequence[Mapping], title: str = "Open-set identification (DET)", target: float | None = None
 ) -> go.Figure:
     """NIST-style DET curves: FNIR (enrolled people not named correctly) against FPIR (strangers given a
-    name) on a log axis, one line per decision rule; ``curves`` are ``DetCurve.to_json()`` records."""
+    name) on a log axis, one line per decision rule; ``curves`` are ``DetCurve.to_json()`` records. A record
+    with a ``model`` is drawn in that model's colour, one dash per decision rule, so several models share
+    one figure."""
     if not curves:
         raise FigureError(
             "There is no open-set curve to draw; run `bench identify --open-set --save-calibration` first."
         )
     fig = go.Figure()
+    rules = list(dict.fromkeys(c["label"] for c in curves))
     for c in curves:
         fpir, fnir = np.asarray(c["det"]["fpir"], float), np.asarray(c["det"]["fnir"], float)
         keep = fpir > 0  # a log axis has no 0
         at = c.get("fnir_at_fpir", {}).get("0.01", {}).get("fnir")
-        name = c["label"] + (f" (FNIR {at:.3f} at FPIR 0.01)" if at is not None else "")
+        model = c.get("model")
+        label = f"{model}: {c['label']}" if model else c["label"]
+        name = label + (f" (FNIR {at:.3f} at FPIR 0.01)" if at is not None else "")
+        style = {"color": model_colour(model), "dash": DASHES[rules.index(c["label"]) % len(DASHES)]} if model else {}
         fig.add_trace(
             go.Scatter(
                 x=fpir[keep],
                 y=fnir[keep],
                 mode="lines",
                 name=name,
-                hovertemplate="FPIR %{x:.4f}<br>FNIR %{y:.3f}<extra>" + html.escape(c["label"]) + "</extra>",
+                line=style,
+                meta={"model": model, "method": c["label"]},
+                hovertemplate="FPIR %{x:.4f}<br>FNIR %{y:.3f}<extra>" + html.escape(label) + "</extra>",
             )
         )
     if target:
@@ -333,8 +408,9 @@ ROBUSTNESS_METRICS = {
 
 def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.Figure:
     """A ``RobustnessResult`` (``evaluation.robustness``) as curves of ``metric`` against severity: one panel
-    per condition, one line per model in each (one colour per model across panels), severity 0 = clean."""
-    from plotly.colors import qualitative
+    per condition, one line per model in each (each model in its own colour), severity 0 = clean. Only the
+    severities measured for every model in a panel are drawn (``RobustnessResult.compared``), so no model
+    looks more robust where the other simply has no point."""
     from plotly.subplots import make_subplots
 
     from ..vision.degrade import CONDITIONS
@@ -342,7 +418,8 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
     if metric not in ROBUSTNESS_METRICS:
         raise FigureError(f"Unknown robustness figure '{metric}': use one of {', '.join(ROBUSTNESS_METRICS)}.")
     models = result.models
-    names = [c for c in CONDITIONS if any(c in m.conditions for m in models.values())]
+    compared = result.compared()
+    names = [c for c in CONDITIONS if c in compared]
     if not names:
         raise FigureError(
             "No robustness figures are saved for these pairs yet: they come from a run on LFW's photos, which "
@@ -361,15 +438,15 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
         horizontal_spacing=0.04,
         vertical_spacing=0.5 / rows,
     )
-    colours = qualitative.Plotly
     for i, name in enumerate(names):
         row, col = i // columns + 1, i % columns + 1
-        for k, (model, m) in enumerate(models.items()):
+        common = compared[name]["levels"]
+        for model, m in models.items():
             levels = m.conditions.get(name)
             if not levels:
                 continue
-            xs = [0, *sorted(levels)]
-            ys = [value(m, m.clean), *(value(m, levels[s]) for s in sorted(levels))]
+            xs = [0, *common]
+            ys = [value(m, m.clean), *(value(m, levels[s]) for s in common)]
             fig.add_trace(
                 go.Scatter(
                     x=xs,
@@ -378,7 +455,7 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
                     name=model,
                     legendgroup=model,
                     showlegend=i == 0,
-                    line={"color": colours[k % len(colours)]},
+                    line={"color": model_colour(model)},
                     meta={"condition": name, "model": model},
                     hovertemplate=f"{model}<br>{name} severity %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>",
                 ),
@@ -481,6 +558,8 @@ def occlusion_figure(explanation, title: str | None = None) -> go.Figure:
         for m in maps
     ] + [f"compared with face {'B' if m.occluded == 'a' else 'A'}" for m in maps]
     fig = make_subplots(rows=2, cols=len(maps), subplot_titles=titles, row_heights=[0.62, 0.38], vertical_spacing=0.08)
+    for caption, m in zip(fig.layout.annotations, maps):  # each model's name in its colour, as in every figure
+        caption.font = {"color": model_colour(m.model)}
     for col, m in enumerate(maps, start=1):
         centres = [i * m.stride + m.patch / 2 for i in range(m.grid)]
         reach = max(max(abs(v) for row in m.values for v in row), 1e-6)
@@ -532,7 +611,7 @@ def verdicts_figure(result, x_model: str | None = None, y_model: str | None = No
     points = result.judged or list(every.values())  # every pair, where the result kept them
     split = {(p.pair.a, p.pair.b) for p in result.disagreements}
     fig = go.Figure()
-    for same, name, color in ((True, "same person", "#2e7d32"), (False, "different people", "#c62828")):
+    for same, name, color in ((True, "same person", SAME_COLOUR), (False, "different people", DIFFERENT_COLOUR)):
         for disagree in (False, True):
             rows = [p for p in points if p.pair.same == same and ((p.pair.a, p.pair.b) in split) == disagree]
             if not rows:
@@ -560,20 +639,20 @@ def verdicts_figure(result, x_model: str | None = None, y_model: str | None = No
     fig.add_vline(
         x=result.thresholds[x_model],
         line_dash="dash",
-        line_color="#555",
+        line_color=model_colour(x_model),
         annotation_text=f"{x_model} threshold {result.thresholds[x_model]:.2f}",
     )
     fig.add_hline(
         y=result.thresholds[y_model],
         line_dash="dash",
-        line_color="#555",
+        line_color=model_colour(y_model),
         annotation_text=f"{y_model} threshold {result.thresholds[y_model]:.2f}",
         annotation_position="top left",
     )
     fig.update_layout(
         title=f"{result.pairs} pairs of {result.source}: {len(result.disagreements)} on which the verdicts differ",
-        xaxis_title=f"{x_model} distance",
-        yaxis_title=f"{y_model} distance",
+        xaxis_title={"text": f"{x_model} distance", "font": {"color": model_colour(x_model)}},
+        yaxis_title={"text": f"{y_model} distance", "font": {"color": model_colour(y_model)}},
         template="plotly_white",
         legend={"orientation": "h", "y": -0.2},
         height=520,

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from ..errors import GalleryError
 from ..evaluation.metrics import PairMetrics, accuracy_at, pair_count, pair_metrics, some_pairs
-from .figures import distance_histogram, embedding_map, metrics_table, report_html, roc_figure
+from .figures import distance_histogram, embedding_map, map_points, metrics_table, report_html, roc_figure
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,14 @@ class ExplorerFigures:
     roc: go.Figure | None = None  # every model with metrics, on one chart
     table: go.Figure | None = None
 
+    def points(self) -> list[dict]:
+        """Every face on every map, as drawn: model, person, face id, x, y (``explore --json``)."""
+        return [p for model, fig in self.maps.items() for p in map_points(fig, model)]
+
+    def projections(self) -> dict[str, dict]:
+        """What each map is: the method and its parameters."""
+        return {model: dict(fig.layout.meta) for model, fig in self.maps.items()}
+
     def all(self) -> list[go.Figure]:
         figures = [f for f in (self.table, self.roc) if f is not None]
         for model in self.maps:
@@ -142,7 +150,7 @@ def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> Explor
         )
         if len(v.distances):
             histograms[v.model] = distance_histogram(
-                v.distances, v.labels, v.threshold, title=f"{v.model}: distances between gallery faces"
+                v.distances, v.labels, v.threshold, title=f"{v.model}: distances between gallery faces", model=v.model
             )
         if v.metrics is not None:
             curves[v.model] = v.metrics.roc
@@ -155,9 +163,14 @@ def explorer_figures(views: Sequence[ModelView], method: str = "umap") -> Explor
 
 
 def write_report(
-    views: Sequence[ModelView], out: Path, method: str = "umap", title: str = "facedemo: embedding explorer"
+    views: Sequence[ModelView],
+    out: Path,
+    method: str = "umap",
+    title: str = "facedemo: embedding explorer",
+    figures: ExplorerFigures | None = None,
 ) -> Path:
-    figures = explorer_figures(views, method)
+    """``figures``: the ``explorer_figures`` of ``views`` when the caller has them (a projection is not free)."""
+    figures = figures or explorer_figures(views, method)
     notes = [
         "Every pair of faces in the gallery is a labelled pair; distances are L2 between L2-normalised embeddings "
         "(0..2, smaller = more alike). 'best accuracy' uses the best threshold on these same pairs (optimistic); "

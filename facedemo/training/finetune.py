@@ -110,6 +110,7 @@ def _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss
         skipped,
         loss,
         augment.to_json() if augment else None,
+        tuple(sorted(set(held.names))),
     )
 
 
@@ -193,7 +194,10 @@ def finetune(
             apply_head(head, held.vectors), apply_head(head, held_slice.vectors), held.names, threshold
         )
     if general is not None:
-        before["general"], after["general"] = general_report(pipeline, spec.name, head, *general)
+        before["general"], after["general"] = general_report(
+            pipeline, spec.name, head, *general, thresholds=(base_threshold, threshold), progress=progress
+        )
+        before["general_source"] = Path(general[0]).name
         if augment:
             before["general_slice"], after["general_slice"] = general_report(
                 pipeline, spec.name, head, *general, chip_degradation=augment.held_out()
@@ -217,6 +221,7 @@ def finetune(
         skipped,
         loss,
         augment.to_json() if augment else None,
+        tuple(sorted(set(held.names))),
     )
     _save_record(result, spec, seed, trained_on)
     return result
@@ -248,10 +253,12 @@ def finetune_gallery(
     progress: Progress | None = None,
     loss: str = "triplet",
     augment: str | Augment | None = None,
+    general: tuple[Path, Path] | None = None,
 ) -> FinetuneResult:
     """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
     then store the adapted embeddings of every gallery face under the new model, so it can identify and
-    be explored at once without re-reading any photo.
+    be explored at once without re-reading any photo. ``general``: (pairs file, photo folder), LFW's test
+    pairs where they are on the machine, on which it is compared with its base too.
 
     For a condition, the photos the gallery keeps are its face thumbnails (the face with a margin, at
     most 112 px): those are found again, aligned and degraded; the clean rows stay the stored embeddings."""
@@ -284,6 +291,7 @@ def finetune_gallery(
             augment=augment,
             cache_dir=cache,
             trained_on=trained_on,
+            general=general,
         )
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     # The new model holds every face its base holds at once (the head applied to the stored vectors); faces

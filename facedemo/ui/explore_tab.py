@@ -54,6 +54,23 @@ EMPTY_NOTE = (
 )
 
 
+def left_out_lines(result) -> list[str]:
+    """The robustness note's lines on fairness: which severities a panel leaves out, and why."""
+    gaps = {name: c["left_out"] for name, c in result.compared().items() if c["left_out"]}
+    if not gaps:
+        return ["Every model in a panel is drawn at the same severities."]
+    lines = [
+        "Each panel compares the models only at the severities measured for all of them; these were measured for "
+        "some of the models only, so they are left out (a point one model lacks would read as that model "
+        "holding up):"
+    ]
+    for name, left in gaps.items():
+        lines.append(
+            f"- {name}: " + "; ".join(f"{model} at severity {', '.join(map(str, s))}" for model, s in left.items())
+        )
+    return lines
+
+
 class ExplorerState:
     """The tab's cache: explorations keyed by the exact set of stored faces, so any change invalidates them."""
 
@@ -154,6 +171,14 @@ def render(services: Services, state: ExplorerState) -> None:
     summary = gr.JSON(label="Summary")
     with gr.Accordion("Open-set identification on LFW: FNIR at FPIR for each decision method", open=False):
         with gr.Row():
+            det_models = gr.Dropdown(
+                choices,
+                value=[s.name for s in services.pipeline.models() if s.available],
+                multiselect=True,
+                label="Models (every one by default, one colour each)",
+                scale=3,
+                elem_id="det-models",
+            )
             det_size = gr.Radio(["10", "100", "1000"], value="1000", label="People enrolled", scale=2)
             det_button = gr.Button("Show the DET curves", scale=1)
         det_note = gr.Markdown()
@@ -231,11 +256,14 @@ def render(services: Services, state: ExplorerState) -> None:
 
     @user_errors
     def open_set(names=None, size="1000"):
-        name = services.pipeline.spec(([n for n in (names or []) if n] or [default])[0]).name
-        curves, note = services.open_set_curves(name, int(size or 1000))
+        """Every model picked (none: every model with curves) in one DET figure at one gallery size: a colour
+        per model, a dash per decision method."""
+        size = params.number(size or 1000, "The number of people enrolled", 1, 10**6, integer=True)
+        curves, note = services.open_set_comparison(int(size), [n for n in (names or []) if n])
+        drawn = ", ".join(dict.fromkeys(c["model"] for c in curves))
         return note, det_figure(
             curves,
-            f"{name}: open-set identification with {int(size or 1000):,} people enrolled",
+            f"Open-set identification with {int(size):,} people enrolled: {drawn}",
             services.settings.target_fpir,
         )
 
@@ -248,6 +276,7 @@ def render(services: Services, state: ExplorerState) -> None:
             "machine's own run)."
         ]
         lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
+        lines += left_out_lines(result)
         return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
 
     @user_errors
@@ -289,7 +318,7 @@ def render(services: Services, state: ExplorerState) -> None:
     shown = [note, map_a, map_b, hist_a, hist_b, roc, table, summary]
     explored = button.click(run, [models, method], shown, api_name="explore")
     clear_on_change([models, method], shown, ["", *[None] * 7], [explored])
-    det_button.click(open_set, [models, det_size], [det_note, det_plot], api_name="open_set")
+    det_button.click(open_set, [det_models, det_size], [det_note, det_plot], api_name="open_set")
     rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
     split = [dis_note, dis_plot, dis_tiles, dis_json]
     judged = dis_button.click(

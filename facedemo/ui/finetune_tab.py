@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import params
+from ..explorer import explore
 from ..explorer.figures import training_curves_figure
 from ..services import Services, on_gpu
 from ..training import LOSSES, finetune_gallery, saved_report
@@ -35,8 +36,10 @@ def render(services: Services, state: ExplorerState):
     gr.Markdown(
         "Train a small head on top of a model's embeddings on the people in your gallery, with FaceNet's triplet "
         "loss (semi-hard mining) or ArcFace's angular margin, optionally **for a condition** (darkness, blur, "
-        "a mask...): the faces are also seen degraded. A quarter of the people are held out: the table compares "
-        "the model before and after **on people it never trained on**, clean and, for a condition, degraded."
+        "a mask...): the faces are also seen degraded. A quarter of the people are held out: the table, the maps "
+        "and the histograms compare the model before and after **on those people only, whom it never trained "
+        "on**, clean and, for a condition, degraded; where LFW is on this machine it is also compared with its "
+        "base on LFW's test pairs, and the verdict says which is better."
     )
     with gr.Row():
         base = gr.Dropdown(model_choices(services), value=default_model(services), label="Base model")
@@ -47,17 +50,17 @@ def render(services: Services, state: ExplorerState):
         condition = gr.Dropdown([NO_CONDITION, *CONDITIONS], value=NO_CONDITION, label="Train for a condition")
         severity = gr.Slider(1, 5, value=3, step=1, label="Severity (1 mild - 5 harsh)")
         button = gr.Button("Fine-tune", variant="primary")
-    note = gr.Markdown()
+    note = gr.Markdown(elem_id="finetune-note")
     table = gr.Dataframe(
         headers=["metric", "before", "after"], label="Held-out people: before and after", interactive=False
     )
     curves = gr.Plot(label="Training curves: loss, and the held-out people's mean distances, per epoch")
     with gr.Row():
-        map_before = gr.Plot(label="Before (base model)", min_width=340)
-        map_after = gr.Plot(label="After (fine-tuned)", min_width=340)
+        map_before = gr.Plot(label="Before (base model), held-out people only", min_width=340)
+        map_after = gr.Plot(label="After (fine-tuned), held-out people only", min_width=340)
     with gr.Row():
-        hist_before = gr.Plot(label="Distances before", min_width=340)
-        hist_after = gr.Plot(label="Distances after", min_width=340)
+        hist_before = gr.Plot(label="Distances before, held-out people only", min_width=340)
+        hist_after = gr.Plot(label="Distances after, held-out people only", min_width=340)
     report = gr.JSON(label="Report (as the CLI's --json)")
     with gr.Accordion("A saved fine-tuned model's curves", open=False):
         with gr.Row():
@@ -90,6 +93,7 @@ def render(services: Services, state: ExplorerState):
             level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
             augment = f"{condition_name}:{level}"
         gallery = services.gallery(session_of(request))
+        lfw = services.lfw_test_pairs()  # the comparison with the base that counts, where LFW is here
         result = finetune_gallery(
             gallery,
             base_name or None,
@@ -98,9 +102,11 @@ def render(services: Services, state: ExplorerState):
             loss=loss_name or "triplet",
             augment=augment,
             progress=lambda done, total, message="": progress((done, total), desc=message),
+            general=lfw,
         )
-        before = state.explore(gallery, result.base, "auto")
-        after = state.explore(gallery, result.name, before.method if before.method != "auto" else "pca")
+        # the people it never trained on, and only them: a face it trained on says nothing of what it learnt
+        before = explore(gallery, result.base, "auto", people=result.held_out)
+        after = explore(gallery, result.name, before.method, people=result.held_out)
         text = (
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
             f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
@@ -111,12 +117,16 @@ def render(services: Services, state: ExplorerState):
             )
         )
         if result.verdict():
-            text += f"\n\n**{result.verdict()}**"
+            text += f"\n\nOn the held-out people: {result.verdict()}"
+        versus = result.versus_base()
+        judged = f"**{versus['text']}**"
+        if lfw is None:
+            judged += " LFW is not on this machine, so this compares them on the held-out people only."
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         saved_json.pop("saved_in", None)  # a server path: the page names the model, not its folder
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
         return (
-            text,
+            judged + "\n\n" + text,  # the verdict first: what a person came to learn
             report_rows(saved_json["before"], saved_json["after"]),
             figure,
             before.projection,
