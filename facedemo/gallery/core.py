@@ -319,6 +319,8 @@ class Gallery(GalleryView):
             from .migrate import migrate_if_needed
 
             migrate_if_needed(self)
+            # What a killed process left half-done is finished before anyone reads (once per process).
+            self.store.check()
 
     def read_only(self) -> GalleryView:
         return GalleryView(self.pipeline, self.store, self.fixed_threshold)
@@ -387,7 +389,7 @@ class Gallery(GalleryView):
         """The person in every model, every face and region, every thumbnail; gone from disk too. A model
         fine-tuned on this gallery with the person among its training people goes as well (its weights were
         learnt from their faces): its folder, its vectors, its loaded copy."""
-        with self.store.lock:
+        with self.store.writing("delete", erase=True):
             person = self.person(name)
             faces = self.store.faces(person_id=person.id)
             hashes = {f.image_sha for f in faces} | {image_sha(p) for f in faces for p in self.store.face_files(f.id)}
@@ -396,14 +398,16 @@ class Gallery(GalleryView):
                 self.pipeline.unload(spec.folder)
                 shutil.rmtree(spec.folder, ignore_errors=True)
                 self.store.drop_model(spec.name)
+            # The commit point: once the person's row is gone they are gone for every reader, and what
+            # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
+            self.store.delete_persons([person.id])
+            self.store.classifiers.forget(self.store.namespace)
             models = self.store.models()
             for model in models:
                 records, _ = self.store.vectors(model, person_id=person.id)
                 self.store.delete_vectors(model, [r.id for r in records])
                 self.store.set_centroids(model, {person.id: None})
             self.store.delete_faces([f.id for f in faces])
-            self.store.delete_persons([person.id])
-            self.store.classifiers.forget(self.store.namespace)
             self.store.erase(models)  # gone from disk too, not only from Chroma's answers
         return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)), frozenset(hashes))
 
@@ -419,7 +423,7 @@ class Gallery(GalleryView):
     def rename(self, old: str, new: str) -> int:
         """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""
         new = validate_name(new)
-        with self.store.lock:
+        with self.store.writing("rename", erase=True):
             person = self.person(old)
             faces = self.store.faces(person_id=person.id)
             if person.name == new:
@@ -429,6 +433,7 @@ class Gallery(GalleryView):
                     raise GalleryError(
                         f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first."
                     )
+            # The commit point; the people index's names follow (a repair rewrites them from here too).
             self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
             models = self.store.models()
             for model in models:
@@ -439,7 +444,7 @@ class Gallery(GalleryView):
 
     def reindex(self, model: str | None = None) -> None:
         """Rebuild every person's centroid from the stored vectors (after a crash, or a store edited by hand)."""
-        with self.store.lock:
+        with self.store.writing("reindex"):
             models = [self.model_name(model)] if model else self.store.models()
             for m in models:
                 held = {r.person_id for r in self.store.vectors(m)[0]}
@@ -512,17 +517,24 @@ class Gallery(GalleryView):
         return BackfillReport(model, report.added, report.without_region, time.perf_counter() - started)
 
     def write_vectors(
-        self, model: str, faces: Sequence[FaceRecord], vectors: np.ndarray, flip: bool | None = None
+        self,
+        model: str,
+        faces: Sequence[FaceRecord],
+        vectors: np.ndarray,
+        flip: bool | None = None,
+        centroids: bool = True,
     ) -> None:
         """Store one model's vectors of registry faces (enrollment, backfill, a fine-tune's adapted vectors)
-        and refresh the centroids of their people."""
+        and refresh the centroids of their people (``centroids=False``: the caller does, once its faces are
+        recorded; an enrollment writes the vectors before the registry rows that commit them)."""
         if not faces:
             return
         flip = self.flip(model) if flip is None else flip
         records = [ModelRecord(record_id(model, f.image_sha, f.box), f.id, f.person_id) for f in faces]
-        with self.store.lock:
+        with self.store.writing("store vectors"):
             self.store.put_vectors(model, records, np.asarray(vectors), flip)
-            self.refresh_centroids(model, sorted({f.person_id for f in faces}))
+            if centroids:
+                self.refresh_centroids(model, sorted({f.person_id for f in faces}))
 
     def complete(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
         """Fill in every model of ``models`` that lacks faces (``backfill``); unavailable ones are left out."""

@@ -1,0 +1,243 @@
+"""Nothing lost: the CLI killed (SIGKILL) just before its Nth write to the gallery folder, for every N of a
+delete, a rename, an enroll and an import (``tests/killpoints.py`` numbers the writes: Chroma calls that
+change a collection, collections made or dropped, files written, renamed or unlinked, ``chroma vacuum``).
+
+After each kill the gallery is opened again, as every reader opens it, and must be exactly as it was before
+the command or as it is after an uninterrupted run: each person's face count per model; each person named
+by identify with every decision method and both offline models; no face file without its record (and none
+missing), no half-written file, no spare collection, no pending marker. Then the command is run again and
+must finish: the gallery as after, and a deleted or old name in no byte of the folder.
+
+A small real gallery (three 5celeb people, two photos each, dlib-resnet and facenet-casia-webface) is built
+once with the CLI's import and copied per kill point. ``test_kill_sample`` (CI) kills at a few chosen writes
+of each command; ``test_kill_sweep`` (slow) at every one, and prints the write counts it covered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import killpoints
+import pytest
+
+from facedemo.gallery import Gallery, open_store
+from facedemo.gallery.identify import METHODS
+from facedemo.pipeline import Pipeline
+
+MODELS = ("dlib-resnet", "facenet-casia-webface")
+CELEB = "5celeb/train"
+# (folder, photo) pairs with exactly one face each (checked with MTCNN when this test was written)
+PHOTOS = {
+    "Ben Affleck": [
+        ("ben_afflek", "httpcsvkmeuaeccjpg.jpg"),
+        (
+            "ben_afflek",
+            "httpimagesfandangocomrImageRendererredesignstaticimgnoxportraitjpgpcpcpcimagesmasterrepositoryperformerimagespjpg.jpg",
+        ),
+    ],
+    "Elton John": [
+        ("elton_john", "httpftqncomymusicLxZeltonjohnjpg.jpg"),
+        ("elton_john", "httpiamediaimdbcomimagesMMVBMTAxNDUMzUwOTdeQTJeQWpwZBbWUMDUOTAyNTIVUXCRALjpg.jpg"),
+    ],
+    "Jerry Seinfeld": [
+        ("jerry_seinfeld", "httpgraphicsnytimescomimagessectionmoviesfilmographyWireImagejpg.jpg"),
+        ("jerry_seinfeld", "httpimagescontactmusiccomnewsimagesjerryseinfeldjpg.jpg"),
+    ],
+    "Madonna": [
+        ("madonna", "httpiamediaimdbcomimagesMMVBMTANDQNTAxNDVeQTJeQWpwZBbWUMDIMjQOTYVUXCRALjpg.jpg"),
+        ("madonna", "httpimagegaladevcmseamadonnaprivatdetektivsquaretopsquarejpgv.jpg"),
+    ],
+    "Mindy Kaling": [
+        ("mindy_kaling", "httpgonetworthcomwpcontentuploadsthumbsjpg.jpg"),
+        ("mindy_kaling", "httpimagesnymagcomimagesdailymindykalingxjpg.jpg"),
+    ],
+}
+BASE = ("Ben Affleck", "Elton John", "Jerry Seinfeld")
+NEW_NAME = "Reginald Dwight"  # Elton John renamed (shares no words with the old name, so bytes can be searched)
+
+
+class Sweep:
+    """The base gallery, the probes, and each command's expected 'after' and its writes."""
+
+    def __init__(self, root: Path, pipeline: Pipeline, env: dict, shared: Path):
+        self.root, self.pipeline, self.env = root, pipeline, env
+        self.photos = {n: [shared / CELEB / d / f for d, f in ps] for n, ps in PHOTOS.items()}
+        self.base = root / "base"
+        tree = self.tree("base-photos", {n: self.photos[n] for n in BASE})
+        done = killpoints.run(["import", tree, "--gallery", self.base], self.base, root / "base.log", None, env)
+        assert done.returncode == 0, done.stderr
+        self.before = self.snapshot(self.base)
+        assert self.before == {n: {m: 2 for m in MODELS} for n in BASE}
+        probes = {n: ps[0] for n, ps in self.photos.items()}  # an enrolled photo of each person
+        self.probes = {m: {} for m in MODELS}
+        for name, path in probes.items():
+            for model in MODELS:
+                _, found = pipeline.analyze(path, model, flip=pipeline.flip(model))
+                (self.probes[model][name],) = found
+        more = self.tree("import-photos", {"Mindy Kaling": self.photos["Mindy Kaling"]})
+        shutil.copy(
+            shared / CELEB / "jerry_seinfeld" / "httpimagesrottentomatoescomimagesspotlightsnewsjerryseinfeldjpg.jpg",
+            more / "Jerry Seinfeld",
+        )
+        self.commands = {
+            "delete": ["people", "delete", "Ben Affleck"],
+            "rename": ["people", "rename", "Elton John", NEW_NAME],
+            "enroll": ["enroll", "Madonna", *self.photos["Madonna"]],
+            "import": ["import", more],
+        }
+        self._after: dict = {}
+
+    def tree(self, name: str, people: dict) -> Path:
+        folder = self.root / name
+        for person, paths in people.items():
+            (folder / person).mkdir(parents=True, exist_ok=True)
+            for path in paths:
+                shutil.copy(path, folder / person / path.name)
+        return folder
+
+    def copy(self, name: str) -> Path:
+        target = self.root / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self.base, target)
+        return target
+
+    def run(self, command: str, gallery: Path, kill_at: int | None):
+        log = self.root / f"{gallery.name}.log"
+        done = killpoints.run([*self.commands[command], "--gallery", gallery], gallery, log, kill_at, self.env)
+        return done, killpoints.writes(log)
+
+    def after(self, command: str) -> tuple[dict, list[str]]:
+        """The gallery after an uninterrupted run, and the writes that run made."""
+        if command not in self._after:
+            gallery = self.copy(f"after-{command}")
+            done, writes = self.run(command, gallery, None)
+            assert done.returncode == 0, done.stderr
+            self._after[command] = (self.snapshot(gallery), writes)
+        return self._after[command]
+
+    def snapshot(self, folder: Path) -> dict:
+        store = open_store(folder)
+        try:
+            return {p.name: dict(p.faces) for p in Gallery(self.pipeline, store).people()}
+        finally:
+            store.client.close()
+
+    def check(self, folder: Path, command: str) -> dict:
+        """Open the gallery (the repair runs) and check it whole; returns what every reader sees."""
+        store = open_store(folder)
+        try:
+            gallery = Gallery(self.pipeline, store)
+            people = {p.name: dict(p.faces) for p in gallery.people()}
+            after, _ = self.after(command)
+            assert people in (self.before, after), f"neither before nor after: {people}"
+            # every reader: each person named by identify, every model and every decision method
+            shown = {name: (NEW_NAME if name == "Elton John" and NEW_NAME in people else name) for name in PHOTOS}
+            enrolled = [n for n in PHOTOS if shown[n] in people]
+            for model in MODELS:
+                faces = [self.probes[model][n] for n in enrolled]
+                for method in METHODS:
+                    named = [f.name for f in gallery.match(faces, model, method=method).faces]
+                    assert named == [shown[n] for n in enrolled], (model, method, named)
+            # the Explorer's view: every vector has its person
+            for model in MODELS:
+                _, names, _, thumbs = gallery.embeddings(model)
+                assert sorted(names) == sorted(n for n, c in people.items() for _ in range(c[model]))
+                assert all(t is not None for t in thumbs)
+            # files: exactly one thumbnail and one region per recorded face, nothing half-written
+            faces = {f.id for f in store.faces()}
+            thumbs = store.thumbs_dir
+            assert {p.stem for p in thumbs.glob("*.jpg")} == faces
+            assert {p.stem for p in (thumbs / "regions").glob("*.jpg")} == faces
+            leftovers = [p for p in (folder / "thumbs").rglob("*") if p.is_file() and p.suffix != ".jpg"]
+            assert leftovers == [], leftovers
+            names = [c if isinstance(c, str) else c.name for c in store.client.list_collections()]
+            assert not [n for n in names if n.startswith("rebuild.")], names
+            return people
+        finally:
+            store.client.close()
+
+    def kill_and_check(self, command: str, n: int) -> None:
+        after, writes = self.after(command)
+        gallery = self.copy(f"{command}-{n}")
+        done, reached = self.run(command, gallery, n)
+        assert done.returncode == -9, f"write {n} of {command} was not reached: {done.stderr[-500:]}"
+        assert len(reached) == n
+        seen = gallery.with_name(gallery.name + "-seen")
+        shutil.copytree(gallery, seen)  # one copy is read as it was left, the other is finished by the command
+        state = self.check(seen, command)
+        gone = {"delete": b"Ben Affleck", "rename": b"Elton John"}.get(command)
+        if gone and state == after:
+            assert not byte_hits(seen, gone), f"{command} killed at write {n}: the old name is still on disk"
+        again, _ = self.run(command, gallery, None)
+        finished = again.returncode == 0 or (state == after and "Nobody called" in again.stdout + again.stderr)
+        assert finished, f"{command} after a kill at write {n}: {again.stdout[-300:]} {again.stderr[-300:]}"
+        assert self.check(gallery, command) == after
+        if gone:
+            assert not byte_hits(gallery, gone)
+        shutil.rmtree(gallery, ignore_errors=True)
+        shutil.rmtree(seen, ignore_errors=True)
+
+
+def byte_hits(folder: Path, needle: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+@pytest.fixture(scope="module")
+def sweep(casia_settings, shared_faces, tmp_path_factory):
+    pipeline = Pipeline(replace(casia_settings, model="dlib-resnet", gallery_models=MODELS))
+    env = {
+        **os.environ,
+        "FACEDEMO_HOME": str(casia_settings.home),
+        "FACEDEMO_DEVICE": "cpu",
+        "FACEDEMO_MODEL": "dlib-resnet",
+        "FACEDEMO_GALLERY_MODELS": ",".join(MODELS),
+        "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS": casia_settings.facenet_weights["facenet-casia-webface"],
+        # the machine is shared: one thread per process
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    return Sweep(tmp_path_factory.mktemp("kill-sweep"), pipeline, env, shared_faces)
+
+
+def pick(writes: list[str], command: str) -> list[int]:
+    """The sample CI kills at: the first write, the commit point (or the write the issue saw fail), the
+    first collection dropped by a rebuild, and the last write."""
+    numbered = [(int(line.split("\t")[0]), line.split("\t", 1)[1]) for line in writes]
+    wanted = {1, len(numbered)}
+    marks = {
+        "delete": ("delete fd.persons", "delete collection fd.faces."),
+        "rename": ("upsert fd.persons", "delete collection fd.people."),
+        "enroll": ("upsert fd.registry", "upsert fd.people."),
+        "import": ("write thumbs/default/", "upsert fd.registry"),
+    }[command]
+    for mark in marks:
+        wanted |= {next(n for n, what in numbered if what.startswith(mark))}
+    return sorted(wanted)
+
+
+@pytest.mark.parametrize("command", ["delete", "rename", "enroll", "import"])
+def test_kill_sample(sweep, command):
+    _, writes = sweep.after(command)
+    for n in pick(writes, command)[1:3]:
+        sweep.kill_and_check(command, n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["delete", "rename", "enroll", "import"])
+def test_kill_sweep(sweep, command, capsys):
+    _, writes = sweep.after(command)
+    started, failed = time.perf_counter(), []
+    for n in range(1, len(writes) + 1):
+        try:
+            sweep.kill_and_check(command, n)
+        except AssertionError as exc:
+            failed.append(f"write {n} ({writes[n - 1].split(chr(9), 1)[1]}): {str(exc)[:300]}")
+    with capsys.disabled():
+        print(f"\n{command}: killed at each of its {len(writes)} writes in {time.perf_counter() - started:.0f} s:")
+        print("\n".join("  " + w for w in writes))
+        print("\n".join(["  failed:", *failed]) if failed else "  every kill point held")
+    assert not failed, failed
