@@ -389,26 +389,29 @@ class Gallery(GalleryView):
         """The person in every model, every face and region, every thumbnail; gone from disk too. A model
         fine-tuned on this gallery with the person among its training people goes as well (its weights were
         learnt from their faces): its folder, its vectors, its loaded copy."""
-        with self.store.writing("delete", erase=True):
-            person = self.person(name)
-            faces = self.store.faces(person_id=person.id)
-            hashes = {f.image_sha for f in faces} | {image_sha(p) for f in faces for p in self.store.face_files(f.id)}
-            trained = self._trained_on(person.id)
-            for spec in trained:
-                self.pipeline.unload(spec.folder)
-                shutil.rmtree(spec.folder, ignore_errors=True)
-                self.store.drop_model(spec.name)
-            # The commit point: once the person's row is gone they are gone for every reader, and what
-            # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
-            self.store.delete_persons([person.id])
-            self.store.classifiers.forget(self.store.namespace)
-            models = self.store.models()
-            for model in models:
-                records, _ = self.store.vectors(model, person_id=person.id)
-                self.store.delete_vectors(model, [r.id for r in records])
-                self.store.set_centroids(model, {person.id: None})
-            self.store.delete_faces([f.id for f in faces])
-            self.store.erase(models)  # gone from disk too, not only from Chroma's answers
+        with self.store.lock:
+            person = self.person(name)  # a refusal changes nothing: before the write begins
+            with self.store.writing("delete", erase=True):
+                faces = self.store.faces(person_id=person.id)
+                hashes = {f.image_sha for f in faces} | {
+                    image_sha(p) for f in faces for p in self.store.face_files(f.id)
+                }
+                trained = self._trained_on(person.id)
+                for spec in trained:
+                    self.pipeline.unload(spec.folder)
+                    shutil.rmtree(spec.folder, ignore_errors=True)
+                    self.store.drop_model(spec.name)
+                # The commit point: once the person's row is gone they are gone for every reader, and what
+                # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
+                self.store.delete_persons([person.id])
+                self.store.classifiers.forget(self.store.namespace)
+                models = self.store.models()
+                for model in models:
+                    records, _ = self.store.vectors(model, person_id=person.id)
+                    self.store.delete_vectors(model, [r.id for r in records])
+                    self.store.set_centroids(model, {person.id: None})
+                self.store.delete_faces([f.id for f in faces])
+                self.store.erase(models)  # gone from disk too, not only from Chroma's answers
         return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)), frozenset(hashes))
 
     def _trained_on(self, person_id: str):
@@ -423,7 +426,7 @@ class Gallery(GalleryView):
     def rename(self, old: str, new: str) -> int:
         """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""
         new = validate_name(new)
-        with self.store.writing("rename", erase=True):
+        with self.store.lock:  # a refusal changes nothing: checked before the write begins
             person = self.person(old)
             faces = self.store.faces(person_id=person.id)
             if person.name == new:
@@ -433,13 +436,14 @@ class Gallery(GalleryView):
                     raise GalleryError(
                         f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first."
                     )
-            # The commit point; the people index's names follow (a repair rewrites them from here too).
-            self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
-            models = self.store.models()
-            for model in models:
-                self.store.rename_centroids(model, person.id, new)
-            self.store.classifiers.forget(self.store.namespace)
-            self.store.erase(models, people=True)  # the old name is personal data too
+            with self.store.writing("rename", erase=True):
+                # The commit point; the people index's names follow (a repair rewrites them from here too).
+                self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
+                models = self.store.models()
+                for model in models:
+                    self.store.rename_centroids(model, person.id, new)
+                self.store.classifiers.forget(self.store.namespace)
+                self.store.erase(models, people=True)  # the old name is personal data too
         return len(faces)
 
     def reindex(self, model: str | None = None) -> None:

@@ -1291,6 +1291,37 @@ class ChromaStore:
             raise GalleryError(
                 f"The faces were deleted, but the gallery file could not be compacted yet ({detail[0]}); deleting again retries."
             )
+        for folder in self.persist_dir.iterdir():
+            if folder.is_dir() and _UUID.match(folder.name):
+                scrub_hnsw(folder)
+
+
+def scrub_hnsw(folder: Path) -> int:
+    """Zero the unused slots of a persisted HNSW index; returns the bytes zeroed.
+
+    hnswlib allocates its element buffer with ``malloc`` and saves all of it, so the slots past its element
+    count hold whatever the writing process's heap held: ``chroma vacuum`` reads the write-ahead log, deleted
+    people's records included, before it saves the indexes, and a kill-point test found a deleted person's
+    name in an empty index's ``data_level0.bin``. The header (Chroma's hnswlib, version 1: a 4-byte version,
+    then offsetLevel0, max_elements, cur_element_count, size_data_per_element as 8-byte integers) says where
+    the used slots end; a file of any other shape is left alone."""
+    try:
+        header = (folder / "header.bin").read_bytes()
+        data, lengths = folder / "data_level0.bin", folder / "length.bin"
+        if len(header) < 36 or int.from_bytes(header[:4], "little") != 1 or not data.is_file():
+            return 0
+        _, max_elements, count, size = (int.from_bytes(header[4 + 8 * i : 12 + 8 * i], "little") for i in range(4))
+        zeroed = 0
+        for path, slot in ((data, size), (lengths, 4)):
+            if not path.is_file() or path.stat().st_size != max_elements * slot or count > max_elements:
+                continue
+            with open(path, "r+b") as out:
+                out.seek(count * slot)
+                out.write(bytes((max_elements - count) * slot))
+            zeroed += (max_elements - count) * slot
+        return zeroed
+    except OSError:
+        return 0
 
 
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
