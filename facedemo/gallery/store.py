@@ -414,8 +414,8 @@ class _Handle:
 
     _CALLS = frozenset({"add", "upsert", "update", "delete", "get", "query", "count", "peek", "modify"})
 
-    def __init__(self, store: ChromaStore, name: str, collection):
-        self._store, self._name, self._col = store, name, collection
+    def __init__(self, name: str, collection, find):
+        self._name, self._col, self._find = name, collection, find  # find(name): the collection now
 
     def __getattr__(self, attr: str):
         value = getattr(self._col, attr)
@@ -428,7 +428,7 @@ class _Handle:
             except Exception as exc:
                 if not _gone(exc):
                     raise
-                self._col = self._store._lookup(self._name)
+                self._col = self._find(self._name)
                 return getattr(self._col, attr)(*args, **kwargs)
 
         return call
@@ -549,7 +549,7 @@ class ChromaStore:
                         col = self.client.get_collection(name, embedding_function=None)
                     except NotFoundError:
                         return None
-            self._collections[name] = _Handle(self, name, col)
+            self._collections[name] = _Handle(name, col, self._lookup)
         return self._collections[name]
 
     def _lookup(self, name: str):
@@ -567,7 +567,7 @@ class ChromaStore:
                 continue
             except Exception as exc:
                 raise GalleryError(f"Could not read the gallery: {_reason(exc)}") from exc
-            self._collections[name] = _Handle(self, name, col)
+            self._collections[name] = _Handle(name, col, self._lookup)
             return col
         raise GalleryError(f"Could not read the gallery: {CHANGED_ELSEWHERE}")
 
