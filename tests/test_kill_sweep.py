@@ -173,9 +173,8 @@ class Sweep:
         gone = {"delete": b"Ben Affleck", "rename": b"Elton John"}.get(command)
         if gone and state == after:
             assert not byte_hits(seen, gone), f"{command} killed at write {n}: the old name is still on disk"
-        self.residue += [
-            f"{command} {n}: {p.relative_to(self.root)}" for p in unused_slot_hits(seen, gone or b"\0" * 64)
-        ]
+        if gone:
+            self.residue += [f"{command} {n}: {p.relative_to(self.root)}" for p in unused_slot_hits(seen, gone)]
         again, _ = self.run(command, gallery, None)
         finished = again.returncode == 0 or (state == after and "Nobody called" in again.stdout + again.stderr)
         assert finished, f"{command} after a kill at write {n}: {again.stdout[-300:]} {again.stderr[-300:]}"
