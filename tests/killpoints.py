@@ -4,8 +4,9 @@ Run as a script, this wraps ``python -m facedemo ...``: it hooks every call that
 collection add/upsert/update/delete/modify, a collection created or deleted; a file opened for writing,
 renamed, replaced or unlinked, a folder removed, ``chroma vacuum``, each under ``$FACEDEMO_KILL_DIR``),
 numbers them from 1, appends each to ``$FACEDEMO_KILL_LOG`` and, when the number reaches
-``$FACEDEMO_KILL_AT``, sends itself SIGKILL before the write happens. Without ``FACEDEMO_KILL_AT`` it only
-counts. Test code only: nothing of it ships in the product.
+``$FACEDEMO_KILL_AT`` (or at the first write whose description starts with ``$FACEDEMO_KILL_MATCH``), sends
+itself SIGKILL before the write happens. Without either it only counts. Test code only: nothing of it ships
+in the product.
 
     python tests/killpoints.py people delete NAME --gallery G
 """
@@ -22,11 +23,15 @@ HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
 
 
-def run(args, gallery: Path, log: Path, kill_at: int | None, env: dict, timeout: float = 600):
-    """Run ``python -m facedemo ARGS`` under the hooks; returns the CompletedProcess (returncode -9: killed)."""
+def run(args, gallery: Path, log: Path, kill_at: int | str | None, env: dict, timeout: float = 600):
+    """Run ``python -m facedemo ARGS`` under the hooks, killed before write number ``kill_at`` (or before the
+    first write whose description starts with it); returns the CompletedProcess (returncode -9: killed)."""
     env = {**env, "FACEDEMO_KILL_DIR": str(Path(gallery).resolve()), "FACEDEMO_KILL_LOG": str(log)}
     env.pop("FACEDEMO_KILL_AT", None)
-    if kill_at is not None:
+    env.pop("FACEDEMO_KILL_MATCH", None)
+    if isinstance(kill_at, str):
+        env["FACEDEMO_KILL_MATCH"] = kill_at
+    elif kill_at is not None:
         env["FACEDEMO_KILL_AT"] = str(kill_at)
     log.unlink(missing_ok=True)
     return subprocess.run(
@@ -46,6 +51,7 @@ def _install() -> None:
 
     root = os.path.realpath(os.environ["FACEDEMO_KILL_DIR"])
     kill_at = int(os.environ.get("FACEDEMO_KILL_AT") or 0)
+    kill_match = os.environ.get("FACEDEMO_KILL_MATCH") or None
     log_path = os.environ["FACEDEMO_KILL_LOG"]
     real_open, real_os_open = builtins.open, os.open
     state = {"n": 0, "quiet": 0}
@@ -66,7 +72,7 @@ def _install() -> None:
             os.write(fd, f"{state['n']}\t{what}\n".encode())
         finally:
             os.close(fd)
-        if state["n"] == kill_at:
+        if state["n"] == kill_at or (kill_match and what.startswith(kill_match)):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def short(path) -> str:
