@@ -265,7 +265,9 @@ def test_kill_sweep(sweep, command, capsys):
     _, writes = sweep.after(command)
     started, failed = time.perf_counter(), []
     stride = int(os.environ.get("KILL_SWEEP_STRIDE", "1"))  # >1: every stride-th write, for a quicker pass
-    for n in range(1, len(writes) + 1, stride):
+    points = os.environ.get(f"KILL_SWEEP_{command.upper()}")  # e.g. "17,20": only these writes
+    chosen = [int(n) for n in points.split(",")] if points else range(1, len(writes) + 1, stride)
+    for n in chosen:
         try:
             sweep.kill_and_check(command, n)
             verdict = "held"
@@ -275,7 +277,7 @@ def test_kill_sweep(sweep, command, capsys):
         with capsys.disabled():
             print(f"{command} killed before write {n}/{len(writes)} ({writes[n - 1]}): {verdict}", flush=True)
     with capsys.disabled():
-        covered = list(range(1, len(writes) + 1, stride))
+        covered = list(chosen)
         which = "each" if stride == 1 else f"{len(covered)} ({', '.join(map(str, covered))})"
         print(f"\n{command}: killed at {which} of its {len(writes)} writes in {time.perf_counter() - started:.0f} s:")
         print("\n".join("  " + w for w in writes))
