@@ -9,8 +9,9 @@ missing), no half-written file, no spare collection, no pending marker. Then the
 must finish: the gallery as after, and a deleted or old name in no byte of the folder.
 
 A small real gallery (three 5celeb people, two photos each, dlib-resnet and facenet-casia-webface) is built
-once with the CLI's import and copied per kill point. ``test_kill_sample`` (CI) kills at a few chosen writes
-of each command; ``test_kill_sweep`` (slow) at every one, and prints the write counts it covered.
+once with the CLI's import and copied per kill point. ``test_kill_sample`` (CI) kills each command at one
+chosen write; ``test_kill_sweep`` (slow) at every one, and prints the writes it covered
+(``KILL_SWEEP_STRIDE=3``: every third; ``KILL_SWEEP_ENROLL=12,17``: only those of enroll, and so on).
 """
 
 from __future__ import annotations
