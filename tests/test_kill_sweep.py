@@ -279,7 +279,8 @@ def test_kill_sweep(sweep, command, capsys):
             print(f"{command} killed before write {n}/{len(writes)} ({writes[n - 1]}): {verdict}", flush=True)
     with capsys.disabled():
         covered = list(chosen)
-        which = "each" if stride == 1 else f"{len(covered)} ({', '.join(map(str, covered))})"
+        whole = covered == list(range(1, len(writes) + 1))
+        which = "each" if whole else f"{len(covered)} ({', '.join(map(str, covered))})"
         print(f"\n{command}: killed at {which} of its {len(writes)} writes in {time.perf_counter() - started:.0f} s:")
         print("\n".join("  " + w for w in writes))
         print("\n".join(["  failed:", *failed]) if failed else "  every kill point held")
