@@ -148,7 +148,7 @@ def purge_stale_scratch() -> list[Path]:
         for folder in owner.iterdir():
             parts = folder.name.split("-")
             pid, run = (int(parts[1]), parts[2]) if len(parts) >= 4 and parts[1].isdigit() else (None, None)
-            if pid is None or not _alive(pid) or (pid == os.getpid() and run != _RUN):
+            if pid is None or not alive(pid) or (pid == os.getpid() and run != _RUN):
                 shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
                 removed.append(folder)
         with contextlib.suppress(OSError):
@@ -156,7 +156,8 @@ def purge_stale_scratch() -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs (a lock or marker file's owner may have been killed)."""
     if os.name == "nt":  # os.kill there ends the process: treat every pid as alive
         return True
     try:

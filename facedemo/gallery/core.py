@@ -364,6 +364,8 @@ class Gallery(GalleryView):
             from .migrate import migrate_if_needed
 
             migrate_if_needed(self)
+            # What a killed process left half-done is finished before anyone reads (once per process).
+            self.store.check()
 
     def read_only(self) -> GalleryView:
         return GalleryView(self.pipeline, self.store, self.fixed_threshold)
@@ -438,23 +440,28 @@ class Gallery(GalleryView):
         fine-tuned on this gallery with the person among its training people goes as well (its weights were
         learnt from their faces): its folder, its vectors, its loaded copy."""
         with self.store.lock:
-            person = self.person(name)
-            faces = self.store.faces(person_id=person.id)
-            hashes = {f.image_sha for f in faces} | {image_sha(p) for f in faces for p in self.store.face_files(f.id)}
-            trained = self._trained_on(person.id)
-            for spec in trained:
-                self.pipeline.unload(spec.folder)
-                shutil.rmtree(spec.folder, ignore_errors=True)
-                self.store.drop_model(spec.name)
-            models = self.store.models()
-            for model in models:
-                records, _ = self.store.vectors(model, person_id=person.id)
-                self.store.delete_vectors(model, [r.id for r in records])
-                self.store.set_centroids(model, {person.id: None})
-            self.store.delete_faces([f.id for f in faces])
-            self.store.delete_persons([person.id])
-            self.store.classifiers.forget(self.store.namespace)
-            self.store.erase(models)  # gone from disk too, not only from Chroma's answers
+            person = self.person(name)  # a refusal changes nothing: before the write begins
+            with self.store.writing("delete", erase=True):
+                faces = self.store.faces(person_id=person.id)
+                hashes = {f.image_sha for f in faces} | {
+                    image_sha(p) for f in faces for p in self.store.face_files(f.id)
+                }
+                trained = self._trained_on(person.id)
+                for spec in trained:
+                    self.pipeline.unload(spec.folder)
+                    shutil.rmtree(spec.folder, ignore_errors=True)
+                    self.store.drop_model(spec.name)
+                # The commit point: once the person's row is gone they are gone for every reader, and what
+                # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
+                self.store.delete_persons([person.id])
+                self.store.classifiers.forget(self.store.namespace)
+                models = self.store.models()
+                for model in models:
+                    records, _ = self.store.vectors(model, person_id=person.id)
+                    self.store.delete_vectors(model, [r.id for r in records])
+                    self.store.set_centroids(model, {person.id: None})
+                self.store.delete_faces([f.id for f in faces])
+                self.store.erase(models)  # gone from disk too, not only from Chroma's answers
         return Deletion(person.name, len(faces), tuple(sorted(s.name for s in trained)), frozenset(hashes))
 
     def remove_face(self, name: str, face: str) -> FaceRemoval:
@@ -474,20 +481,23 @@ class Gallery(GalleryView):
                 raise GalleryError(
                     f"That is the only face of {person.name}; delete {person.name} to remove it with everything else."
                 )
-            hashes = {record.image_sha} | {image_sha(p) for p in self.store.face_files(record.id)}
-            trained = self._trained_on(person.id)
-            for spec in trained:
-                self.pipeline.unload(spec.folder)
-                shutil.rmtree(spec.folder, ignore_errors=True)
-                self.store.drop_model(spec.name)
-            models = self.store.models()
-            for model in models:
-                records, _ = self.store.vectors(model, face_ids=[record.id])
-                self.store.delete_vectors(model, [r.id for r in records])
-                self.refresh_centroids(model, [person.id])
-            self.store.delete_faces([record.id])
-            self.store.classifiers.forget(self.store.namespace)
-            self.store.erase(models)  # gone from disk too, not only from Chroma's answers
+            with self.store.writing("remove a face", erase=True):
+                hashes = {record.image_sha} | {image_sha(p) for p in self.store.face_files(record.id)}
+                trained = self._trained_on(person.id)
+                for spec in trained:
+                    self.pipeline.unload(spec.folder)
+                    shutil.rmtree(spec.folder, ignore_errors=True)
+                    self.store.drop_model(spec.name)
+                # The commit point, as in ``delete``: once the face's registry row is gone it is gone for every
+                # reader, and its vectors, files and the person's stale centroids are what a repair removes too.
+                self.store.delete_faces([record.id])
+                self.store.classifiers.forget(self.store.namespace)
+                models = self.store.models()
+                for model in models:
+                    records, _ = self.store.vectors(model, face_ids=[record.id])
+                    self.store.delete_vectors(model, [r.id for r in records])
+                    self.refresh_centroids(model, [person.id])
+                self.store.erase(models)  # gone from disk too, not only from Chroma's answers
         return FaceRemoval(
             person.name,
             record.id,
@@ -509,7 +519,7 @@ class Gallery(GalleryView):
     def rename(self, old: str, new: str) -> int:
         """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""
         new = validate_name(new)
-        with self.store.lock:
+        with self.store.lock:  # a refusal changes nothing: checked before the write begins
             person = self.person(old)
             faces = self.store.faces(person_id=person.id)
             if person.name == new:
@@ -519,17 +529,19 @@ class Gallery(GalleryView):
                     raise GalleryError(
                         f"'{new}' is already in the gallery{'' if p.name == new else f' as {p.name}'}; delete or rename that person first."
                     )
-            self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
-            models = self.store.models()
-            for model in models:
-                self.store.rename_centroids(model, person.id, new)
-            self.store.classifiers.forget(self.store.namespace)
-            self.store.erase(models, people=True)  # the old name is personal data too
+            with self.store.writing("rename", erase=True):
+                # The commit point; the people index's names follow (a repair rewrites them from here too).
+                self.store.put_persons([PersonRecord(person.id, new, person.created_at)])
+                models = self.store.models()
+                for model in models:
+                    self.store.rename_centroids(model, person.id, new)
+                self.store.classifiers.forget(self.store.namespace)
+                self.store.erase(models, people=True)  # the old name is personal data too
         return len(faces)
 
     def reindex(self, model: str | None = None) -> None:
         """Rebuild every person's centroid from the stored vectors (after a crash, or a store edited by hand)."""
-        with self.store.lock:
+        with self.store.writing("reindex"):
             models = [self.model_name(model)] if model else self.store.models()
             for m in models:
                 held = {r.person_id for r in self.store.vectors(m)[0]}
@@ -602,17 +614,24 @@ class Gallery(GalleryView):
         return BackfillReport(model, report.added, report.without_region, time.perf_counter() - started)
 
     def write_vectors(
-        self, model: str, faces: Sequence[FaceRecord], vectors: np.ndarray, flip: bool | None = None
+        self,
+        model: str,
+        faces: Sequence[FaceRecord],
+        vectors: np.ndarray,
+        flip: bool | None = None,
+        centroids: bool = True,
     ) -> None:
         """Store one model's vectors of registry faces (enrollment, backfill, a fine-tune's adapted vectors)
-        and refresh the centroids of their people."""
+        and refresh the centroids of their people (``centroids=False``: the caller does, once its faces are
+        recorded; an enrollment writes the vectors before the registry rows that commit them)."""
         if not faces:
             return
         flip = self.flip(model) if flip is None else flip
         records = [ModelRecord(record_id(model, f.image_sha, f.box), f.id, f.person_id) for f in faces]
-        with self.store.lock:
+        with self.store.writing("store vectors"):
             self.store.put_vectors(model, records, np.asarray(vectors), flip)
-            self.refresh_centroids(model, sorted({f.person_id for f in faces}))
+            if centroids:
+                self.refresh_centroids(model, sorted({f.person_id for f in faces}))
 
     def complete(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
         """Fill in every model of ``models`` that lacks faces (``backfill``); unavailable ones are left out."""

@@ -252,18 +252,21 @@ def enroll_faces(gallery, name: str, faces: Sequence[FaceToEnroll], model: str |
                 continue
             seen.add(fid)
             new.append((item, old.person_id if old is not None else person.id))
-        if new and person.id not in persons and any(pid == person.id for _, pid in new):
-            gallery.store.put_persons([person])
-        records, notes = write_faces(gallery, new)
+        fresh = [person] if new and person.id not in persons and any(pid == person.id for _, pid in new) else []
+        records, notes = write_faces(gallery, new, fresh)
     added = [EnrolledFace(r.id, r.image, r.box) for r in records]
     return EnrollResult(person.name, model, added, duplicates, notes, tuple(gallery.enroll_models()))
 
 
-def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[list[FaceRecord], list[str]]:
-    """Store faces of known people (``(face, person id)``): the registry record with its thumbnail and
-    region first, then each model's vectors (made here unless the item brings them). A model that cannot
-    run now is left out with a note; ``Gallery.complete`` fills it in from the regions later. A crash
-    between the two leaves registry faces that a model lacks, which the same filling-in heals."""
+def write_faces(
+    gallery, items: Sequence[tuple[FaceToEnroll, str]], persons: Sequence[PersonRecord] = ()
+) -> tuple[list[FaceRecord], list[str]]:
+    """Store faces of people (``(face, person id)``; ``persons``: the new ones among them), in the order that
+    makes a crash at any point leave the gallery as before or as after (``ChromaStore.writing``): every
+    model's vectors (made here unless the item brings them) first, then the new people, then the thumbnails,
+    regions and registry rows, whose upsert is the commit point: a repair on the next open removes vectors,
+    people and files that no registry row claims. The people index follows from the vectors. A model that
+    cannot run now is left out with a note; ``Gallery.complete`` fills it in from the regions later."""
     if not items:
         return [], []
     records, thumbs, regions = [], [], []
@@ -286,19 +289,23 @@ def write_faces(gallery, items: Sequence[tuple[FaceToEnroll, str]]) -> tuple[lis
         )
         thumbs.append(face_thumbnail(item.image, item.face))
         regions.append(region)
-    gallery.store.put_faces(records, thumbs, regions)
-    notes = []
+    notes, embedded = [], {}
     for model in gallery.enroll_models():
         flip = gallery.flip(model)
         try:
-            vectors = _vectors(gallery, model, [item for item, _ in items], flip)
+            embedded[model] = (_vectors(gallery, model, [item for item, _ in items], flip), flip)
         except ModelUnavailableError as exc:
             notes.append(
                 f"Not embedded with {model} yet ({exc}); it is filled in from the stored faces once it can run."
             )
             gallery.store.state.pop(("complete", gallery.store.namespace, model), None)
-            continue
-        gallery.write_vectors(model, records, vectors, flip)
+    with gallery.store.writing("enroll"):
+        for model, (vectors, flip) in embedded.items():
+            gallery.write_vectors(model, records, vectors, flip, centroids=False)
+        gallery.store.put_persons(list(persons))
+        gallery.store.put_faces(records, thumbs, regions)  # the commit point
+        for model in embedded:
+            gallery.refresh_centroids(model, sorted({r.person_id for r in records}))
     return records, notes
 
 
@@ -306,7 +313,7 @@ def store_embedded(gallery, model: str, rows: Sequence[tuple], flip: bool | None
     """Faces whose vectors were made already, for one model, stored as they are (no photo, no thumbnail, no
     region): the benchmarks' galleries of LFW vectors and synthetic fillers. ``rows``: (person's name,
     photo label, photo sha256, box, vector). Other models cannot be filled in for these faces."""
-    with gallery.store.lock:
+    with gallery.store.writing("store faces"):
         persons = {p.name: p for p in gallery.store.persons()}
         fresh = [
             PersonRecord(uuid.uuid4().hex, n, now())
@@ -531,10 +538,9 @@ def _enroll_imported(gallery, todo, report: ImportReport, people: dict, existing
         return
     with gallery.store.lock:
         new = sorted({p for p, _ in items} - existing)
-        if new:
-            gallery.store.put_persons([PersonRecord(people[p], p, now()) for p in new])
-            existing.update(new)
-        _, notes = write_faces(gallery, [(item, people[p]) for p, item in items])
+        fresh = [PersonRecord(people[p], p, now()) for p in new]
+        _, notes = write_faces(gallery, [(item, people[p]) for p, item in items], fresh)
+        existing.update(new)
     report.warnings += [n for n in notes if n not in report.warnings]
     report.enrolled.update(p for p, _ in items)
 

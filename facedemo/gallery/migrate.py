@@ -36,7 +36,8 @@ def migrate_if_needed(gallery) -> bool:
     with store.lock:
         migrated = store.schema() < SCHEMA
         if migrated:
-            migrate(gallery)
+            with store.writing("migrate"):
+                migrate(gallery)
         store.state[key] = True
     return migrated
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,9 +28,10 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,8 +39,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import GalleryError, InvalidNameError
+from ..files import alive
 from ..settings import default_gallery_dir
-from ..vectors import cosine_to_l2, l2_normalise
+from ..vectors import centroid, cosine_to_l2, l2_normalise
 from .classifier import Classifiers
 from .names import has_surrogates
 from .server import chroma_command
@@ -223,6 +226,10 @@ class FaceStore(Protocol):
     def drop(self, compact: bool = True) -> bool: ...
     def erase(self, models: Sequence[str], people: bool = True) -> None: ...
     def compact(self) -> None: ...
+    # crash safety
+    def writing(self, what: str, erase: bool = False) -> contextlib.AbstractContextManager: ...
+    def check(self) -> Repair | None: ...
+    def repair(self, erase: bool = False) -> Repair: ...
 
 
 def collection_name(namespace: str | None, model: str | None, kind: str) -> str:
@@ -513,9 +520,75 @@ class _Collection:
         return call
 
 
+_CHROMA_ID = re.compile(r"\[?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\]? ?")
+CHANGED_ELSEWHERE = (
+    "another program changed the gallery at that moment (a delete or rename from the command line); try again."
+)
+
+
+def _gone(exc: Exception) -> bool:
+    """Chroma's answer for a collection handle whose collection another process dropped or replaced (a
+    delete's rebuild gives the collection a new id): "Collection [<id>] does not exist"."""
+    from chromadb.errors import NotFoundError
+
+    text = str(exc)
+    return isinstance(exc, NotFoundError) or ("does not exist" in text and "ollection" in text)
+
+
 def _reason(exc: Exception) -> str:
+    """Chroma's message as one sentence, without its internal ids (a collection's uuid means nothing to anyone)."""
+    if _gone(exc):
+        return CHANGED_ELSEWHERE
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _CHROMA_ID.sub("", text).strip() or type(exc).__name__
     return text[:300].rstrip(".") + "."
+
+
+class _Handle:
+    """A Chroma collection, looked up by its name again when another process replaced it.
+
+    The dashboard keeps its collections open; a delete or rename from the command line rebuilds them, and
+    the rebuilt copy has a new id, so every later call on the old handle fails with "Collection [<id>] does
+    not exist". A call that fails that way drops the handle, finds the collection by name and runs once more.
+    """
+
+    _CALLS = frozenset({"add", "upsert", "update", "delete", "get", "query", "count", "peek", "modify"})
+
+    def __init__(self, name: str, collection, find):
+        self._name, self._col, self._find = name, collection, find  # find(name): the collection now
+
+    def __getattr__(self, attr: str):
+        value = getattr(self._col, attr)
+        if attr not in self._CALLS:
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return getattr(self._col, attr)(*args, **kwargs)
+            except Exception as exc:
+                if not _gone(exc):
+                    raise
+                self._col = self._find(self._name)
+                return getattr(self._col, attr)(*args, **kwargs)
+
+        return call
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What opening a gallery found out of step with its people and faces, and put right."""
+
+    rebuilds: int = 0  # collections whose rebuild a killed process left half-way, finished
+    faces: int = 0  # registry faces of a person no longer there (a delete cut short), removed
+    persons: int = 0  # people with no face (an enrollment cut short before its faces were recorded), removed
+    vectors: int = 0  # model vectors of no recorded face, removed
+    centroids: int = 0  # people-index rows rewritten or removed to match the vectors
+    files: int = 0  # thumbnails, regions and half-written files with no record, deleted
+    erased: bool = False  # the collections rebuilt and the file vacuumed (a delete or rename cut short)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rebuilds or self.faces or self.persons or self.vectors or self.centroids or self.files)
 
 
 class ChromaStore:
@@ -597,7 +670,8 @@ class ChromaStore:
             if not create and self._unopened():
                 return None
             with _chroma_errors("open the collection for " + (model or kind)):
-                self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
+                if not self._writer():
+                    self._finish_rebuild(name)  # a rebuild cut short by a crash is completed before any use
                 if create:
                     meta = {
                         "facedemo": kind,
@@ -615,8 +689,27 @@ class ChromaStore:
                         col = self.client.get_collection(name, embedding_function=None)
                     except NotFoundError:
                         return None
-            self._collections[name] = col
+            self._collections[name] = _Handle(name, col, self._lookup)
         return self._collections[name]
+
+    def _lookup(self, name: str):
+        """The collection called ``name`` now (another process may have replaced it: a new id), or a sentence.
+        A rebuild's swap leaves the name free for a moment, so a miss is tried once more."""
+        from chromadb.errors import NotFoundError
+
+        self._forget(name)
+        for attempt in range(2):
+            try:
+                col = self.client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                if attempt == 0:
+                    time.sleep(0.5)
+                continue
+            except Exception as exc:
+                raise GalleryError(f"Could not read the gallery: {_reason(exc)}") from exc
+            self._collections[name] = _Handle(name, col, self._lookup)
+            return col
+        raise GalleryError(f"Could not read the gallery: {CHANGED_ELSEWHERE}")
 
     def _forget(self, name: str) -> None:
         self._collections.pop(name, None)
@@ -1022,6 +1115,7 @@ class ChromaStore:
         self.classifiers.forget(self.namespace)
         if self.thumbs_dir is not None:
             shutil.rmtree(self.thumbs_dir, ignore_errors=True)
+            self._marker().unlink(missing_ok=True)
         if compact and dropped:
             holder.compact()
         return dropped
@@ -1059,6 +1153,14 @@ class ChromaStore:
                 REBUILD + name, configuration={"hnsw": {"space": space}}, metadata=old.metadata, embedding_function=None
             )
             ids, vectors, metas = got["ids"], got.get("embeddings"), got["metadatas"]
+            if spare.count():  # a copy an earlier, killed rebuild left: it may hold rows deleted since
+                self.client.delete_collection(REBUILD + name)
+                spare = self.client.create_collection(
+                    REBUILD + name,
+                    configuration={"hnsw": {"space": space}},
+                    metadata=old.metadata,
+                    embedding_function=None,
+                )
             for start in range(0, len(ids), _BATCH):
                 spare.upsert(
                     ids=ids[start : start + _BATCH],
@@ -1082,6 +1184,222 @@ class ChromaStore:
             self.client.delete_collection(REBUILD + name)  # the swap had not begun: the original is whole
         else:
             spare.modify(name=name)
+        self._forget(name)
+
+    def finish_rebuilds(self) -> int:
+        """Finish every rebuild of this namespace that a killed process left (``rebuild.<name>``), for every
+        collection of every model at once: a reader opening one model never sees another's half-swapped."""
+        prefix = REBUILD + self._prefix()
+        spares = [n[len(REBUILD) :] for n in self._names() if n.startswith(prefix)]
+        with _chroma_errors("finish an interrupted rebuild"):
+            for name in spares:
+                self._finish_rebuild(name)
+        return len(spares)
+
+    # -- crash safety --------------------------------------------------------------------------------
+    # Every multi-step write runs inside ``writing()``, which leaves a marker file beside the thumbnails
+    # (``thumbs/<namespace>.pending.json``: which process, doing what) for as long as it runs. A process killed
+    # in the middle leaves the marker behind, and the next open (``check``) sees it and puts the gallery right
+    # (``repair``) before anyone reads it. Each write is ordered so that one Chroma call is its commit point
+    # and whatever precedes it is swept by the repair (the gallery as before) and whatever follows is derived
+    # from it (the gallery as after): an enrollment's registry rows, a delete's ``persons`` row, a rename's.
+    def _marker(self) -> Path | None:
+        if self.thumbs_dir is None:
+            return None
+        return self.thumbs_dir.with_name(self.thumbs_dir.name + ".pending.json")
+
+    def _read_marker(self) -> dict | None:
+        path = self._marker()
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"what": "unknown", "erase": True}  # a marker cut short: assume the worst
+        return dict(data) if isinstance(data, dict) else {"what": "unknown", "erase": True}
+
+    def _writer(self) -> bool:
+        """Whether a write of this namespace is running now: in this process (another thread, while this one
+        reads) or in another process that is still alive. Its half-done state is not to be repaired."""
+        if self.state.get(("writing", self.namespace), 0):
+            return True
+        marker = self._read_marker()
+        pid = marker.get("pid") if marker else None
+        return isinstance(pid, int) and pid != os.getpid() and alive(pid)
+
+    def _write_marker(self, data: dict) -> None:
+        """Written in place, not atomically: a marker cut short still marks the gallery (as "erase", to be safe)."""
+        path = self._marker()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    @contextlib.contextmanager
+    def writing(self, what: str, erase: bool = False) -> Iterator[None]:
+        """Hold the write lock and mark the gallery as being written for the length of the block (nested
+        blocks share the outer one's marker). ``erase``: the write removes personal data, so a repair after a
+        crash must also make the removal physical (``erase``). A block that fails is repaired at once; one
+        that inherits the marker of a killed process repairs what that process left before it ends."""
+        with self.lock:
+            key = ("writing", self.namespace)
+            depth = self.state.get(key, 0)
+            path = self._marker()
+            inherited = None
+            if path is not None and depth == 0:
+                inherited = self._read_marker()
+                self._write_marker(
+                    {
+                        "pid": os.getpid(),
+                        "what": what,
+                        "erase": erase or bool(inherited and inherited.get("erase")),
+                        "since": time.time(),
+                    }
+                )
+            elif path is not None and erase:
+                current = self._read_marker() or {"pid": os.getpid(), "what": what}
+                if not current.get("erase"):
+                    self._write_marker({**current, "erase": True})
+            self.state[key] = depth + 1
+            failed = True
+            try:
+                yield
+                failed = False
+            finally:
+                self.state[key] = depth
+                if path is not None and depth == 0:
+                    marker = self._read_marker() or {}
+                    try:
+                        if failed or inherited:
+                            self.repair(erase=bool(marker.get("erase")))
+                    except Exception:
+                        if not failed:
+                            raise
+                    else:
+                        path.unlink(missing_ok=True)
+
+    def check(self) -> Repair | None:
+        """On opening the gallery: finish what a killed process left, so that every reader sees the gallery
+        as it was before that process's command or as it would be after it, never in between. Cheap when
+        nothing happened: one list of the collections, the marker file, a few counts and one directory
+        listing; a full ``repair`` only when a marker was left or the counts disagree. Once per process and
+        namespace; skipped while a live process is writing the gallery (its work is not half-done, only
+        unfinished)."""
+        key = ("checked", self.namespace)
+        if self.state.get(key) or self._writer():
+            return None
+        with self.lock:
+            if self._writer():
+                return None
+            rebuilds = self.finish_rebuilds()
+            marker = self._read_marker()
+            if self.schema() != SCHEMA:  # a gallery of the old layout is migrated first, then checked
+                return None
+            repaired = None
+            if marker is not None or not self._agrees():
+                repaired = self.repair(erase=bool(marker and marker.get("erase")))
+                if marker is not None:
+                    self._marker().unlink(missing_ok=True)
+            self.state[key] = True
+        if repaired is None:
+            return Repair(rebuilds=rebuilds) if rebuilds else None
+        return replace(repaired, rebuilds=rebuilds)
+
+    def _agrees(self) -> bool:
+        """Whether the counts say that the derived data and the files match the faces: no model holds more
+        vectors than there are faces; a model holding every face has a centroid for every person; no more
+        thumbnails or regions than faces, and no half-written file."""
+        faces = self.face_count()
+        col = self._collection(None, PERSONS, create=False)
+        with _chroma_errors("count the people"):
+            people = col.count() if col is not None else 0
+        for model in self.models():
+            held, centroids = self.count(model), self.centroid_count(model)
+            if held > faces or centroids > people or (held == faces and centroids != people):
+                return False
+        files = self._files()
+        return not files["part"] and len(files["thumbs"]) <= faces and len(files["regions"]) <= faces
+
+    def _files(self) -> dict[str, list[Path]]:
+        """The files beside the store: thumbnails, regions, and half-written ones (``*.part``, a marker's
+        temporary copy) that a killed process left."""
+        out: dict[str, list[Path]] = {"thumbs": [], "regions": [], "part": []}
+        if self.thumbs_dir is None:
+            return out
+        for kind, folder in (("thumbs", self.thumbs_dir), ("regions", self.thumbs_dir / "regions")):
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(folder):
+                    if not entry.is_file():
+                        continue
+                    if entry.name.endswith((".part", ".tmp")):
+                        out["part"].append(Path(entry.path))
+                    elif entry.name.endswith(".jpg"):
+                        out[kind].append(Path(entry.path))
+        marker = self._marker()
+        with contextlib.suppress(FileNotFoundError):
+            out["part"] += [p for p in marker.parent.glob(f".{marker.name}.*") if p.is_file()]
+        return out
+
+    def repair(self, erase: bool = False) -> Repair:
+        """Make everything derived agree with the people and their faces again (the registry rows are the
+        truth: a face is enrolled once its row is written, a person is deleted once their ``persons`` row is):
+        registry faces of a person who is gone are removed with their files; a person with no face left (an
+        enrollment killed before its faces were recorded) is removed; each model's vectors of no recorded
+        face are removed, and its people index is rewritten where it differs from the mean of each person's
+        vectors (names included); files with no record are deleted. With ``erase``, or when anything personal
+        was removed, the collections are rebuilt and the folder vacuumed, as a delete does."""
+        with self.lock:
+            persons = {p.id: p for p in self.persons()}
+            faces = self.faces()
+            orphans = [f.id for f in faces if f.person_id not in persons]
+            self.delete_faces(orphans)
+            live = {f.id: f for f in faces if f.person_id in persons}
+            holders = {f.person_id for f in live.values()}
+            faceless = [pid for pid in persons if pid not in holders]
+            self.delete_persons(faceless)
+            for pid in faceless:
+                persons.pop(pid)
+            vectors = centroids = 0
+            models = self.models()
+            for model in models:
+                records, embedded = self.vectors(model, embeddings=True)
+                stray = [r.id for r in records if r.face_id not in live or live[r.face_id].person_id != r.person_id]
+                self.delete_vectors(model, stray)
+                vectors += len(stray)
+                grouped: dict[str, list] = defaultdict(list)
+                for r, v in zip(records, embedded):
+                    if r.id not in stray:
+                        grouped[r.person_id].append(v)
+                want = {pid: (persons[pid].name, centroid(np.stack(vs))) for pid, vs in grouped.items()}
+                have = self._centroid_rows(model)
+                update: dict = {pid: None for pid in have if pid not in want}
+                for pid, (name, vector) in want.items():
+                    old = have.get(pid)
+                    if old is None or old[0] != name or float(np.max(np.abs(old[1] - vector))) > 1e-4:
+                        update[pid] = (name, vector)
+                if update:
+                    self.set_centroids(model, update)
+                centroids += len(update)
+            files = 0
+            found = self._files()
+            for path in found["part"] + [p for p in found["thumbs"] + found["regions"] if p.stem not in live]:
+                path.unlink(missing_ok=True)
+                files += 1
+            if orphans or faceless or vectors or centroids or files:
+                self.classifiers.forget(self.namespace)
+            erase = erase or bool(orphans or faceless or vectors)  # their data is still in Chroma's files
+            if erase:
+                self.erase(models)
+            return Repair(0, len(orphans), len(faceless), vectors, centroids, files, erase)
+
+    def _centroid_rows(self, model: str) -> dict[str, tuple[str, np.ndarray]]:
+        col = self._collection(model, PEOPLE, create=False)
+        if col is None:
+            return {}
+        with _chroma_errors("read the people index"):
+            got = col.get(include=["metadatas", "embeddings"])
+        return {
+            i: (str(m.get("person", "")), np.asarray(v, dtype=np.float32))
+            for i, m, v in zip(got["ids"], got["metadatas"], got["embeddings"])
+        }
 
     def compact(self) -> None:
         """Remove the HNSW folders of deleted collections and vacuum an embedded Chroma's folder.
@@ -1113,6 +1431,37 @@ class ChromaStore:
             raise GalleryError(
                 f"The faces were deleted, but the gallery file could not be compacted yet ({detail[0]}); deleting again retries."
             )
+        for folder in self.persist_dir.iterdir():
+            if folder.is_dir() and _UUID.match(folder.name):
+                scrub_hnsw(folder)
+
+
+def scrub_hnsw(folder: Path) -> int:
+    """Zero the unused slots of a persisted HNSW index; returns the bytes zeroed.
+
+    hnswlib allocates its element buffer with ``malloc`` and saves all of it, so the slots past its element
+    count hold whatever the writing process's heap held: ``chroma vacuum`` reads the write-ahead log, deleted
+    people's records included, before it saves the indexes, and a kill-point test found a deleted person's
+    name in an empty index's ``data_level0.bin``. The header (Chroma's hnswlib, version 1: a 4-byte version,
+    then offsetLevel0, max_elements, cur_element_count, size_data_per_element as 8-byte integers) says where
+    the used slots end; a file of any other shape is left alone."""
+    try:
+        header = (folder / "header.bin").read_bytes()
+        data, lengths = folder / "data_level0.bin", folder / "length.bin"
+        if len(header) < 36 or int.from_bytes(header[:4], "little") != 1 or not data.is_file():
+            return 0
+        _, max_elements, count, size = (int.from_bytes(header[4 + 8 * i : 12 + 8 * i], "little") for i in range(4))
+        zeroed = 0
+        for path, slot in ((data, size), (lengths, 4)):
+            if not path.is_file() or path.stat().st_size != max_elements * slot or count > max_elements:
+                continue
+            with open(path, "r+b") as out:
+                out.seek(count * slot)
+                out.write(bytes((max_elements - count) * slot))
+            zeroed += (max_elements - count) * slot
+        return zeroed
+    except OSError:
+        return 0
 
 
 REBUILD = "rebuild."  # prefix of a collection being rebuilt after a deletion
