@@ -11,7 +11,8 @@ must finish: the gallery as after, and a deleted or old name in no byte of the f
 A small real gallery (three 5celeb people, two photos each, dlib-resnet and facenet-casia-webface) is built
 once with the CLI's import and copied per kill point. ``test_kill_sample`` (CI) kills each command at one
 chosen write; ``test_kill_sweep`` (slow) at every one, and prints the writes it covered
-(``KILL_SWEEP_STRIDE=3``: every third; ``KILL_SWEEP_ENROLL=12,17``: only those of enroll, and so on).
+when asked (``KILL_SWEEP=1``: every write; ``KILL_SWEEP_STRIDE=3``: every third; ``KILL_SWEEP_ENROLL=12,17``:
+only those of enroll, and so on), since every write of all four is hours on 2 cores.
 """
 
 from __future__ import annotations
@@ -263,6 +264,10 @@ def test_kill_sample(sweep, command):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["delete", "rename", "enroll", "import"])
 def test_kill_sweep(sweep, command, capsys):
+    if not any(os.environ.get(v) for v in ("KILL_SWEEP", "KILL_SWEEP_STRIDE", f"KILL_SWEEP_{command.upper()}")):
+        # Every write of four commands is about three hours on 2 cores: more than CI's whole budget. CI runs
+        # test_kill_sample; the sweep is asked for (KILL_SWEEP=1, or a stride or the writes of one command).
+        pytest.skip("the exhaustive kill sweep runs when asked: KILL_SWEEP=1 (docs/GALLERY.md)")
     _, writes = sweep.after(command)
     started, failed = time.perf_counter(), []
     stride = int(os.environ.get("KILL_SWEEP_STRIDE", "1"))  # >1: every stride-th write, for a quicker pass
