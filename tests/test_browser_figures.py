@@ -37,7 +37,9 @@ def cast_app(settings, shared_faces, tmp_path_factory):
     gallery = services.owned()
     cast = shared_faces / "bbt_faceapi"
     for folder in sorted(p for p in cast.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        gallery.enroll(folder.name, sorted(folder.glob("*.png"))[:3])
+        # The cast's folders are labelled truth: the guards' questions (a look-alike with one model only, #33)
+        # are answered as a user who knows them would.
+        gallery.enroll(folder.name, sorted(folder.glob("*.png"))[:3], confirm=True, odd_photos="keep")
     yield url
     demo.close()
 
