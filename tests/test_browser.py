@@ -59,8 +59,11 @@ def test_verify_in_a_real_browser(browser, page_url, tmp_path):
     page.get_by_role("tab", name="Verify").click()
     upload(page, "verify-a", EXAMPLES / "astronaut.jpg")
     upload(page, "verify-b", EXAMPLES / "astronaut_2.jpg")
-    # wait until both previews are shown, then ask
-    page.locator("img[src*='astronaut']").first.wait_for(timeout=30_000)
+    # wait until both previews are shown, then ask: a photo's change event clears the results and cancels a run
+    # computing for the old photos, so a click before B's upload has landed is undone by it (seen under load)
+    for side in ("verify-a", "verify-b"):
+        page.locator(f"#{side} img[src*='astronaut']").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # and the change events they fired have been answered
     page.get_by_role("button", name="Verify", exact=True).click()
     verdict = page.locator("#verify-verdict")
     verdict.get_by_text("Same person").wait_for(timeout=120_000)
