@@ -215,7 +215,11 @@ class Services:
         with store.lock:  # no write lands in a namespace while it is judged and dropped
             stored = set(store.namespaces())
             with self._lock:
-                known = {ns for ns in stored | scratch_owners() if VISITOR.match(ns)} | self._visitor_homes()
+                known = {ns for ns in stored if VISITOR.match(ns)} | self._visitor_homes()
+                # The scratch root is shared by every process and every Services of this user: only the scratch of
+                # a visitor this one served is judged here (a dead process's goes at start-up, by its pid), or a
+                # sweep could empty another's unpacked zip under its import.
+                known |= {ns for ns in scratch_owners() if ns in self._seen}
                 stale = sorted(ns for ns in known if ns not in self._seen or now - self._seen[ns] > age)
                 for ns in stale:
                     self._seen.pop(ns, None)

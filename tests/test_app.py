@@ -164,19 +164,22 @@ def test_bad_names_and_photos_with_several_faces(app):
     client.predict("Two People", True, api_name="/delete")
 
 
-def test_explore_answers_with_figures(app):
-    _, url = app
-    client = Client(url, verbose=False)
-    # Two people of its own (the names other tests of this module use, so any order gives the same gallery):
-    # it once leaned on an earlier test's enrollment for its second face.
-    client.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
-    client.predict("Eileen Collins", [photo("astronaut.jpg")], api_name="/enroll")
-    note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(
-        ["dlib-resnet"], "pca", api_name="/explore"
-    )
-    assert summary["dlib-resnet"]["faces"] >= 2 and summary["dlib-resnet"]["projection"] == "pca"
-    assert map_a is not None and map_a["type"] == "plotly"
-    assert "dlib-resnet" in note
+def test_explore_answers_with_figures(settings, tmp_path):
+    # A gallery of its own: on the module's shared app it leaned on an earlier test's enrollment for its second
+    # face, and enrolling that person itself changed what the later tests of the module found there.
+    demo, _, url = launch(settings, tmp_path / "explore")
+    try:
+        client = Client(url, verbose=False)
+        client.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
+        client.predict("Eileen Collins", [photo("astronaut.jpg")], api_name="/enroll")
+        note, map_a, map_b, hist_a, hist_b, roc, table, summary = client.predict(
+            ["dlib-resnet"], "pca", api_name="/explore"
+        )
+        assert summary["dlib-resnet"]["faces"] >= 2 and summary["dlib-resnet"]["projection"] == "pca"
+        assert map_a is not None and map_a["type"] == "plotly"
+        assert "dlib-resnet" in note
+    finally:
+        demo.close()
 
 
 def test_open_set_curves_in_the_explorer(app):

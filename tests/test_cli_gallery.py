@@ -67,7 +67,7 @@ def test_enroll_identify_people_rename_delete(capsys, tmp_path):
     faces = json.loads(out)["faces"]
     assert [f["name"] for f in faces] == ["raj", "leonard", "sheldon"]
     for f in faces:
-        assert set(f) == {"box", "name", "distance", "candidates"} and len(f["box"]) == 4
+        assert set(f) == {"box", "name", "distance", "candidates", "score", "margin", "nearest"} and len(f["box"]) == 4
         assert len(f["candidates"]) == 2 and set(f["candidates"][0]) == {"name", "distance"}
         assert f["candidates"][0] == {"name": f["name"], "distance": f["distance"]}
     assert Image.open(annotated).size == Image.open(group).size

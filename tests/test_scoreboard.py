@@ -124,7 +124,14 @@ def test_pair_metrics_equal_scikit_learn_on_the_same_distances(services):
         d = euclidean_distances(v)[i, j]
         same = np.array([owner[board.face_ids[a]] == owner[board.face_ids[b]] for a, b in zip(i, j)])
         ver = s.verification
-        assert ver.pairs == 300 and ver.same == 24 and ver.different == 276
+        # every pair of the faces scored (25 or 26: a photo with a small second face behind the subject is
+        # imported since import takes what enroll takes, #33)
+        assert (
+            ver.pairs == len(v) * (len(v) - 1) // 2
+            and ver.same == int(same.sum())
+            and ver.different == int((~same).sum())
+        )
+        assert len(v) >= 25 and ver.same >= 24
         assert ver.auc == pytest.approx(roc_auc_score(same, -d), abs=1e-12)
         threshold = services.pipeline.threshold(s.model)
         assert ver.threshold == threshold and ver.accuracy == pytest.approx(accuracy_score(same, d <= threshold))
@@ -160,7 +167,7 @@ def test_tar_at_far_on_enough_pairs_equals_scikit_learn(services):
 
 def test_cli_json_and_text(cli_json, gallery_dir, capsys):
     board = cli_json
-    assert board["method"] == "centroid" and board["faces"] == 25 and board["people"] == 9
+    assert board["method"] == "centroid" and board["faces"] in (25, 26) and board["people"] == 9
     assert {m["model"] for m in board["models"]} == MODELS
     for m in board["models"]:
         ident = m["identification"]
@@ -194,7 +201,7 @@ def test_cli_json_and_text(cli_json, gallery_dir, capsys):
         assert len(set(d["answers"].values())) == 2 and set(d["answers"]) == MODELS
     assert main(["scoreboard", "--gallery", str(gallery_dir)]) == 0  # for people: the table, the sentences
     text = capsys.readouterr().out
-    assert "25 faces of 9 people" in text and "* " in text and "Named right (leave one out)" in text
+    assert f"{board['faces']} faces of 9 people" in text and "* " in text and "Named right (leave one out)" in text
     with pytest.raises(SystemExit) as stopped:  # argparse's choices: one line, status 2
         main(["scoreboard", "--gallery", str(gallery_dir), "--method", "classifier"])
     assert stopped.value.code == 2
