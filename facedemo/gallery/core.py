@@ -446,11 +446,7 @@ class Gallery(GalleryView):
                 hashes = {f.image_sha for f in faces} | {
                     image_sha(p) for f in faces for p in self.store.face_files(f.id)
                 }
-                trained = self._trained_on(person.id)
-                for spec in trained:
-                    self.pipeline.unload(spec.folder)
-                    shutil.rmtree(spec.folder, ignore_errors=True)
-                    self.store.drop_model(spec.name)
+                trained = self._drop_trained_on(person.id)
                 # The commit point: once the person's row is gone they are gone for every reader, and what
                 # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
                 self.store.delete_persons([person.id])
@@ -483,11 +479,7 @@ class Gallery(GalleryView):
                 )
             with self.store.writing("remove a face", erase=True):
                 hashes = {record.image_sha} | {image_sha(p) for p in self.store.face_files(record.id)}
-                trained = self._trained_on(person.id)
-                for spec in trained:
-                    self.pipeline.unload(spec.folder)
-                    shutil.rmtree(spec.folder, ignore_errors=True)
-                    self.store.drop_model(spec.name)
+                trained = self._drop_trained_on(person.id)
                 # The commit point, as in ``delete``: once the face's registry row is gone it is gone for every
                 # reader, and its vectors, files and the person's stale centroids are what a repair removes too.
                 self.store.delete_faces([record.id])
@@ -506,6 +498,16 @@ class Gallery(GalleryView):
             tuple(sorted(s.name for s in trained)),
             frozenset(hashes),
         )
+
+    def _drop_trained_on(self, person_id: str) -> list:
+        """Delete the fine-tuned models learnt from this person's faces (folder, vectors, loaded copy): what a
+        delete and a face's removal both take with them. Returns their specs."""
+        trained = self._trained_on(person_id)
+        for spec in trained:
+            self.pipeline.unload(spec.folder)
+            shutil.rmtree(spec.folder, ignore_errors=True)
+            self.store.drop_model(spec.name)
+        return trained
 
     def _trained_on(self, person_id: str):
         """The fine-tuned models this pipeline sees that were trained on this gallery with ``person_id``."""
