@@ -25,6 +25,11 @@ CPU_MS_PER_OCCLUSION_CELL = 40.0
 # Photos one public-mode request may detect and embed (an enrollment, an import, an album): enrolling costs
 # ~0.2 s a photo with both offline models on 2 cores, about twice that in CPU time, and a large photo more.
 MAX_PUBLIC_PHOTOS = 50
+# A fine-tune for a condition finds, aligns and embeds each face's thumbnail once per training severity and
+# once for the held-out slice: ~0.05 s of CPU per thumbnail for dlib-resnet and ~0.09 for facenet-casia-webface
+# on this project's 2 cores (docs/BENCHMARKS.md, "Bounded cost"); 0.1 s keeps the estimate on the safe side.
+CPU_S_PER_DEGRADED_FACE = 0.1
+MIN_TRAINING_CPU_S = 10.0  # what a condition's degraded faces must leave to training (~1 s for 50 faces here)
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 # Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
 # sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
@@ -113,6 +118,20 @@ def occlusion_cost(grid: int, models: int) -> None:
         f"A {grid} x {grid} grid for {models} model(s) is {cells:,} embeddings, about {seconds:.0f} s of CPU here "
         f"(~{CPU_MS_PER_OCCLUSION_CELL:.0f} ms each); one request may take {MAX_REQUEST_CPU_S:.0f} s at most. "
         f"Use a grid of {largest} or less" + (", or fewer models." if models > 1 else ".")
+    )
+
+
+def condition_cost(faces: int, copies: int, condition: str) -> float:
+    """The CPU seconds a fine-tune for ``condition`` spends on its degraded faces (``copies`` of each of the
+    gallery's ``faces``); refused, with that cost, where it would leave less than ``MIN_TRAINING_CPU_S`` to train
+    within ``MAX_REQUEST_CPU_S``."""
+    seconds = faces * copies * CPU_S_PER_DEGRADED_FACE
+    if seconds <= MAX_REQUEST_CPU_S - MIN_TRAINING_CPU_S:
+        return seconds
+    raise InvalidParameterError(
+        f"Training for '{condition}' looks again at the gallery's {faces:,} faces, {copies} degraded copies of each: "
+        f"about {seconds:.0f} s of CPU here, and one request may take {MAX_REQUEST_CPU_S:.0f} s at most with its "
+        "training. Fine-tune without a condition, or on a gallery of fewer faces."
     )
 
 

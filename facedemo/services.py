@@ -12,7 +12,7 @@ import re
 import shutil
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -41,6 +41,7 @@ from .gallery.store import release_memory
 from .models.thresholds import OPEN_SET, open_set_record
 from .pipeline import Explanation, Pipeline
 from .settings import SHARED_LFW, Settings
+from .training import Augment, FinetuneResult, finetune_gallery
 from .vision.images import ImageInput, frames_note
 
 log = logging.getLogger("facedemo.services")
@@ -51,6 +52,14 @@ SWEEP_S = 30.0
 # CPU seconds to detect and embed one LFW photo with one model on this project's 2 cores: the first
 # `/disagreements` on LFW's 1,000 test pairs took 105-133 CPU s for two models (#33).
 LFW_CPU_S_PER_PHOTO = 0.035
+
+
+@dataclass(frozen=True)
+class FinetuneAnswer:
+    """A fine-tune as the dashboard reports it: the result, and sentences on what a bound left out."""
+
+    result: FinetuneResult
+    notes: tuple[str, ...] = ()
 
 
 def on_gpu(fn):
@@ -403,6 +412,52 @@ class Services:
         gallery = self.gallery(session)
         self.ready([gallery], list(models) if models else self.available_models(session), progress)
         return scoreboard(gallery, models, method or DEFAULT_METHOD, progress)
+
+    def finetune(
+        self, session: str | None, base, name: str, epochs: int, loss: str = "triplet", augment=None, progress=None
+    ) -> FinetuneAnswer:
+        """The dashboard's fine-tune (``training.finetune_gallery``) of the visitor's gallery, compared with its
+        base on LFW's test pairs where they are here. In public mode it is bounded like every request
+        (``params.MAX_REQUEST_CPU_S``): a condition's degraded faces are refused above half of it, with their
+        cost; LFW is used only once its embeddings are kept (never for a condition: its degraded pairs are not
+        kept); training stops once the rest of the bound is spent, keeping its best epoch so far."""
+        gallery = self.gallery(session)
+        general, notes, budget = self.lfw_test_pairs(), [], None
+        if self.public:
+            model = gallery.model_name(base)
+            budget = params.MAX_REQUEST_CPU_S
+            if augment:
+                condition = Augment.parse(augment)
+                # each training severity for three quarters of the faces, the held-out slice for the rest
+                copies = len(condition.variants())
+                budget -= params.condition_cost(gallery.store.count(model), copies, condition.condition)
+            if general is not None:
+                photos = [p for pair in read_pairs(*general) for p in (pair.a, pair.b)]
+                todo = len(set(photos)) if augment else uncached(gallery.pipeline, photos, model)
+                if todo:
+                    general = None
+                    notes.append(
+                        f"LFW's test pairs were left out: through {model}{' degraded' if augment else ''} they are "
+                        f"{todo:,} photo embeddings, about {todo * LFW_CPU_S_PER_PHOTO:.0f} s of CPU, more than one "
+                        "request may take here; it is compared with its base on the held-out people only."
+                    )
+        result = finetune_gallery(
+            gallery,
+            base,
+            name,
+            epochs,
+            loss=loss,
+            augment=augment,
+            progress=progress,
+            general=general,
+            cpu_budget_s=budget,
+        )
+        if result.stopped_by_budget():
+            notes.append(
+                f"Training stopped after {result.epochs_run} of {epochs} epochs: one request may take "
+                f"{params.MAX_REQUEST_CPU_S:.0f} s of CPU here. The best epoch so far is kept."
+            )
+        return FinetuneAnswer(result, tuple(notes))
 
     def lfw_test_pairs(self) -> tuple[Path, Path] | None:
         """LFW View 1's test pairs and their photo folder (``lfw_root``, an attribute a test may point

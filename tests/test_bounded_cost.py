@@ -165,3 +165,59 @@ def test_public_mode_refuses_more_photos_in_one_request_than_it_may_embed(settin
     finally:
         demo.close()
     Services(replace(settings, gallery_dir=tmp_path / "private")).photos_allowed([archive, *photos])  # not public
+
+
+@pytest.fixture(scope="module")
+def cast_visitor(settings, tmp_path_factory, shared_faces):
+    """A public-mode visitor whose own gallery holds six cast members, five photos each, with LFW's test
+    pairs on the machine but none of their embeddings kept (a fresh home: what a first visitor finds)."""
+    root = tmp_path_factory.mktemp("public-finetune")
+    services = Services(replace(settings, home=root / "home", gallery_dir=root / "gallery", public=True))
+    services.lfw_root = shared_faces / "lfw"
+    session = uuid.uuid4().hex
+    for person in ("amy", "howard", "leonard", "penny", "raj", "sheldon"):
+        photos = sorted((shared_faces / "bbt_faceapi" / person).glob("*.png"))[:5]
+        services.enroll(session, person, photos, confirm=True, odd_photos="keep")
+    yield services, session
+    services.forget(session)
+
+
+@pytest.mark.slow
+def test_a_public_fine_tune_for_a_condition_stays_within_a_requests_cpu_bound(cast_visitor):
+    """LFW's 1,000 pairs through a new model were ~195 CPU s on a first fine-tune; a condition's degraded faces
+    and 1,000 epochs asked on top: the request still spends less than MAX_REQUEST_CPU_S, and says what it
+    left out."""
+    services, session = cast_visitor
+    assert services.lfw_test_pairs() is not None  # LFW is here: outside public mode it would be measured
+    before = cpu_s()
+    answer = services.finetune(session, "facenet-casia-webface", "tuned-dark", 1000, augment="dark:3")
+    spent = cpu_s() - before
+    print(f"public fine-tune for dark:3 on 30 faces: {spent:.1f} CPU s, {answer.result.epochs_run} epochs")
+    assert spent < params.MAX_REQUEST_CPU_S
+    assert "general" not in answer.result.before and answer.result.augment is not None
+    (left_out,) = [n for n in answer.notes if n.startswith("LFW's test pairs were left out")]
+    assert "through facenet-casia-webface degraded" in left_out and "held-out people only" in left_out
+
+
+def test_a_public_fine_tune_stops_training_when_its_bound_is_spent(cast_visitor, monkeypatch):
+    services, session = cast_visitor
+    monkeypatch.setattr(params, "MAX_REQUEST_CPU_S", 0.001)  # spent by the first epoch
+    answer = services.finetune(session, "dlib-resnet", "tuned-short", 1000)
+    assert answer.result.epochs_run == 1 and answer.result.stopped_by_budget()
+    assert "Training stopped after 1 of 1000 epochs" in " ".join(answer.notes)
+    assert "tuned-short" in {s.name for s in services.pipeline_for(session).models()}  # saved, best epoch kept
+
+
+def test_a_public_fine_tune_for_a_condition_too_costly_is_refused_before_it_embeds(cast_visitor, monkeypatch):
+    services, session = cast_visitor
+    monkeypatch.setattr(params, "CPU_S_PER_DEGRADED_FACE", 1.0)  # as if each face cost a second: ~30 x 3 = 90 s
+    faces = services.gallery(session).store.count("dlib-resnet")
+    before = cpu_s()
+    with pytest.raises(InvalidParameterError) as caught:
+        services.finetune(session, "dlib-resnet", "tuned-blur", 30, augment="blur:3")
+    assert cpu_s() - before < 2
+    assert str(caught.value).startswith(
+        f"Training for 'blur' looks again at the gallery's {faces} faces, 3 degraded copies of each: about {faces * 3} s"
+    )
+    assert "Fine-tune without a condition, or on a gallery of fewer faces." in str(caught.value)
+    assert "tuned-blur" not in {s.name for s in services.pipeline_for(session).models()}

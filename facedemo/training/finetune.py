@@ -129,13 +129,15 @@ def finetune(
     augment: str | Augment | None = None,
     cache_dir: Path | None = None,
     trained_on: dict | None = None,
+    cpu_budget_s: float | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``base`` on ``data`` (a folder-per-identity tree, or embeddings already labelled, as the
     dashboard passes from the gallery) and save the result as model ``name``. ``loss`` is ``triplet`` or
     ``arcface``; ``augment`` (``"dark:3"``) trains for a condition and reports its degraded slice too.
     ``cache_dir``: where the degraded embeddings are cached (default FACEDEMO_HOME/cache); ``trained_on``:
     whose faces trained it (a gallery's namespace and person ids), kept in model.json so that deleting one
-    of those people deletes the model too."""
+    of those people deletes the model too. ``cpu_budget_s``: the adapter's training stops once it has spent
+    that much CPU (``loop.train_loop``; a public request's bound)."""
     import torch
 
     loss, epochs = check_loss(loss), params.epochs(epochs)
@@ -184,7 +186,9 @@ def finetune(
         held_slice = degraded_rows(pipeline, held, spec.name, augment.held_out(), progress, cache_dir)
         val_set = concat(held, held_slice)
         before["slice"] = slice_report(held.vectors, held_slice.vectors, held.names, base_threshold)
-    head, history, best_epoch = train_adapter(fit, val_set, epochs, seed, progress=progress, loss=loss)
+    head, history, best_epoch = train_adapter(
+        fit, val_set, epochs, seed, progress=progress, loss=loss, cpu_budget_s=cpu_budget_s
+    )
     # The adapter's own threshold: the best-accuracy one on the (clean) training people's pairs.
     d_train, same_train = all_pairs(apply_head(head, train.vectors), train.names)
     threshold = float(best_threshold(d_train, same_train).threshold)
@@ -222,6 +226,8 @@ def finetune(
         loss,
         augment.to_json() if augment else None,
         tuple(sorted(set(held.names))),
+        epochs,
+        cpu_budget_s,
     )
     _save_record(result, spec, seed, trained_on)
     return result
@@ -254,6 +260,7 @@ def finetune_gallery(
     loss: str = "triplet",
     augment: str | Augment | None = None,
     general: tuple[Path, Path] | None = None,
+    cpu_budget_s: float | None = None,
 ) -> FinetuneResult:
     """The dashboard's fine-tune: train on the gallery's own people (a quarter held out for validation),
     then store the adapted embeddings of every gallery face under the new model, so it can identify and
@@ -292,6 +299,7 @@ def finetune_gallery(
             cache_dir=cache,
             trained_on=trained_on,
             general=general,
+            cpu_budget_s=cpu_budget_s,
         )
     adapted = apply_head(load_head(result.path, gallery.pipeline.spec(base).dim), data.vectors)
     # The new model holds every face its base holds at once (the head applied to the stored vectors); faces

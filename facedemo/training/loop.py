@@ -6,6 +6,7 @@ mean same-person / different-person distance."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ def train_loop(
     progress: Progress | None = None,
     set_train: Callable[[], None] | None = None,
     loss: str = "triplet",
+    cpu_budget_s: float | None = None,
 ):
     """FaceNet-style training: batches of P people x K faces, semi-hard triplet or ArcFace loss, early
     stopping on the validation people's contrastive loss (the best epoch's weights are kept). ArcFace's
@@ -51,7 +53,10 @@ def train_loop(
     pair loss, which also makes their curves comparable.
 
     ``forward(rows)`` embeds training rows with gradients; ``val_embed()`` embeds the validation set.
-    Returns (history, best epoch): one dict per epoch run."""
+    ``cpu_budget_s``: stop after the epoch that spends it, like an early stop (the process's CPU time, every
+    thread's: a public request's bound, on the safe side when other requests run beside it); each epoch's
+    ``cpu_s`` says how much had been spent. Returns (history, best epoch): one dict per epoch run."""
+
     import torch
 
     check_loss(loss)
@@ -82,6 +87,7 @@ def train_loop(
     def snapshot():
         return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
+    started = time.process_time()
     best = (validate()[0], 0, snapshot())
     history, waited = [], 0
     steps = max(1, len(names) // (people_per_batch * faces_per_person))
@@ -118,6 +124,7 @@ def train_loop(
                 "val_loss": current,
                 "val_mean_pos_distance": mean_pos,
                 "val_mean_neg_distance": mean_neg,
+                "cpu_s": time.process_time() - started,
             }
         )
         if progress:
@@ -128,6 +135,8 @@ def train_loop(
             waited += 1
             if waited >= patience:
                 break
+        if cpu_budget_s is not None and history[-1]["cpu_s"] >= cpu_budget_s:
+            break
     module.load_state_dict(best[2])
     module.eval()
     return history, best[1]
@@ -146,8 +155,10 @@ def train_adapter(
     seed: int = 0,
     progress: Progress | None = None,
     loss: str = "triplet",
+    cpu_budget_s: float | None = None,
 ):
-    """The residual head on cached embeddings (degraded versions, for a condition, are rows like any other)."""
+    """The residual head on cached embeddings (degraded versions, for a condition, are rows like any other);
+    ``cpu_budget_s`` as ``train_loop``'s."""
     import torch
 
     torch.manual_seed(seed)
@@ -165,6 +176,7 @@ def train_adapter(
         lr=ADAPTER_LR[loss],
         progress=progress,
         loss=loss,
+        cpu_budget_s=cpu_budget_s,
     )
     return head, history, best_epoch
 

@@ -44,6 +44,14 @@ class FinetuneResult:
     loss: str = "triplet"
     augment: dict | None = None  # the condition trained for, when there is one
     held_out: tuple[str, ...] = ()  # the people it never trained on: the before/after figures draw only them
+    epochs_asked: int | None = None
+    cpu_budget_s: float | None = None  # the CPU its training could spend (a public request's bound), if any
+
+    def stopped_by_budget(self) -> bool:
+        """Whether training stopped before the epochs asked because it had spent ``cpu_budget_s``."""
+        spent = self.history[-1].get("cpu_s", 0.0) if self.history else 0.0
+        budget, asked = self.cpu_budget_s, self.epochs_asked
+        return budget is not None and asked is not None and spent >= budget and self.epochs_run < asked
 
     def versus_base(self) -> dict:
         """The fine-tuned model against its base where it counts, each at its own threshold: on the general

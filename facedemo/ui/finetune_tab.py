@@ -8,7 +8,7 @@ from .. import params
 from ..explorer import explore
 from ..explorer.figures import training_curves_figure
 from ..services import Services, on_gpu
-from ..training import LOSSES, finetune_gallery, saved_report
+from ..training import LOSSES, saved_report
 from ..vision.degrade import CONDITIONS, SEVERITIES
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
@@ -92,18 +92,17 @@ def render(services: Services, state: ExplorerState):
         if condition_name and condition_name != NO_CONDITION:
             level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
             augment = f"{condition_name}:{level}"
-        gallery = services.gallery(session_of(request))
-        lfw = services.lfw_test_pairs()  # the comparison with the base that counts, where LFW is here
-        result = finetune_gallery(
-            gallery,
+        session = session_of(request)
+        answer = services.finetune(
+            session,
             base_name or None,
             new_name or "",
             n_epochs,
             loss=loss_name or "triplet",
             augment=augment,
             progress=lambda done, total, message="": progress((done, total), desc=message),
-            general=lfw,
         )
+        result, gallery = answer.result, services.gallery(session)
         # the people it never trained on, and only them: a face it trained on says nothing of what it learnt
         before = explore(gallery, result.base, "auto", people=result.held_out)
         after = explore(gallery, result.name, before.method, people=result.held_out)
@@ -120,8 +119,10 @@ def render(services: Services, state: ExplorerState):
             text += f"\n\nOn the held-out people: {result.verdict()}"
         versus = result.versus_base()
         judged = f"**{versus['text']}**"
-        if lfw is None:
+        if services.lfw_test_pairs() is None:
             judged += " LFW is not on this machine, so this compares them on the held-out people only."
+        if answer.notes:
+            text += "\n\n" + " ".join(answer.notes)
         saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
         saved_json.pop("saved_in", None)  # a server path: the page names the model, not its folder
         figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
