@@ -102,6 +102,23 @@ def test_another_visitors_thumbnail_and_a_file_outside_the_cache_are_refused(app
     refused(call(url, "verify", [file_data(str(outside))] * 2 + [None, 0.5]), "Photo A", PATH)
 
 
+@pytest.mark.parametrize(
+    "api, data, sentence",
+    [
+        ("verify", [], "/verify takes 4 value(s), in this order: Photo A, Photo B, "),
+        ("identify", [None], "/identify takes 4 value(s), in this order: Photo (one face or a group), "),
+        ("enroll", ["Ada"], "/enroll takes 4 value(s), in this order: Name, Photos (one face each), "),
+    ],
+)
+def test_a_request_short_of_values_is_told_what_the_action_takes(app, api, data, sentence):
+    _, url = app
+    answer = call(url, api, data)
+    assert answer["event"] == "error", answer
+    message = answer["data"]["error"]
+    sent = f"this request sent {len(data)} value" + ("" if len(data) == 1 else "s")
+    assert message.startswith(sentence) and message.endswith(sent + "."), message
+
+
 def test_gradio_client_gets_the_sentence_for_a_url(app):
     """gradio_client hands a URL to the server as it is (it uploads only local files): its error is ours."""
     _, url = app

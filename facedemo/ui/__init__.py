@@ -13,7 +13,7 @@ import gradio as gr
 from ..services import SWEEP_S, Services
 from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
 from .common import atomic_output_cache, model_choices, models_note, session_of
-from .refusals import refuse_in_words
+from .refusals import refuse_in_words, refuse_missing_values
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 UPLOAD_TTL_S = 86400  # outside public mode, how long gradio keeps an upload or an output file
@@ -117,6 +117,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
     if public:
         services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
         services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
+    refuse_missing_values(demo)  # a request short of values gets the inputs it takes, not {"error": null}
     return demo
 
 

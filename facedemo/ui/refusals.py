@@ -9,10 +9,14 @@ file fails pydantic's validation of the component's data model. None of those is
 ``show_error`` is off (it would print gradio's own message, which names server folders), so the client got
 ``{"error": null}`` and the page a bare "Error" badge. ``refuse_in_words`` wraps that one function so that
 each becomes a sentence naming the input, no URL is ever fetched, and nothing of the server is shown.
+
+A request with fewer values than the event takes failed the same wordless way (``Blocks.validate_inputs``
+raises a ``ValueError``); ``refuse_missing_values`` names the inputs it takes, in their order.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 
@@ -83,3 +87,45 @@ def refuse_in_words() -> None:
 
     async_move_files_to_cache.facedemo_refusals = True
     processing_utils.async_move_files_to_cache = async_move_files_to_cache
+
+
+def refuse_missing_values(demo: gr.Blocks) -> None:
+    """An API request with fewer values than its event takes gets a sentence that lists the inputs the event
+    takes, in order (gradio's own check raises a ``ValueError`` that ``show_error`` hides; see the module's
+    docstring). Values for a visitor's state are the server's, not the client's: they are not counted."""
+    original = demo.validate_inputs
+
+    def validate_inputs(block_fn, inputs):
+        if len(inputs) < len(block_fn.inputs):
+            names = ", ".join(
+                name
+                for block, name in zip(block_fn.inputs, _input_names(block_fn))
+                if not getattr(block, "skip_api", False)
+            )
+            taken = len([block for block in block_fn.inputs if not getattr(block, "skip_api", False)])
+            endpoint = (
+                f"/{block_fn.api_name}" if isinstance(getattr(block_fn, "api_name", None), str) else "This action"
+            )
+            sent = f"{len(inputs)} value" + ("" if len(inputs) == 1 else "s")
+            raise gr.Error(
+                f"{endpoint} takes {taken} value(s), in this order: {names}; this request sent {sent}.",
+                duration=USER_ERROR_S,
+                print_exception=False,
+            )
+        return original(block_fn, inputs)
+
+    demo.validate_inputs = validate_inputs
+
+
+def _input_names(block_fn) -> list[str]:
+    """Each input's label; an input without one (a hidden answer such as ``confirm``) by its handler's
+    parameter name."""
+    try:
+        parameters = [name.replace("_", " ") for name in inspect.signature(block_fn.fn).parameters]
+    except (TypeError, ValueError):
+        parameters = []
+    parameters += [""] * len(block_fn.inputs)
+    return [
+        _label(block) if getattr(block, "label", None) else (parameter or type(block).__name__)
+        for block, parameter in zip(block_fn.inputs, parameters)
+    ]
