@@ -30,6 +30,9 @@ MAX_PUBLIC_PHOTOS = 50
 # on this project's 2 cores (docs/BENCHMARKS.md, "Bounded cost"); 0.1 s keeps the estimate on the safe side.
 CPU_S_PER_DEGRADED_FACE = 0.1
 MIN_TRAINING_CPU_S = 10.0  # what a condition's degraded faces must leave to training (~1 s for 50 faces here)
+# The scoreboard identifies every face against every other and measures every pair, for each model: ~7 s of
+# CPU per million pairs and model on this project's 2 cores (docs/BENCHMARKS.md, "Bounded cost").
+CPU_S_PER_MILLION_SCORED_PAIRS = 7.0
 MAX_EPOCHS = 1000  # a fine-tune stops early anyway; more is a typo or a way to hold a worker for hours
 # Each hardest pair is two thumbnails per list (the disagreements, each model's false accepts and rejects),
 # sent inline in one answer: 25 keeps the dashboard's page under a few MB with LFW's photos.
@@ -133,6 +136,13 @@ def condition_cost(faces: int, copies: int, condition: str) -> float:
         f"about {seconds:.0f} s of CPU here, and one request may take {MAX_REQUEST_CPU_S:.0f} s at most with its "
         "training. Fine-tune without a condition, or on a gallery of fewer faces."
     )
+
+
+def scored_faces(models: int) -> int:
+    """The most faces a scoreboard of ``models`` models scores within ``MAX_REQUEST_CPU_S`` (every pair of them,
+    for each model); a larger gallery is scored on a sample of its people."""
+    pairs = MAX_REQUEST_CPU_S / CPU_S_PER_MILLION_SCORED_PAIRS / max(models, 1) * 1e6
+    return int(math.sqrt(2 * pairs))
 
 
 def public_photos(count: int) -> None:

@@ -221,3 +221,27 @@ def test_a_public_fine_tune_for_a_condition_too_costly_is_refused_before_it_embe
     )
     assert "Fine-tune without a condition, or on a gallery of fewer faces." in str(caught.value)
     assert "tuned-blur" not in {s.name for s in services.pipeline_for(session).models()}
+
+
+@pytest.mark.slow
+def test_a_scoreboard_of_a_large_gallery_scores_a_sample_of_people_within_the_bound(settings, tmp_path):
+    """Every face against every other, per model: 5,000 faces were 64 CPU s for one model. Above what the
+    bound allows, whole people are drawn at random (the same ones each time) and the board says so."""
+    from facedemo.explorer.scoreboard import scoreboard
+    from facedemo.gallery import Gallery, open_store
+    from facedemo.pipeline import Pipeline
+
+    synthetic_gallery(tmp_path / "gallery", 2_500)
+    gallery = Gallery(Pipeline(replace(settings, home=tmp_path / "home")), open_store(tmp_path / "gallery"))
+    before = cpu_s()
+    board = scoreboard(gallery, ["dlib-resnet"], "centroid")
+    spent = cpu_s() - before
+    print(f"scoreboard of 5,000 faces: {board.faces:,} scored in {spent:.1f} CPU s")
+    assert spent < params.MAX_REQUEST_CPU_S
+    assert params.scored_faces(1) - 2 <= board.faces <= params.scored_faces(1) and board.faces % 2 == 0  # whole people
+    (note,) = [n for n in board.notes if n.startswith("Scored on")]
+    assert (
+        f"Scored on {board.faces:,} faces of {board.faces // 2:,} people drawn at random from the 5,000 faces" in note
+    )
+    assert scoreboard(gallery, ["dlib-resnet"], "centroid").face_ids == board.face_ids  # the same people each time
+    assert board.models[0].identification.faces == board.faces and board.models[0].verification.same == board.faces // 2

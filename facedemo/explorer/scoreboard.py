@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import params
 from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError
 from ..evaluation.metrics import accuracy_at, all_pairs, roc, val_at_far
 from ..gallery.identify import DEFAULT_METHOD, DISTANCE_METHODS, decide_distances
@@ -188,6 +189,29 @@ class Scoreboard:
         }
 
 
+def sample_people(faces: list[str], owner_of: dict[str, str], most: int, seed: int = 0) -> tuple[list[str], str]:
+    """``faces`` as they are when there are ``most`` or fewer; else every face of people drawn at random (whole
+    people, so that each face is still identified among its own person's others) until ``most``, and the
+    sentence that says so. The same gallery draws the same people every time."""
+    if len(faces) <= most:
+        return faces, ""
+    people = list(dict.fromkeys(owner_of[f] for f in faces))
+    size = {p: 0 for p in people}
+    for f in faces:
+        size[owner_of[f]] += 1
+    chosen, taken = set(), 0
+    for i in np.random.default_rng(seed).permutation(len(people)):
+        if taken + size[people[i]] <= most:
+            chosen.add(people[i])
+            taken += size[people[i]]
+    kept = [f for f in faces if owner_of[f] in chosen]
+    return kept, (
+        f"Scored on {len(kept):,} faces of {len(chosen):,} people drawn at random from the {len(faces):,} faces of "
+        f"{len(people):,} people: every face against every other is about {params.MAX_REQUEST_CPU_S:.0f} s of CPU "
+        "at this size, what one request may take here."
+    )
+
+
 # -- the measures ---------------------------------------------------------------------------------------
 def leave_one_out(
     vectors: np.ndarray, owners: Sequence[str], names: dict[str, str], method: str, threshold_for
@@ -345,12 +369,15 @@ def scoreboard(
     faces = [f for f in first if all(f in rows for rows in held.values()) and f in owner_of]
     if not faces:
         raise GalleryError("No enrolled face is held by every model yet; enroll the faces again to score them.")
-    owners = [owner_of[f] for f in faces]
-    counts = {p: owners.count(p) for p in set(owners)}
     notes = []
     left = len(set().union(*held.values())) - len(faces)
     if left:
         notes.append(f"{left} face(s) that not every model holds are left out, so every model answers the same faces.")
+    faces, sampled = sample_people(faces, owner_of, params.scored_faces(len(held)))
+    if sampled:
+        notes.append(sampled)
+    owners = [owner_of[f] for f in faces]
+    counts = {p: owners.count(p) for p in set(owners)}
     can_identify = len(counts) >= 2 and max(counts.values()) >= 2
     if not can_identify:
         notes.append(_too_small(counts))
