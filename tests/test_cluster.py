@@ -233,3 +233,37 @@ def test_a_group_is_labelled_only_when_most_of_its_faces_are_named(cast_album):
     assert Group(group.id, names(1)).person is None
     assert Group(group.id, names(len(group.faces) // 2 + 1)).person == "howard"
     assert Group(group.id, names(0)).person is None
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_two_faces_of_one_photo_never_share_a_group(shared_faces, dlib_pipeline, tmp_path):
+    """One photo rarely shows one person twice (#35: two blurred background faces of one photo became one
+    group). The hardest case: one photo made of two photos of the same person side by side, beside two more
+    of her: every method keeps that photo's two faces in two groups, though they are one person's."""
+    from PIL import Image
+
+    penny = sorted((shared_faces / "bbt_faceapi" / "penny").glob("*.png"))
+    left, right = (Image.open(p).convert("RGB") for p in penny[:2])
+    height = max(left.height, right.height)
+    both = Image.new("RGB", (left.width + right.width + 40, height + 40), "white")
+    both.paste(left, (10, 20))
+    both.paste(right, (left.width + 30, 20))
+    folder = tmp_path / "album"
+    folder.mkdir()
+    both.save(folder / "two.jpg", quality=95)
+    for p in penny[2:4]:
+        shutil.copy(p, folder / p.name)
+    with cluster_album(dlib_pipeline, folder, MODEL) as album:
+        faces = album.faces
+        pair = [i for i, f in enumerate(faces) if f.path.name == "two.jpg"]
+        assert len(pair) == 2 and len(faces) == 4, [f.path.name for f in faces]
+        assert album.labels[pair[0]] != album.labels[pair[1]]
+        vectors = np.stack([f.embedding for f in faces])
+        keys = [f.path.name for f in faces]
+        # the premise: without the constraint, the two faces of that photo are one group
+        assert len(set(cluster_vectors(vectors, album.threshold)[pair])) == 1
+        for method in CLUSTER_METHODS:
+            labels = cluster_vectors(vectors, album.threshold, method, apart=keys)
+            assert labels[pair[0]] != labels[pair[1]], method
+            assert len(set(labels.tolist())) <= 3, (method, labels)  # the rest of her still joins one of them

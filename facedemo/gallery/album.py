@@ -270,7 +270,9 @@ def cluster_album(
                     embedded.append(found)
             report(progress, start + len(part), len(photos), f"{len(faces)} faces found")
         _label_enrolled(pipeline, faces, embedded, galleries, spec.name)
-        labels = cluster_vectors(np.stack([f.embedding for f in faces]), limit, method) if faces else []
+        # two faces of one photo are two people: never one group
+        vectors = np.stack([f.embedding for f in faces]) if faces else None
+        labels = cluster_vectors(vectors, limit, method, apart=[str(f.path) for f in faces]) if faces else []
         return Album(spec.name, method, limit, len(photos), faces, labels, skipped, workdir)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -30,6 +30,9 @@ DEFAULT_CLUSTER_METHOD = "average"
 # The clustering threshold is this multiple of the model's verification (1:1) threshold: a little
 # stricter, because one wrong link joins two people's whole groups.
 DEFAULT_SCALE = 0.9
+# The distance two faces of one photo are given for the agglomerative methods: far past any threshold, and
+# still past it averaged with the distances of a million other pairs.
+APART = 1e9
 
 
 def check_method(method: str) -> str:
@@ -43,9 +46,17 @@ def cluster_threshold(pipeline, model=None, scale: float = DEFAULT_SCALE) -> flo
     return float(pipeline.threshold(model, "verify")) * float(scale)
 
 
-def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT_CLUSTER_METHOD) -> np.ndarray:
+def cluster_vectors(
+    vectors: np.ndarray, threshold: float, method: str = DEFAULT_CLUSTER_METHOD, apart: Sequence | None = None
+) -> np.ndarray:
     """One group label per row of ``vectors`` (unit embeddings), numbered so that group 0 is the largest
-    and singletons come last; ties keep the order in which their first face appears."""
+    and singletons come last; ties keep the order in which their first face appears.
+
+    ``apart``: one key per row (the photo a face was found in): rows with the same key never share a group,
+    since one photo rarely shows one person twice. The agglomerative methods see such pairs at a distance no
+    linkage joins (``APART``: average and complete linkage never merge across it); after any method, a group
+    still holding two faces of one photo (single linkage's chains, Chinese whispers, DBSCAN) keeps the one
+    nearest its mean and each other becomes a group of its own."""
     check_method(method)
     vectors = np.asarray(vectors, dtype=np.float64)
     if len(vectors) == 0:
@@ -54,6 +65,10 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT
         raise InvalidParameterError(f"The clustering threshold must be a positive distance, not {threshold}.")
     if len(vectors) == 1:
         return np.zeros(1, dtype=int)
+    keys = None if apart is None else np.unique(np.asarray([str(k) for k in apart]), return_inverse=True)[1]
+    if keys is not None and len(keys) != len(vectors):
+        raise InvalidParameterError(f"There are {len(vectors)} faces but {len(keys)} photo keys to keep apart.")
+    together = keys is not None and len(np.unique(keys)) < len(keys)  # some photo holds two faces or more
     if method == "chinese-whispers":
         import dlib
 
@@ -64,13 +79,40 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = DEFAULT
         raw = DBSCAN(eps=threshold, min_samples=2).fit_predict(vectors)
         noise = raw < 0  # DBSCAN's noise: each such face is a group of its own
         raw[noise] = raw.max() + 1 + np.arange(noise.sum())
+    elif together:
+        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.metrics import pairwise_distances
+
+        distances = pairwise_distances(vectors)
+        distances[(keys[:, None] == keys[None, :]) & ~np.eye(len(keys), dtype=bool)] = APART
+        raw = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=threshold, linkage=method, metric="precomputed"
+        ).fit_predict(distances)
     else:
         from sklearn.cluster import AgglomerativeClustering
 
         raw = AgglomerativeClustering(
             n_clusters=None, distance_threshold=threshold, linkage=method, metric="euclidean"
         ).fit_predict(vectors)
-    return ordered_labels(raw)
+    return ordered_labels(_split_photos(raw, vectors, keys) if together else raw)
+
+
+def _split_photos(labels: np.ndarray, vectors: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each group holding several faces of one photo keeps the one nearest its mean; the others go alone."""
+    labels = np.asarray(labels).copy()
+    fresh = labels.max() + 1
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(np.unique(keys[rows])) == len(rows):
+            continue
+        mean = vectors[rows].mean(axis=0)
+        nearest_first = rows[np.argsort(np.linalg.norm(vectors[rows] - mean, axis=1), kind="stable")]
+        seen = set()
+        for row in nearest_first:
+            if keys[row] in seen:
+                labels[row], fresh = fresh, fresh + 1
+            seen.add(keys[row])
+    return labels
 
 
 def ordered_labels(labels: Sequence[int]) -> np.ndarray:
