@@ -68,7 +68,7 @@ def test_album_group_name_take_out_merge(app, shared_faces):
     # Take a face out of group 1, then merge it back.
     face = result["clusters"][1]["faces"][0]["face"]
     message, after = client.predict(face, api_name="/album_take_out")[:2]
-    assert f"Face #{face} is now a group of its own" in message
+    assert f"Face #{face + 1} is now a group of its own" in message
     assert [c["size"] for c in after["clusters"]] == [3, 2, 1]
     message, merged = client.predict(1, 2, api_name="/album_merge")[:2]
     assert [c["size"] for c in merged["clusters"]] == [3, 3]

@@ -125,7 +125,7 @@ def test_every_tab_in_a_real_browser(browser, cast_app, width, tmp_path):  # noq
         page.wait_for_timeout(1500)
         page.get_by_role("button", name="Group the faces").click()
         groups = page.locator("#album-groups")
-        groups.get_by_text("Group 1 · 2 faces").wait_for(timeout=120_000)  # groups count from 0
+        groups.get_by_text("Group 2 · 2 faces").wait_for(timeout=120_000)  # a person counts groups from 1
         assert "amy (enrolled)" in groups.inner_text()
 
         # Explorer: the map and the histogram drawn.

@@ -149,7 +149,7 @@ def test_enrollment_takes_what_it_can(pipeline, tmp_path):
     canvas.save(both)
     taken = gallery.enroll("Amy", [both])
     assert len(taken.added) == 1 and taken.skipped == []
-    assert "holds 2 faces; the largest (face 1 from the left) was enrolled" in taken.notes[0]
+    assert "holds 2 faces; the largest (face 2 from the left) was enrolled" in taken.notes[0]
     box = taken.added[0].box
     assert box[0] > 230  # the face on the right, Amy's
     with pytest.raises(NoFaceError, match="None of the 2 photos"):

@@ -103,7 +103,7 @@ def test_import_takes_a_face_twice_the_next_ones_area_as_enroll_does(shared_face
 
     report = gallery.import_folder(tmp_path / "tree")
     assert report.added == 1 and not report.skipped
-    assert any("holds 2 faces; the largest (face 0 from the left) was enrolled" in w for w in report.warnings)
+    assert any("holds 2 faces; the largest (face 1 from the left) was enrolled" in w for w in report.warnings)
     (face,) = gallery.faces(person="Tony Blair")
     again = gallery.enroll("Tony Blair", [path])  # enroll takes the same face of the same photo
     assert not again.added and [d.person for d in again.duplicates] == ["Tony Blair"]

@@ -104,7 +104,7 @@ def cmd_cluster(args) -> int:
         ]
         for group in groups:
             who = f" [{group.person}]" if group.person else ""
-            lines.append(f"  group {group.id}{who}: " + ", ".join(f"{f.image} #{f.index}" for f in group.faces))
+            lines.append(f"  group {group.id + 1}{who}: " + ", ".join(f"{f.image} #{f.index + 1}" for f in group.faces))
         lines += [f"  skipped {s.image}: {s.reason}" for s in album.skipped]
         emit(args, album.to_json(), "\n".join(lines))
     return 0

@@ -138,6 +138,7 @@ class Album:
             "method": self.method,
             "threshold": round(self.threshold, 4),
             "images": self.images,
+            "ids_from": 0,  # group ids and face indices count from 0 here (the page and the CLI's text: from 1)
             "clusters": [g.to_json() for g in self.groups()],
             "skipped": [{"image": s.image, "reason": s.reason} for s in self.skipped],
         }

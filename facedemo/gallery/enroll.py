@@ -564,10 +564,10 @@ def _pick(faces: Sequence[Face], label: str, face_index: int | None) -> tuple[Fa
     if first.area < DOMINANT_AREA * second.area:
         raise TooManyFacesError(
             f"{label} holds {len(faces)} faces of similar size, so it is not clear which one is the person: "
-            "use a photo of them alone, or pick the face (Identify's result, or face 0 to "
-            f"{len(faces) - 1} from the left)."
+            "use a photo of them alone, or pick the face in Identify's result (the CLI's --face and the API's "
+            f"face_index count from 0 at the left: 0 to {len(faces) - 1})."
         )
-    number = list(faces).index(first)  # faces come left to right
+    number = list(faces).index(first) + 1  # faces come left to right; a person counts them from 1
     return first, f"{label} holds {len(faces)} faces; the largest (face {number} from the left) was enrolled."
 
 

@@ -25,13 +25,14 @@ def close_album(album) -> None:
         album.close()
 
 
+# The page counts groups and faces from 1; the API's values (and the JSON's ids) count from 0, as ``Album`` does.
 def group_label(group) -> str:
     who = f" · {group.person} (enrolled)" if group.person else ""
-    return f"Group {group.id} · {len(group.faces)} face{'s' if len(group.faces) != 1 else ''}{who}"
+    return f"Group {group.id + 1} · {len(group.faces)} face{'s' if len(group.faces) != 1 else ''}{who}"
 
 
 def face_caption(face) -> str:
-    return f"#{face.index} {face.person}" if face.person else f"#{face.index}"
+    return f"#{face.index + 1} {face.person}" if face.person else f"#{face.index + 1}"
 
 
 def _value(raw):
@@ -110,12 +111,12 @@ def render(services: Services, people_changed: gr.State):
             if alone:
                 pairs = [(g, g.faces[0]) for g in alone if g.faces[0].thumbnail]
                 gr.Markdown(f"**On their own ({len(alone)} faces, each a group of one)**")
-                gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id}") for g, f in pairs]))
+                gr.HTML(inline_tiles([(f.thumbnail, f"{face_caption(f)} · group {g.id + 1}") for g, f in pairs]))
 
     def refreshed(current, message: str):
         groups = current.groups()
         group_choices = [(group_label(g), g.id) for g in groups]
-        face_choices = [(f"#{f.index} · {f.image} (group {g.id})", f.index) for g in groups for f in g.faces]
+        face_choices = [(f"#{f.index + 1} · {f.image} (group {g.id + 1})", f.index) for g in groups for f in g.faces]
         return (
             current,
             message,
@@ -184,7 +185,7 @@ def render(services: Services, people_changed: gr.State):
         if _value(face) in (None, ""):
             raise InvalidParameterError("Pick the face to take out (or click it).")
         current.take_out(_value(face))
-        return refreshed(current, f"Face #{int(_value(face))} is now a group of its own.")
+        return refreshed(current, f"Face #{int(_value(face)) + 1} is now a group of its own.")
 
     grouped = button.click(
         cluster,
