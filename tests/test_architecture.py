@@ -23,6 +23,8 @@ LAYERS = {
     # params: the ranges of every numeric input, in the foundation so that the pipeline (thresholds), the
     # gallery (top-k, face index), the CLI and the dashboard all refuse the same values with the same words.
     "params": 0,
+    # words: counting things in a sentence ("1 face", "3 people"), for every layer that writes one
+    "words": 0,
     "vision": 1,
     "models": 2,
     "pipeline": 3,

@@ -16,6 +16,7 @@ from ..gallery.identify import DISTANCE_METHODS as SCOREBOARD_METHODS
 from ..settings import SHARED_LFW as DEFAULT_LFW
 from ..settings import default_gallery_dir
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES
+from ..words import faces_of_people
 from .common import add_pipeline_args, pipeline_from
 
 
@@ -233,7 +234,7 @@ def scoreboard_text(board) -> str:
     width = max(len(r.label) for r in board.rows) + 2
     cells = [max(len(m), 12) + 2 for m in models]
     lines = [
-        f"{board.faces} faces of {board.people} people, {board.method} method; * marks the best of a row.",
+        f"{faces_of_people(board.faces, board.people)}, {board.method} method; * marks the best of a row.",
         "",
         "".ljust(width) + "".join(m.rjust(w) for m, w in zip(models, cells)),
     ]

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..errors import InvalidParameterError
+from ..words import faces_of_people
 from .figures import distance_histogram, embedding_map, project, projection_text
 from .views import ModelView, gallery_views, model_view
 
@@ -103,7 +104,7 @@ def explore(gallery, model: str | None = None, method: str = "auto", people=None
             model=name,
             of_pairs=view.all_pairs,
         )
-    parts = [f"{name}: {faces:,} faces of {len(set(view.names)):,} people, {used.upper()}"]
+    parts = [f"{name}: {faces_of_people(faces, len(set(view.names)))}, {used.upper()}"]
     if faces > MAX_POINTS:
         parts.append(f"the map draws a random sample of {MAX_POINTS:,} faces")
     if view.sampled:

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ..errors import FaceDemoError
 from ..evaluation.metrics import RocCurve
+from ..words import faces_of_people
 from .colours import model_colour, person_colours
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")  # one per decision rule when models share a DET figure
@@ -116,7 +117,7 @@ def embedding_map(
     if used == "umap":
         meta["n_neighbors"] = umap_neighbours(names, len(names))
     fig.update_layout(
-        title=title or f"Embeddings ({label}, {len(names)} faces, {len(set(names))} people)",
+        title=title or f"Embeddings ({label}, {faces_of_people(len(names), len(set(names)))})",
         xaxis_title=f"{label} 1",
         yaxis_title=f"{label} 2",
         legend_title="person",
@@ -495,17 +496,23 @@ def training_curves_figure(
         raise FigureError("This model has no training curves: it was fine-tuned before they were recorded.")
     epochs = [h["epoch"] for h in history]
     loss = history[0].get("loss", "triplet")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "held-out people: mean distance"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Held-out people: mean distance"))
     fig.add_trace(
         go.Scatter(
-            x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers", name=f"training ({loss} loss)"
+            x=epochs,
+            y=[h["train_loss"] for h in history],
+            mode="lines+markers",
+            name=f"training ({'ArcFace' if loss == 'arcface' else 'triplet'} loss)",
         ),
         row=1,
         col=1,
     )
     fig.add_trace(
         go.Scatter(
-            x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers", name="held-out (contrastive loss)"
+            x=epochs,
+            y=[h["val_loss"] for h in history],
+            mode="lines+markers",
+            name="held-out people (loss on their pairs)",
         ),
         row=1,
         col=1,

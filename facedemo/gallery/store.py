@@ -266,8 +266,7 @@ def check_model_name(model: str) -> str:
         shown = model if len(model) <= 70 else model[:70] + "…"
         raise InvalidNameError(
             f"'{shown}' cannot be a model name: use 1-63 letters, digits, '.', '_' or '-', starting and ending with "
-            "a letter or digit and with no '..' (the gallery names its collections after the model, and Chroma "
-            "allows only such names)."
+            "a letter or digit and with no '..'."
         )
     return model
 

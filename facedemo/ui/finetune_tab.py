@@ -10,6 +10,7 @@ from ..explorer.figures import training_curves_figure
 from ..services import Services, on_gpu
 from ..training import LOSSES, saved_report
 from ..vision.degrade import CONDITIONS, SEVERITIES
+from ..words import counted
 from .common import default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
 
@@ -18,14 +19,46 @@ SLICE_ROWS = ("accuracy", "auc", "val_at_far", "mean_pos_distance", "mean_neg_di
 NO_CONDITION = "none (clean faces only)"
 
 
+# Each metric as a person says it; the report's JSON keeps the short names.
+METRIC_NAMES = {
+    "loss": "Loss on the held-out pairs (contrastive)",
+    "mean_pos_distance": "Mean distance, same person",
+    "mean_neg_distance": "Mean distance, different people",
+    "accuracy": "Accuracy at the threshold",
+    "val": "Same-person pairs accepted (VAL)",
+    "far": "Different-person pairs accepted (FAR)",
+    "val_at_far": "Same-person pairs accepted at FAR 1 in 1,000",
+    "auc": "AUC (1 is perfect, 0.5 is chance)",
+    "threshold": "Threshold (distance)",
+}
+
+
+def degraded(name: str) -> str:
+    """A metric's name after "Degraded: " (an abbreviation such as AUC keeps its capitals)."""
+    return name if name[:2].isupper() else name[0].lower() + name[1:]
+
+
 def report_rows(before: dict, after: dict) -> list[list]:
     """The before/after table: clean held-out people, then their degraded slice when there is one."""
-    rows = [[key, round(before[key], 4), round(after[key], 4)] for key in ROWS]
+    rows = [[METRIC_NAMES[key], round(before[key], 4), round(after[key], 4)] for key in ROWS]
     if "slice" in before:
         rows += [
-            [f"degraded: {key}", round(before["slice"][key], 4), round(after["slice"][key], 4)] for key in SLICE_ROWS
+            [
+                f"Degraded: {degraded(METRIC_NAMES[key])}",
+                round(before["slice"][key], 4),
+                round(after["slice"][key], 4),
+            ]
+            for key in SLICE_ROWS
         ]
     return rows
+
+
+def trained(result) -> str:
+    """How training went, in words: "12 epochs, the best after epoch 7." """
+    epochs = counted(result.epochs_run, "epoch")
+    if result.best_epoch:
+        return f"{epochs}, the best after epoch {result.best_epoch}."
+    return f"{epochs}; none did better on the held-out people than where it started, so it is kept as it started."
 
 
 def fine_tuned(pipeline) -> list[str]:
@@ -108,7 +141,7 @@ def render(services: Services, state: ExplorerState):
         after = explore(gallery, result.name, before.method, people=result.held_out)
         text = (
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
-            f"{result.val_people} held out; {result.epochs_run} epochs (best {result.best_epoch}). "
+            f"{result.val_people} held out; {trained(result)} "
             + (
                 "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
                 if services.public

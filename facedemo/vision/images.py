@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import mmap
 import os
 import stat
@@ -17,6 +18,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ArchiveError, ImageError
 from . import formats
+
+log = logging.getLogger("facedemo.images")
 
 ImageInput = str | Path | bytes | bytearray | Image.Image | np.ndarray
 
@@ -189,8 +192,9 @@ def _decode(data, name: str, max_pixels: int) -> Image.Image:
             f"{name} is not an image file we can read: it starts like a {formats.ACCEPTED[kind]} but is damaged."
         ) from None
     except Exception as exc:  # noqa: BLE001 - any decoder's failure on a damaged file is the user's sentence
-        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise ImageError(f"{name} could not be decoded: it may be truncated or damaged ({detail}).") from None
+        # the decoder's own words ("broken data stream", "(Truncated File Read)") are for the log, not the person
+        log.info("could not decode %s: %s: %s", name, type(exc).__name__, str(exc).strip()[:200])
+        raise ImageError(f"{name} could not be decoded: it may be truncated or damaged.") from None
     if frames > 1:  # an animated GIF/WebP/PNG or a multi-page TIFF: only the first frame is used, and said so
         rgb.info[FRAMES_KEY] = frames
         rgb.info[FORMAT_KEY] = kind
