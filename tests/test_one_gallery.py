@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -249,24 +247,34 @@ def test_an_old_gallery_migrates_in_place(both, tmp_path):
 
 @pytest.mark.slow
 def test_a_migration_killed_midway_loses_nothing(both, tmp_path):
-    """kill -9 during the migration, several times at different moments; each run after it goes on from
+    """kill -9 during the migration, several times (``killpoints``: just before a chosen write, not after a
+    guessed number of seconds, which a loaded or a fast machine missed); each run after it goes on from
     wherever the last stopped, and the end is the same as an uninterrupted migration."""
+    import shutil
+
+    import killpoints
+
     dims = {"dlib-resnet": 128, "facenet-casia-webface": 512}
     folder = tmp_path / "g"
     truth = write_schema_1(folder, 400, 6, dims)
     env = {**os.environ, "FACEDEMO_MODEL": "dlib-resnet", "FACEDEMO_HOME": str(both.settings.home)}
-    command = [sys.executable, "-m", "facedemo", "people", "--gallery", str(folder), "--json"]
+    whole = tmp_path / "whole"  # an uninterrupted migration of a copy: how many writes it makes
+    shutil.copytree(folder, whole)
+    done = killpoints.run(["people", "--gallery", whole, "--json"], whole, tmp_path / "whole.log", None, env)
+    assert done.returncode == 0, done.stderr
+    total = len(killpoints.writes(tmp_path / "whole.log"))
+    assert total >= 10, killpoints.writes(tmp_path / "whole.log")
     mid = 0
-    for delay in (3.0, 4.0, 5.0, 6.5, 8.0):
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if process.poll() is not None:
+    for run in range(5):  # each run killed a fifth of the way into what is left
+        log = tmp_path / f"run{run}.log"
+        killed = killpoints.run(["people", "--gallery", folder, "--json"], folder, log, max(2, total // 5), env)
+        if killed.returncode == 0:
             break  # this run finished the migration
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        assert killed.returncode == -9, killed.stderr[-500:]
         if open_store(folder).schema() == 1 and any(p.name for p in open_store(folder).persons()):
             mid += 1  # killed with persons written and the migration unfinished
     assert mid >= 1, "no kill landed in the middle of the migration"
+    command = [sys.executable, "-m", "facedemo", "people", "--gallery", str(folder), "--json"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     check_migrated(Gallery(both, open_store(folder)), truth, dims, 6)
