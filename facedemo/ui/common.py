@@ -102,6 +102,13 @@ def user_errors(fn):
     return wrapper
 
 
+def used_files():
+    """An input's value once the action that read it has succeeded: empty, so that the next upload starts a new
+    list and no file the action may have erased stays on screen (#35: new photos were added to the previous
+    person's; a deleted person's files stayed, and the next enrollment said they did not exist)."""
+    return gr.update(value=None)
+
+
 def clear_on_change(inputs, outputs, empty, running=()) -> None:
     """Result areas that belong to the inputs they were computed from: as soon as one of ``inputs`` changes (a
     new upload, an example clicked, another model), ``outputs`` are set to ``empty`` and a run still computing
@@ -112,16 +119,27 @@ def clear_on_change(inputs, outputs, empty, running=()) -> None:
         return values if len(values) != 1 else values[0]
 
     for component in inputs:
-        trigger = component.input if isinstance(component, (gr.Textbox, gr.Number)) else component.change
-        trigger(
-            clear,
-            None,
-            list(outputs),
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-            cancels=list(running) or None,
-        )
+        for trigger in _user_changes(component):
+            trigger(
+                clear,
+                None,
+                list(outputs),
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+                cancels=list(running) or None,
+            )
+
+
+def _user_changes(component) -> list:
+    """The events of ``component`` that a person's change fires. A text box's and a file list's own: the app
+    empties a file list once its files were used (``used_files``), which must not clear the result it gave;
+    an image's or a dropdown's ``change``: an example clicked sets an image without an input event."""
+    if isinstance(component, (gr.Textbox, gr.Number)):
+        return [component.input]
+    if isinstance(component, gr.File):
+        return [component.upload, component.clear, component.delete]
+    return [component.change]
 
 
 def gradio_progress(progress):

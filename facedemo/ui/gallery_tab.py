@@ -10,7 +10,15 @@ import gradio as gr
 from .. import params
 from ..errors import FaceDemoError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 from ..services import Services, on_gpu
-from .common import clear_on_change, forget_uploads, inline_tiles, require_file, session_of, user_errors
+from .common import (
+    clear_on_change,
+    forget_uploads,
+    inline_tiles,
+    require_file,
+    session_of,
+    used_files,
+    user_errors,
+)
 
 
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
@@ -159,10 +167,11 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
                 gr.update(visible=True, value=f"Leave {it} out"),
                 hidden,
                 None,
+                gr.skip(),  # the photos stay for the answer
             )
         except LooksLikeSomeoneError as exc:
-            return f"**{exc}**", None, hidden, hidden, gr.update(visible=True), odd
-        return note, record, hidden, hidden, hidden, None
+            return f"**{exc}**", None, hidden, hidden, gr.update(visible=True), odd, gr.skip()
+        return note, record, hidden, hidden, hidden, None, used_files()
 
     @user_errors
     @on_gpu
@@ -333,7 +342,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         (drop_button, drop_odd, [name, photos]),
         (anyway_button, enroll_anyway, [name, photos, odd_answer]),
     ):
-        button.click(handler, inputs, asked_outputs, api_visibility="private").then(
+        button.click(handler, inputs, [*asked_outputs, photos], api_visibility="private").then(
             list_people, None, outputs, api_visibility="private"
         )
 
@@ -363,9 +372,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         remove_face, [person, api_face_id, api_confirm_face], [manage_note, api_confirm_face], api_name="remove_face"
     )
     api_removed.then(list_people, None, outputs, api_visibility="private")
-    import_button.click(import_zip, [archive], [import_note], api_name="import").then(
-        list_people, None, outputs, api_visibility="private"
-    )
+    imported = import_button.click(import_zip, [archive], [import_note], api_name="import")
+    imported.then(list_people, None, outputs, api_visibility="private")
+    imported.success(used_files, None, archive, api_visibility="private", queue=False)
 
     def clear_person():
         return gr.update(value=None)

@@ -1,0 +1,65 @@
+"""Lists that never trap (#35, item 2), in a real browser (Debian's chromium, driven by Playwright): once an
+enrollment has used its photos the list is empty, so the next person's uploads start a list of their own
+(they were added to the previous person's), and no file the gallery has since erased stays on screen (after a
+delete, the next enrollment said a file shown on the page did not exist)."""
+
+from __future__ import annotations
+
+import pytest
+from test_app import EXAMPLES, launch
+from test_browser import browser, upload_many  # noqa: F401  (browser is a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_an_enrollments_photos_leave_the_list_once_used(browser, settings, tmp_path):  # noqa: F811
+    demo, services, url = launch(settings, tmp_path / "gallery")
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    photos, note = page.locator("#enroll-photos"), page.locator("#enroll-note")
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Gallery").click()
+        name = page.get_by_label("Name").first
+        name.fill("Grace Hopper")
+        upload_many(page, "enroll-photos", [EXAMPLES / "hopper.jpg"])
+        photos.get_by_text("hopper", exact=True).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Enroll", exact=True).click()
+        note.get_by_text("Enrolled 1 photo(s) of Grace Hopper").wait_for(timeout=180_000)
+        page.wait_for_function(
+            "() => !document.querySelector('#enroll-photos').innerText.includes('hopper')", timeout=30_000
+        )
+        page.wait_for_timeout(1000)
+        assert "Enrolled 1 photo(s) of Grace Hopper" in note.inner_text()  # emptying the list kept the answer
+
+        assert "hopper" not in photos.inner_text()
+        # The next person's photos are a list of their own.
+        name.fill("Eileen Collins")
+        upload_many(page, "enroll-photos", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
+        photos.get_by_text("astronaut_2", exact=True).first.wait_for(timeout=30_000)
+        assert "hopper" not in photos.inner_text()  # a file name shows as "hopper" and ".jpg"
+        assert note.inner_text().strip() == ""  # a new upload clears the earlier answer
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Enroll", exact=True).click()
+        note.get_by_text("Enrolled 2 photo(s) of Eileen Collins").wait_for(timeout=180_000)
+        assert "already enrolled" not in note.inner_text()
+        assert {p.name: p.images for p in services.shared().people()} == {"Grace Hopper": 1, "Eileen Collins": 2}
+
+        # Delete her (the second click deletes), then enroll her again from new uploads of the same photos.
+        page.locator("#person-pick input").fill("Eileen Collins")
+        page.locator("#delete-person").click()
+        page.locator("#delete-person").get_by_text("for good?").wait_for(timeout=30_000)
+        page.locator("#delete-person").click()
+        page.locator("#manage-note").get_by_text("Deleted Eileen Collins").wait_for(timeout=180_000)
+        assert "astronaut" not in photos.inner_text()  # nothing of hers is on screen to be read again
+        name.fill("Eileen Collins")
+        upload_many(page, "enroll-photos", [EXAMPLES / "astronaut.jpg"])
+        photos.get_by_text("astronaut", exact=True).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Enroll", exact=True).click()
+        note.get_by_text("Enrolled 1 photo(s) of Eileen Collins").wait_for(timeout=180_000)
+        assert "does not exist" not in page.locator("body").inner_text()
+    finally:
+        page.close()
+        demo.close()
