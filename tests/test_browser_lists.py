@@ -63,3 +63,37 @@ def test_an_enrollments_photos_leave_the_list_once_used(browser, settings, tmp_p
     finally:
         page.close()
         demo.close()
+
+
+def test_one_message_at_a_time(browser, settings, tmp_path):  # noqa: F811
+    """#35, item 4: the toast of a mistake does not sit over the next result, and a refused rename does not
+    leave the previous rename's note beside its error."""
+    demo, services, url = launch(settings, tmp_path / "gallery")
+    services.owned().enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    toasts, note = page.locator(".toast-wrap"), page.locator("#manage-note")
+    rename = page.get_by_role("button", name="Rename", exact=True)
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Gallery").click()
+        rename.click()  # nobody picked: a mistake
+        toasts.get_by_text("Pick the person to rename.").wait_for(timeout=30_000)
+
+        page.locator("#person-pick input").fill("Grace Hopper")
+        page.get_by_label("New name").fill("Amazing Grace")
+        page.wait_for_timeout(500)
+        rename.click()
+        note.get_by_text("Renamed Grace Hopper to Amazing Grace").wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert "Pick the person to rename." not in toasts.inner_text()  # the mistake's toast went with the click
+        assert [p.name for p in services.shared().people()] == ["Amazing Grace"]
+
+        page.locator("#person-pick input").fill("")
+        page.wait_for_timeout(500)
+        rename.click()  # refused again: its own toast, and the earlier rename's note is gone
+        toasts.get_by_text("Pick the person to rename.").wait_for(timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('#manage-note').innerText.includes('Renamed')")
+    finally:
+        page.close()
+        demo.close()

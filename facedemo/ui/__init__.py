@@ -51,6 +51,20 @@ def examples() -> dict:
     }
 
 
+# One message at a time (#35, item 4): an error's toast stays long enough to be read (USER_ERROR_S), so it
+# sat over the result of the next action that worked; now the next click on any button of the page (the next
+# action, or another tab) dismisses it, and a new error shows its own.
+ONE_MESSAGE_AT_A_TIME = """() => {
+  if (window.facedemoToasts) return;
+  window.facedemoToasts = true;
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button || button.closest(".toast-wrap")) return;
+    document.querySelectorAll('.toast-wrap button[aria-label="Close"]').forEach((close) => close.click());
+  }, true);
+}"""
+
+
 def theme() -> gr.Theme:
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
@@ -99,6 +113,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
             return [gr.update(choices=choices)] * len(dropdowns)
 
         demo.load(refresh_models, None, dropdowns, api_visibility="private")
+        demo.load(None, None, None, js=ONE_MESSAGE_AT_A_TIME, api_visibility="private")
         # The status line updates itself until everything is loaded, then its timer stops.
         ticker = gr.Timer(2.0)
 

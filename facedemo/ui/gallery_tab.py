@@ -385,7 +385,10 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             return [gr.skip()] * (len(outputs) + 1)
         return (*list_people(request), gr.update(value=None))
 
-    renamed = rename_button.click(rename, [person, new_name], [manage_note], api_name="rename")
+    # The earlier note goes first: a refused rename showed its error beside "Renamed A to B" of the one before.
+    renamed = rename_button.click(lambda: "", None, manage_note, queue=False, api_visibility="private").then(
+        rename, [person, new_name], [manage_note], api_name="rename"
+    )
     renamed.then(list_people, None, outputs, api_visibility="private")
     renamed.success(clear_person, None, person, api_visibility="private")  # a refused one keeps the name
     deleted = delete_button.click(
