@@ -1,4 +1,5 @@
-"""Lists that never trap (#35, item 2), in a real browser (Debian's chromium, driven by Playwright): once an
+"""Lists that never trap (#35, item 2), progress where the eye is (item 3) and one message at a time (item
+4), in a real browser (Debian's chromium, driven by Playwright): once an
 enrollment has used its photos the list is empty, so the next person's uploads start a list of their own
 (they were added to the previous person's), and no file the gallery has since erased stays on screen (after a
 delete, the next enrollment said a file shown on the page did not exist)."""
@@ -94,6 +95,50 @@ def test_one_message_at_a_time(browser, settings, tmp_path):  # noqa: F811
         rename.click()  # refused again: its own toast, and the earlier rename's note is gone
         toasts.get_by_text("Pick the person to rename.").wait_for(timeout=30_000)
         page.wait_for_function("() => !document.querySelector('#manage-note').innerText.includes('Renamed')")
+    finally:
+        page.close()
+        demo.close()
+
+
+PROGRESS = "{0} .progress-level, {0} .progress-text, {0} .meta-text, {0} .eta-bar"
+
+
+def progress_by(page, area: str, button) -> float:
+    """Waits for the progress drawn in ``area`` while an action runs; returns its distance in pixels from the
+    button that started it (top to top), after checking that a person can see it (not clipped to nothing)."""
+    page.wait_for_function(f"() => document.querySelector({PROGRESS.format(area)!r})", timeout=60_000)
+    shown = page.locator(PROGRESS.format(area)).first.bounding_box()
+    clicked = button.bounding_box()
+    assert shown and shown["height"] >= 8 and shown["width"] >= 30, shown
+    return abs(shown["y"] - clicked["y"])
+
+
+def test_progress_shows_by_the_button_that_started_it(browser, settings, tmp_path, shared_faces):  # noqa: F811
+    """#35, item 3: enrolling photos showed its progress clipped to nothing, and 'Where does each model look?'
+    1,500 px below the button."""
+    demo, services, url = launch(settings, tmp_path / "gallery")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+        upload_many(page, "verify-a", [EXAMPLES / "astronaut.jpg"])
+        upload_many(page, "verify-b", [EXAMPLES / "astronaut_2.jpg"])
+        page.locator("#verify-b img").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        explain = page.locator("#verify-explain")
+        explain.click()
+        assert progress_by(page, "#verify-explain-status", explain) < 250
+        page.locator("#verify-explain-status").get_by_text("The occlusion maps are below").wait_for(timeout=180_000)
+
+        page.get_by_role("tab", name="Gallery").click()
+        page.get_by_label("Name").first.fill("Penny")
+        upload_many(page, "enroll-photos", sorted((shared_faces / "bbt_faceapi" / "penny").glob("*.png")))
+        page.locator("#enroll-photos").get_by_text("penny5", exact=True).wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        enroll = page.get_by_role("button", name="Enroll", exact=True)
+        enroll.click()
+        assert progress_by(page, "#enroll-note", enroll) < 250
+        page.locator("#enroll-note").get_by_text("Enrolled 5 photo(s) of Penny").wait_for(timeout=180_000)
     finally:
         page.close()
         demo.close()

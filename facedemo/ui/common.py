@@ -102,6 +102,11 @@ def user_errors(fn):
     return wrapper
 
 
+# The height a note keeps for the progress drawn on it while its action runs (gradio's bar and its text); an
+# empty note is a few pixels high and the progress text was clipped to nothing.
+PROGRESS_ROOM = 64
+
+
 def used_files():
     """An input's value once the action that read it has succeeded: empty, so that the next upload starts a new
     list and no file the action may have erased stays on screen (#35: new photos were added to the previous

@@ -11,6 +11,7 @@ from .. import params
 from ..errors import FaceDemoError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 from ..services import Services, on_gpu
 from .common import (
+    PROGRESS_ROOM,
     clear_on_change,
     forget_uploads,
     inline_tiles,
@@ -41,7 +42,8 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
                 "Every available model embeds each face, so every model can be compared on the people enrolled here."
             )
             enroll_button = gr.Button("Enroll", variant="primary", elem_id="enroll-person")
-            enroll_note = gr.Markdown(elem_id="enroll-note")
+            # room for the progress drawn here, next to the button (#35: it was clipped to nothing)
+            enroll_note = gr.Markdown(elem_id="enroll-note", min_height=PROGRESS_ROOM)
             # The answers to the questions asked before storing (gallery/guards.py), shown with their question.
             with gr.Row():
                 keep_button = gr.Button("Keep them", visible=False, elem_id="enroll-keep")
@@ -57,7 +59,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             gr.Markdown("### Bulk import")
             archive = gr.File(label="A zip with one folder per person", file_types=[".zip"], type="filepath")
             import_button = gr.Button("Import")
-            import_note = gr.Markdown()
+            import_note = gr.Markdown(min_height=PROGRESS_ROOM)
     gr.Markdown("### People")
     public = services.public
     # Square face tiles with the full name below each, in a grid as wide as the page (ui.common.inline_tiles):
@@ -342,9 +344,9 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         (drop_button, drop_odd, [name, photos]),
         (anyway_button, enroll_anyway, [name, photos, odd_answer]),
     ):
-        button.click(handler, inputs, [*asked_outputs, photos], api_visibility="private").then(
-            list_people, None, outputs, api_visibility="private"
-        )
+        button.click(
+            handler, inputs, [*asked_outputs, photos], api_visibility="private", show_progress_on=[enroll_note]
+        ).then(list_people, None, outputs, api_visibility="private")
 
     face_outputs = [person_faces, face, faces_json]
     person.change(faces_of_picked, [person], face_outputs, api_visibility="private", show_progress="hidden")

@@ -11,6 +11,7 @@ from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
 from ..models import distributions
 from ..services import Services, on_gpu
 from .common import (
+    PROGRESS_ROOM,
     clear_on_change,
     default_model,
     model_choices,
@@ -106,6 +107,9 @@ def render(services: Services, examples: dict) -> None:
         button = gr.Button("Verify", variant="primary", scale=1)
         compare_button = gr.Button("Compare every model", scale=1)
         explain_button = gr.Button("Where does each model look?", scale=1, elem_id="verify-explain")
+    # The occlusion maps are drawn far below; their progress shows here, by the button (#35: the spinner was
+    # 1,500 px below it), and then says where the maps are.
+    explain_status = gr.Markdown(elem_id="verify-explain-status", min_height=PROGRESS_ROOM)
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
     verdict = gr.HTML(elem_id="verify-verdict")
@@ -170,7 +174,16 @@ def render(services: Services, examples: dict) -> None:
     # A new photo, example, model or threshold: the verdict shown was another pair's, so it goes.
     clear_on_change([image_a, image_b, model, threshold], results, ["", None, None, None], [verified, compared])
     maps = [explain_note, explain_plot, explain_json]
-    explained = explain_button.click(explain, [image_a, image_b], maps, api_name="explain", preprocess=False)
+    explained = explain_button.click(
+        explain, [image_a, image_b], maps, api_name="explain", preprocess=False, show_progress_on=[explain_status]
+    )
+    explained.success(
+        lambda: "The occlusion maps are below, under **Where each model looks**.",
+        None,
+        explain_status,
+        api_visibility="private",
+        queue=False,
+    )
     # The maps cover every model at its calibrated threshold: only another photo makes them another pair's.
-    clear_on_change([image_a, image_b], maps, ["", None, None], [explained])
+    clear_on_change([image_a, image_b], [*maps, explain_status], ["", None, None, ""], [explained])
     return model
