@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from facedemo.errors import FaceDemoError  # noqa: E402
 from facedemo.services import Services  # noqa: E402
-from facedemo.ui import CSS, build_app, serve, theme, warm_up  # noqa: E402
+from facedemo.ui import build_app, launch_options, serve, warm_up  # noqa: E402
 from facedemo.ui.explore_tab import ExplorerState  # noqa: E402
 
 try:
@@ -25,4 +25,4 @@ except FaceDemoError as exc:  # a bad setting (FACEDEMO_MAX_PIXELS=abc): one lin
 
 if __name__ == "__main__":
     warm_up(services, explorer)
-    serve(demo, services, server_name=services.settings.server_name, theme=theme(), css=CSS)
+    serve(demo, services, server_name=services.settings.server_name, **launch_options())

@@ -23,12 +23,14 @@ def free_port() -> int:
 
 def launch(settings, gallery_dir: Path, public: bool = False):
     from facedemo.services import Services
-    from facedemo.ui import build_app
+    from facedemo.ui import build_app, launch_options
 
     services = Services(replace(settings, gallery_dir=gallery_dir, public=public))
     demo = build_app(services)
     port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.queue().launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options()
+    )
     return demo, services, f"http://127.0.0.1:{port}/"
 
 

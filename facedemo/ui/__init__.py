@@ -20,7 +20,11 @@ UPLOAD_TTL_S = 86400  # outside public mode, how long gradio keeps an upload or 
 
 CSS = """
 .verdict { border-radius: 6px; background: var(--block-background-fill); }
-footer { opacity: .6 }
+/* gradio's JSON viewer colours its keys and strings 2.5-3:1 on white; these are 4.5:1 or more (WCAG AA) */
+body .json-node.json-node {
+  --text-color: #9a3412; --string-color: #9a3412; --number-color: #0e7490; --bracket-color: #3f5f5f;
+  --square-bracket-color: #9f1239; --punctuation-color: #3f5f5f; --line-number-color: #4b5563;
+}
 """
 
 
@@ -66,7 +70,70 @@ ONE_MESSAGE_AT_A_TIME = """() => {
 
 
 def theme() -> gr.Theme:
-    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
+    """gradio's Soft theme, with every text at a contrast of 4.5:1 or more on its background (WCAG AA; axe-core
+    checks it on every tab in ``tests/test_browser_a11y.py``): the labels, help texts, placeholders and the
+    upload areas' "- or -" were 1.9-3.6:1, and white on the primary and stop buttons and on a chosen radio
+    option 2.8-4.5:1."""
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate").set(
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        block_label_text_color="*neutral_700",
+        block_info_text_color="*neutral_600",
+        block_title_text_color="*neutral_700",
+        input_placeholder_color="*neutral_500",
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_text_color="white",
+        button_cancel_background_fill="#b91c1c",
+        button_cancel_background_fill_hover="#991b1b",
+        button_cancel_text_color="white",
+        checkbox_label_background_fill_selected="*primary_700",
+        checkbox_label_text_color_selected="white",
+    )
+
+
+def launch_options() -> dict:
+    """How the page looks, as ``python app.py`` serves it and the browser tests see it (gradio 6: ``launch()``
+    takes the theme and the CSS)."""
+    return {"theme": theme(), "css": CSS}
+
+
+# Accessible names gradio's own markup lacks, added on the page as it renders (#35, item 6; axe-core checks
+# every tab in tests/test_browser_a11y.py): each upload area is named after its label ("Photo A: upload a
+# file"; both of Verify's were "Drop an image file here to upload"), each example button after its example,
+# a picture without a text alternative and its button after the picture's label, and gradio's empty-value
+# placeholders, a div with an aria-label and no role, get the role of an image.
+ACCESSIBLE_NAMES = """() => {
+  if (window.facedemoNames) return;
+  window.facedemoNames = true;
+  let pending = false;
+  const name = () => {
+    pending = false;
+    document.querySelectorAll("div.empty[aria-label]:not([role])").forEach((el) => el.setAttribute("role", "img"));
+    document.querySelectorAll(".block").forEach((block) => {
+      const label = block.querySelector("[data-testid='block-label'], [data-testid='block-info']");
+      const text = label && label.innerText.trim();
+      if (!text) return;
+      block.querySelectorAll("[aria-label='Click to upload or drop files'], input[type=file]").forEach((zone) => {
+        zone.setAttribute("aria-label", text + ": upload a file");
+      });
+      block.querySelectorAll("img:not([alt]), img[alt='']").forEach((img) => img.setAttribute("alt", text));
+    });
+    document.querySelectorAll(".image-container button:not([aria-label])").forEach((button) => {
+      const img = button.querySelector("img");
+      button.setAttribute("aria-label", (img && img.alt) || "The picture");
+    });
+    document.querySelectorAll("button.gallery-item:not([aria-label])").forEach((button, i) => {
+      const img = button.querySelector("img");
+      const what = (img && img.alt) || button.innerText.trim();
+      button.setAttribute("aria-label", "Example " + (i + 1) + (what ? ": " + what : ""));
+    });
+  };
+  name();
+  new MutationObserver(() => {
+    if (!pending) { pending = true; requestAnimationFrame(name); }
+  }).observe(document.body, { childList: true, subtree: true });
+}"""
 
 
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
@@ -114,6 +181,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
 
         demo.load(refresh_models, None, dropdowns, api_visibility="private")
         demo.load(None, None, None, js=ONE_MESSAGE_AT_A_TIME, api_visibility="private")
+        demo.load(None, None, None, js=ACCESSIBLE_NAMES, api_visibility="private")
         # The status line updates itself until everything is loaded, then its timer stops.
         ticker = gr.Timer(2.0)
 

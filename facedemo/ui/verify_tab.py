@@ -116,6 +116,7 @@ def render(services: Services, examples: dict) -> None:
     with gr.Row():
         crops = gr.Image(
             label="The faces compared, aligned as the model sees them",
+            elem_id="verify-crops",
             type="pil",
             height=260,
             interactive=False,
