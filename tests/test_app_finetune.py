@@ -70,7 +70,7 @@ def test_zip_import_then_group_photo_then_finetune(bbt_app, shared_faces):
     versus = report["versus_base"]
     assert versus["on"] == "general" and versus["pairs"] == 40 and versus["verdict"] in ("better", "worse", "same")
     words = {"better": "Better than", "worse": "Worse than", "same": "As good as"}[versus["verdict"]]
-    assert note.startswith(f"**{words} the base (dlib-resnet) on pairsDevTest.txt (40 pairs)")
+    assert note.startswith(f"**{words} the base (dlib-resnet) on LFW View 1 test pairs (40 pairs)")
     assert report["before"]["general"]["accuracy_at_threshold"] == versus["base_accuracy"]
     # The before/after maps and histograms hold the held-out people's faces only.
     held = set(report["held_out_people"])

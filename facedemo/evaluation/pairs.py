@@ -24,6 +24,21 @@ class Pair:
 
 
 # -- reading pairs -----------------------------------------------------------------------------
+# LFW's pairs files as a person names them (the page shows no file name; the CLI's own CSV keeps its name).
+PAIRS_NAMES = {
+    "pairsDevTest.txt": "LFW View 1 test pairs",
+    "pairsDevTrain.txt": "LFW View 1 training pairs",
+    "pairs.txt": "LFW View 2 pairs",
+    "gallery": "the gallery's own pairs",
+}
+
+
+def describe_pairs(source: str | Path | None) -> str:
+    """What a set of pairs is, in words: LFW's files by what they are, any other file by its name."""
+    name = Path(str(source or "")).name
+    return PAIRS_NAMES.get(name, name or "LFW")
+
+
 def lfw_image(root: Path, name: str, number: str, where: str) -> Path:
     try:
         index = int(number)

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ..errors import FaceDemoError
 from ..evaluation.metrics import RocCurve
+from ..evaluation.pairs import describe_pairs
 from ..words import faces_of_people
 from .colours import model_colour, person_colours
 
@@ -474,7 +475,7 @@ def robustness_figure(result, metric: str = "accuracy", columns: int = 3) -> go.
     fig.update_yaxes(title_text=ROBUSTNESS_METRICS[metric], col=1)
     fig.update_xaxes(title_text="severity", row=rows)
     fig.update_layout(
-        title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({result.pairs} pairs of {result.pairs_file or 'LFW'}, "
+        title=f"{ROBUSTNESS_METRICS[metric].capitalize()} against severity ({describe_pairs(result.pairs_file)}, {result.pairs:,} pairs, "
         "the second photo degraded)",
         height=120 + 260 * rows,
         template="plotly_white",
@@ -657,7 +658,7 @@ def verdicts_figure(result, x_model: str | None = None, y_model: str | None = No
         annotation_position="top left",
     )
     fig.update_layout(
-        title=f"{result.pairs} pairs of {result.source}: {len(result.disagreements)} on which the verdicts differ",
+        title=f"{describe_pairs(result.source)} ({result.pairs:,}): {len(result.disagreements)} on which the verdicts differ",
         xaxis_title={"text": f"{x_model} distance", "font": {"color": model_colour(x_model)}},
         yaxis_title={"text": f"{y_model} distance", "font": {"color": model_colour(y_model)}},
         template="plotly_white",

@@ -22,7 +22,7 @@ from ..evaluation.metrics import (
     roc,
     val_at_far,
 )
-from ..evaluation.pairs import read_pairs
+from ..evaluation.pairs import describe_pairs, read_pairs
 from ..models.adapter import apply_head
 
 
@@ -62,7 +62,7 @@ class FinetuneResult:
             before, after, key = general, self.after["general"], "accuracy_at_threshold"
             on, where = (
                 "general",
-                f"{self.before.get('general_source') or 'the general pairs'} ({general['pairs']:,} pairs)",
+                f"{describe_pairs(self.before.get('general_source')) if self.before.get('general_source') else 'the general pairs'} ({general['pairs']:,} pairs)",
             )
         else:
             before, after, key = self.before, self.after, "accuracy"

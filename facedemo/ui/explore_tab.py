@@ -16,6 +16,7 @@ import gradio as gr
 
 from .. import params
 from ..errors import GalleryError, InvalidParameterError
+from ..evaluation.pairs import describe_pairs
 from ..explorer import (
     ROBUSTNESS_METRICS,
     Exploration,
@@ -271,13 +272,16 @@ def render(services: Services, state: ExplorerState) -> None:
     def robustness(metric="accuracy"):
         result = services.robustness()
         lines = [
-            f"{result.pairs} pairs of LFW's {result.pairs_file}, the second photo of each degraded before detection; "
+            f"{describe_pairs(result.pairs_file)} ({result.pairs:,}), the second photo of each degraded before detection; "
             "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
             "machine's own run)."
         ]
         lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
         lines += left_out_lines(result)
-        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), result.to_json()
+        record = result.to_json()
+        # each model's reason as the page says it: no download URL, server path or setting name (#35)
+        record["unavailable"] = {name: shown_reason(reason) for name, reason in result.unavailable.items()}
+        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), record
 
     @user_errors
     @on_gpu
