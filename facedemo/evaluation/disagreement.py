@@ -177,7 +177,7 @@ def compare_pairs(
     names, unavailable = chosen_models(pipeline, models)
     evaluations = []
     for name in names:
-        label = f"{name} ({pipeline.alignment(name)})"
+        label = name  # the progress a person reads: the model, not its alignment method
         try:
             evaluations.append(
                 evaluate_pairs(pipeline, pairs, name, far=far, progress=progress_for(label) if progress_for else None)
