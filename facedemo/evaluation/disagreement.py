@@ -171,16 +171,15 @@ def compare_pairs(
 ) -> Disagreements:
     """``compare_verdicts`` on labelled photo pairs with every model named (default: every available model,
     the others listed with their reason), each photo embedded through the evaluation cache and each model
-    at its own calibrated threshold. ``progress_for(label)`` gives a progress callback per model."""
+    at its own calibrated threshold. ``progress_for(model)`` gives a progress callback per model."""
     if not pairs:
         raise PairsFileError("There are no pairs to compare.")
     names, unavailable = chosen_models(pipeline, models)
     evaluations = []
     for name in names:
-        label = name  # the progress a person reads: the model, not its alignment method
         try:
             evaluations.append(
-                evaluate_pairs(pipeline, pairs, name, far=far, progress=progress_for(label) if progress_for else None)
+                evaluate_pairs(pipeline, pairs, name, far=far, progress=progress_for(name) if progress_for else None)
             )
         except ModelUnavailableError as exc:
             if models:
