@@ -42,17 +42,6 @@ def save(model: str, record: dict, home: Path) -> Path:
     return update_json(Path(home) / "distributions.json", model, record)
 
 
-def same_probability(record: dict, distance: float) -> float | None:
-    """The share of LFW pairs at this distance that were the same person (from the histograms)."""
-    edges = np.asarray(record["edges"])
-    index = int(np.clip(np.searchsorted(edges, distance) - 1, 0, len(edges) - 2))
-    same, diff = record["same"][index], record["different"][index]
-    total_same, total_diff = max(sum(record["same"]), 1), max(sum(record["different"]), 1)
-    # Normalise each class so the answer does not depend on how many pairs of each kind were counted.
-    a, b = same / total_same, diff / total_diff
-    return None if a + b == 0 else a / (a + b)
-
-
 # -- one scale for every model -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class CommonScore:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -209,14 +208,6 @@ def _scalar_attr(attrs: dict[str, dict[str, list[str]]], layer: str, key: str) -
     except (KeyError, ValueError) as exc:
         raise ValueError(f"graph layer {layer!r} has no single {key!r} attribute") from exc
     return float(value)
-
-
-def _iter_conv_modules(model: torch.nn.Module, prefix: str) -> Iterator[tuple[str, torch.nn.Conv2d]]:
-    """The Conv2d modules under ``prefix`` (used to cross-check kernel/stride/padding)."""
-    module = model.get_submodule(prefix)
-    for name, sub in module.named_modules():
-        if isinstance(sub, torch.nn.Conv2d):
-            yield (f"{prefix}.{name}" if name else prefix), sub
 
 
 def _check_conv_geometry(conv: torch.nn.Conv2d, attrs: dict[str, list[str]], where: str) -> None:
