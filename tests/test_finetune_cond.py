@@ -102,7 +102,7 @@ def test_curves_figure_has_one_point_per_epoch():
     ]
     fig = training_curves_figure(history, best_epoch=3)
     assert [len(trace.x) for trace in fig.data] == [3, 3, 3, 3]
-    assert "arcface" in fig.data[0].name and list(fig.data[3].y) == [0.55, 0.6, 0.65]
+    assert fig.data[0].name == "training (ArcFace loss)" and list(fig.data[3].y) == [0.55, 0.6, 0.65]
     with pytest.raises(FigureError, match="no training curves"):
         training_curves_figure([{"epoch": 1, "train_triplet_loss": 0.1, "val_loss": 0.1}])
 
