@@ -6,11 +6,26 @@ delete, the next enrollment said a file shown on the page did not exist)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_app import EXAMPLES, launch
 from test_browser import browser, upload_many  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def upload_photos(page, person: str, paths) -> None:
+    """Type the name and upload the photos on the Gallery tab; returns once the last one is listed."""
+    page.get_by_label("Name").first.fill(person)
+    upload_many(page, "enroll-photos", paths)
+    page.locator("#enroll-photos").get_by_text(Path(paths[-1]).stem, exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+
+
+def press_enroll(page, person: str, photos: int) -> None:
+    page.get_by_role("button", name="Enroll", exact=True).click()
+    page.locator("#enroll-note").get_by_text(f"Enrolled {photos} photo(s) of {person}").wait_for(timeout=180_000)
 
 
 def test_an_enrollments_photos_leave_the_list_once_used(browser, settings, tmp_path):  # noqa: F811
@@ -21,29 +36,19 @@ def test_an_enrollments_photos_leave_the_list_once_used(browser, settings, tmp_p
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
         page.get_by_role("tab", name="Gallery").click()
-        name = page.get_by_label("Name").first
-        name.fill("Grace Hopper")
-        upload_many(page, "enroll-photos", [EXAMPLES / "hopper.jpg"])
-        photos.get_by_text("hopper", exact=True).first.wait_for(timeout=30_000)
-        page.wait_for_timeout(1000)
-        page.get_by_role("button", name="Enroll", exact=True).click()
-        note.get_by_text("Enrolled 1 photo(s) of Grace Hopper").wait_for(timeout=180_000)
+        upload_photos(page, "Grace Hopper", [EXAMPLES / "hopper.jpg"])
+        press_enroll(page, "Grace Hopper", 1)
         page.wait_for_function(
             "() => !document.querySelector('#enroll-photos').innerText.includes('hopper')", timeout=30_000
         )
         page.wait_for_timeout(1000)
         assert "Enrolled 1 photo(s) of Grace Hopper" in note.inner_text()  # emptying the list kept the answer
 
+        # The next person's photos are a list of their own (a file name shows as "hopper" and ".jpg").
+        upload_photos(page, "Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
         assert "hopper" not in photos.inner_text()
-        # The next person's photos are a list of their own.
-        name.fill("Eileen Collins")
-        upload_many(page, "enroll-photos", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
-        photos.get_by_text("astronaut_2", exact=True).first.wait_for(timeout=30_000)
-        assert "hopper" not in photos.inner_text()  # a file name shows as "hopper" and ".jpg"
         assert note.inner_text().strip() == ""  # a new upload clears the earlier answer
-        page.wait_for_timeout(1000)
-        page.get_by_role("button", name="Enroll", exact=True).click()
-        note.get_by_text("Enrolled 2 photo(s) of Eileen Collins").wait_for(timeout=180_000)
+        press_enroll(page, "Eileen Collins", 2)
         assert "already enrolled" not in note.inner_text()
         assert {p.name: p.images for p in services.shared().people()} == {"Grace Hopper": 1, "Eileen Collins": 2}
 
@@ -54,12 +59,8 @@ def test_an_enrollments_photos_leave_the_list_once_used(browser, settings, tmp_p
         page.locator("#delete-person").click()
         page.locator("#manage-note").get_by_text("Deleted Eileen Collins").wait_for(timeout=180_000)
         assert "astronaut" not in photos.inner_text()  # nothing of hers is on screen to be read again
-        name.fill("Eileen Collins")
-        upload_many(page, "enroll-photos", [EXAMPLES / "astronaut.jpg"])
-        photos.get_by_text("astronaut", exact=True).first.wait_for(timeout=30_000)
-        page.wait_for_timeout(1000)
-        page.get_by_role("button", name="Enroll", exact=True).click()
-        note.get_by_text("Enrolled 1 photo(s) of Eileen Collins").wait_for(timeout=180_000)
+        upload_photos(page, "Eileen Collins", [EXAMPLES / "astronaut.jpg"])
+        press_enroll(page, "Eileen Collins", 1)
         assert "does not exist" not in page.locator("body").inner_text()
     finally:
         page.close()

@@ -114,7 +114,7 @@ class RobustnessResult:
         return {
             "models": {name: m.to_json() for name, m in self.models.items()},
             "compared": self.compared(),
-            "unavailable": dict(self.unavailable),
+            "unavailable": [{"model": m, "reason": r} for m, r in self.unavailable.items()],
             "pairs_file": self.pairs_file,
             "pairs": self.pairs,
             "degraded": DEGRADED,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,10 +196,8 @@ def sample_people(faces: list[str], owner_of: dict[str, str], most: int, seed: i
     sentence that says so. The same gallery draws the same people every time."""
     if len(faces) <= most:
         return faces, ""
-    people = list(dict.fromkeys(owner_of[f] for f in faces))
-    size = {p: 0 for p in people}
-    for f in faces:
-        size[owner_of[f]] += 1
+    size = Counter(owner_of[f] for f in faces)  # in the order people first appear
+    people = list(size)
     chosen, taken = set(), 0
     for i in np.random.default_rng(seed).permutation(len(people)):
         if taken + size[people[i]] <= most:

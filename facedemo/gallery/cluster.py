@@ -79,21 +79,17 @@ def cluster_vectors(
         raw = DBSCAN(eps=threshold, min_samples=2).fit_predict(vectors)
         noise = raw < 0  # DBSCAN's noise: each such face is a group of its own
         raw[noise] = raw.max() + 1 + np.arange(noise.sum())
-    elif together:
+    else:
         from sklearn.cluster import AgglomerativeClustering
         from sklearn.metrics import pairwise_distances
 
-        distances = pairwise_distances(vectors)
-        distances[(keys[:, None] == keys[None, :]) & ~np.eye(len(keys), dtype=bool)] = APART
+        data, metric = vectors, "euclidean"
+        if together:  # two faces of one photo: a distance no average or complete linkage merges across
+            data, metric = pairwise_distances(vectors), "precomputed"
+            data[(keys[:, None] == keys[None, :]) & ~np.eye(len(keys), dtype=bool)] = APART
         raw = AgglomerativeClustering(
-            n_clusters=None, distance_threshold=threshold, linkage=method, metric="precomputed"
-        ).fit_predict(distances)
-    else:
-        from sklearn.cluster import AgglomerativeClustering
-
-        raw = AgglomerativeClustering(
-            n_clusters=None, distance_threshold=threshold, linkage=method, metric="euclidean"
-        ).fit_predict(vectors)
+            n_clusters=None, distance_threshold=threshold, linkage=method, metric=metric
+        ).fit_predict(data)
     return ordered_labels(_split_photos(raw, vectors, keys) if together else raw)
 
 

@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 
 from ..explorer.figures import pair_caption
-from .common import inline_tiles, shown_reason
+from .common import inline_tiles, page_json, shown_reason
 
 DISAGREEMENT_SOURCES = {"gallery": "the gallery's own people", "lfw": "LFW View 1 test pairs"}
 NO_LFW = (
@@ -113,5 +113,4 @@ def disagreement_json(result) -> dict:
     for h in record["hardest"].values():
         h["false_accepts"] = [pair(p) for p in h["false_accepts"]]
         h["false_rejects"] = [pair(p) for p in h["false_rejects"]]
-    record["unavailable"] = [{"model": u["model"], "reason": shown_reason(u["reason"])} for u in record["unavailable"]]
-    return record
+    return page_json(record)

@@ -36,6 +36,7 @@ from .common import (
     default_model,
     gradio_progress,
     model_choices,
+    page_json,
     session_of,
     shown_reason,
     user_errors,
@@ -278,10 +279,8 @@ def render(services: Services, state: ExplorerState) -> None:
         ]
         lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
         lines += left_out_lines(result)
-        record = result.to_json()
         # each model's reason as the page says it: no download URL, server path or setting name (#35)
-        record["unavailable"] = {name: shown_reason(reason) for name, reason in result.unavailable.items()}
-        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), record
+        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), page_json(result.to_json())
 
     @user_errors
     @on_gpu

@@ -97,18 +97,13 @@ def refuse_missing_values(demo: gr.Blocks) -> None:
 
     def validate_inputs(block_fn, inputs):
         if len(inputs) < len(block_fn.inputs):
-            names = ", ".join(
-                name
-                for block, name in zip(block_fn.inputs, _input_names(block_fn))
-                if not getattr(block, "skip_api", False)
-            )
-            taken = len([block for block in block_fn.inputs if not getattr(block, "skip_api", False)])
+            taken = [n for b, n in zip(block_fn.inputs, _input_names(block_fn)) if not getattr(b, "skip_api", False)]
             endpoint = (
                 f"/{block_fn.api_name}" if isinstance(getattr(block_fn, "api_name", None), str) else "This action"
             )
             sent = f"{len(inputs)} value" + ("" if len(inputs) == 1 else "s")
             raise gr.Error(
-                f"{endpoint} takes {taken} value(s), in this order: {names}; this request sent {sent}.",
+                f"{endpoint} takes {len(taken)} value(s), in this order: {', '.join(taken)}; this request sent {sent}.",
                 duration=USER_ERROR_S,
                 print_exception=False,
             )
