@@ -140,6 +140,15 @@ def test_progress_shows_by_the_button_that_started_it(browser, settings, tmp_pat
         enroll.click()
         assert progress_by(page, "#enroll-note", enroll) < 250
         page.locator("#enroll-note").get_by_text("Enrolled 5 photo(s) of Penny").wait_for(timeout=180_000)
+
+        # Grouping an album (several seconds on a CPU): its progress under its button, not clipped to nothing.
+        page.get_by_role("tab", name="Album").click()
+        upload_many(page, "album-files", [EXAMPLES / n for n in ("astronaut.jpg", "astronaut_2.jpg", "hopper.jpg")])
+        page.wait_for_timeout(1500)
+        group = page.locator("#album-group")
+        group.click()
+        assert progress_by(page, "#album-note", group) < 250
+        page.locator("#album-groups img").nth(2).wait_for(timeout=180_000)
     finally:
         page.close()
         demo.close()

@@ -14,7 +14,7 @@ import gradio as gr
 from ..errors import InvalidParameterError
 from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD
 from ..services import Services, on_gpu
-from .common import default_model, inline_tiles, model_choices, session_of, user_errors
+from .common import PROGRESS_ROOM, default_model, inline_tiles, model_choices, session_of, user_errors
 
 MAX_ROWS = 40  # groups of two or more shown as rows; the rest of the page would only scroll
 ALBUM_TTL_S = 3 * 3600
@@ -71,8 +71,8 @@ def render(services: Services, people_changed: gr.State):
             with gr.Row():
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 method = gr.Dropdown(list(CLUSTER_METHODS), value=DEFAULT_CLUSTER_METHOD, label="Grouping")
-            button = gr.Button("Group the faces", variant="primary")
-            note = gr.Markdown()
+            button = gr.Button("Group the faces", variant="primary", elem_id="album-group")
+            note = gr.Markdown(elem_id="album-note", min_height=PROGRESS_ROOM)  # its progress, by the button
         with gr.Column(scale=1):
             with gr.Row():
                 group_pick = gr.Dropdown([], label="Group", scale=1)
@@ -85,7 +85,7 @@ def render(services: Services, people_changed: gr.State):
             with gr.Row():
                 face_pick = gr.Dropdown([], label="Face", scale=2)
                 take_out_button = gr.Button("Take it out of its group", scale=1)
-            action_note = gr.Markdown()
+            action_note = gr.Markdown(min_height=PROGRESS_ROOM)
     # The faces as rows of square tiles with their captions below (ui.common.inline_tiles), in every mode: a
     # gallery component stretched a group of one or two faces across a phone's width until only the eyes
     # showed, and in public mode no file URL of a face exists. A face is picked with the dropdown above.

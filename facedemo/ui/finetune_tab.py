@@ -11,7 +11,7 @@ from ..services import Services, on_gpu
 from ..training import LOSSES, saved_report
 from ..vision.degrade import CONDITIONS, SEVERITIES
 from ..words import counted
-from .common import default_model, model_choices, session_of, user_errors
+from .common import PROGRESS_ROOM, default_model, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
 
 ROWS = ("loss", "mean_pos_distance", "mean_neg_distance", "accuracy", "val", "far", "val_at_far", "auc", "threshold")
@@ -83,7 +83,7 @@ def render(services: Services, state: ExplorerState):
         condition = gr.Dropdown([NO_CONDITION, *CONDITIONS], value=NO_CONDITION, label="Train for a condition")
         severity = gr.Slider(1, 5, value=3, step=1, label="Severity (1 mild - 5 harsh)")
         button = gr.Button("Fine-tune", variant="primary")
-    note = gr.Markdown(elem_id="finetune-note")
+    note = gr.Markdown(elem_id="finetune-note", min_height=PROGRESS_ROOM)  # its progress, by the button
     table = gr.Dataframe(
         headers=["metric", "before", "after"], label="Held-out people: before and after", interactive=False
     )
@@ -143,7 +143,7 @@ def render(services: Services, state: ExplorerState):
             f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
             f"{result.val_people} held out; {trained(result)} "
             + (
-                "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery when you leave."
+                "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery (after your time on the demo, or with **Delete everything of mine**)."
                 if services.public
                 else "It is now in every model list and identifies against this gallery."
             )
