@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import shutil
 import threading
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import params
-from .errors import DataUnavailableError, GalleryError, ModelUnavailableError
+from .errors import DataUnavailableError, GalleryError, ModelUnavailableError, UnknownPersonError
 from .evaluation import read_pairs
 from .evaluation.disagreement import DEFAULT_HARDEST, Disagreements, compare_pairs
 from .evaluation.embed import chosen_models, uncached
@@ -46,6 +47,9 @@ from .vision.images import ImageInput, frames_note
 
 log = logging.getLogger("facedemo.services")
 VISITOR = re.compile(r"^v[0-9a-f]{24}$")  # the namespace of a public-mode visitor (see Services.namespace)
+# The key a browser keeps for its visitor (``Services.adopt``): 128 random bits, in hex.
+VISITOR_KEY = re.compile(r"^[0-9a-f]{32}$")
+YOURS, DEMO = "your gallery", "demo gallery"  # where a name comes from, in public mode (results say it)
 # Public mode sweeps idle visitors at least this often: their data goes within this long after their time to
 # live (docs/PRIVACY.md promises a minute); a sweep that finds nobody to expire lists two folders.
 SWEEP_S = 30.0
@@ -88,6 +92,7 @@ class Services:
         self._store: ChromaStore | None = store  # None: opened on first use from the settings
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}  # visitor namespace -> monotonic time of their last request
+        self._pages: dict[str, str] = {}  # an open page's session hash -> its browser's visitor namespace
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_forget: list = []  # callbacks(namespace) for what other layers keep of a visitor (the UI's caches)
@@ -119,12 +124,36 @@ class Services:
         """A public-mode visitor's own folder under FACEDEMO_HOME: the models they fine-tune."""
         return Path(self.settings.home) / "visitors" / namespace
 
+    def adopt(self, session: str | None, key: str | None) -> str:
+        """Public mode: the page ``session`` opened in a browser that keeps ``key`` (a ``BrowserState``) works in
+        that browser's gallery, so a reload finds the visitor's people. A browser without a valid key gets a new
+        one (128 random bits, never derived from anything a client sends), which the page keeps; returns it.
+        A client that invents a key gets a gallery of its own: nobody else holds that key."""
+        if not self.public or not session:
+            return key or ""
+        if not (isinstance(key, str) and VISITOR_KEY.match(key)):
+            key = secrets.token_hex(16)
+        namespace = "v" + hashlib.sha256(f"browser:{key}".encode()).hexdigest()[:24]
+        with self._lock:
+            self._pages[session] = namespace
+            self._seen[namespace] = time.monotonic()
+        return key
+
+    def leave(self, session: str | None) -> None:
+        """A page closed (or reloaded): its browser's gallery stays for the visitor's time to live."""
+        with self._lock:
+            self._pages.pop(session or "", None)
+
+    def _namespace(self, session: str) -> str:
+        with self._lock:
+            return self._pages.get(session) or self.namespace(session)
+
     def _visitor(self, session: str | None) -> str:
         if not session:
             raise GalleryError(
                 "This public demo keeps a private gallery per browser session, and none was found; reload the page."
             )
-        namespace = self.namespace(session)
+        namespace = self._namespace(session)
         with self._lock:
             self._seen[namespace] = time.monotonic()
         return namespace
@@ -144,16 +173,22 @@ class Services:
     def shared(self) -> GalleryView:
         """The shared gallery as a request sees it: writable outside public mode, else a read-only view
         (``GalleryView`` has no write methods at all)."""
-        return self.owned().read_only() if self.public else self.owned()
+        if not self.public:
+            return self.owned()
+        view = self.owned().read_only()
+        view.label = DEMO
+        return view
 
     def gallery(self, session: str | None) -> Gallery:
         """The gallery a visitor writes to and manages: their own in public mode, else the shared one."""
         if not self.public:
             return self.owned()
         namespace = self._visitor(session)
-        return Gallery(
+        gallery = Gallery(
             self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace)
         )
+        gallery.label = YOURS
+        return gallery
 
     def ready(self, galleries, models, progress=None) -> list[str]:
         """Fill in each model of ``models`` for each writable gallery that lacks faces of it (a model that
@@ -193,9 +228,10 @@ class Services:
             callback(namespace)
 
     def forget(self, session: str | None) -> None:
-        """A public-mode visitor left: their faces (embeddings and thumbnails alike) and their models are deleted."""
+        """A public-mode visitor asked to be forgotten now: their faces (embeddings and thumbnails alike) and
+        their models are deleted (a page that closes keeps them for their time to live: ``leave``)."""
         if self.public and session:
-            namespace = self.namespace(session)
+            namespace = self._namespace(session)
             self.store.with_namespace(namespace).drop()
             self._forgotten(namespace)
             with self._lock:
@@ -310,7 +346,33 @@ class Services:
         Identify searches (the shared gallery too, in public mode) names as someone else. ``answers``:
         face_index, labels, confirm, odd_photos."""
         searched = self.searched(session)
-        return searched[0].enroll(name, images, searched=searched, **answers)
+        result = searched[0].enroll(name, images, searched=searched, **answers)
+        if self.public and result.person in self.shared_names():
+            result.notes.append(
+                f"The demo gallery has a **{result.person}** too: Identify says which gallery each name comes from "
+                f'("{result.person} ({YOURS})" is the one you enrolled).'
+            )
+        return result
+
+    def shared_names(self) -> set[str]:
+        """Public mode: the names of the shared demo gallery's people (every visitor sees them, nobody changes them)."""
+        return {p.name for p in self.shared().store.persons()} if self.public else set()
+
+    def mine(self, session: str | None, name: str) -> Gallery:
+        """The visitor's gallery, once ``name`` is a person of it they may change; a name of the shared demo
+        gallery is said to be the demo's (it used to answer "Nobody called 'sheldon' is in the gallery." while
+        Identify named sheldon)."""
+        gallery = self.gallery(session)
+        try:
+            gallery.person(name)
+        except UnknownPersonError:
+            if name in self.shared_names():
+                raise UnknownPersonError(
+                    f"'{name}' belongs to the demo gallery, which every visitor shares: you can use it but not "
+                    "change it. You can rename, delete or edit only the people you enrolled."
+                ) from None
+            raise
+        return gallery
 
     def searched(self, session: str | None) -> list[GalleryView]:
         """The galleries an identification searches: the visitor's own and, in public mode, the shared one

@@ -254,7 +254,7 @@ def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_pa
         # "Nobody enrolled yet" while Identify said "With 9 people enrolled").
         services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
         other, _, _, nobody = bob.predict(api_name="/people")
-        assert nobody == [] and "Identify also searches the shared demo gallery (1 person)" in other
+        assert nobody == [] and "Identify also searches the demo gallery listed below (1 person)" in other
     finally:
         demo.close()
 

@@ -182,6 +182,7 @@ class GalleryView:
     """
 
     writable = False
+    label: str | None = None  # where its names come from, in words, when results mix galleries (public mode)
 
     def __init__(self, pipeline: Pipeline, store: FaceStore, threshold: float | None = None):
         self.pipeline = pipeline

@@ -38,6 +38,14 @@ class FaceMatch:
     candidates: list[Candidate]
     score: CommonScore | None = None  # the named distance (an unknown face: its nearest's) on the common scale
     margin: float | None = None  # that distance minus the threshold (None: the classifier's threshold is no distance)
+    gallery: str | None = None  # the named person's gallery, when several are searched with labels (public mode)
+
+    @property
+    def who(self) -> str | None:
+        """The name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
+        if self.name is None:
+            return None
+        return f"{self.name} ({self.gallery})" if self.gallery else self.name
 
     @property
     def nearest(self) -> Candidate | None:
@@ -49,12 +57,18 @@ class FaceMatch:
         return {
             "box": box_json(self.face.box),
             "name": self.name,
+            "gallery": self.gallery,
             "distance": None if self.distance is None else round(self.distance, 4),
-            "nearest": None if nearest is None else {"name": nearest.name, "distance": round(nearest.distance, 4)},
+            "nearest": None if nearest is None else candidate_json(nearest),
             "margin": None if self.margin is None else round(self.margin, 4),
             "score": None if self.score is None else self.score.to_json(),
-            "candidates": [{"name": c.name, "distance": round(c.distance, 4)} for c in self.candidates],
+            "candidates": [candidate_json(c) for c in self.candidates],
         }
+
+
+def candidate_json(candidate: Candidate) -> dict:
+    out = {"name": candidate.name, "distance": round(candidate.distance, 4)}
+    return out | ({"gallery": candidate.gallery} if candidate.gallery else {})
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ class IdentifyComparison:
         return [
             i
             for i, matches in enumerate(zip(*(r.faces for r in self.results)), 1)
-            if len({m.name for m in matches}) > 1
+            if len({(m.name, m.gallery) for m in matches}) > 1
         ]
 
     def to_json(self) -> dict:
@@ -296,9 +310,19 @@ def _decide(
         ranked = [_per_person(row, names) for row in rows]
         winners = [_winner(method, ranked[i], row, limit, names) for i, row in enumerate(rows)]
     matches = []
+    label = gallery.label
     for face, best, cands in zip(faces, winners, ranked):
         known = _named(method, best, limit)
-        matches.append(FaceMatch(face, best.name if known else None, best.distance if known else None, cands[:top_k]))
+        cands = [replace(c, gallery=label) for c in cands[:top_k]] if label else cands[:top_k]
+        matches.append(
+            FaceMatch(
+                face,
+                best.name if known else None,
+                best.distance if known else None,
+                cands,
+                gallery=label if known else None,
+            )
+        )
     return IdentifyResult(model, method, limit, matches, count, None, ctx.expected_fpir)
 
 
@@ -371,15 +395,23 @@ def merge_results(results: Sequence[IdentifyResult], top_k: int) -> IdentifyResu
     first = results[0]
     faces = []
     for matches in zip(*(r.faces for r in results)):
-        best: dict[str, float] = {}
+        best: dict[tuple, Candidate] = {}  # one per person of each gallery: two galleries may share a name
         for match in matches:
             for c in match.candidates:
-                best[c.name] = min(best.get(c.name, c.distance), c.distance)
-        ranked = [Candidate(n, d) for n, d in sorted(best.items(), key=lambda kv: kv[1])][:top_k]
+                key = (c.name, c.gallery)
+                if key not in best or c.distance < best[key].distance:
+                    best[key] = c
+        ranked = sorted(best.values(), key=lambda c: c.distance)[:top_k]
         known = [m for m in matches if m.name is not None]
         winner = min(known, key=lambda m: m.distance) if known else None
         faces.append(
-            FaceMatch(matches[0].face, winner.name if winner else None, winner.distance if winner else None, ranked)
+            FaceMatch(
+                matches[0].face,
+                winner.name if winner else None,
+                winner.distance if winner else None,
+                ranked,
+                gallery=winner.gallery if winner else None,
+            )
         )
     return IdentifyResult(
         first.model,
@@ -493,7 +525,11 @@ def annotate(image: ImageInput | Image.Image, result: IdentifyResult) -> Image.I
     for match in result.faces:
         x1, y1, x2, y2 = match.face.box
         colour = (40, 200, 80) if match.name else (230, 50, 50)
-        label = f"{match.name} ({match.distance:.2f})" if match.name else "unknown"
+        label = (
+            f"{match.who} {match.distance:.2f}"
+            if match.gallery
+            else (f"{match.name} ({match.distance:.2f})" if match.name else "unknown")
+        )
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
         _, _, text_w, text_h = draw.textbbox((0, 0), label, font=font)
         tag_h = text_h + 2 * width

@@ -155,6 +155,12 @@ class Candidate:
     name: str
     distance: float
     person_id: str = ""
+    gallery: str | None = None  # the searched gallery's label, when results mix galleries (public mode)
+
+    @property
+    def who(self) -> str:
+        """The name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
+        return f"{self.name} ({self.gallery})" if self.gallery else self.name
 
 
 def face_id(image_sha: str, box: Sequence[float]) -> str:

@@ -179,7 +179,19 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
             choices = model_choices(services, session_of(request))
             return [gr.update(choices=choices)] * len(dropdowns)
 
-        demo.load(refresh_models, None, dropdowns, api_visibility="private")
+        # Public mode: the browser keeps its visitor's key (localStorage, ``gr.BrowserState``), so a reload finds
+        # the same private gallery; the model lists are read once the page is theirs.
+        # (Its encryption key is new with each start, and so is every gallery: a restart purges them.)
+        if public:
+            visitor_key = gr.BrowserState(None)
+
+            def adopt(key, request: gr.Request = None):
+                return services.adopt(session_of(request), key)
+
+            opened = demo.load(adopt, visitor_key, visitor_key, api_visibility="private", queue=False)
+            opened.then(refresh_models, None, dropdowns, api_visibility="private")
+        else:
+            demo.load(refresh_models, None, dropdowns, api_visibility="private")
         demo.load(None, None, None, js=ONE_MESSAGE_AT_A_TIME, api_visibility="private")
         demo.load(None, None, None, js=ACCESSIBLE_NAMES, api_visibility="private")
         # The status line updates itself until everything is loaded, then its timer stops.
@@ -192,11 +204,11 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         ticker.tick(tick, None, [readiness, ticker], api_visibility="private", queue=False, show_progress="hidden")
         finetuned.then(refresh_models, None, dropdowns, api_visibility="private")
 
-        def forget(request: gr.Request):
-            services.forget(session_of(request))
+        def leave(request: gr.Request):
+            services.leave(session_of(request))  # their gallery stays for its time to live: a reload finds it
 
         if public:
-            demo.unload(forget)
+            demo.unload(leave)
     if public:
         services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
         services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors

@@ -108,12 +108,12 @@ def verify_rows(comparison) -> str:
 def name_text(match) -> str:
     """The name, or "unknown" with the nearest person and distance greyed: how close "unknown" was."""
     if match.name is not None:
-        return f"<b>{html.escape(match.name)}</b> <span style='opacity:.8'>{match.distance:.3f}</span>"
+        return f"<b>{html.escape(match.who)}</b> <span style='opacity:.8'>{match.distance:.3f}</span>"
     nearest = match.nearest
     if nearest is None:
         return "unknown"
     return (
-        f"unknown <span class='cmp-nearest' style='color:{GREY}'>(nearest: {html.escape(nearest.name)} "
+        f"unknown <span class='cmp-nearest' style='color:{GREY}'>(nearest: {html.escape(nearest.who)} "
         f"{nearest.distance:.3f})</span>"
     )
 
@@ -140,7 +140,7 @@ def identify_table(result) -> str:
                 cell("#", str(i), "2em"),
                 *face_cells(m),
                 cell(
-                    "top candidates", html.escape(", ".join(f"{c.name} {c.distance:.2f}" for c in m.candidates)), "12em"
+                    "top candidates", html.escape(", ".join(f"{c.who} {c.distance:.2f}" for c in m.candidates)), "12em"
                 ),
             ]
         )

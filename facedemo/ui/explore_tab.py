@@ -30,8 +30,10 @@ from ..explorer import (
 )
 from ..explorer.figures import verdicts_figure
 from ..services import Services, on_gpu
+from ..words import counted
 from . import scoreboard
 from .common import (
+    PROGRESS_ROOM,
     clear_on_change,
     default_model,
     gradio_progress,
@@ -159,7 +161,16 @@ def render(services: Services, state: ExplorerState) -> None:
             info="auto: PCA at once, UMAP once it is compiled",
             scale=2,
         )
-        button = gr.Button("Explore", variant="primary", scale=1)
+        # Public mode: the visitor's own people or the shared demo gallery's (each explored on its own: the
+        # two are embedded and thresholded apart).
+        which = gr.Radio(
+            [("Your gallery", "yours"), ("The demo gallery", "demo")],
+            value="yours",
+            label="Gallery",
+            visible=services.public,
+            scale=2,
+        )
+        button = gr.Button("Explore", variant="primary", scale=1, elem_id="explore-run")
     note = gr.Markdown("Press **Explore** to map the gallery's faces with the models picked.", elem_id="explore-note")
     with gr.Row():
         map_a = gr.Plot(label="Embedding space", min_width=340)
@@ -183,7 +194,7 @@ def render(services: Services, state: ExplorerState) -> None:
             )
             det_size = gr.Radio(["10", "100", "1000"], value="1000", label="People enrolled", scale=2)
             det_button = gr.Button("Show the DET curves", scale=1)
-        det_note = gr.Markdown()
+        det_note = gr.Markdown(min_height=PROGRESS_ROOM)
         det_plot = gr.Plot(label="DET: strangers named (FPIR) against enrolled people missed or misnamed (FNIR)")
     with gr.Accordion(
         "Robustness on LFW: every model under blur, darkness, low resolution, JPEG, occlusion, grayscale, noise",
@@ -194,7 +205,7 @@ def render(services: Services, state: ExplorerState) -> None:
                 [(label, key) for key, label in ROBUSTNESS_METRICS.items()], value="accuracy", label="Curve", scale=3
             )
             rob_button = gr.Button("Show the robustness curves", scale=1)
-        rob_note = gr.Markdown()
+        rob_note = gr.Markdown(min_height=PROGRESS_ROOM)
         rob_plot = gr.Plot(label="One panel per condition, one line per model; severity 0 is the clean pairs")
         rob_json = gr.JSON(label="Figures (as `eval robustness --json`)")
     with gr.Accordion(
@@ -216,20 +227,25 @@ def render(services: Services, state: ExplorerState) -> None:
             + (", your own gallery's in this public demo." if services.public else ".")
         )
         dis_cost = gr.Markdown(elem_id="dis-cost")  # said before the click when the work takes more than 10 s
-        dis_note = gr.Markdown(elem_id="dis-note")
+        dis_note = gr.Markdown(elem_id="dis-note", min_height=PROGRESS_ROOM)  # the progress, by the button
         dis_plot = gr.Plot(label="Two models' distances on the same pairs: the crosses are where their verdicts differ")
         dis_tiles = gr.HTML(elem_id="dis-tiles")
         dis_json = gr.JSON(label="Disagreements (JSON)")
 
     @user_errors
     @on_gpu
-    def run(names=None, how="auto", request: gr.Request = None, progress=gr.Progress()):
+    def run(names=None, how="auto", source="yours", request: gr.Request = None, progress=gr.Progress()):
         names = [n for n in (names or [default]) if n][:2]
+        if source not in (None, "", "yours", "demo"):
+            raise InvalidParameterError("The gallery to explore is 'yours' or 'demo'.")
         gallery = services.gallery(session_of(request))
         names = [gallery.pipeline.spec(n).name for n in names]
         services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
         lead = ""
-        if services.public and not any(gallery.store.count(n) for n in names):
+        if services.public and source == "demo":
+            gallery = services.shared()
+            lead = f"The shared demo gallery ({counted(len(gallery.people()), 'person', 'people')}).  \n"
+        elif services.public and not any(gallery.store.count(n) for n in names):
             shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
             if any(shared.store.count(n) for n in names):
                 gallery = shared
@@ -319,8 +335,8 @@ def render(services: Services, state: ExplorerState) -> None:
         return disagreement_note(result), figure, disagreement_tiles(result, hardest), disagreement_json(result)
 
     shown = [note, map_a, map_b, hist_a, hist_b, roc, table, summary]
-    explored = button.click(run, [models, method], shown, api_name="explore")
-    clear_on_change([models, method], shown, ["", *[None] * 7], [explored])
+    explored = button.click(run, [models, method, which], shown, api_name="explore")
+    clear_on_change([models, method, which], shown, ["", *[None] * 7], [explored])
     det_button.click(open_set, [det_models, det_size], [det_note, det_plot], api_name="open_set")
     rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
     split = [dis_note, dis_plot, dis_tiles, dis_json]

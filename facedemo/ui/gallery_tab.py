@@ -10,6 +10,7 @@ import gradio as gr
 from .. import params
 from ..errors import FaceDemoError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 from ..services import Services, on_gpu
+from ..words import duration
 from .common import (
     PROGRESS_ROOM,
     clear_on_change,
@@ -22,11 +23,19 @@ from .common import (
 )
 
 
+def public_note(services: Services) -> str:
+    """What a public-demo visitor is told about their data, once, at the top of the Gallery tab."""
+    ttl = duration(services.settings.visitor_ttl_s)
+    return (
+        "**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, in "
+        f"this browser. They stay for **{ttl} after your last action** (a reload keeps them), then they are "
+        "deleted; **Delete everything of mine** below deletes them now."
+    )
+
+
 def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = None):
     if services.public:
-        gr.Markdown(
-            "**Public demo:** the people you enroll (and the models you fine-tune on them) are visible only to you, and are deleted when you leave."
-        )
+        gr.Markdown(public_note(services), elem_id="public-note")
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Enroll a person")
@@ -91,6 +100,14 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     people_table = gr.Dataframe(label="Faces each model holds", interactive=False, wrap=True, elem_id="people-table")
     people_json = gr.JSON(label="People (as the CLI's --json)", visible=True)
     refresh = gr.Button("Refresh", size="sm")
+    # Public mode: the shared demo gallery, whom Identify also names, listed read-only; and the visitor's
+    # own "forget me now".
+    with gr.Column(visible=public):
+        gr.Markdown("### The demo gallery (shared by every visitor; you can use it, not change it)")
+        shared_tiles = gr.HTML(elem_id="shared-tiles")
+        forget_button = gr.Button("Delete everything of mine", variant="stop", size="sm", elem_id="forget-me")
+        forget_note = gr.Markdown(elem_id="forget-note")
+        forget_asked = gr.State(False)
 
     def gallery_of(request):
         return services.gallery(session_of(request))
@@ -102,7 +119,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         if public:  # a visitor's own gallery; Identify also searches the shared one, so say what it holds
             shared = 0 if tiles else len(services.shared().people())  # read only for the empty state
             empty = "Nobody in your private gallery yet." + (
-                f" Identify also searches the shared demo gallery ({shared} {'person' if shared == 1 else 'people'}),"
+                f" Identify also searches the demo gallery listed below ({shared} {'person' if shared == 1 else 'people'}),"
                 " which you can use but not change."
                 if shared
                 else ""
@@ -119,6 +136,28 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         # The person box keeps what the user typed or picked: this listing also runs when the tab is opened,
         # and under load it arrived after the user had filled the box, emptying it under their click.
         return tiles, gr.update(choices=names), table, [p.to_json() for p in people]
+
+    def list_shared():
+        people = services.shared().people()
+        tiles = [(p.thumbnail, f"{p.name} ({p.images})") for p in people if p.thumbnail]
+        return inline_tiles(tiles, "The demo gallery is empty.")
+
+    @user_errors
+    def ask_or_forget(pending, request: gr.Request = None):
+        """The first click asks, on the button; the second deletes the visitor's people and models now."""
+        if not pending:
+            return (
+                "Click **Delete all my people and models for good?** to delete them now.",
+                gr.update(value="Delete all my people and models for good?"),
+                True,
+            )
+        services.forget(session_of(request))
+        return (
+            "Deleted everything you enrolled and fine-tuned: your people, their faces, embeddings and thumbnails, "
+            "and your models.",
+            gr.update(value="Delete everything of mine"),
+            False,
+        )
 
     def enrolled(person_name, files, request, confirm=False, odd=None):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
@@ -213,6 +252,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         """The API's listing of one person's faces (their ids are what `/remove_face` takes)."""
         if not name:
             raise InvalidParameterError("Give the person whose faces to list.")
+        services.mine(session_of(request), name)  # a shared person's faces are the demo gallery's
         return faces_listing(name, request)
 
     def faces_of_picked(name, request: gr.Request = None):
@@ -223,7 +263,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
             return "", gr.update(choices=[], value=None), []
 
     def removed(name, face_id, request) -> str:
-        done = gallery_of(request).remove_face(name, face_id)
+        done = services.mine(session_of(request), name).remove_face(name, face_id)
         forget_uploads(done.hashes)  # the photo as uploaded to enroll it, gradio's copies
         models = (
             f" The model(s) fine-tuned on **{done.person}**'s faces went with it: **{', '.join(done.models)}**."
@@ -282,11 +322,11 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     def rename(old, new, request: gr.Request = None):
         if not old:
             raise InvalidParameterError("Pick the person to rename.")
-        count = gallery_of(request).rename(old, new or "")
+        count = services.mine(session_of(request), old).rename(old, new or "")
         return f"Renamed **{old}** to **{new.strip()}** ({count} face(s))."
 
     def erase(name, request) -> str:
-        done = gallery_of(request).delete(name)
+        done = services.mine(session_of(request), name).delete(name)
         forget_uploads(done.hashes)  # the photos uploaded to enroll them, the thumbnails served: gradio's copies
         models = (
             f" The model(s) fine-tuned on their faces went with them: **{', '.join(done.models)}**."
@@ -312,7 +352,7 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
         if not name:
             raise InvalidParameterError("Pick the person to delete first.")
         if pending != name:
-            gallery_of(request).person(name)  # an unknown name is said now, not after the confirmation
+            services.mine(session_of(request), name)  # an unknown (or shared) name is said now, not after asking
             return (
                 f"Click **Delete {name} for good?** to delete every photo and embedding of **{name}**; "
                 "pick another person to cancel.",
@@ -408,3 +448,14 @@ def render(services: Services, people_changed: gr.State, tab: gr.Tab | None = No
     people_changed.change(list_people, None, outputs, api_visibility="private")
     if tab is not None:  # the list is fresh whenever the tab is opened
         tab.select(list_people, None, outputs, api_visibility="private")
+    if public:
+        shared_listing = tab.select if tab is not None else refresh.click
+        shared_listing(list_shared, None, shared_tiles, api_visibility="private", show_progress="hidden")
+        forgotten = forget_button.click(
+            ask_or_forget,
+            [forget_asked],
+            [forget_note, forget_button, forget_asked],
+            api_visibility="private",
+            show_progress_on=[forget_note],
+        )
+        forgotten.success(list_people, None, outputs, api_visibility="private")

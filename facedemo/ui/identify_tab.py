@@ -26,7 +26,11 @@ from .compare_view import identify_comparison, identify_table
 
 
 def face_label(index: int, match) -> str:
-    return f"{index}. {match.name} ({match.distance:.2f})" if match.name else f"{index}. unknown"
+    if match.name is None:
+        return f"{index}. unknown"
+    if match.gallery:  # public mode: which gallery the name comes from
+        return f"{index}. {match.who} {match.distance:.2f}"
+    return f"{index}. {match.name} ({match.distance:.2f})"
 
 
 def result_note(result, target: float | None = None) -> str:
@@ -53,7 +57,7 @@ def compare_boxes(comparison) -> list[tuple[tuple[int, ...], str]]:
         (
             shown_box(match.face.box, comparison.image.size),
             f"{i}. {'≠ ' if i in split else ''}"
-            + " / ".join(f"{r.model}: {r.faces[i - 1].name or 'unknown'}" for r in comparison.results),
+            + " / ".join(f"{r.model}: {r.faces[i - 1].who or 'unknown'}" for r in comparison.results),
         )
         for i, match in enumerate(first.faces, 1)
     ]
