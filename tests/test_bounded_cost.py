@@ -70,7 +70,7 @@ def test_explore_on_a_10000_person_gallery_answers_under_a_few_mb_and_30_cpu_s(s
     synthetic_gallery(tmp_path / "gallery", 10_000)
     demo, services, url = launch(settings, tmp_path / "gallery")
     try:
-        body = json.dumps({"data": [["dlib-resnet"], "pca"]}).encode()
+        body = json.dumps({"data": [["dlib-resnet"], "pca", "yours"]}).encode()
         request = urllib.request.Request(f"{url}gradio_api/call/explore", body, {"Content-Type": "application/json"})
         before = cpu_s()
         with urllib.request.urlopen(request, timeout=300) as reply:
