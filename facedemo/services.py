@@ -31,8 +31,6 @@ from .gallery.album import Album, cluster_album
 from .gallery.archive import photo_count
 from .gallery.cluster import DEFAULT_CLUSTER_METHOD
 from .gallery.identify import (
-    DEFAULT_METHOD,
-    METHODS,
     IdentifyComparison,
     compare_models,
     identify_faces,
@@ -41,6 +39,7 @@ from .gallery.identify import (
 from .gallery.store import release_memory
 from .models.thresholds import OPEN_SET, open_set_record
 from .pipeline import Explanation, Pipeline
+from .rules import DEFAULT_METHOD, methods
 from .settings import SHARED_LFW, Settings
 from .training import Augment, FinetuneResult, finetune_gallery
 from .vision.images import ImageInput, frames_note
@@ -416,7 +415,7 @@ class Services:
                 '(docs/GALLERY.md, "Open-set identification").'
             )
         chosen = min(sizes, key=lambda n: abs(n - size))
-        curves = [c for c in record["curves"][str(chosen)] if c["label"] in METHODS]  # what Identify offers
+        curves = [c for c in record["curves"][str(chosen)] if c["label"] in methods()]  # what Identify offers
         mated, strangers = curves[0]["mated"], curves[0]["nonmated"]
         whose = "shipped with facedemo" if Path(record["file"]) == OPEN_SET else "this machine's own calibration"
         note = (

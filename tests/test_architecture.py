@@ -28,6 +28,8 @@ LAYERS = {
     "vision": 1,
     "models": 2,
     "pipeline": 3,
+    # rules: the identification decision rules, one class each, read by evaluation, gallery, explorer and bench
+    "rules": 3,
     "evaluation": 4,
     "gallery": 5,
     "training": 6,

@@ -14,9 +14,9 @@ from test_app import EXAMPLES
 from facedemo.errors import InvalidParameterError
 from facedemo.explorer.scoreboard import scoreboard
 from facedemo.gallery import ChromaStore, Gallery
-from facedemo.gallery.identify import decide_distances
 from facedemo.gallery.store import make_client
 from facedemo.pipeline import Pipeline
+from facedemo.rules import rule
 
 MODEL = "dlib-resnet"
 
@@ -56,8 +56,8 @@ def test_three_faces_two_people(gallery):
     assert all(r.best == () for r in board.rows)  # one model: nothing to mark
 
 
-def test_decide_distances_refuses_the_classifier():
+def test_deciding_from_plain_distances_refuses_the_classifier():
     with pytest.raises(InvalidParameterError, match="classifier method needs a gallery"):
-        decide_distances("classifier", np.zeros((1, 1)), ["p"], {"p": "P"}, 1.0)
+        rule("classifier").decide_matrix(np.zeros((1, 1)), ["p"], {"p": "P"}, 1.0)
     with pytest.raises(InvalidParameterError, match="Unknown identification method"):
-        decide_distances("vote", np.zeros((1, 1)), ["p"], {"p": "P"}, 1.0)
+        rule("vote")

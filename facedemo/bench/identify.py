@@ -16,15 +16,15 @@ import numpy as np
 
 from ..errors import DataUnavailableError
 from ..evaluation.embed import embed_images
-from ..evaluation.openset import FPIR_TARGETS, NEVER, DetCurve, Searches, det, fit_impostor_tail
-from ..files import update_json, write_json
+from ..evaluation.openset import FPIR_TARGETS, NEVER, DetCurve, Searches, det, fit_impostor_tail, rule_det
+from ..files import write_json
 from ..gallery.classifier import train as train_classifier
 from ..gallery.core import Gallery
 from ..gallery.enroll import store_embedded
-from ..gallery.identify import KNN_K, METHODS
 from ..gallery.store import open_store
 from ..models.thresholds import expected_fpir, open_set_threshold
 from ..pipeline import EmbeddedFace, Pipeline
+from ..rules import RULES, methods
 from ..settings import SHARED_LFW
 from ..vectors import centroid, distance_matrix
 from ..vision.detect import Face, central_face
@@ -187,8 +187,8 @@ def bench_identify(
             return out
 
         limit = gallery.threshold(model)
-        scores = [score(m, limit) for m in METHODS]
-        sweep = {t: [score(m, t) for m in METHODS] for t in SWEEP}
+        scores = [score(m, limit) for m in methods()]
+        sweep = {t: [score(m, t) for m in methods()] for t in SWEEP}
     return IdentifyBench(model, limit, len(enrolled), len(rows), scores, sweep, time.perf_counter() - began)
 
 
@@ -303,34 +303,6 @@ class OpenSetBench:
         return "\n".join(lines)
 
 
-def _ranked_scores(distances: np.ndarray, owner: np.ndarray, people: int) -> np.ndarray:
-    """Per search: the best score of each person (min over that person's columns), shape (searches, people)."""
-    out = np.full((distances.shape[0], people), np.inf)
-    for column, person in enumerate(owner):
-        out[:, person] = np.minimum(out[:, person], distances[:, column])
-    return out
-
-
-def _knn_det(photo_d: np.ndarray, owner: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, label: str) -> DetCurve:
-    """k-NN's decision depends on the threshold (only photos within it vote), so its DET is a sweep."""
-    order = np.argsort(photo_d, axis=1)[:, :KNN_K]
-    near_d = np.take_along_axis(photo_d, order, 1)
-    near_p = owner[order]
-    fpir, fnir = [], []
-    mated = truth >= 0
-    for t in thresholds:
-        named = np.full(len(truth), -1)
-        for i in range(len(truth)):
-            ok = near_d[i] <= t
-            if ok.any():
-                people, counts = np.unique(near_p[i][ok], return_counts=True)
-                best = [p for p, c in zip(people, counts) if c == counts.max()]
-                named[i] = min(best, key=lambda p: near_d[i][ok][near_p[i][ok] == p].min())
-        fpir.append(np.mean(named[~mated] >= 0))
-        fnir.append(np.mean(named[mated] != truth[mated]))
-    return DetCurve(label, np.array(fpir), np.array(fnir), np.array(thresholds), int(mated.sum()), int((~mated).sum()))
-
-
 def bench_open_set(
     pipeline,
     lfw: str | Path | None = None,
@@ -343,8 +315,10 @@ def bench_open_set(
     classifier: bool = True,
     log: Log = lambda m: None,
 ) -> OpenSetBench:
-    """FNIR at FPIR for every decision rule at several gallery sizes, on one LFW split (``open_set_split``):
-    the impostor tails are fitted on the calibration strangers, the curves measured on the others."""
+    """FNIR at FPIR for every decision rule of the table (``rules.py``) at several gallery sizes, on one LFW
+    split (``open_set_split``): the impostor tails of the rules that fit their own are fitted on the
+    calibration strangers, the curves measured on the others. It measures only: ``--save-calibration``
+    hands the tails to ``evaluation.openset.save_open_set_calibration``."""
     lfw = Path(lfw) if lfw else SHARED_LFW
     if not lfw.is_dir():
         raise DataUnavailableError(f"LFW is not at '{lfw}'; pass --lfw.")
@@ -366,47 +340,38 @@ def bench_open_set(
     g_owner = np.array([index[p.parent.name] for p in g_paths])
     centroids = np.stack([centroid(g_vectors[g_owner == i]) for i in range(len(names))])
     calib = np.stack([vec[p] for p in split.calibration])
+    distance_rules = [r for r in RULES.values() if r.from_distances]
+
+    def columns(rule, searches: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The distances of ``searches`` to what ``rule`` compares with among the first n people, and each
+        column's person index."""
+        if rule.compares_with == "centroids":
+            return distance_matrix(searches, centroids[:n]), np.arange(n)
+        kept = g_owner < n
+        return distance_matrix(searches, g_vectors[kept]), g_owner[kept]
+
     # the impostor tails: calibration strangers against every person of the pool
     tails = {}
-    c_cent = distance_matrix(calib, centroids)
-    c_near = _ranked_scores(distance_matrix(calib, g_vectors), g_owner, len(names))
-    for method, scores in (("centroid", c_cent), ("nearest", c_near)):
-        tails[method] = fit_impostor_tail(scores.ravel()).to_json()
+    for rule in (r for r in distance_rules if r.fits_tail):
+        scores = rule.person_scores(*columns(rule, calib, len(names)), len(names))
+        tails[rule.name] = fit_impostor_tail(scores.ravel()).to_json()
     probe_people = [n for n in split.probes]
     q_vectors = np.stack([vec[split.probes[n]] for n in probe_people] + [vec[p] for p in split.strangers])
     truth_all = np.array([index[n] for n in probe_people] + [-1] * len(split.strangers))
     fixed_limit = pipeline.threshold(spec, "identify")
+    # a rule decided again at each threshold (the k-NN vote) is swept around the model's own scale (CASIA's
+    # distances are twice dlib's)
+    limits = np.linspace(0.5, 1.5, 81) * fixed_limit
     curves, adaptive, fixed = {}, [], []
     for n in sizes:
         keep = truth_all < n  # mated searches of the first n people, and every stranger
         q, truth = q_vectors[keep], np.where(truth_all[keep] >= 0, truth_all[keep], -1)
         mated = truth >= 0
-        cols = g_owner < n
-        cent_d = distance_matrix(q, centroids[:n])
-        photo_d = distance_matrix(q, g_vectors[cols])
-        near_d = _ranked_scores(photo_d, g_owner[cols], n)
-        rules: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for label, d in (("centroid", cent_d), ("nearest", near_d)):
-            rules[label] = (d.argmin(1), d.min(1))
-        # rules with more than one distance: the ratio to the second-best person, and per-person spread
-        if n >= 2:
-            two = np.sort(cent_d, axis=1)[:, :2]
-            rules["centroid+ratio"] = (cent_d.argmin(1), two[:, 0] / np.maximum(two[:, 1], 1e-9))
-        spread = np.array([np.mean(np.linalg.norm(g_vectors[g_owner == i] - centroids[i], axis=1)) for i in range(n)])
-        multi = np.array([np.sum(g_owner == i) > 1 for i in range(n)])
-        typical = float(np.median(spread[multi])) if multi.any() else 0.0
-        spread = np.where(multi, spread, typical)
-        shifted = cent_d - (spread - typical)[None, :]
-        rules["centroid+spread"] = (shifted.argmin(1), shifted.min(1))
-        row = []
-        for label, (best, score) in rules.items():
-            s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
-            row.append(det(s, label))
-        # the vote's distance limits around the model's own scale (0.2-0.6 fitted dlib's only: CASIA's
-        # distances are twice as long, and every knn search failed on that grid)
-        row.append(_knn_det(photo_d, g_owner[cols], truth, np.linspace(0.5, 1.5, 81) * fixed_limit, "knn"))
-        if classifier:
+        searched = {rule.name: columns(rule, q, n) for rule in distance_rules}
+        row = [rule_det(rule, *searched[rule.name], n, truth, limits) for rule in distance_rules]
+        if classifier and "classifier" in RULES:
             log(f"training the classifier on {n} people + {len(calib)} strangers ...")
+            cols = g_owner < n
             trained = train_classifier(g_vectors[cols], [names[i] for i in g_owner[cols]], calib)
             probs, none = trained.probabilities(q)
             order = np.array([index[p] for p in trained.people])
@@ -415,19 +380,20 @@ def bench_open_set(
             score = np.where(p_best > none, 1.0 - p_best, NEVER)
             row.append(det(Searches.of(score[mated], best[mated] == truth[mated], score[~mated]), "classifier"))
         curves[n] = row
-        for method in ("centroid", "nearest"):
-            best, score = rules[method]
-            limit = open_set_threshold(tails[method], n, target)
+        for rule in (r for r in distance_rules if r.fits_tail):
+            scores = rule.person_scores(*searched[rule.name], n)
+            best, score = scores.argmin(1), scores.min(1)
+            limit = open_set_threshold(tails[rule.name], n, target)
             for out, t in ((adaptive, limit), (fixed, fixed_limit)):
                 s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
                 out.append(
                     {
                         "people": n,
-                        "method": method,
+                        "method": rule.name,
                         "threshold": round(t, 4),
                         "fpir": round(s.fpir(t), 5),
                         "fnir": round(s.fnir(t), 4),
-                        "expected_fpir": round(expected_fpir(tails[method], n, t), 5),
+                        "expected_fpir": round(expected_fpir(tails[rule.name], n, t), 5),
                     }
                 )
     in_gallery = _through_gallery(pipeline, spec.name, split, vec, sizes, tails, target, log)
@@ -467,7 +433,7 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
             (vec[p], None) for p in split.strangers
         ]
         faces = [EmbeddedFace(Face((0.0, 0.0, 1.0, 1.0), 1.0, ((0.0, 0.0),) * 5), None, v) for v, _ in probes]
-        for method in ("centroid", "nearest"):
+        for method in tails:  # the rules with a size-following threshold of their own
             log(f"Gallery.match with {method} on {len(names)} people ...")
             result = gallery.match(faces, model, 1, method)
             named = [m.name for m in result.faces]
@@ -483,15 +449,3 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
                 }
             )
     return out
-
-
-def save_tails(report: OpenSetBench, home: Path) -> Path:
-    """The fitted impostor tails (and the curves, for the Explorer) into ``$FACEDEMO_HOME/openset.json``."""
-    record = {
-        "tails": report.tails,
-        "target_fpir": report.target_fpir,
-        "source": "LFW: calibration strangers vs the open-set pool",
-        "command": "python -m facedemo bench identify --open-set --save-calibration",
-        "curves": {str(n): [c.to_json() for c in cs] for n, cs in report.curves.items()},
-    }
-    return update_json(Path(home) / "openset.json", report.model, record, indent=1)

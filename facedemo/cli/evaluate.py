@@ -12,7 +12,7 @@ from ..errors import DataUnavailableError, GalleryError, InvalidParameterError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
 from ..evaluation.disagreement import DEFAULT_HARDEST
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
-from ..gallery.identify import DISTANCE_METHODS as SCOREBOARD_METHODS
+from ..rules import distance_methods
 from ..settings import SHARED_LFW as DEFAULT_LFW
 from ..settings import default_gallery_dir
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES
@@ -152,7 +152,7 @@ def _register_gallery_commands(sub, ev) -> None:
     p.add_argument("--model", nargs="+", action="extend", help="one or more models (default: every available model)")
     p.add_argument(
         "--method",
-        choices=SCOREBOARD_METHODS,
+        choices=distance_methods(),
         default="centroid",
         help="the decision method of the leave-one-out identification (default: centroid)",
     )
@@ -440,15 +440,17 @@ def cmd_calibrate(args) -> int:
 
 def calibrate_the_rest(pipeline, name: str, root: Path, far: float) -> list[tuple[str, str]]:
     """`calibrate --all` after the thresholds: each of the model's other data, into $FACEDEMO_HOME."""
-    from ..bench.identify import bench_open_set, save_tails
+    from ..bench.identify import bench_open_set
     from ..evaluation import read_pairs
+    from ..evaluation.openset import save_open_set_calibration
     from ..evaluation.robustness import evaluate_robustness
     from ..gallery.classifier import save_strangers
 
     home = Path(pipeline.settings.home)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     report = bench_open_set(pipeline, root, [10, 100, 1000], model=name, log=log)
-    written = [("open-set tails and DET curves", str(save_tails(report, home)))]
+    saved = save_open_set_calibration(home, report.model, report.tails, report.target_fpir, report.curves)
+    written = [("open-set tails and DET curves", str(saved))]
     written.append(("strangers' vectors", str(save_strangers(pipeline, name, root, home / "strangers"))))
     path = resolve_pairs(root, DEFAULT_ROBUSTNESS_PAIRS)
     result = evaluate_robustness(

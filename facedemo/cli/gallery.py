@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfirmationNeeded, ImageError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
+from ..rules import DEFAULT_METHOD, described, methods
 
 
 def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
@@ -67,10 +68,9 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=3, help="candidates to list per face (default 3)")
     p.add_argument(
         "--method",
-        choices=["centroid", "nearest", "knn", "classifier"],
-        default="centroid",
-        help="centroid: nearest per-person mean (default); nearest: nearest photo; knn: vote of the 5 nearest photos; "
-        "classifier: logistic regression over the gallery with a 'none of them' class of strangers ($FACEDEMO_STRANGERS)",
+        choices=methods(),
+        default=DEFAULT_METHOD,
+        help=f"{described()} (default {DEFAULT_METHOD}; the classifier's strangers: $FACEDEMO_STRANGERS)",
     )
     p.add_argument(
         "--threshold",
@@ -448,7 +448,8 @@ def cmd_bench_identify(args) -> int:
     pipeline = Pipeline(Settings.from_env())
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if args.open_set:
-        from ..bench.identify import bench_open_set, save_tails
+        from ..bench.identify import bench_open_set
+        from ..evaluation.openset import save_open_set_calibration
 
         sizes = _sizes(args.sizes)
         report = bench_open_set(
@@ -461,7 +462,9 @@ def cmd_bench_identify(args) -> int:
             log=log,
         )
         if args.save_calibration:
-            log(f"impostor tails written to {save_tails(report, pipeline.settings.home)}")
+            home = pipeline.settings.home
+            saved = save_open_set_calibration(home, report.model, report.tails, report.target_fpir, report.curves)
+            log(f"impostor tails written to {saved}")
     else:
         report = bench_identify(pipeline, args.lfw, args.people, args.enroll, args.strangers, args.model, log=log)
     emit(args, report.to_json(), report.text())

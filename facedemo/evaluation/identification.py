@@ -1,6 +1,6 @@
 """Identification of a labelled probe set: each probe photo's largest face against the gallery's people,
-top-1 and top-k; and, when some probes are of people not in the gallery, the open-set DET curve of the
-centroid rule (FNIR at FPIR, ``openset``)."""
+top-1 and top-k; and, when some probes are of people not in the gallery, the open-set DET curve of every
+decision rule that decides from distances (FNIR at FPIR, ``openset.rule_det``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataUnavailableError, GalleryError, NoFaceError
+from ..rules import RULES
 from ..vectors import centroid, distance_matrix
 from ..vision.images import identity_folders
 from .metrics import IdentificationResult, identification_accuracy
-from .openset import DetCurve, Searches, det
+from .openset import DetCurve, rule_det
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ProbeIdentification:
     result: IdentificationResult
     no_face: int  # probe photos where no face was found (left out)
     unreadable: int  # probe files that could not be read as images (left out)
-    open_set: DetCurve | None = None  # when the probes include people not in the gallery
+    open_set: dict[str, DetCurve] | None = None  # per decision rule, when the probes include people not in the gallery
 
     def to_json(self) -> dict:
         return {
@@ -31,7 +32,7 @@ class ProbeIdentification:
             **self.result.to_json(),
             "no_face": self.no_face,
             "unreadable": self.unreadable,
-            "open_set": None if self.open_set is None else self.open_set.to_json(),
+            "open_set": None if self.open_set is None else {m: c.to_json() for m, c in self.open_set.items()},
         }
 
 
@@ -51,7 +52,9 @@ def probe_photos(folder: Path) -> tuple[list[Path], list[str]]:
 
 def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequence[int] = (1, 5)) -> ProbeIdentification:
     """Top-1/top-k identification of each probe photo's largest face against the gallery's people."""
-    name = gallery.pipeline.spec(model).name
+    spec = gallery.pipeline.spec(model)
+    name = spec.name
+    threshold = gallery.pipeline.threshold(spec, "identify")  # the scale the k-NN vote's curve is swept around
     vectors, people, _, _ = gallery.embeddings(name)
     if len(vectors) == 0:
         raise GalleryError(
@@ -71,22 +74,31 @@ def identify_probes(gallery, folder: Path, model: str | None = None, ks: Sequenc
         raise NoFaceError(f"No face was found in any of the {len(paths)} probe photos.")
     result = identification_accuracy(np.stack(found), labels, vectors, people, ks)
     return ProbeIdentification(
-        name, result, no_face, unreadable, centroid_det(np.stack(found), labels, vectors, people)
+        name, result, no_face, unreadable, open_set_curves(np.stack(found), labels, vectors, people, threshold)
     )
 
 
-def centroid_det(
-    probes: np.ndarray, labels: Sequence[str], vectors: np.ndarray, people: Sequence[str]
-) -> DetCurve | None:
-    """The open-set DET curve of the centroid rule: probes of enrolled people are mated searches, the
-    others non-mated; None unless there are both."""
+def open_set_curves(
+    probes: np.ndarray, labels: Sequence[str], vectors: np.ndarray, people: Sequence[str], threshold: float
+) -> dict[str, DetCurve] | None:
+    """The open-set DET curve of every rule that decides from distances: probes of enrolled people are mated
+    searches, the others non-mated; None unless there are both. A rule decided again at each threshold is
+    swept around ``threshold`` (the model's 1:N threshold)."""
     names = sorted(set(people))
-    owner = np.array(people)
-    centroids = np.stack([centroid(vectors[owner == n]) for n in names])
-    d = distance_matrix(probes, centroids)
-    best, score = d.argmin(1), d.min(1)
-    mated = np.array([label in set(names) for label in labels])
-    if mated.all() or not mated.any():
+    index = {n: i for i, n in enumerate(names)}
+    owner = np.array([index[p] for p in people])
+    truth = np.array([index.get(label, -1) for label in labels])
+    if (truth >= 0).all() or not (truth >= 0).any():
         return None
-    right = np.array([names[b] == label for b, label in zip(best, labels)])
-    return det(Searches.of(score[mated], right[mated], score[~mated]), "centroid")
+    centroids = np.stack([centroid(vectors[owner == i]) for i in range(len(names))])
+    limits = np.linspace(0.5, 1.5, 81) * threshold
+    curves = {}
+    for rule in RULES.values():
+        if rule.from_distances:
+            d, cols = (
+                (distance_matrix(probes, centroids), np.arange(len(names)))
+                if rule.compares_with == "centroids"
+                else (distance_matrix(probes, vectors), owner)
+            )
+            curves[rule.name] = rule_det(rule, d, cols, len(names), truth, limits)
+    return curves

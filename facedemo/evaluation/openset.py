@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
 from sklearn.metrics import det_curve
 
+from ..files import update_json
+from ..rules import DecisionRule
 from .metrics import MetricsError
 
 NEVER = 1e9  # the score of a mated search whose rank-1 candidate is someone else: no threshold passes it
@@ -152,3 +155,48 @@ def fit_impostor_tail(scores: Sequence[float], low: float | None = None, high: f
     z = np.array([NormalDist().inv_cdf(p) for p in probs])
     sd, mean = np.polyfit(z, quantiles, 1)
     return ImpostorTail(float(mean), float(sd), int(s.size), float(low), float(high))
+
+
+# -- every decision rule's curve, and the calibration the product reads ------------------------------------
+def rule_det(
+    rule: DecisionRule,
+    distances: np.ndarray,
+    owner: np.ndarray,
+    people: int,
+    truth: np.ndarray,
+    limits: Sequence[float],
+) -> DetCurve:
+    """One decision rule's DET (``rules.py``): ``distances`` of each search to the columns the rule compares
+    with, ``owner[j]`` the person index of column j, ``truth`` each search's person index (-1: a stranger).
+    A rule whose winner does not depend on the threshold is scored once (its best person's distance); any
+    other (the k-NN vote) is decided again at each of ``limits``."""
+    truth = np.asarray(truth)
+    mated = truth >= 0
+    if rule.ranks_without_limit:
+        scores = rule.person_scores(distances, owner, people)
+        best, score = scores.argmin(1), scores.min(1)
+        return det(Searches.of(score[mated], best[mated] == truth[mated], score[~mated]), rule.name)
+    fpir, fnir = [], []
+    for limit in limits:
+        named = rule.choose(distances, owner, float(limit))
+        fpir.append(np.mean(named[~mated] >= 0))
+        fnir.append(np.mean(named[mated] != truth[mated]))
+    return DetCurve(
+        rule.name, np.array(fpir), np.array(fnir), np.asarray(limits, float), int(mated.sum()), int((~mated).sum())
+    )
+
+
+def save_open_set_calibration(
+    home: Path, model: str, tails: dict[str, dict], target_fpir: float, curves: dict[int, list[DetCurve]]
+) -> Path:
+    """The fitted impostor tails (and the curves, for the Explorer) into ``$FACEDEMO_HOME/openset.json``, where
+    the identification threshold reads them (``models.thresholds.impostor_tail``). The benchmark only
+    measures; this is the one writer of the calibration."""
+    record = {
+        "tails": tails,
+        "target_fpir": target_fpir,
+        "source": "LFW: calibration strangers vs the open-set pool",
+        "command": "python -m facedemo bench identify --open-set --save-calibration",
+        "curves": {str(n): [c.to_json() for c in cs] for n, cs in curves.items()},
+    }
+    return update_json(Path(home) / "openset.json", model, record, indent=1)

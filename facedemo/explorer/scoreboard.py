@@ -3,7 +3,7 @@ measure, the best of each row marked and a sentence saying what it means.
 
 * Identification, leave one out: each enrolled face is taken out and identified against everyone else,
   its person's centroid recomputed without it, with the model's own identification threshold and the
-  chosen decision method (``gallery.identify.decide_distances``: the rules Identify uses). The right
+  chosen decision method (``rules.DecisionRule.decide_matrix``: the rules Identify uses). The right
   answer is the face's person; for a face whose person has no other face it is "unknown" (the gallery
   without it does not hold that person, so the face is a stranger to it). Each face counts once: right
   answer, wrong name (someone else's, or any name for such a stranger), or unknown though its person is
@@ -31,14 +31,13 @@ import numpy as np
 from .. import params
 from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError
 from ..evaluation.metrics import accuracy_at, all_pairs, roc, val_at_far
-from ..gallery.identify import DEFAULT_METHOD, DISTANCE_METHODS, decide_distances
 from ..gallery.regions import region_face
 from ..models.thresholds import calibration
 from ..progress import Progress
 from ..progress import report as report_progress
+from ..rules import DEFAULT_METHOD, distance_methods, methods, rule
 from ..vectors import centroid, distance_matrix
 
-METHODS = DISTANCE_METHODS  # the classifier would have to be trained again for every face left out
 FAR = 1e-3
 MIN_DIFFERENT = 1000  # different-person pairs needed before a FAR of 1e-3 means anything (one false accept)
 TIMED_FACES = 5  # stored face regions aligned and embedded one at a time per model
@@ -222,7 +221,7 @@ def leave_one_out(
     owner = np.asarray(owners, dtype=object)
     people = list(dict.fromkeys(owners))
     rows = {p: np.flatnonzero(owner == p) for p in people}
-    if method == "centroid":
+    if rule(method).compares_with == "centroids":
         columns = list(people)
         held = np.stack([centroid(v[rows[p]]) for p in people])
         d = distance_matrix(v, held)
@@ -241,7 +240,7 @@ def leave_one_out(
         if picked.size == 0:
             continue
         limit = limits[len(people) - int(lonely)]
-        for i, best in zip(picked, decide_distances(method, d[picked], columns, names, limit)):
+        for i, best in zip(picked, rule(method).decide_matrix(d[picked], columns, names, limit)):
             answers[i] = best
     correct = wrong = unknown = 0
     for i, best in enumerate(answers):
@@ -331,10 +330,14 @@ def lfw_figures(pipeline, model: str) -> dict | None:
 # -- the board --------------------------------------------------------------------------------------------
 def check_method(method) -> str:
     """``method`` when the board can identify with it, else InvalidParameterError with the reason."""
-    if method not in METHODS:
+    if method not in distance_methods():
         raise InvalidParameterError(
-            f"The scoreboard identifies with the {', '.join(METHODS)} methods, not {str(method)[:40]!r} (the "
-            "classifier would have to be trained again for every face left out)."
+            f"The scoreboard identifies with the {', '.join(distance_methods())} methods, not {str(method)[:40]!r} "
+            + (
+                f"(the {method} would have to be trained again for every face left out)."
+                if method in methods()
+                else "(no such method)."
+            )
         )
     return method
 

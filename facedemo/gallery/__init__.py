@@ -5,11 +5,10 @@ identification, the zip archive, an unlabelled album.
 builds their store.
 """
 
+from ..rules import DEFAULT_METHOD, Candidate, methods
 from .core import BackfillReport, Deletion, FaceRemoval, Gallery, GalleryFace, GalleryView, Person
 from .enroll import Duplicate, EnrolledFace, EnrollResult, FaceToEnroll, ImportReport, Skipped
 from .identify import (
-    DEFAULT_METHOD,
-    METHODS,
     FaceMatch,
     IdentifyComparison,
     IdentifyResult,
@@ -19,7 +18,6 @@ from .identify import (
 )
 from .names import validate_name
 from .store import (
-    Candidate,
     ChromaStore,
     FaceRecord,
     FaceStore,
@@ -51,13 +49,13 @@ __all__ = [
     "IdentifyComparison",
     "IdentifyResult",
     "ImportReport",
-    "METHODS",
     "ModelRecord",
     "Person",
     "PersonRecord",
     "SearchContext",
     "Skipped",
     "annotate",
+    "methods",
     "face_id",
     "identify_faces",
     "make_client",

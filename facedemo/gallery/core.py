@@ -31,11 +31,11 @@ from ..models.registry import MODELS
 from ..pipeline import Pipeline
 from ..progress import Progress
 from ..progress import report as report_progress
+from ..rules import DEFAULT_METHOD
 from ..vectors import centroid
 from ..vision.images import ImageInput, image_sha
 from . import enroll as enrollment
 from .identify import (
-    DEFAULT_METHOD,
     IdentifyComparison,
     IdentifyResult,
     compare_models,

@@ -26,7 +26,8 @@ from sklearn.metrics import pairwise_distances
 
 from ..errors import InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 from ..pipeline import EmbeddedFace
-from .identify import DEFAULT_METHOD, identify_faces
+from ..rules import DEFAULT_METHOD
+from .identify import identify_faces
 from .names import name_key
 
 ODD_CHOICES = ("ask", "keep", "drop")  # what to do with photos that do not look like the others

@@ -4,7 +4,6 @@ photo by every model side by side; and draw the answer on the photo."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -12,22 +11,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import params
-from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError, NoFaceError
+from ..errors import GalleryError, ModelUnavailableError, NoFaceError
 from ..models.base import ModelSpec
 from ..models.distributions import CommonScore, common_score
 from ..models.thresholds import expected_fpir, impostor_tail, open_set_threshold, threshold_for
 from ..pipeline import EmbeddedFace
+from ..rules import DEFAULT_METHOD, RULES, Candidate, DecisionRule
+from ..rules import rule as rule_named
 from ..vectors import centroid, l2_distance
 from ..vision.detect import Face
 from ..vision.images import ImageInput, frames_note, load_image
 from .names import box_json
-from .store import Candidate, Hit, ModelRecord
-
-METHODS = ("centroid", "nearest", "knn", "classifier")
-DISTANCE_METHODS = METHODS[:3]  # the methods that decide from distances alone (``decide_distances``)
-DEFAULT_METHOD = "centroid"
-KNN_K = 5  # neighbours that vote in the "knn" method
-CLASSIFIER_LIMIT = 0.5  # the classifier names a face when its person's probability is at least 1 - this
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ class FaceMatch:
         return {
             "box": box_json(self.face.box),
             "name": self.name,
-            "gallery": self.gallery,
+            **({"gallery": self.gallery} if self.gallery else {}),  # public mode: whose person it is
             "distance": None if self.distance is None else round(self.distance, 4),
             "nearest": None if nearest is None else candidate_json(nearest),
             "margin": None if self.margin is None else round(self.margin, 4),
@@ -144,6 +138,7 @@ class SearchContext:
     model: str
     spec: ModelSpec
     method: str
+    rule: DecisionRule
     counts: tuple[int, ...]  # people with a centroid, per gallery searched
     flips: tuple[bool, ...]  # how each gallery's vectors were made
     people: int  # how many people the threshold is set for (strangers are compared with all of them)
@@ -161,10 +156,10 @@ def search_context(
 ) -> SearchContext:
     """Resolve a request once: the spec, each gallery's people count (one Chroma call each) and flip (read
     from the collection opened already), and the threshold. A fixed ``threshold`` (or one a gallery was
-    built with) wins; the classifier method uses ``CLASSIFIER_LIMIT``; else it follows the number of
-    people searched so that about ``Settings.target_fpir`` of strangers get a name, from the method's
+    built with) wins; a rule with a limit of its own (the classifier's) uses it; else it follows the number
+    of people searched so that about ``Settings.target_fpir`` of strangers get a name, from the rule's
     calibrated impostor tail; a model with no calibrated tail keeps its fixed 1:N threshold."""
-    _check_method(method)
+    rule = rule_named(method)
     threshold = params.threshold(threshold)
     spec = pipeline.spec(model)
     home = pipeline.settings.home
@@ -176,17 +171,17 @@ def search_context(
         if threshold is not None
         else next((g.fixed_threshold for g in galleries if g.fixed_threshold is not None), None)
     )
-    tail = None if method == "classifier" else impostor_tail(spec, home, "nearest" if method == "knn" else method)
+    tail = None if rule.tail is None else impostor_tail(spec, home, rule.tail)
     if fixed is not None:
         limit = float(fixed)
-    elif method == "classifier":
-        limit = CLASSIFIER_LIMIT
+    elif rule.fixed_limit is not None:
+        limit = rule.fixed_limit
     elif tail is None:
         limit = threshold_for(spec, home, "identify")  # 1:N's stricter fixed threshold (models/thresholds.py)
     else:
         limit = open_set_threshold(tail, max(1, total), pipeline.settings.target_fpir)
     fpir = None if tail is None else expected_fpir(tail, total, limit)
-    return SearchContext(spec.name, spec, method, counts, flips, total, limit, fpir)
+    return SearchContext(spec.name, spec, method, rule, counts, flips, total, limit, fpir)
 
 
 def load_faces(pipeline, image: ImageInput) -> tuple[Image.Image, list[Face]]:
@@ -208,7 +203,7 @@ def identify_image(
     threshold: float | None = None,
 ) -> IdentifyResult:
     """Name every face of a photo against ``galleries`` searched as one (see ``identify_faces``)."""
-    _check_method(method)
+    rule_named(method)
     top_k, threshold = params.top_k(top_k), params.threshold(threshold)  # refused before any model runs
     picture, faces = load_faces(pipeline, image)
     result = identify_faces(pipeline, galleries, picture, faces, model, top_k, method, threshold)
@@ -297,33 +292,36 @@ def _decide(
     top_k: int,
     strangers: np.ndarray | None,
 ) -> IdentifyResult:
-    """One gallery's answer for the faces' vectors, by the context's method and threshold."""
-    model, method, limit = ctx.model, ctx.method, ctx.threshold
-    if method in ("centroid", "classifier"):
-        ranked = gallery.store.query_centroids(model, vectors, top_k, people=count)
-        winners = [row[0] if row else None for row in ranked]
-        if method == "classifier":
-            winners = classify(gallery, model, vectors, ranked, limit, strangers)
+    """One gallery's answer for the faces' vectors, by the context's rule and threshold: the search the
+    rule compares with (each person's centroid, or the nearest enrolled faces), then its decision."""
+    model, rule, limit = ctx.model, ctx.rule, ctx.threshold
+    if rule.compares_with == "centroids":
+        rows = gallery.store.query_centroids(model, vectors, rule.neighbours_needed(top_k), people=count)
+        names = {c.person_id: c.name for row in rows for c in row}  # no second Chroma call for the names
+        neighbours = [[(c.person_id, c.distance) for c in row] for row in rows]
     else:
-        rows = gallery.store.query(model, vectors, max(KNN_K, 8 * top_k))
+        hits = gallery.store.query(model, vectors, rule.neighbours_needed(top_k))
         names = {p.id: p.name for p in gallery.store.persons()}
-        ranked = [_per_person(row, names) for row in rows]
-        winners = [_winner(method, ranked[i], row, limit, names) for i, row in enumerate(rows)]
+        neighbours = [[(h.record.person_id, h.distance) for h in row] for row in hits]
+    decided = [rule.decide(row, names, limit) for row in neighbours]
+    if not rule.from_distances:  # the classifier: a model trained on the gallery picks among the people
+        ranked = [r for _, r in decided]
+        winners = classify(gallery, model, vectors, ranked, limit, strangers)
+        decided = [(best if rule.named(best, limit) else None, r) for best, r in zip(winners, ranked)]
     matches = []
     label = gallery.label
-    for face, best, cands in zip(faces, winners, ranked):
-        known = _named(method, best, limit)
+    for face, (best, cands) in zip(faces, decided):
         cands = [replace(c, gallery=label) for c in cands[:top_k]] if label else cands[:top_k]
         matches.append(
             FaceMatch(
                 face,
-                best.name if known else None,
-                best.distance if known else None,
+                None if best is None else best.name,
+                None if best is None else best.distance,
                 cands,
-                gallery=label if known else None,
+                gallery=label if best is not None else None,
             )
         )
-    return IdentifyResult(model, method, limit, matches, count, None, ctx.expected_fpir)
+    return IdentifyResult(model, ctx.method, limit, matches, count, None, ctx.expected_fpir)
 
 
 def classify(
@@ -367,7 +365,7 @@ def compare_models(
     Raises:
         NoFaceError: the photo has no face. GalleryError: no model has anyone enrolled (or could run).
     """
-    _check_method(method)
+    rule_named(method)
     top_k = params.top_k(top_k)
     picture, faces = load_faces(pipeline, image)
     specs, unavailable = pipeline.models_to_run(list(dict.fromkeys(models)) if models else None)
@@ -431,7 +429,8 @@ def size_note(result: IdentifyResult, target: float | None = None) -> str:
     if result.people == 0:
         return ""
     if result.expected_fpir is None:
-        if target is None or result.method == "classifier":  # a chosen threshold; the classifier's own rule
+        rule = RULES.get(result.method)
+        if target is None or (rule is not None and rule.fixed_limit is not None):  # chosen, or the rule's own limit
             return ""
         return (
             f"{result.model} has not been calibrated for identification, so its threshold "
@@ -447,71 +446,6 @@ def size_note(result: IdentifyResult, target: float | None = None) -> str:
     who = "person" if result.people == 1 else "people"
     text = f"With {result.people:,} {who} enrolled, {share} (threshold {result.threshold:.3f}"
     return text + (f", set for {target:.1%} of strangers)." if target is not None else ").")
-
-
-# -- decisions ----------------------------------------------------------------------------------------
-def decide_distances(
-    method: str, distances: np.ndarray, owners: Sequence[str], names: dict[str, str], limit: float
-) -> list[Candidate | None]:
-    """The centroid, nearest and k-NN rules on plain distances, with no store (the scoreboard's leave one
-    out): row i holds face i's distances to the gallery's columns (each person's centroid for "centroid",
-    each enrolled face for "nearest" and "knn"), ``owners[j]`` the person id of column j and ``names`` each
-    person id's name; an infinite distance leaves a column out of that face's gallery. Returns each face's
-    winner when it is named at ``limit``, else None (unknown)."""
-    if method not in DISTANCE_METHODS:
-        _check_method(method)
-        raise InvalidParameterError(f"The {method} method needs a gallery to decide with, not plain distances.")
-    out: list[Candidate | None] = []
-    for row in np.asarray(distances, dtype=np.float64).reshape(len(distances), -1):
-        order = [int(j) for j in np.argsort(row, kind="stable") if np.isfinite(row[j])]
-        if method == "centroid":
-            hits, ranked = [], [Candidate(names.get(owners[j], ""), float(row[j]), owners[j]) for j in order]
-        else:  # the KNN_K nearest faces decide both rules
-            hits = [Hit(ModelRecord("", "", owners[j]), float(row[j])) for j in order[:KNN_K]]
-            ranked = _per_person(hits, names)
-        best = _winner(method, ranked, hits, limit, names)
-        out.append(best if _named(method, best, limit) else None)
-    return out
-
-
-def _winner(method: str, ranked: list[Candidate], hits, limit: float, names: dict[str, str]) -> Candidate | None:
-    """The centroid and nearest rules take the closest person, the k-NN rule the vote of the nearest faces."""
-    return _vote(hits, limit, names) if method == "knn" else (ranked[0] if ranked else None)
-
-
-def _named(method: str, best: Candidate | None, limit: float) -> bool:
-    """Whether a face's winner gets its name: within the threshold (the classifier has its own rule)."""
-    return best is not None and (method == "classifier" or best.distance <= limit)
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise InvalidParameterError(f"Unknown identification method '{method}': use one of {', '.join(METHODS)}.")
-
-
-def _per_person(hits, names: dict[str, str]) -> list[Candidate]:
-    best: dict[str, float] = {}
-    for h in hits:
-        pid = h.record.person_id
-        if pid not in best or h.distance < best[pid]:
-            best[pid] = h.distance
-    return [Candidate(names.get(p, ""), d, p) for p, d in sorted(best.items(), key=lambda kv: kv[1])]
-
-
-def _vote(hits, limit: float, names: dict[str, str]) -> Candidate | None:
-    """The person most often among the k nearest faces within the threshold; ties go to the closer person."""
-    near = [h for h in hits[:KNN_K] if h.distance <= limit]
-    if not near:
-        return (
-            Candidate(names.get(hits[0].record.person_id, ""), hits[0].distance, hits[0].record.person_id)
-            if hits
-            else None
-        )
-    votes: dict[str, list[float]] = defaultdict(list)
-    for h in near:
-        votes[h.record.person_id].append(h.distance)
-    pid = min(votes, key=lambda n: (-len(votes[n]), min(votes[n])))
-    return Candidate(names.get(pid, ""), min(votes[pid]), pid)
 
 
 # -- drawing ------------------------------------------------------------------------------------------

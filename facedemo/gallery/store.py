@@ -40,6 +40,7 @@ from PIL import Image
 
 from ..errors import GalleryError, InvalidNameError
 from ..files import alive
+from ..rules import Candidate
 from ..settings import default_gallery_dir
 from ..vectors import centroid, cosine_to_l2, l2_normalise
 from .classifier import Classifiers
@@ -146,21 +147,6 @@ class ModelRecord:
 class Hit:
     record: ModelRecord
     distance: float
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A person and their distance to a face (a centroid hit, or a person's nearest face)."""
-
-    name: str
-    distance: float
-    person_id: str = ""
-    gallery: str | None = None  # the searched gallery's label, when results mix galleries (public mode)
-
-    @property
-    def who(self) -> str:
-        """The name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
-        return f"{self.name} ({self.gallery})" if self.gallery else self.name
 
 
 def face_id(image_sha: str, box: Sequence[float]) -> str:

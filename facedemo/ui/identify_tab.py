@@ -7,8 +7,8 @@ import gradio as gr
 
 from .. import params
 from ..errors import InvalidParameterError, LooksLikeSomeoneError
-from ..gallery import DEFAULT_METHOD, METHODS
 from ..gallery.identify import size_note
+from ..rules import DEFAULT_METHOD, described, methods
 from ..services import Services, on_gpu
 from .common import (
     clear_on_change,
@@ -76,10 +76,10 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
                 model = gr.Dropdown(model_choices(services), value=default_model(services), label="Model")
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Top candidates")
             method = gr.Radio(
-                list(METHODS),
+                list(methods()),
                 value=DEFAULT_METHOD,
                 label="Decide by",
-                info="centroid: each person's mean face; nearest: the closest photo; knn: a vote of the closest photos; classifier: logistic regression with a 'none of them' class of strangers",
+                info=described(),
             )
             with gr.Row():
                 button = gr.Button("Identify", variant="primary")

@@ -9,7 +9,7 @@ import html
 import gradio as gr
 
 from ..explorer.scoreboard import check_method
-from ..gallery.identify import DISTANCE_METHODS
+from ..rules import distance_methods
 from ..services import Services, on_gpu
 from .common import clear_on_change, gradio_progress, inline_tiles, page_json, session_of, shown_reason, user_errors
 
@@ -91,8 +91,8 @@ def render(services: Services, state) -> None:
     gr.Markdown("### Scoreboard: every model on " + ("your gallery" if services.public else "the gallery"))
     with gr.Row():
         method = gr.Radio(
-            list(DISTANCE_METHODS),
-            value=DISTANCE_METHODS[0],
+            list(distance_methods()),
+            value=distance_methods()[0],
             label="Decision method of the identification",
             scale=3,
         )
@@ -107,7 +107,7 @@ def render(services: Services, state) -> None:
     @user_errors
     @on_gpu
     def score(how=None, request: gr.Request = None, progress=gr.Progress()):
-        how = check_method(how or DISTANCE_METHODS[0])  # refused before anything is read or measured
+        how = check_method(how or distance_methods()[0])  # refused before anything is read or measured
         session = session_of(request)
         if not services.gallery(session).people():
             return (
