@@ -91,7 +91,10 @@ def test_identify_on_an_empty_gallery_in_a_real_browser(browser, settings, tmp_p
         page.get_by_role("tab", name="Identify").wait_for(timeout=60_000)
         page.get_by_role("tab", name="Identify").click()
         upload(page, "identify-image", EXAMPLES / "group.jpg")
-        page.locator("img[src*='group']").first.wait_for(timeout=30_000)
+        # The photo in the upload itself (the Examples below show group.jpg from the start), and a moment for
+        # its change event: a click between the two was cancelled by the change, as a new photo cancels a run.
+        page.locator("#identify-image img[src*='group']").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
         page.get_by_role("button", name="Identify", exact=True).click()
         note = page.locator("#identify-note")
         note.get_by_text("Nobody is enrolled").wait_for(timeout=120_000)
@@ -172,7 +175,10 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
 
         page.get_by_role("tab", name="Identify").click()
         upload(page, "identify-image", EXAMPLES / "group.jpg")
-        page.locator("img[src*='group']").first.wait_for(timeout=30_000)
+        # The photo in the upload itself (the Examples below show group.jpg from the start), and a moment for
+        # its change event: a click between the two was cancelled by the change, as a new photo cancels a run.
+        page.locator("#identify-image img[src*='group']").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
         page.get_by_role("button", name="Compare every model").click()
         # The face is boxed once with every model's answer, and the table has a row per model naming her.
         page.get_by_text("1. facenet-casia-webface: Eileen Collins / dlib-resnet: Eileen Collins").wait_for(
