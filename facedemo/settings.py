@@ -112,7 +112,7 @@ class Settings:
     # the detector works on the photo shrunk so that such a face is min_face_size pixels, so a group photo
     # costs what its faces need, not what its pixels are (0 = always the full resolution, up to max_side).
     # Photos whose shorter side is at most min_face_size / fraction (500 px at 0.04: LFW, most cast photos)
-    # are never shrunk. 0.05 found a wristwatch in a cast photo; 0.04 keeps every count (docs/BENCHMARKS.md).
+    # are never shrunk. Why 0.04 and not more: docs/BENCHMARKS.md, "Detection that scales with the photo".
     min_face_fraction: float = 0.04
     # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
     # images are downscaled to max_side before detection, and boxes are mapped back.

@@ -335,10 +335,10 @@ class VisitorClients:
 
     Chroma 1.5 keeps the vector index of every collection it has opened, deleted ones included, in a cache
     of its client (a fifth of the open-file limit: 4,000 indexes), so visitors' collections in the shared
-    client cost ~15 MB each that never came back (1,018 -> 3,766 MB over 240 visitors of 6 small
-    collections). Closing a visitor's own client releases all of it, and deleting its folder is erasure.
+    client cost memory that never came back (docs/BENCHMARKS.md, "Visitors: memory per public-mode visitor"). Closing a visitor's own client
+    releases all of it, and deleting its folder is erasure.
 
-    An open client also holds ~23 open files, ~7 threads and ~17 MB, so at most ``capacity`` are open at once: the
+    An open client also holds open files, threads and memory of its own, so at most ``capacity`` are open at once: the
     least recently used one that no call is using is closed when another opens (its data stays in its folder)
     and opened again, in ~15 ms, by that visitor's next call. What the store holds is a ``_Client`` per
     namespace that outlives those reopenings, and its collections are ``_Collection``s that find theirs again
