@@ -106,12 +106,19 @@ def test_a_reload_keeps_the_visitors_people_in_a_real_browser(settings, tmp_path
             first.locator("#delete-person").click()
             first.get_by_text("belongs to the demo gallery").first.wait_for(timeout=30_000)
 
-            second = browser.new_context(viewport={"width": 1280, "height": 1200}).new_page()
+            second = browser.new_context(viewport={"width": 400, "height": 1000}).new_page()
             second.goto(url, wait_until="domcontentloaded")
             second.get_by_role("tab", name="Gallery").click(timeout=60_000)
             second.locator("#shared-tiles").get_by_text("Grace Hopper (1)").wait_for(timeout=30_000)
             second.get_by_text("Nobody in your private gallery yet").wait_for(timeout=30_000)
             assert "Eileen Collins" not in second.locator("#people-tiles").inner_text()
+            # What public mode adds (the demo gallery's tiles, the forget button, the Explorer's gallery
+            # choice) is as accessible as the rest, on a phone's width.
+            axe = pytest.importorskip("test_browser_a11y")
+            assert axe.violations(second) == []
+            second.get_by_role("tab", name="Explorer").click()
+            second.get_by_text("The demo gallery", exact=True).wait_for(timeout=30_000)
+            assert axe.violations(second) == []
 
             # "Delete everything of mine" asks, then deletes; the reloaded page finds nothing.
             first.locator("#forget-me").click()
