@@ -150,5 +150,15 @@ def test_the_explorer_maps_the_demo_gallery_when_the_visitor_asks(settings, tmp_
         assert summary["dlib-resnet"]["faces"] == 3, summary
         note, *_, summary = client.predict(["dlib-resnet"], "pca", "yours", api_name="/explore")
         assert "shared demo gallery" not in note and summary["dlib-resnet"]["faces"] == 1, summary
+        # Enrolling a face from Identify under a name the demo gallery holds says so there too.
+        note = client.predict(
+            handle_file(str(EXAMPLES / "astronaut.jpg")),
+            0,
+            "Eileen Collins",
+            "dlib-resnet",
+            True,
+            api_name="/enroll_face",
+        )
+        assert "Enrolled face 1 as **Eileen Collins**" in note and "demo gallery has a **Eileen Collins** too" in note
     finally:
         demo.close()

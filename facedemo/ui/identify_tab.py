@@ -166,7 +166,8 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
         )
         if result.duplicates:
             return f"That face is already enrolled as **{result.duplicates[0].person}**."
-        return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name."
+        notes = "".join(f" {n}" for n in result.notes)  # e.g. the demo gallery has someone of that name too
+        return f"Enrolled face {index + 1} as **{result.person}**. Identify again to see the name.{notes}"
 
     @user_errors
     @on_gpu
