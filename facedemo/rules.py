@@ -26,6 +26,11 @@ DEFAULT_METHOD = "centroid"
 Neighbour = tuple[str, float]  # a person id and a distance: one column of a face's search, closest first
 
 
+def titled(name: str, gallery: str | None) -> str:
+    """A name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
+    return f"{name} ({gallery})" if gallery else name
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A person and their distance to a face (a centroid hit, or a person's nearest face)."""
@@ -37,8 +42,7 @@ class Candidate:
 
     @property
     def who(self) -> str:
-        """The name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
-        return f"{self.name} ({self.gallery})" if self.gallery else self.name
+        return titled(self.name, self.gallery)
 
 
 class DecisionRule:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from test_app import EXAMPLES, launch
+from test_browser import browser, upload  # noqa: F401  (browser is a fixture)
 
 from facedemo.errors import UnknownPersonError
 from facedemo.services import DEMO, VISITOR_KEY, YOURS, Services
@@ -74,61 +75,61 @@ def test_results_say_which_gallery_a_name_comes_from(public):
 
 
 @pytest.mark.browser
-def test_a_reload_keeps_the_visitors_people_in_a_real_browser(settings, tmp_path):
+def test_a_reload_keeps_the_visitors_people_in_a_real_browser(browser, settings, tmp_path):  # noqa: F811
     """Two browsers (Playwright contexts) on a public demo: the first enrolls, reloads and still sees their
     person; the second does not; both see the demo gallery's people, and deleting one says whose it is."""
-    from test_browser import chromium_path, upload
-
-    sync_api = pytest.importorskip("playwright.sync_api")
     demo, services, url = launch(settings, tmp_path / "gallery", public=True)
     services.owned().enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
+    contexts = [
+        browser.new_context(viewport={"width": 1280, "height": 1200}),
+        browser.new_context(viewport={"width": 400, "height": 1000}),
+    ]
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
-            first = browser.new_context(viewport={"width": 1280, "height": 1200}).new_page()
-            first.goto(url, wait_until="domcontentloaded")
-            first.get_by_role("tab", name="Gallery").click(timeout=60_000)
-            assert "a reload keeps them" in first.locator("#public-note").inner_text()
-            first.locator("#shared-tiles").get_by_text("Grace Hopper (1)").wait_for(timeout=30_000)
-            first.get_by_label("Name").first.fill("Eileen Collins")
-            upload(first, "enroll-photos", EXAMPLES / "astronaut.jpg")
-            first.wait_for_timeout(1000)
-            first.get_by_role("button", name="Enroll", exact=True).click()
-            first.locator("#people-tiles").get_by_text("Eileen Collins (1)").wait_for(timeout=120_000)
+        first = contexts[0].new_page()
+        first.goto(url, wait_until="domcontentloaded")
+        first.get_by_role("tab", name="Gallery").click(timeout=60_000)
+        assert "a reload keeps them" in first.locator("#public-note").inner_text()
+        first.locator("#shared-tiles").get_by_text("Grace Hopper (1)").wait_for(timeout=30_000)
+        first.get_by_label("Name").first.fill("Eileen Collins")
+        upload(first, "enroll-photos", EXAMPLES / "astronaut.jpg")
+        first.wait_for_timeout(1000)
+        first.get_by_role("button", name="Enroll", exact=True).click()
+        first.locator("#people-tiles").get_by_text("Eileen Collins (1)").wait_for(timeout=120_000)
 
-            first.reload(wait_until="domcontentloaded")
-            first.get_by_role("tab", name="Gallery").click(timeout=60_000)
-            first.locator("#people-tiles").get_by_text("Eileen Collins (1)").wait_for(timeout=30_000)
+        first.reload(wait_until="domcontentloaded")
+        first.get_by_role("tab", name="Gallery").click(timeout=60_000)
+        first.locator("#people-tiles").get_by_text("Eileen Collins (1)").wait_for(timeout=30_000)
 
-            # The demo gallery's person cannot be deleted, and the page says why.
-            first.locator("#person-pick input").fill("Grace Hopper")
-            first.locator("#person-pick input").press("Enter")
-            first.locator("#delete-person").click()
-            first.get_by_text("belongs to the demo gallery").first.wait_for(timeout=30_000)
+        # The demo gallery's person cannot be deleted, and the page says why.
+        first.locator("#person-pick input").fill("Grace Hopper")
+        first.locator("#person-pick input").press("Enter")
+        first.locator("#delete-person").click()
+        first.get_by_text("belongs to the demo gallery").first.wait_for(timeout=30_000)
 
-            second = browser.new_context(viewport={"width": 400, "height": 1000}).new_page()
-            second.goto(url, wait_until="domcontentloaded")
-            second.get_by_role("tab", name="Gallery").click(timeout=60_000)
-            second.locator("#shared-tiles").get_by_text("Grace Hopper (1)").wait_for(timeout=30_000)
-            second.get_by_text("Nobody in your private gallery yet").wait_for(timeout=30_000)
-            assert "Eileen Collins" not in second.locator("#people-tiles").inner_text()
-            # What public mode adds (the demo gallery's tiles, the forget button, the Explorer's gallery
-            # choice) is as accessible as the rest, on a phone's width.
-            axe = pytest.importorskip("test_browser_a11y")
-            assert axe.violations(second) == []
-            second.get_by_role("tab", name="Explorer").click()
-            second.get_by_text("The demo gallery", exact=True).wait_for(timeout=30_000)
-            assert axe.violations(second) == []
+        second = contexts[1].new_page()
+        second.goto(url, wait_until="domcontentloaded")
+        second.get_by_role("tab", name="Gallery").click(timeout=60_000)
+        second.locator("#shared-tiles").get_by_text("Grace Hopper (1)").wait_for(timeout=30_000)
+        second.get_by_text("Nobody in your private gallery yet").wait_for(timeout=30_000)
+        assert "Eileen Collins" not in second.locator("#people-tiles").inner_text()
+        # What public mode adds (the demo gallery's tiles, the forget button, the Explorer's gallery
+        # choice) is as accessible as the rest, on a phone's width.
+        axe = pytest.importorskip("test_browser_a11y")
+        assert axe.violations(second) == []
+        second.get_by_role("tab", name="Explorer").click()
+        second.get_by_text("The demo gallery", exact=True).wait_for(timeout=30_000)
+        assert axe.violations(second) == []
 
-            # "Delete everything of mine" asks, then deletes; the reloaded page finds nothing.
-            first.locator("#forget-me").click()
-            first.get_by_role("button", name="Delete all my people and models for good?").click()
-            first.get_by_text("Deleted everything you enrolled").wait_for(timeout=30_000)
-            first.reload(wait_until="domcontentloaded")
-            first.get_by_role("tab", name="Gallery").click(timeout=60_000)
-            first.get_by_text("Nobody in your private gallery yet").wait_for(timeout=30_000)
-            browser.close()
+        # "Delete everything of mine" asks, then deletes; the reloaded page finds nothing.
+        first.locator("#forget-me").click()
+        first.get_by_role("button", name="Delete all my people and models for good?").click()
+        first.get_by_text("Deleted everything you enrolled").wait_for(timeout=30_000)
+        first.reload(wait_until="domcontentloaded")
+        first.get_by_role("tab", name="Gallery").click(timeout=60_000)
+        first.get_by_text("Nobody in your private gallery yet").wait_for(timeout=30_000)
     finally:
+        for context in contexts:
+            context.close()
         demo.close()
 
 

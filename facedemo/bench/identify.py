@@ -359,16 +359,13 @@ def bench_open_set(
     q_vectors = np.stack([vec[split.probes[n]] for n in probe_people] + [vec[p] for p in split.strangers])
     truth_all = np.array([index[n] for n in probe_people] + [-1] * len(split.strangers))
     fixed_limit = pipeline.threshold(spec, "identify")
-    # a rule decided again at each threshold (the k-NN vote) is swept around the model's own scale (CASIA's
-    # distances are twice dlib's)
-    limits = np.linspace(0.5, 1.5, 81) * fixed_limit
     curves, adaptive, fixed = {}, [], []
     for n in sizes:
         keep = truth_all < n  # mated searches of the first n people, and every stranger
         q, truth = q_vectors[keep], np.where(truth_all[keep] >= 0, truth_all[keep], -1)
         mated = truth >= 0
         searched = {rule.name: columns(rule, q, n) for rule in distance_rules}
-        row = [rule_det(rule, *searched[rule.name], n, truth, limits) for rule in distance_rules]
+        row = [rule_det(rule, *searched[rule.name], n, truth, fixed_limit) for rule in distance_rules]
         if classifier and "classifier" in RULES:
             log(f"training the classifier on {n} people + {len(calib)} strangers ...")
             cols = g_owner < n

@@ -83,7 +83,7 @@ def open_set_curves(
 ) -> dict[str, DetCurve] | None:
     """The open-set DET curve of every rule that decides from distances: probes of enrolled people are mated
     searches, the others non-mated; None unless there are both. A rule decided again at each threshold is
-    swept around ``threshold`` (the model's 1:N threshold)."""
+    swept around ``threshold`` (the model's 1:N threshold: ``openset.rule_det``)."""
     names = sorted(set(people))
     index = {n: i for i, n in enumerate(names)}
     owner = np.array([index[p] for p in people])
@@ -91,7 +91,6 @@ def open_set_curves(
     if (truth >= 0).all() or not (truth >= 0).any():
         return None
     centroids = np.stack([centroid(vectors[owner == i]) for i in range(len(names))])
-    limits = np.linspace(0.5, 1.5, 81) * threshold
     curves = {}
     for rule in RULES.values():
         if rule.from_distances:
@@ -100,5 +99,5 @@ def open_set_curves(
                 if rule.compares_with == "centroids"
                 else (distance_matrix(probes, vectors), owner)
             )
-            curves[rule.name] = rule_det(rule, d, cols, len(names), truth, limits)
+            curves[rule.name] = rule_det(rule, d, cols, len(names), truth, threshold)
     return curves

@@ -164,12 +164,14 @@ def rule_det(
     owner: np.ndarray,
     people: int,
     truth: np.ndarray,
-    limits: Sequence[float],
+    scale: float,
 ) -> DetCurve:
     """One decision rule's DET (``rules.py``): ``distances`` of each search to the columns the rule compares
     with, ``owner[j]`` the person index of column j, ``truth`` each search's person index (-1: a stranger).
     A rule whose winner does not depend on the threshold is scored once (its best person's distance); any
-    other (the k-NN vote) is decided again at each of ``limits``."""
+    other (the k-NN vote) is decided again at 81 thresholds from 0.5 to 1.5 times ``scale``, the model's
+    1:N threshold (CASIA's distances are about twice dlib's, so no fixed grid fits both)."""
+    limits = np.linspace(0.5, 1.5, 81) * scale
     truth = np.asarray(truth)
     mated = truth >= 0
     if rule.ranks_without_limit:

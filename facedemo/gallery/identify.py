@@ -16,7 +16,7 @@ from ..models.base import ModelSpec
 from ..models.distributions import CommonScore, common_score
 from ..models.thresholds import expected_fpir, impostor_tail, open_set_threshold, threshold_for
 from ..pipeline import EmbeddedFace
-from ..rules import DEFAULT_METHOD, RULES, Candidate, DecisionRule
+from ..rules import DEFAULT_METHOD, RULES, Candidate, DecisionRule, titled
 from ..rules import rule as rule_named
 from ..vectors import centroid, l2_distance
 from ..vision.detect import Face
@@ -36,10 +36,15 @@ class FaceMatch:
 
     @property
     def who(self) -> str | None:
-        """The name as a page shows it: with its gallery when results mix galleries ("sheldon (demo gallery)")."""
+        """The name as a page shows it (``rules.titled``); None for an unknown face."""
+        return None if self.name is None else titled(self.name, self.gallery)
+
+    @property
+    def label(self) -> str:
+        """The face's label on a photo: "Raj (0.31)", "Raj (demo gallery, 0.31)" or "unknown"."""
         if self.name is None:
-            return None
-        return f"{self.name} ({self.gallery})" if self.gallery else self.name
+            return "unknown"
+        return f"{self.name} ({self.gallery + ', ' if self.gallery else ''}{self.distance:.2f})"
 
     @property
     def nearest(self) -> Candidate | None:
@@ -459,11 +464,7 @@ def annotate(image: ImageInput | Image.Image, result: IdentifyResult) -> Image.I
     for match in result.faces:
         x1, y1, x2, y2 = match.face.box
         colour = (40, 200, 80) if match.name else (230, 50, 50)
-        label = (
-            f"{match.who} {match.distance:.2f}"
-            if match.gallery
-            else (f"{match.name} ({match.distance:.2f})" if match.name else "unknown")
-        )
+        label = match.label
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
         _, _, text_w, text_h = draw.textbbox((0, 0), label, font=font)
         tag_h = text_h + 2 * width

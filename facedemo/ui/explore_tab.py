@@ -238,19 +238,21 @@ def render(services: Services, state: ExplorerState) -> None:
         names = [n for n in (names or [default]) if n][:2]
         if source not in (None, "", "yours", "demo"):
             raise InvalidParameterError("The gallery to explore is 'yours' or 'demo'.")
-        gallery = services.gallery(session_of(request))
-        names = [gallery.pipeline.spec(n).name for n in names]
-        services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
+        demo = services.public and source == "demo"
+        names = [services.pipeline_for(session_of(request)).spec(n).name for n in names]  # the visitor's own too
+        gallery = services.shared() if demo else services.gallery(session_of(request))
         lead = ""
-        if services.public and source == "demo":
-            gallery = services.shared()
-            lead = f"The shared demo gallery ({counted(len(gallery.people()), 'person', 'people')}).  \n"
-        elif services.public and not any(gallery.store.count(n) for n in names):
+        if demo:  # filled in for every model at start-up; a visitor only reads it
+            lead = f"The shared demo gallery ({counted(len(gallery.store.persons()), 'person', 'people')}).  \n"
+        else:
+            services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
+        if services.public and not demo and not any(gallery.store.count(n) for n in names):
             shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
             if any(shared.store.count(n) for n in names):
                 gallery = shared
                 lead = (
-                    f"Your own gallery is empty, so this is the shared demo gallery ({len(shared.people())} people); "
+                    "Your own gallery is empty, so this is the shared demo gallery "
+                    f"({counted(len(shared.store.persons()), 'person', 'people')}); "
                     "enroll people on the Gallery tab to explore yours.  \n"
                 )
         if not all(gallery.store.count(n) for n in names):

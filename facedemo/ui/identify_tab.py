@@ -26,11 +26,7 @@ from .compare_view import identify_comparison, identify_table
 
 
 def face_label(index: int, match) -> str:
-    if match.name is None:
-        return f"{index}. unknown"
-    if match.gallery:  # public mode: which gallery the name comes from
-        return f"{index}. {match.who} {match.distance:.2f}"
-    return f"{index}. {match.name} ({match.distance:.2f})"
+    return f"{index}. {match.label}"
 
 
 def result_note(result, target: float | None = None) -> str:
