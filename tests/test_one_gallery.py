@@ -216,7 +216,7 @@ def check_migrated(gallery: Gallery, truth: dict, dims: dict[str, int], per_pers
         records, vectors = store.vectors(model, embeddings=True)
         assert len(records) == len(truth["names"]) * per_person and all(r.person_id and r.face_id for r in records)
         assert store.centroid_count(model) == len(truth["names"])
-        raw = store._collection(model).get(include=["metadatas"])["metadatas"]
+        raw = store.collections.get(model).get(include=["metadatas"])["metadatas"]
         assert all("person" not in m for m in raw)  # the names left the model's rows
         ids, original = truth["vectors"][model]
         # a stored vector of Person 007 is still identified as Person 007, by each model

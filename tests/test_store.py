@@ -84,9 +84,9 @@ def store(request, tmp_path) -> ChromaStore:
 def test_collection_is_cosine_without_embedding_function(store):
     rng = np.random.default_rng(0)
     add(store, "ann", 2, unit(rng.standard_normal((2, 128))))
-    col = store.client.get_collection(store._name(MODEL, "faces"))
+    col = store.client.get_collection(store.collections.name(MODEL, "faces"))
     assert col.configuration["hnsw"]["space"] == "cosine"
-    assert store._collection(MODEL)._embedding_function is None
+    assert store.collections.get(MODEL)._embedding_function is None
     assert store.models() == [MODEL]
     assert store.schema() == 2 and [p.name for p in store.persons()] == ["ann"] and store.face_count() == 2
 

@@ -100,7 +100,7 @@ def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_
     assert done.models == ("cast-dark",) and "cast-dark" in done.text()
     assert not result.path.exists()
     assert "cast-dark" not in pipeline.user_models() and "cast-dark" not in gallery.store.models()
-    names = gallery.store._names()
+    names = gallery.store.collections.names()
     assert not [n for n in names if n.endswith((f"{FACES}.cast-dark", f"{PEOPLE}.cast-dark"))]
     assert all(key[0] != "cast-dark" for key in pipeline.loaded())
 
