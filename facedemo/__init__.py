@@ -8,7 +8,7 @@ The public API, in one place (each name is imported on first use, so ``import fa
     result, a, b = pipeline.verify("a.jpg", "b.jpg")         # 1:1 -> VerifyResult
     print(result.same_person, result.distance, result.threshold)
 
-    gallery = Gallery(pipeline, open_store("gallery"))       # Chroma on disk (or ephemeral=True, or host=...)
+    gallery = Gallery.open(pipeline, open_store("gallery"))       # Chroma on disk (or ephemeral=True, or host=...)
     gallery.enroll("Ada Lovelace", ["ada1.jpg", "ada2.jpg"])  # -> EnrollResult
     for match in gallery.identify("group.jpg").faces:        # 1:N -> IdentifyResult
         print(match.name or "unknown", match.distance)

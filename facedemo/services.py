@@ -167,7 +167,7 @@ class Services:
     def owned(self) -> Gallery:
         """The shared gallery, writable: the CLI's, the dashboard's outside public mode, and this process's own
         (it fills in new models at start-up, public mode included)."""
-        return Gallery(self.pipeline, self.store)
+        return Gallery.open(self.pipeline, self.store)
 
     def shared(self) -> GalleryView:
         """The shared gallery as a request sees it: writable outside public mode, else a read-only view
@@ -183,7 +183,7 @@ class Services:
         if not self.public:
             return self.owned()
         namespace = self._visitor(session)
-        gallery = Gallery(
+        gallery = Gallery.open(
             self.pipeline.with_models_home(self.visitor_home(namespace)), self.store.with_namespace(namespace)
         )
         gallery.label = YOURS

@@ -24,7 +24,7 @@ from facedemo.settings import Settings  # noqa: E402
 
 
 def build(folder: Path, people: int) -> None:
-    gallery = Gallery(Pipeline(Settings.from_env(device="cpu")), open_store(folder))
+    gallery = Gallery.open(Pipeline(Settings.from_env(device="cpu")), open_store(folder))
     rng = np.random.default_rng(0)
     rows = [
         (f"P{k}", f"{k}-{i}.jpg", f"{k * 10 + i:064x}", (0.0, 0.0, 10.0 + i, 10.0 + i))

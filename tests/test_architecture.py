@@ -208,6 +208,7 @@ WRITES = {
     "write_vectors",
     "complete",
     "person_for",
+    "migrate",
 }
 
 
@@ -245,3 +246,47 @@ def test_the_store_protocol_lists_every_method_the_code_calls_on_a_store():
     assert used - implemented == set()  # every attribute used exists on the store
     concrete_only = {"client", "persist_dir", "thumbs_dir"}  # the Chroma store's own, used by its tests and compaction
     assert used - declared - concrete_only == set(), sorted(used - declared - concrete_only)
+
+
+# The store's parts: each concern of the Chroma store in its own module, all of them below the gallery's use
+# of the store (core, identify, enroll reach them through ``FaceStore``; they never reach back).
+STORE_PARTS = (
+    "store",
+    "chroma",
+    "layout",
+    "records",
+    "registry",
+    "embeddings",
+    "facefiles",
+    "erasure",
+    "recovery",
+    "legacy",
+    "visitors",
+)
+ABOVE_THE_STORE = {f"facedemo.gallery.{m}" for m in ("core", "identify", "enroll")} | {"facedemo.gallery"}
+
+
+def reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in edges[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_store_parts_sit_below_the_gallery_that_uses_them():
+    """Every part of the store, and everything it imports in turn, stays at or below the gallery layer and
+    never reaches the gallery's own modules (core, identify, enroll, or the package that re-exports them)."""
+    edges = graph()
+    parts = [f"facedemo.gallery.{p}" for p in STORE_PARTS]
+    assert all(p in KNOWN for p in parts), sorted(set(parts) - set(KNOWN))
+    wrong = []
+    for part in parts:
+        for target in sorted(reachable(edges, part)):
+            theirs = component(target)
+            if target in ABOVE_THE_STORE or (theirs is not None and LAYERS[theirs] > LAYERS["gallery"]):
+                wrong.append(f"{part} reaches {target}")
+    assert not wrong, "\n".join(wrong)
+    # the rule can fail: the gallery's core reaches the store, so the store reaching core would be a cycle
+    assert "facedemo.gallery.store" in reachable(edges, "facedemo.gallery.core")

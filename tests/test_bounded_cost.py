@@ -232,7 +232,7 @@ def test_a_scoreboard_of_a_large_gallery_scores_a_sample_of_people_within_the_bo
     from facedemo.pipeline import Pipeline
 
     synthetic_gallery(tmp_path / "gallery", 2_500)
-    gallery = Gallery(Pipeline(replace(settings, home=tmp_path / "home")), open_store(tmp_path / "gallery"))
+    gallery = Gallery.open(Pipeline(replace(settings, home=tmp_path / "home")), open_store(tmp_path / "gallery"))
     before = cpu_s()
     board = scoreboard(gallery, ["dlib-resnet"], "centroid")
     spent = cpu_s() - before

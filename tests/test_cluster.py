@@ -118,7 +118,7 @@ def test_cast_crops_cluster_into_the_cast(cast_album):
 @pytest.mark.slow
 def test_naming_a_group_enrolls_all_its_faces_and_labels_them_next_time(cast_album, dlib_pipeline, tmp_path):
     album, truth, _ = cast_album
-    gallery = Gallery(dlib_pipeline, open_store(tmp_path / "gallery"))
+    gallery = Gallery.open(dlib_pipeline, open_store(tmp_path / "gallery"))
     group = album.groups()[0]
     result = album.name(group.id, "First Group", gallery)
     assert len(result.added) == len(group.faces) and not result.duplicates

@@ -129,7 +129,9 @@ def test_eval_pairs_compare_hardest_on_the_command_line(
 def test_the_gallerys_own_pairs(shared_faces, both, tmp_path):
     cast = shared_faces / "bbt_faceapi"
     people = sorted(p for p in cast.iterdir() if p.is_dir() and not p.name.startswith("_"))[:3]
-    gallery = Gallery(both, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12]))
+    gallery = Gallery.open(
+        both, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12])
+    )
     for person in people:
         gallery.enroll(
             person.name, sorted(p for p in person.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:3]

@@ -86,7 +86,7 @@ def raw_fillers(store, count: int, seed: int) -> None:
 @pytest.mark.slow
 def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp_path):
     folder = tmp_path / "gallery"
-    gallery = Gallery(pipeline, open_store(folder))
+    gallery = Gallery.open(pipeline, open_store(folder))
     fillers(gallery, 1100, seed=1)
     hopper = Image.open(EXAMPLES / "hopper.jpg").convert("RGB")
     mirrored = tmp_path / "hopper-mirrored.jpg"
@@ -140,7 +140,7 @@ def test_delete_leaves_no_byte_of_the_person_in_the_gallery_folder(pipeline, tmp
     # The others are intact, and the gallery keeps working in the same process and after a reopen.
     assert gallery.store.count(MODEL) == 2201
     assert gallery.identify(EXAMPLES / "astronaut.jpg", MODEL).faces[0].name == "Eileen Collins"
-    reopened = Gallery(pipeline, open_store(folder))
+    reopened = Gallery.open(pipeline, open_store(folder))
     assert {p.name for p in reopened.people()} >= {"Eileen Collins", "filler 0"} and NAME not in {
         p.name for p in reopened.people()
     }
@@ -154,7 +154,7 @@ def test_removing_one_face_leaves_no_byte_of_it_and_keeps_the_persons_other_face
     region and thumbnail, and its vector in every model go from every file; the person's other face stays,
     still identified."""
     folder = tmp_path / "gallery"
-    gallery = Gallery(pipeline, open_store(folder))
+    gallery = Gallery.open(pipeline, open_store(folder))
     fillers(gallery, 1100, seed=4)
     hopper = Image.open(EXAMPLES / "hopper.jpg").convert("RGB")
     wrong = tmp_path / "wrong-photo.jpg"
@@ -190,7 +190,7 @@ def test_removing_one_face_leaves_no_byte_of_it_and_keeps_the_persons_other_face
     assert float_runs(folder, kept_vector) and kept_region.is_file() and gallery.store.thumb_path(kept.id)
     assert [(p.name, p.images) for p in gallery.people() if p.name == NAME] == [(NAME, 1)]
     assert gallery.identify(EXAMPLES / "hopper.jpg", MODEL).faces[0].name == NAME
-    reopened = Gallery(pipeline, open_store(folder))
+    reopened = Gallery.open(pipeline, open_store(folder))
     assert [f.image for f in reopened.faces(person=NAME)] == ["hopper.jpg"]
     assert reopened.identify(EXAMPLES / "astronaut.jpg", MODEL).faces[0].name == "Eileen Collins"
 
@@ -229,7 +229,7 @@ def test_rename_leaves_no_byte_of_the_old_name(pipeline, tmp_path):
     """The old name is personal data too: after a rename it is in no file of the gallery folder (Chroma keeps
     an updated row's old metadata in its write-ahead log until the collection is rebuilt and vacuumed)."""
     folder = tmp_path / "gallery"
-    gallery = Gallery(pipeline, open_store(folder))
+    gallery = Gallery.open(pipeline, open_store(folder))
     gallery.enroll("Grace Oldname Hopper", [EXAMPLES / "hopper.jpg"], MODEL)
     assert byte_hits(folder, b"Grace Oldname Hopper")  # the test can fail: the name is on disk before
     assert gallery.rename("Grace Oldname Hopper", "Grace Newname Hopper") == 1

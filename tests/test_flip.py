@@ -85,11 +85,11 @@ def test_a_gallery_keeps_the_flip_it_was_enrolled_with(settings, hopper_path, tm
     from facedemo.gallery import Gallery, open_store
 
     store = open_store(tmp_path / "gallery")
-    plain = Gallery(Pipeline(replace(settings, flip=False, model=MODEL)), store)
+    plain = Gallery.open(Pipeline(replace(settings, flip=False, model=MODEL)), store)
     plain.enroll("Grace Hopper", [hopper_path])
     assert store.flip(MODEL) is False
     # flip switched on later: this gallery still embeds without it, so identification is unchanged
-    later = Gallery(Pipeline(replace(settings, flip=True, model=MODEL)), store)
+    later = Gallery.open(Pipeline(replace(settings, flip=True, model=MODEL)), store)
     assert later.flip(MODEL) is False
     match = later.identify(hopper_path).faces[0]
     assert match.name == "Grace Hopper" and match.distance < 1e-3
@@ -97,7 +97,7 @@ def test_a_gallery_keeps_the_flip_it_was_enrolled_with(settings, hopper_path, tm
     with pytest.raises(GalleryError, match="flip"):  # the store itself refuses to mix the two kinds
         store.put_vectors(MODEL, records, vectors, flip=True)
     # an empty collection takes the setting in force
-    assert Gallery(later.pipeline, open_store(tmp_path / "other")).flip(MODEL) is True
+    assert Gallery.open(later.pipeline, open_store(tmp_path / "other")).flip(MODEL) is True
 
 
 @pytest.mark.slow

@@ -60,7 +60,9 @@ def pipeline() -> Pipeline:
 
 
 def fresh(pipeline, tmp_path) -> Gallery:
-    return Gallery(pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12]))
+    return Gallery.open(
+        pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +287,7 @@ def test_identify_on_empty_gallery_returns_every_face_unknown(pipeline, tmp_path
 @pytest.mark.shared
 @pytest.mark.slow
 def test_rename_and_delete_leave_nothing_behind(pipeline, tmp_path):
-    gallery = Gallery(pipeline, open_store(tmp_path))
+    gallery = Gallery.open(pipeline, open_store(tmp_path))
     gallery.import_folder(need(BBT))
     photo = BBT / "_group_photos" / "bbt2.jpg"
     thumbs_before = {p.name for p in gallery.store.thumbs_dir.glob("*.jpg")}
@@ -342,7 +344,7 @@ def test_import_killed_midway_resumes_without_duplicates(tmp_path):
     process.wait()
 
     pipeline = Pipeline(Settings.from_env(model=MODEL))
-    gallery = Gallery(pipeline, open_store(store_dir))
+    gallery = Gallery.open(pipeline, open_store(store_dir))
     report = gallery.import_folder(train)
     total = sum(1 for d in train.iterdir() for _ in d.iterdir())
     assert report.total == total
@@ -369,4 +371,4 @@ def test_match_checks_the_method_and_takes_no_faces(pipeline, tmp_path):
         < gallery.threshold(MODEL, people=10)
         < pipeline.threshold(MODEL, "verify")
     )
-    assert Gallery(pipeline, gallery.store, threshold=0.3).threshold(MODEL) == 0.3
+    assert Gallery.open(pipeline, gallery.store, threshold=0.3).threshold(MODEL) == 0.3

@@ -26,7 +26,7 @@ def lfw(shared_faces: Path, person: str, *numbers: int) -> list[Path]:
 
 @pytest.fixture
 def gallery(pipeline):
-    return Gallery(pipeline, open_store(ephemeral=True, namespace="g" + uuid.uuid4().hex[:12]))
+    return Gallery.open(pipeline, open_store(ephemeral=True, namespace="g" + uuid.uuid4().hex[:12]))
 
 
 def test_the_rule_needs_every_model_to_find_the_photo_far_from_most_others():

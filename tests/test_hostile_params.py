@@ -173,7 +173,7 @@ def test_finetune_refuses_a_name_chroma_refuses_before_saving(settings, tmp_path
 
 def test_dashboard_finetune_refuses_a_bad_name_before_training(settings, tmp_path):
     pipeline = Pipeline(replace(settings, home=tmp_path))
-    gallery = Gallery(pipeline, open_store(ephemeral=True, namespace=f"t{uuid.uuid4().hex[:12]}"))
+    gallery = Gallery.open(pipeline, open_store(ephemeral=True, namespace=f"t{uuid.uuid4().hex[:12]}"))
     vectors, names = cast_vectors()
     rows = [(n, f"{i}.jpg", f"{i:064x}", (0.0, 0.0, 50.0, 50.0), v) for i, (n, v) in enumerate(zip(names, vectors))]
     store_embedded(gallery, MODEL, rows)

@@ -141,7 +141,7 @@ class Sweep:
     def snapshot(self, folder: Path) -> dict:
         store = open_store(folder)
         try:
-            return {p.name: dict(p.faces) for p in Gallery(self.pipeline, store).people()}
+            return {p.name: dict(p.faces) for p in Gallery.open(self.pipeline, store).people()}
         finally:
             store.client.close()
 
@@ -149,7 +149,7 @@ class Sweep:
         """Open the gallery (the repair runs) and check it whole; returns what every reader sees."""
         store = open_store(folder)
         try:
-            gallery = Gallery(self.pipeline, store)
+            gallery = Gallery.open(self.pipeline, store)
             people = {p.name: dict(p.faces) for p in gallery.people()}
             after = self.expected(command)
             assert people in (self.before, after), f"neither before nor after: {people}"

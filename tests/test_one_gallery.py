@@ -46,7 +46,9 @@ def mirrored(tmp_path_factory) -> Path:
 def fresh(pipeline, tmp_path, **settings) -> Gallery:
     if settings:
         pipeline = Pipeline(replace(pipeline.settings, **settings))
-    return Gallery(pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12]))
+    return Gallery.open(
+        pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "g" + uuid.uuid4().hex[:12])
+    )
 
 
 def test_one_enrollment_is_seen_by_every_model(both, mirrored, tmp_path):
@@ -112,7 +114,7 @@ def test_one_identify_makes_at_most_three_chroma_calls_and_reads_no_data_file(bo
     store = ChromaStore(
         CountingClient(make_client(ephemeral=True), calls), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12]
     )
-    gallery = Gallery(both, store)
+    gallery = Gallery.open(both, store)
     gallery.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
     photo = both.load(EXAMPLES / "group.jpg")
@@ -238,9 +240,9 @@ def test_an_old_gallery_migrates_in_place(both, tmp_path):
     dims = {"dlib-resnet": 128, "facenet-casia-webface": 512}
     truth = write_schema_1(tmp_path / "g", 30, 4, dims)
     assert open_store(tmp_path / "g").schema() == 1
-    gallery = Gallery(both, open_store(tmp_path / "g"))  # opening it migrates it
+    gallery = Gallery.open(both, open_store(tmp_path / "g"))  # opening it migrates it
     check_migrated(gallery, truth, dims, 4)
-    again = Gallery(both, open_store(tmp_path / "g"))  # a second open changes nothing
+    again = Gallery.open(both, open_store(tmp_path / "g"))  # a second open changes nothing
     check_migrated(again, truth, dims, 4)
     assert again.backfill("dlib-resnet").added == 0
 
@@ -277,7 +279,7 @@ def test_a_migration_killed_midway_loses_nothing(both, tmp_path):
     command = [sys.executable, "-m", "facedemo", "people", "--gallery", str(folder), "--json"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    check_migrated(Gallery(both, open_store(folder)), truth, dims, 6)
+    check_migrated(Gallery.open(both, open_store(folder)), truth, dims, 6)
 
 
 def test_six_thousand_people_are_written_and_reindexed_in_one_go(both, tmp_path):

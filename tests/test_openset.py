@@ -92,7 +92,7 @@ def test_classifier_names_the_cast_and_turns_strangers_away(shared_faces, lfw_pi
     from facedemo.bench.identify import open_set_split
 
     bbt = shared_faces / "bbt_faceapi"
-    gallery = Gallery(
+    gallery = Gallery.open(
         lfw_pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "c" + uuid.uuid4().hex[:12])
     )
     probes, truths = [], []

@@ -22,7 +22,7 @@ CHROMA_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 
 def build(pipeline, folder, people=("Ada", "Ben", "Cy"), per_person=2):
     """A gallery of random unit vectors for both models, a thumbnail and a region per face."""
-    gallery = Gallery(pipeline, open_store(folder))
+    gallery = Gallery.open(pipeline, open_store(folder))
     rng = np.random.default_rng(0)
     rows = [
         (name, f"{name}{i}.jpg", f"{k * 10 + i:064x}", (0.0, 0.0, 10.0 + i, 10.0 + i))
@@ -42,7 +42,7 @@ def build(pipeline, folder, people=("Ada", "Ben", "Cy"), per_person=2):
 
 
 def reopen(pipeline, folder) -> Gallery:
-    return Gallery(pipeline, open_store(folder))  # a fresh store: its first open checks the gallery
+    return Gallery.open(pipeline, open_store(folder))  # a fresh store: its first open checks the gallery
 
 
 def collections(gallery) -> list[str]:

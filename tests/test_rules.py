@@ -83,7 +83,7 @@ def test_every_distance_rule_decides_a_matrix_as_identify_does(pipeline, shared_
     from facedemo.gallery import Gallery, open_store
     from facedemo.vectors import centroid, distance_matrix
 
-    gallery = Gallery(pipeline, open_store(tmp_path / "gallery"))
+    gallery = Gallery.open(pipeline, open_store(tmp_path / "gallery"))
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg"])
     gallery.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
     _, faces = pipeline.analyze(EXAMPLES / "astronaut_2.jpg", "dlib-resnet")

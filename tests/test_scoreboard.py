@@ -80,7 +80,7 @@ def without(gallery, face_id: str) -> Gallery:
     store.put_persons(gallery.store.persons())
     kept = [f for f in gallery.store.faces() if f.id != face_id]
     store.put_faces(kept, [None] * len(kept), [None] * len(kept))
-    other = Gallery(gallery.pipeline, store)
+    other = Gallery.open(gallery.pipeline, store)
     for model in MODELS:
         vectors, _, ids, _ = gallery.embeddings(model)
         rows = dict(zip(ids, vectors))
@@ -275,7 +275,9 @@ def test_public_mode_scores_only_the_visitors_own_gallery(settings, gallery_dir,
 
 def test_a_gallery_too_small_gets_sentences(settings, shared_faces, tmp_path):
     pipeline = Services(replace(settings, model=None)).pipeline
-    gallery = Gallery(pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "t" + uuid.uuid4().hex))
+    gallery = Gallery.open(
+        pipeline, ChromaStore(make_client(ephemeral=True), tmp_path / "thumbs", "t" + uuid.uuid4().hex)
+    )
     gallery.enroll("amy", sorted((shared_faces / "bbt_faceapi" / "amy").glob("*.png"))[:2])
     board = scoreboard(gallery, timed=2)
     assert board.faces == 2 and board.people == 1 and not board.disagreements

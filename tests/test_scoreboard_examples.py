@@ -25,7 +25,7 @@ MODEL = "dlib-resnet"
 def gallery(settings, tmp_path_factory):
     pipeline = Pipeline(replace(settings, model=MODEL, gallery_models=(MODEL,)))
     store = ChromaStore(make_client(ephemeral=True), tmp_path_factory.mktemp("thumbs"), "e" + uuid.uuid4().hex[:12])
-    gallery = Gallery(pipeline, store)
+    gallery = Gallery.open(pipeline, store)
     gallery.enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
     gallery.enroll("Grace Hopper", [EXAMPLES / "hopper.jpg"])
     return gallery

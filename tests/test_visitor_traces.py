@@ -77,7 +77,7 @@ def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_
 ):
     home = tmp_path / "home"
     pipeline = Pipeline(replace(settings, home=home))
-    gallery = Gallery(pipeline, open_store(tmp_path / "gallery"), models=["dlib-resnet"])
+    gallery = Gallery.open(pipeline, open_store(tmp_path / "gallery"), models=["dlib-resnet"])
     tree = tmp_path / "cast"
     for person in CAST:
         (tree / person).mkdir(parents=True)
@@ -91,7 +91,7 @@ def test_a_condition_finetune_leaves_no_cache_and_its_model_goes_with_a_trained_
     assert not [p for p in (scratch_root() / "shared").glob(f"finetune-{os.getpid()}-*")]
     assert result.path.is_dir() and "cast-dark" in gallery.store.models()
 
-    other = Gallery(pipeline, open_store(tmp_path / "other"), models=["dlib-resnet"])
+    other = Gallery.open(pipeline, open_store(tmp_path / "other"), models=["dlib-resnet"])
     other.enroll("Someone Else", [EXAMPLES / "hopper.jpg"], "dlib-resnet")
     assert other.delete("Someone Else").models == ()  # not trained on this gallery's people: kept
     assert result.path.is_dir()

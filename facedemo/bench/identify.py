@@ -146,7 +146,7 @@ def bench_identify(
     enrolled, probes = lfw_split(lfw, people, enroll, strangers)
     model = pipeline.spec(model).name
     with tempfile.TemporaryDirectory(prefix="facedemo-identify-") as tmp:
-        gallery = Gallery(pipeline, open_store(tmp, namespace=None))
+        gallery = Gallery.open(pipeline, open_store(tmp, namespace=None))
         # LFW photos often show a second face in the background; its subject is the central one.
         items = [(n, f) for n, files in enrolled.items() for f in files]
         log(f"embedding {len(items)} gallery photos and {len(probes)} probes ...")
@@ -418,7 +418,7 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
     with tempfile.TemporaryDirectory(prefix="facedemo-openset-") as tmp:
         home = Path(tmp) / "home"
         write_json(home / "openset.json", {model: {"tails": tails}})
-        gallery = Gallery(
+        gallery = Gallery.open(
             Pipeline(replace(pipeline.settings, home=home, target_fpir=target)),
             open_store(Path(tmp) / "g", namespace=None),
         )

@@ -395,7 +395,7 @@ def _profile_import(pipeline: Pipeline, spec, paths: Sequence[Path], name: str, 
             person = Path(tmp) / path.parent.name
             person.mkdir(exist_ok=True)
             (person / path.name).symlink_to(path.resolve())
-        gallery = Gallery(pipeline, open_store(ephemeral=True, namespace=f"profile-{name}-import"))
+        gallery = Gallery.open(pipeline, open_store(ephemeral=True, namespace=f"profile-{name}-import"))
         seconds, report = _timed(lambda: gallery.import_folder(tmp, spec.name))
         gallery.store.drop(compact=False)
     if report.added + report.duplicates + len(report.skipped) != len(paths):

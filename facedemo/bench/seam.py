@@ -107,7 +107,7 @@ def bench_seam(
     for size in sizes:
         calls: list = []
         store = ChromaStore(CountingClient(make_client(ephemeral=True), calls), None, "b" + uuid.uuid4().hex[:12])
-        gallery = Gallery(pipeline, store, models=(model,))
+        gallery = Gallery.open(pipeline, store, models=(model,))
         for name, files in people_photos.items():
             for path in files:
                 try:
@@ -160,7 +160,7 @@ def _enroll_costs(pipeline: Pipeline, photos: list[Path], log: Log) -> tuple[dic
     galleries = {}
     for label, models in (("one model", (first,)), ("every model", tuple(every))):
         folder = Path(tempfile.mkdtemp(prefix="facedemo-bench-"))
-        galleries[label] = Gallery(
+        galleries[label] = Gallery.open(
             pipeline, ChromaStore(make_client(ephemeral=True), folder, "e" + uuid.uuid4().hex[:12]), models=models
         )
     for model in every:  # loaded before any timing

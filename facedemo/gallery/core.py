@@ -342,7 +342,7 @@ class Gallery(GalleryView):
     """A gallery that is also written: people enrolled once, embedded with every available model.
 
     Example:
-        >>> gallery = Gallery(Pipeline(), open_store("gallery"))
+        >>> gallery = Gallery.open(Pipeline(), open_store("gallery"))
         >>> gallery.enroll("Ada Lovelace", ["ada1.jpg", "ada2.jpg"])
         >>> [(m.name, m.distance) for m in gallery.identify("group.jpg").faces]
     """
@@ -354,19 +354,34 @@ class Gallery(GalleryView):
         pipeline: Pipeline,
         store: FaceStore,
         threshold: float | None = None,
-        migrate: bool = True,
         models: Sequence[str] | None = None,
     ):
+        """Reads and writes nothing: ``Gallery.open`` is the way in that also brings the store up to date."""
         super().__init__(pipeline, store, threshold)
         self.models = (
             tuple(models) if models else None
         )  # the built-in models to enroll with (default: Settings.gallery_models)
-        if migrate:
-            from .migrate import migrate_if_needed
 
-            migrate_if_needed(self)
-            # What a killed process left half-done is finished before anyone reads (once per process).
-            self.store.check()
+    @classmethod
+    def open(
+        cls,
+        pipeline: Pipeline,
+        store: FaceStore,
+        threshold: float | None = None,
+        models: Sequence[str] | None = None,
+    ) -> Gallery:
+        """A gallery ready to use: its store migrated from an old layout, and what a killed process left
+        half-done finished before anyone reads (each once per process and namespace: ``migrate``)."""
+        gallery = cls(pipeline, store, threshold, models)
+        gallery.migrate()
+        return gallery
+
+    def migrate(self) -> None:
+        """Upgrade a store of an old layout in place (``migrate.py``), then ``FaceStore.check`` it."""
+        from .migrate import migrate_if_needed
+
+        migrate_if_needed(self)
+        self.store.check()
 
     def read_only(self) -> GalleryView:
         return GalleryView(self.pipeline, self.store, self.fixed_threshold)
