@@ -208,7 +208,7 @@ WRITES = {
     "write_vectors",
     "complete",
     "person_for",
-    "migrate",
+    "prepare",
 }
 
 

@@ -370,14 +370,14 @@ class Gallery(GalleryView):
         threshold: float | None = None,
         models: Sequence[str] | None = None,
     ) -> Gallery:
-        """A gallery ready to use: its store migrated from an old layout, and what a killed process left
-        half-done finished before anyone reads (each once per process and namespace: ``migrate``)."""
+        """A gallery ready to use, its store brought up to date first (``prepare``)."""
         gallery = cls(pipeline, store, threshold, models)
-        gallery.migrate()
+        gallery.prepare()
         return gallery
 
-    def migrate(self) -> None:
-        """Upgrade a store of an old layout in place (``migrate.py``), then ``FaceStore.check`` it."""
+    def prepare(self) -> None:
+        """Upgrade a store of an old layout in place (``migrate.py``), then finish what a killed process left
+        half-done before anyone reads (``FaceStore.check``); each once per process and namespace."""
         from .migrate import migrate_if_needed
 
         migrate_if_needed(self)

@@ -3,9 +3,10 @@ which opens one namespace's collections (once each, shared by every view of the 
 
 A person exists once, whatever the models: the ``persons`` collection holds each person's id and name,
 and the ``registry`` collection each enrolled face, independent of any model. Each model then has its own
-collection of vectors (``faces``) and a small collection of one mean vector per person (``people``). The
-two model-independent collections carry a one-number placeholder vector (Chroma stores no record without
-one).
+collection of vectors (``faces``: embedding sizes differ, and a ``where`` filter costs far more than a plain
+query in Chroma 1.5) and a small collection of one mean vector per person (``people``).
+The two model-independent collections carry a one-number placeholder vector (Chroma stores no record
+without one).
 """
 
 from __future__ import annotations

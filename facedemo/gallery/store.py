@@ -33,41 +33,24 @@ from PIL import Image
 from ..errors import GalleryError
 from ..rules import Candidate
 from ..settings import default_gallery_dir
-from .chroma import CHANGED_ELSEWHERE, chroma_accepts, chroma_errors, collection_names, make_client
+from .chroma import chroma_errors, collection_names, make_client
 from .classifier import Classifiers
 from .embeddings import Centroids, Embeddings
-from .erasure import VACUUM_TIMEOUT_S, Erasure, scrub_hnsw
-from .facefiles import THUMB_SIZE, FaceFiles
-from .layout import (
-    FACES,
-    NAMESPACE,
-    PEOPLE,
-    PERSONS,
-    REBUILD,
-    REGISTRY,
-    SCHEMA,
-    Collections,
-    check_model_name,
-    collection_name,
-)
+from .erasure import Erasure
+from .facefiles import FaceFiles
+from .layout import FACES, NAMESPACE, PEOPLE, REBUILD, SCHEMA, Collections, check_model_name
 from .legacy import Legacy
 from .records import FaceRecord, Hit, ModelRecord, PersonRecord, Region, face_id, record_id
 from .recovery import Recovery, Repair, WriteMarker
 from .registry import Registry
-from .visitors import OPEN_VISITORS, VISITORS, VisitorClients, release_memory
+from .visitors import VISITORS, VisitorClients, release_memory
 
+# What the gallery's callers import from here, wherever it lives now.
 __all__ = [
-    "CHANGED_ELSEWHERE",
     "FACES",
-    "OPEN_VISITORS",
     "PEOPLE",
-    "PERSONS",
     "REBUILD",
-    "REGISTRY",
     "SCHEMA",
-    "THUMB_SIZE",
-    "VACUUM_TIMEOUT_S",
-    "VISITORS",
     "ChromaStore",
     "FaceRecord",
     "FaceStore",
@@ -78,14 +61,11 @@ __all__ = [
     "Repair",
     "VisitorClients",
     "check_model_name",
-    "chroma_accepts",
-    "collection_name",
     "face_id",
     "make_client",
     "open_store",
     "record_id",
     "release_memory",
-    "scrub_hnsw",
 ]
 
 
