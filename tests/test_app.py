@@ -241,7 +241,7 @@ def test_explorer_of_an_empty_gallery_says_what_to_do(settings, tmp_path):
     public mode, once the shared demo gallery holds people, a visitor with an empty gallery explores that."""
     demo, services, url = launch(settings, tmp_path / "public", public=True)
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         client = Client(url, verbose=False)
         note, map_a, *_, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
         assert "Nobody is enrolled yet" in note and "Gallery" in note and map_a is None and summary == {}

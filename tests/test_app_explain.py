@@ -161,7 +161,7 @@ def test_public_disagreements_are_each_visitors_own(settings, tmp_path, shared_f
     visitor, who enrolled nobody, is told what to enroll."""
     demo, services, url = launch(settings, tmp_path / "public", public=True)
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         owner, other = Client(url, verbose=False), Client(url, verbose=False)
         for person in ("leonard", "raj"):
             photos = sorted((shared_faces / "bbt_faceapi" / person).glob("*.png"))[:2]

@@ -206,7 +206,7 @@ WRITES = {
     "clear",
     "backfill",
     "write_vectors",
-    "complete",
+    "fill_in",
     "person_for",
     "prepare",
 }

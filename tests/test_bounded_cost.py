@@ -19,7 +19,7 @@ import pytest
 
 from facedemo import params
 from facedemo.errors import DataUnavailableError, InvalidParameterError
-from facedemo.services import Services
+from facedemo.services import Services, lfw, usecases
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "facedemo" / "ui" / "examples"
@@ -105,30 +105,35 @@ def tiny_lfw(root: Path, shared: Path, pairs: int = 2) -> Path:
 def test_two_visitors_asking_for_lfw_disagreements_at_once_share_one_computation(settings, tmp_path, shared_faces):
     root = tiny_lfw(tmp_path / "lfw", shared_faces)
     services = Services(replace(settings, home=tmp_path / "home", gallery_dir=tmp_path / "gallery"))
-    photos, seconds = services.lfw_cost(root)
+    photos, seconds = lfw.lfw_cost(services.pipeline, root)
     from facedemo.evaluation import read_pairs
 
     unique = {p for pair in read_pairs(root / "pairsDevTest.txt", root) for p in (pair.a, pair.b)}
     assert photos == len(unique) * len(services.available_models(None)) and seconds > 0  # nothing cached yet
     answers = []
     askers = [
-        threading.Thread(target=lambda: answers.append(services.lfw_disagreements(root, hardest=3))) for _ in "ab"
+        threading.Thread(
+            target=lambda: answers.append(
+                lfw.lfw_disagreements(services.pipeline, services.flights, services.public, root, hardest=3)
+            )
+        )
+        for _ in "ab"
     ]
     for asker in askers:
         asker.start()
     for asker in askers:
         asker.join()
     assert len(answers) == 2 and answers[0] is answers[1]  # one computation, the same answer for both
-    assert services.lfw_cost(root) == (0, 0.0)  # kept: the next asker costs nothing
+    assert lfw.lfw_cost(services.pipeline, root) == (0, 0.0)  # kept: the next asker costs nothing
 
 
 def test_public_mode_refuses_an_lfw_computation_over_the_bound_before_it_starts(settings, tmp_path, shared_faces):
     services = Services(replace(settings, home=tmp_path / "home", gallery_dir=tmp_path / "gallery", public=True))
-    photos, seconds = services.lfw_cost(shared_faces / "lfw")
+    photos, seconds = lfw.lfw_cost(services.pipeline, shared_faces / "lfw")
     assert seconds > params.MAX_REQUEST_CPU_S  # 1,000 pairs, nothing cached in this home
     before = cpu_s()
     with pytest.raises(DataUnavailableError, match="not embedded on this server yet"):
-        services.lfw_disagreements(shared_faces / "lfw")
+        lfw.lfw_disagreements(services.pipeline, services.flights, services.public, shared_faces / "lfw")
     assert cpu_s() - before < 5  # refused before embedding anything
 
 
@@ -160,7 +165,7 @@ def test_public_mode_refuses_more_photos_in_one_request_than_it_may_embed(settin
                 client.predict(*args, api_name=api)
             assert f"{too_many} photos at once are more than this public demo takes in one request" in str(caught.value)
         with pytest.raises(InvalidParameterError, match="Send them in parts"):
-            services.album([archive], "a-visitor")
+            usecases.album(services.request("a-visitor"), [archive])
         assert services.gallery(client.session_hash).people() == []
     finally:
         demo.close()
@@ -177,9 +182,9 @@ def cast_visitor(settings, tmp_path_factory, shared_faces):
     session = uuid.uuid4().hex
     for person in ("amy", "howard", "leonard", "penny", "raj", "sheldon"):
         photos = sorted((shared_faces / "bbt_faceapi" / person).glob("*.png"))[:5]
-        services.enroll(session, person, photos, confirm=True, odd_photos="keep")
+        usecases.enroll(services.request(session), person, photos, confirm=True, odd_photos="keep")
     yield services, session
-    services.forget(session)
+    services.visitors.forget(session)
 
 
 @pytest.mark.slow
@@ -188,9 +193,16 @@ def test_a_public_fine_tune_for_a_condition_stays_within_a_requests_cpu_bound(ca
     and 1,000 epochs asked on top: the request still spends less than MAX_REQUEST_CPU_S, and says what it
     left out."""
     services, session = cast_visitor
-    assert services.lfw_test_pairs() is not None  # LFW is here: outside public mode it would be measured
+    assert lfw.lfw_test_pairs(services.lfw_root) is not None  # LFW is here: outside public mode it would be measured
     before = cpu_s()
-    answer = services.finetune(session, "facenet-casia-webface", "tuned-dark", 1000, augment="dark:3")
+    answer = usecases.finetune(
+        services.request(session),
+        "facenet-casia-webface",
+        "tuned-dark",
+        1000,
+        augment="dark:3",
+        lfw_root=services.lfw_root,
+    )
     spent = cpu_s() - before
     print(f"public fine-tune for dark:3 on 30 faces: {spent:.1f} CPU s, {answer.result.epochs_run} epochs")
     assert spent < params.MAX_REQUEST_CPU_S
@@ -202,7 +214,9 @@ def test_a_public_fine_tune_for_a_condition_stays_within_a_requests_cpu_bound(ca
 def test_a_public_fine_tune_stops_training_when_its_bound_is_spent(cast_visitor, monkeypatch):
     services, session = cast_visitor
     monkeypatch.setattr(params, "MAX_REQUEST_CPU_S", 0.001)  # spent by the first epoch
-    answer = services.finetune(session, "dlib-resnet", "tuned-short", 1000)
+    answer = usecases.finetune(
+        services.request(session), "dlib-resnet", "tuned-short", 1000, lfw_root=services.lfw_root
+    )
     assert answer.result.epochs_run == 1 and answer.result.stopped_by_budget()
     assert "Training stopped after 1 of 1000 epochs" in " ".join(answer.notes)
     assert "tuned-short" in {s.name for s in services.pipeline_for(session).models()}  # saved, best epoch kept
@@ -214,7 +228,9 @@ def test_a_public_fine_tune_for_a_condition_too_costly_is_refused_before_it_embe
     faces = services.gallery(session).store.count("dlib-resnet")
     before = cpu_s()
     with pytest.raises(InvalidParameterError) as caught:
-        services.finetune(session, "dlib-resnet", "tuned-blur", 30, augment="blur:3")
+        usecases.finetune(
+            services.request(session), "dlib-resnet", "tuned-blur", 30, augment="blur:3", lfw_root=services.lfw_root
+        )
     assert cpu_s() - before < 2
     assert str(caught.value).startswith(
         f"Training for 'blur' looks again at the gallery's {faces} faces, 3 degraded copies of each: about {faces * 3} s"

@@ -120,7 +120,7 @@ def test_public_gallery_shows_inline_thumbnails_in_a_real_browser(browser, setti
     demo, services, url = launch(settings, tmp_path / "public-gallery", public=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_role("tab", name="Gallery").wait_for(timeout=60_000)
         page.get_by_role("tab", name="Gallery").click()

@@ -153,16 +153,18 @@ def test_the_gallerys_own_pairs(shared_faces, both, tmp_path):
 def test_the_services_front_door(shared_faces, both, tmp_path):
     """What the dashboard calls: a pair explained, the gallery's own pairs judged, and LFW's missing pairs said in words."""
     from facedemo.errors import DataUnavailableError
-    from facedemo.services import Services
+    from facedemo.services import Services, lfw, usecases
 
     services = Services(replace(both.settings, gallery_dir=tmp_path / "gallery"))
     examples = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
-    explanation = services.explain(examples / "astronaut.jpg", examples / "astronaut_2.jpg", None, grid=3)
+    explanation = usecases.explain(
+        services.request(None), examples / "astronaut.jpg", examples / "astronaut_2.jpg", grid=3
+    )
     assert {m.model for m in explanation.maps} == set(MODELS) and all(m.same_person for m in explanation.maps)
     cast = shared_faces / "bbt_faceapi"
     for person in ("amy", "raj"):
         services.owned().enroll(person, sorted((cast / person).iterdir())[:2])
-    result = services.gallery_disagreements(None)
+    result = usecases.gallery_disagreements(services.request(None))
     assert set(result.models) == set(MODELS) and result.pairs == 2 + 4  # 2 same-person pairs, all 4 others
     with pytest.raises(DataUnavailableError, match="pairsDevTest.txt"):
-        services.lfw_disagreements(tmp_path / "no-lfw")
+        lfw.lfw_disagreements(services.pipeline, services.flights, services.public, tmp_path / "no-lfw")

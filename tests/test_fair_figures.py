@@ -166,11 +166,11 @@ def test_every_model_in_one_det_figure(settings, tmp_path):
     model, a dash per decision method."""
     from dataclasses import replace
 
-    from facedemo.services import Services
+    from facedemo.services import Services, lfw
 
     services = Services(replace(settings, gallery_dir=tmp_path / "gallery", public=False))
     for size in (10, 100, 1000):
-        curves, note = services.open_set_comparison(size)
+        curves, note = lfw.open_set_comparison(services.pipeline, size)
         fig = det_figure(curves)
         drawn = {t.meta["model"] for t in fig.data}
         assert drawn == set(MODELS), note
@@ -179,7 +179,7 @@ def test_every_model_in_one_det_figure(settings, tmp_path):
             assert {t.line.color for t in traces} == {model_colour(model)}
             assert len({t.line.dash for t in traces}) == len(traces) == 4  # centroid, nearest, knn, classifier
             assert f"with {size:,} people enrolled" in note
-    one, _ = services.open_set_comparison(100, ["dlib-resnet"])
+    one, _ = lfw.open_set_comparison(services.pipeline, 100, ["dlib-resnet"])
     assert {c["model"] for c in one} == {"dlib-resnet"}
 
 

@@ -135,12 +135,12 @@ def test_one_identify_makes_at_most_three_chroma_calls_and_reads_no_data_file(bo
     assert parsed == []  # thresholds and open-set tails were parsed once, on the first request
 
     # The dashboard's path: the same, once its first request has checked that every model is complete.
-    from facedemo.services import Services
+    from facedemo.services import Services, usecases
 
     services = Services(replace(both.settings, gallery_dir=tmp_path / "unused"), store=store)
-    services.identify(photo, None)
+    usecases.identify(services.request(None), photo)
     calls.clear()
-    _, again = services.identify(photo, None)
+    _, again = usecases.identify(services.request(None), photo)
     assert [m.name for m in again.faces] == ["Eileen Collins", "Grace Hopper"]
     assert len(calls) <= 3, calls
 

@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from test_app import EXAMPLES, free_port  # noqa: E402
 
 from facedemo.gallery import open_store  # noqa: E402
-from facedemo.services import Services  # noqa: E402
+from facedemo.services import Services, Visitors  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def call(url: str, api: str, data: list, session: str | None = None) -> list:
 def test_http_only_visitors_expire_by_age_without_a_goodbye(settings, tmp_path):
     demo, services, url = launch_public(settings, tmp_path / "gallery", ttl_s=3)
     try:
-        services.stop_expiry()  # this test drives the clock itself; the sweeper is tested below
+        services.visitors.stop_expiry()  # this test drives the clock itself; the sweeper is tested below
         client = Client(url, verbose=False)  # a gradio_client session: never opens the heartbeat stream
         client.predict("Visitor One", [photo("hopper.jpg")], api_name="/enroll")
         assert len(visitor_namespaces(services)) == 1
@@ -76,10 +76,10 @@ def test_http_only_visitors_expire_by_age_without_a_goodbye(settings, tmp_path):
         thumbs = services.store.thumbs_dir.parent
         assert any(p.name.startswith("v") for p in thumbs.iterdir())
 
-        assert services.expire() == []  # young enough: kept
+        assert services.visitors.expire() == []  # young enough: kept
         time.sleep(3.5)
-        gone = services.expire()
-        assert gone == [Services.namespace(client.session_hash)]  # listing opened nothing for the others
+        gone = services.visitors.expire()
+        assert gone == [Visitors.namespace(client.session_hash)]  # listing opened nothing for the others
         assert visitor_namespaces(services) == set() and not any(p.name.startswith("v") for p in thumbs.iterdir())
         assert call(url, "people", [], session=client.session_hash)[-1] == []
     finally:
@@ -89,18 +89,16 @@ def test_http_only_visitors_expire_by_age_without_a_goodbye(settings, tmp_path):
 def test_the_sweeper_expires_idle_visitors_on_its_own(settings, tmp_path):
     demo, services, url = launch_public(settings, tmp_path / "gallery", ttl_s=2)
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         Client(url, verbose=False).predict("Visitor Two", [photo("astronaut.jpg")], api_name="/enroll")
         assert len(visitor_namespaces(services)) == 1
-        services._sweeper = None  # a fresh sweeper on a short period (the default is ttl/4, at most 5 min)
-        services._stop.clear()
-        services.start_expiry(every_s=0.5)
+        services.visitors.start_expiry(every_s=0.5)  # a fresh sweeper on a short period (the default is ttl/4)
         deadline = time.monotonic() + 30
         while visitor_namespaces(services) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert visitor_namespaces(services) == set()
     finally:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         demo.close()
 
 
@@ -113,7 +111,7 @@ def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings,
     home = tmp_path / "home"
     demo, services, url = launch_public(replace(settings, home=home), tmp_path / "gallery")
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         archive = tmp_path / "cast.zip"
         with zipfile.ZipFile(archive, "w") as zf:
             for person in ("amy", "howard", "leonard", "penny", "raj", "sheldon"):
@@ -123,7 +121,7 @@ def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings,
         assert "of **6** people" in alice.predict(handle_file(str(archive)), api_name="/import")
         note, _, *_figures, report = alice.predict("dlib-resnet", "alice-tuned", 3, api_name="/finetune")
         assert report["name"] == "alice-tuned" and "nobody else's" in note
-        mine = services.visitor_home(Services.namespace(alice.session_hash)) / "models" / "alice-tuned"
+        mine = services.visitors.home(Visitors.namespace(alice.session_hash)) / "models" / "alice-tuned"
         assert (mine / "model.json").is_file() and not (home / "models").exists()
         # Alice identifies with it; it is in her model list and in nobody else's.
         *_, result = alice.predict(
@@ -142,11 +140,11 @@ def test_a_visitors_finetuned_model_is_theirs_alone_and_goes_with_them(settings,
         # Bob may use the same name for his own model: names are per visitor.
         assert services.pipeline_for(bob.session_hash).user_models() == {}
         # Her model goes with her gallery, by expiry as by goodbye.
-        assert services.expire(max_age_s=3600) == []
+        assert services.visitors.expire(max_age_s=3600) == []
         assert ("alice-tuned", mine) in services.pipeline.loaded()  # identify loaded it
-        assert services.expire(max_age_s=0) == [Services.namespace(alice.session_hash)]  # Bob stored nothing
+        assert services.visitors.expire(max_age_s=0) == [Visitors.namespace(alice.session_hash)]  # Bob stored nothing
         assert all(name != "alice-tuned" for name, _ in services.pipeline.loaded())  # nor does it stay in memory
-        assert not mine.exists() and not (home / "visitors" / Services.namespace(alice.session_hash)).exists()
+        assert not mine.exists() and not (home / "visitors" / Visitors.namespace(alice.session_hash)).exists()
     finally:
         demo.close()
 
@@ -166,7 +164,7 @@ def test_a_visitor_folder_left_by_an_earlier_run_is_purged(settings, tmp_path):
             time.sleep(0.2)
         assert not left.exists() and not left.parent.parent.exists()
     finally:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         demo.close()
 
 
@@ -221,7 +219,7 @@ def test_a_killed_server_leaves_nothing_for_the_old_session_hash(tmp_path):
         url = f"http://127.0.0.1:{port}/"
         assert call(url, "people", [], session=session)[-1] == []
         assert not any(
-            ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Services.namespace(session)
+            ns.startswith("v") for ns in open_store(gallery).namespaces() if ns != Visitors.namespace(session)
         )
     finally:
         second.send_signal(signal.SIGTERM)
@@ -233,14 +231,14 @@ def test_visitor_thumbnails_travel_inline_only_to_their_visitor(settings, tmp_pa
     carries each thumbnail inline, so there is no URL to hold, and no copy lands in gradio's cache."""
     demo, services, url = launch_public(settings, tmp_path / "gallery")
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         cache = Path(demo.GRADIO_CACHE)
         before = {p for p in cache.rglob("*") if p.is_file()}  # the cache is shared with earlier apps of this run
         alice, bob = Client(url, verbose=False), Client(url, verbose=False)
         alice.predict("Grace Hopper", [photo("hopper.jpg")], api_name="/enroll")
         tiles, _, _, people = alice.predict(api_name="/people")
         assert [p["name"] for p in people] == ["Grace Hopper"]
-        (thumb,) = (services.store.thumbs_dir.parent / Services.namespace(alice.session_hash)).glob("*.jpg")
+        (thumb,) = (services.store.thumbs_dir.parent / Visitors.namespace(alice.session_hash)).glob("*.jpg")
         data = base64.b64encode(thumb.read_bytes()).decode()
         assert f"data:image/jpeg;base64,{data}" in tiles and "Grace Hopper (1)" in tiles
         assert "gradio_api" not in tiles and "file=" not in tiles
@@ -275,14 +273,14 @@ def test_a_visitors_explorations_leave_memory_with_them(settings, tmp_path):
     explorer = ExplorerState()
     demo, services, url = launch_public(settings, tmp_path / "gallery", explorer=explorer)
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         client = Client(url, verbose=False)
         client.predict("Eileen Collins", [photo("astronaut.jpg"), photo("astronaut_2.jpg")], api_name="/enroll")
         *_, summary = client.predict(["dlib-resnet"], "pca", api_name="/explore")
         assert summary["dlib-resnet"]["faces"] == 2
-        namespace = Services.namespace(client.session_hash)
+        namespace = Visitors.namespace(client.session_hash)
         assert namespace in explorer.namespaces()
-        assert services.expire(max_age_s=0) == [namespace]
+        assert services.visitors.expire(max_age_s=0) == [namespace]
         assert namespace not in explorer.namespaces()
     finally:
         demo.close()
@@ -294,6 +292,6 @@ def test_visitors_who_stored_nothing_are_forgotten_on_the_same_clock(settings, t
     services = Services(replace(settings, gallery_dir=tmp_path / "gallery", public=True, visitor_ttl_s=60))
     for i in range(500):
         services.pipeline_for(f"session-{i}")  # what each request does first
-    assert services.visitors() == 500
-    assert services.expire() == [] and services.visitors() == 500  # within their time: kept
-    assert services.expire(max_age_s=0) == [] and services.visitors() == 0
+    assert services.visitors.count() == 500
+    assert services.visitors.expire() == [] and services.visitors.count() == 500  # within their time: kept
+    assert services.visitors.expire(max_age_s=0) == [] and services.visitors.count() == 0

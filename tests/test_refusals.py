@@ -15,7 +15,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from test_app import EXAMPLES, launch  # noqa: E402
 
-from facedemo.services import Services  # noqa: E402
+from facedemo.services import Visitors  # noqa: E402
 
 URL = "a web address cannot be used here"
 PATH = "only a file uploaded to this page can be used, not a path on the server"
@@ -93,7 +93,7 @@ def test_another_visitors_thumbnail_and_a_file_outside_the_cache_are_refused(app
     services, url = app
     visitor = Client(url, verbose=False)
     visitor.predict("Grace", [handle_file(str(EXAMPLES / "hopper.jpg"))], api_name="/enroll")
-    store = services.store.with_namespace(Services.namespace(visitor.session_hash))
+    store = services.store.with_namespace(Visitors.namespace(visitor.session_hash))
     thumb = store.thumb_path(store.faces()[0].id)
     assert thumb is not None and thumb.is_file()
     refused(call(url, "identify", [file_data(str(thumb)), None, 3, None]), "Photo (one face or a group)", PATH)

@@ -196,11 +196,11 @@ def test_figure_has_one_line_per_model_in_each_condition_panel():
 
 @pytest.mark.slow
 def test_services_read_the_saved_figures_for_the_explorer(measured):
-    from facedemo.services import Services
+    from facedemo.services import Services, lfw
 
     home, root, pipeline, result = measured
     services = Services(replace(pipeline.settings, gallery_dir=home / "gallery", public=False))
-    assert services.robustness(root).to_json()["models"] == result.to_json()["models"]
+    assert lfw.robustness(services.pipeline, root).to_json()["models"] == result.to_json()["models"]
     with pytest.raises(Exception, match="No model here has robustness figures yet"):
         Services(
             replace(Settings.from_env(home=home / "empty", device="cpu"), gallery_dir=home / "g2", public=False)

@@ -23,7 +23,7 @@ from facedemo.explorer.scoreboard import MIN_DIFFERENT, scoreboard
 from facedemo.gallery import ChromaStore, Gallery
 from facedemo.gallery.store import make_client
 from facedemo.pipeline import EmbeddedFace
-from facedemo.services import Services
+from facedemo.services import Services, Visitors, usecases
 from facedemo.vision.detect import Face
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -90,7 +90,7 @@ def without(gallery, face_id: str) -> Gallery:
 
 def test_leave_one_out_is_identify_without_the_face(services):
     gallery = services.owned()
-    boards = {m: services.scoreboard(None, method=m) for m in ("centroid", "nearest", "knn")}
+    boards = {m: usecases.scoreboard(services.request(None), method=m) for m in ("centroid", "nearest", "knn")}
     for board in boards.values():
         assert {s.model for s in board.models} == MODELS and board.faces == 25 and board.people == 9
         for s in board.models:
@@ -115,7 +115,7 @@ def test_leave_one_out_is_identify_without_the_face(services):
 
 def test_pair_metrics_equal_scikit_learn_on_the_same_distances(services):
     gallery = services.owned()
-    board = services.scoreboard(None)
+    board = usecases.scoreboard(services.request(None))
     owner = {f.id: f.person_id for f in gallery.store.faces()}
     for s in board.models:
         vectors, _, ids, _ = gallery.embeddings(s.model)
@@ -256,7 +256,7 @@ def test_public_mode_scores_only_the_visitors_own_gallery(settings, gallery_dir,
     explorer = ExplorerState()
     demo, services, url = launch_public(replace(settings, model=None), gallery_dir, explorer=explorer)
     try:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         client = Client(url, verbose=False)
         note, table, tiles, record = client.predict("centroid", api_name="/scoreboard")
         assert "Nobody is enrolled in your private gallery" in note and table == "" and record is None
@@ -265,9 +265,9 @@ def test_public_mode_scores_only_the_visitors_own_gallery(settings, gallery_dir,
             client.predict(person, [handle_file(str(p)) for p in photos], api_name="/enroll")
         record = client.predict("centroid", api_name="/scoreboard")[3]
         assert record["faces"] == 4 and record["people"] == 2  # theirs alone
-        namespace = Services.namespace(client.session_hash)
+        namespace = Visitors.namespace(client.session_hash)
         assert namespace in explorer.namespaces()
-        assert services.expire(max_age_s=0) == [namespace]
+        assert services.visitors.expire(max_age_s=0) == [namespace]
         assert namespace not in explorer.namespaces()  # the board went with their faces
     finally:
         demo.close()

@@ -18,7 +18,7 @@ from PIL import Image
 
 from facedemo.bench.visitors import _visit, open_files, threads
 from facedemo.files import scratch_root
-from facedemo.services import Services
+from facedemo.services import Services, Visitors
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "facedemo" / "ui" / "examples"
@@ -31,7 +31,7 @@ def test_visitors_clients_stay_in_their_pool_and_lose_nothing(settings, tmp_path
     pool.capacity = 2  # small, so that four visitors are evicted and reopened
     rng, thumb = np.random.default_rng(0), Image.new("RGB", (112, 112), (128, 96, 80))
     _visit(services, "warm-up", 1, 1, rng, thumb)
-    services.expire(0.0)
+    services.visitors.expire(0.0)
     files, running = open_files(), threads()
     sessions = [uuid.uuid4().hex for _ in range(4)]
     for session in sessions:
@@ -67,7 +67,7 @@ def test_visitors_clients_stay_in_their_pool_and_lose_nothing(settings, tmp_path
         w.join()
     assert errors == []
     assert pool.open_count() <= 1
-    assert sorted(services.expire(0.0)) == sorted(Services.namespace(s) for s in sessions)
+    assert sorted(services.visitors.expire(0.0)) == sorted(Visitors.namespace(s) for s in sessions)
     assert pool.open_count() == 0 and not any((tmp_path / "gallery" / "visitors").iterdir())
 
 
@@ -89,7 +89,7 @@ def test_a_visitors_files_and_uploads_go_within_a_minute_of_their_ttl(settings, 
         client = Client(url, verbose=False)
         client.predict("Visitor Upload", [handle_file(str(unique))], api_name="/enroll")
         last_request = time.monotonic()
-        namespace = Services.namespace(client.session_hash)
+        namespace = Visitors.namespace(client.session_hash)
         thumbs = services.store.thumbs_dir.parent / namespace
         cache, sha = Path(get_upload_folder()), image_sha(unique)
         (scratch_root() / namespace).mkdir(parents=True, exist_ok=True)  # what an album or an import unpacks
@@ -115,7 +115,7 @@ def test_a_visitors_files_and_uploads_go_within_a_minute_of_their_ttl(settings, 
         print(f"gone {took:.1f} s after the last request (time to live 3 s)")
         assert took < 3 + 60
     finally:
-        services.stop_expiry()
+        services.visitors.stop_expiry()
         demo.close()
 
 

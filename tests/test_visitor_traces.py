@@ -20,7 +20,7 @@ from facedemo.files import make_scratch, scratch_root
 from facedemo.gallery import Gallery, open_store
 from facedemo.gallery.store import FACES, PEOPLE
 from facedemo.pipeline import Pipeline
-from facedemo.services import Services
+from facedemo.services import Services, Visitors, usecases
 from facedemo.training.finetune import finetune_gallery
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,8 +31,10 @@ CAST = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "st
 def test_a_visitors_album_and_import_folders_are_theirs_and_go_when_they_expire(settings, tmp_path):
     services = Services(replace(settings, public=True, gallery_dir=tmp_path / "gallery"))
     session = "visitor-with-an-album"
-    namespace = Services.namespace(session)
-    album = services.album([EXAMPLES / "astronaut.jpg", EXAMPLES / "hopper.jpg"], session, "dlib-resnet")
+    namespace = Visitors.namespace(session)
+    album = usecases.album(
+        services.request(session), [EXAMPLES / "astronaut.jpg", EXAMPLES / "hopper.jpg"], "dlib-resnet"
+    )
     assert album.workdir.parent == scratch_root() / namespace  # the visitor's own root, not a bare TMPDIR folder
     assert any(album.workdir.rglob("*.jpg"))  # the crops the page shows
     archive = tmp_path / "people.zip"
@@ -40,7 +42,7 @@ def test_a_visitors_album_and_import_folders_are_theirs_and_go_when_they_expire(
         zf.write(EXAMPLES / "hopper.jpg", "people/Grace Hopper/hopper.jpg")
     report = services.gallery(session).import_archive(archive, "dlib-resnet")
     assert report.total == 1 and not list((scratch_root() / namespace).glob("import-*"))  # gone after the import
-    assert services.expire(0.0) == [namespace]
+    assert services.visitors.expire(0.0) == [namespace]
     assert not (scratch_root() / namespace).exists() and not album.workdir.exists()
 
 

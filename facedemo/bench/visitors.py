@@ -144,14 +144,14 @@ def bench_visitors(
             sessions = [uuid.uuid4().hex for _ in range(per_wave)]
             for session in sessions:
                 _visit(services, session, people, faces, rng, thumb)
-            services.expire(0.0)
+            services.visitors.expire(0.0)
             gc.collect()
             row = Wave(
                 per_wave,
                 time.perf_counter() - start,
                 resident_mb(),
                 len(services.store.namespaces()),
-                services.visitors(),
+                services.visitors.count(),
             )
             report.waves.append(row)
             if log:
@@ -250,7 +250,7 @@ def bench_live(
         thumb = Image.new("RGB", (112, 112), (128, 96, 80))
         for _ in range(10):  # Chroma's libraries and the first caches are loaded before "before"
             _visit(services, uuid.uuid4().hex, people, faces, rng, thumb)
-        services.expire(0.0)
+        services.visitors.expire(0.0)
         gc.collect()
         report = LiveReport(live, people, faces, 0.0, _sample(services, 0))
         start = time.perf_counter()
@@ -262,7 +262,7 @@ def bench_live(
                     s = report.samples[-1]
                     log(f"{n} live: {s.open_files} open files, {s.threads} threads, {s.resident_mb or 0:.0f} MB")
         report.seconds = time.perf_counter() - start
-        services.expire(0.0)
+        services.visitors.expire(0.0)
         gc.collect()
         report.after = _sample(services, 0)
         report.stored_namespaces = len(services.store.namespaces())

@@ -81,6 +81,7 @@ def _bar(unit: str, desc: str):
 
 def cmd_cluster(args) -> int:
     from ..gallery.album import cluster_album
+    from ..services.usecases import fill_in
     from .common import emit, services_from
 
     source = Path(args.album)
@@ -93,7 +94,7 @@ def cmd_cluster(args) -> int:
         if not Path(args.gallery).is_dir():
             raise GalleryError(f"The gallery folder {args.gallery} does not exist.")
         galleries.append(services.gallery(None))
-        services.ready(galleries, [pipeline.spec(args.model).name])
+        fill_in(galleries, [pipeline.spec(args.model).name])
     with _bar("photo", "cluster") as progress:
         album = cluster_album(pipeline, source, args.model, args.method, args.threshold, galleries, progress=progress)
     with album:

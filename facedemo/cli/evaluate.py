@@ -173,11 +173,13 @@ def _services(args):
 
 
 def _gallery(args):
+    from ..services.usecases import fill_in
+
     services = _services(args)
     gallery = services.gallery(None)
     wanted = getattr(args, "model", None)
     wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
-    services.ready([gallery], [gallery.model_name(m) for m in wanted] or services.available_models())
+    fill_in([gallery], [gallery.model_name(m) for m in wanted] or services.available_models())
     return gallery
 
 

@@ -287,6 +287,7 @@ def cmd_import(args) -> int:
 def cmd_identify(args) -> int:
     from ..gallery import annotate
     from ..gallery.identify import size_note
+    from ..services.usecases import fill_in
     from ..vision.images import refuse_special
     from .common import emit, services_from
 
@@ -294,7 +295,7 @@ def cmd_identify(args) -> int:
     gallery = services.gallery(None)
     if args.compare:
         return _compare_identify(args, services)
-    services.ready([gallery], [gallery.model_name(args.model)])
+    fill_in([gallery], [gallery.model_name(args.model)])
     image = gallery.pipeline.load(args.image)
     result = gallery.identify(image, args.model, args.top_k, args.method, args.threshold)
     lines = [
@@ -322,6 +323,7 @@ def cmd_identify(args) -> int:
 
 
 def _compare_identify(args, services) -> int:
+    from ..services.usecases import fill_in
     from .common import emit
 
     if args.out or args.threshold is not None:
@@ -330,7 +332,7 @@ def _compare_identify(args, services) -> int:
         )
     gallery = services.gallery(None)
     models = [gallery.model_name(args.model)] if args.model else services.available_models()
-    services.ready([gallery], models)
+    fill_in([gallery], models)
     comparison = gallery.compare_models(args.image, args.top_k, args.method, [args.model] if args.model else None)
     split = comparison.disagreements
     lines = [f"The models disagree on faces {', '.join(map(str, split))}." if split else "The models agree."]

@@ -651,7 +651,7 @@ class Gallery(GalleryView):
             if centroids:
                 self.refresh_centroids(model, sorted({f.person_id for f in faces}))
 
-    def complete(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
+    def fill_in(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
         """Fill in every model of ``models`` that lacks faces (``backfill``); unavailable ones are left out."""
         done = {}
         for model in models:

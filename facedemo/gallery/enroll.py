@@ -469,7 +469,7 @@ def import_folder(
         done += len(part)
         report_progress(progress, done, len(work), part[-1][0])
     with gallery.store.lock:  # a run killed between storing faces and their vectors is healed here
-        gallery.complete(gallery.enroll_models())
+        gallery.fill_in(gallery.enroll_models())
     return report
 
 
