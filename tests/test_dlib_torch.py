@@ -79,7 +79,7 @@ def test_the_engine_does_not_change_the_keys(settings):
     torch_pipeline, dlib_pipeline = Pipeline(settings), Pipeline(replace(settings, dlib_engine="dlib"))
     assert isinstance(dlib_pipeline.embedder(SPEC.name), DlibEmbedder)
     assert torch_pipeline.embedder(SPEC.name).weights_file == dlib_model_files()["descriptor"]
-    assert torch_pipeline.weights_id(SPEC.name) == dlib_pipeline.weights_id(SPEC.name)
+    assert torch_pipeline.fetch_weights_id(SPEC.name) == dlib_pipeline.fetch_weights_id(SPEC.name)
     assert weights_digest(SPEC, settings) == weights_digest(SPEC, dlib_pipeline.settings)
     assert weights_fingerprint(SPEC, settings) is not None
 

@@ -186,7 +186,7 @@ class FakePipeline:
     def flip(self, model=None):
         return False
 
-    def weights_id(self, model=None):
+    def fetch_weights_id(self, model=None):
         return "fake-weights"
 
     def alignment(self, model=None):

@@ -60,7 +60,7 @@ def embedding_key(pipeline, spec, alignment: str, flip: bool | None = None) -> s
     """What a cached embedding depends on: the model, its exact weights, the alignment, the model's input
     layout (a new alignment template must never reuse old embeddings), the detector's settings and
     test-time flip (default: the pipeline's for the model)."""
-    return _key(pipeline, spec, pipeline.weights_id(spec), alignment, flip)
+    return _key(pipeline, spec, pipeline.fetch_weights_id(spec), alignment, flip)
 
 
 def portable_key(pipeline, spec, alignment: str, flip: bool | None = None) -> str:
@@ -69,7 +69,7 @@ def portable_key(pipeline, spec, alignment: str, flip: bool | None = None) -> st
     is recognised where it applies."""
     from ..models.registry import weights_digest
 
-    pipeline.weights_id(spec)  # the weights are fetched (or the reason raised) first
+    pipeline.fetch_weights_id(spec)  # the weights are fetched (or the reason raised) first
     return _key(pipeline, spec, weights_digest(spec, pipeline.settings) or "weights-unknown", alignment, flip)
 
 

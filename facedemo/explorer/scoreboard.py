@@ -32,6 +32,7 @@ from .. import params
 from ..errors import GalleryError, InvalidParameterError, ModelUnavailableError
 from ..evaluation.metrics import accuracy_at, all_pairs, roc, val_at_far
 from ..gallery.regions import region_face
+from ..models.base import ModelSpec
 from ..models.thresholds import calibration
 from ..progress import Progress
 from ..progress import report as report_progress
@@ -284,12 +285,15 @@ def verification(vectors: np.ndarray, owners: Sequence[str], threshold: float) -
     )
 
 
-def ms_per_face(gallery, model: str, face_ids: Sequence[str], count: int = TIMED_FACES) -> tuple[float | None, int]:
+def ms_per_face(
+    gallery, model: str | ModelSpec, face_ids: Sequence[str], count: int = TIMED_FACES
+) -> tuple[float | None, int]:
     """The median time to align and embed one face (with the gallery's flip for the model), over up to
     ``count`` stored face regions, one at a time, after one untimed face (the model's first call loads it)."""
     pipeline = gallery.pipeline
+    spec = pipeline.spec(model)  # resolved once for every face timed
     records = {f.id: f for f in gallery.store.faces(ids=list(face_ids[: 4 * (count + 1)]))}  # a few are enough
-    flip = gallery.flip(model)
+    flip = gallery.flip(spec)
     regions = []
     for fid in face_ids:
         record = records.get(fid)
@@ -302,16 +306,16 @@ def ms_per_face(gallery, model: str, face_ids: Sequence[str], count: int = TIMED
             break
     if len(regions) < 2:
         return None, 0
-    pipeline.embed_crops(model, [pipeline.aligned(regions[0][0], regions[0][1], model)], flip)  # untimed
+    pipeline.embed_crops(spec, [pipeline.aligned(regions[0][0], regions[0][1], spec)], flip)  # untimed
     times = []
     for image, face in regions[1:]:
         started = time.perf_counter()
-        pipeline.embed_crops(model, [pipeline.aligned(image, face, model)], flip)
+        pipeline.embed_crops(spec, [pipeline.aligned(image, face, spec)], flip)
         times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times), len(times)
 
 
-def lfw_figures(pipeline, model: str) -> dict | None:
+def lfw_figures(pipeline, model: str | ModelSpec) -> dict | None:
     """The LFW figures of the model's calibration in force (shipped in ``facedemo/data``, or this machine's
     own ``calibrate`` run): accuracy at the best threshold and TAR at FAR 1e-3 on LFW View 1's pairs."""
     record = calibration(pipeline.spec(model), pipeline.settings.home)
@@ -356,7 +360,7 @@ def scoreboard(
     check_method(method)
     pipeline = gallery.pipeline
     specs, unavailable = pipeline.models_to_run(list(dict.fromkeys(models)) if models else None)
-    held = {}
+    held, spec_of = {}, {spec.name: spec for spec in specs}
     for spec in specs:
         vectors, _, ids, _ = gallery.embeddings(spec.name)
         if not ids:
@@ -387,17 +391,18 @@ def scoreboard(
     total = len(held)
     for step, (model, rows) in enumerate(held.items()):
         report_progress(progress, step, total, f"{model}: leave-one-out and every pair")
+        spec = spec_of[model]  # resolved once for the thresholds, the timing and the figures
         v = np.stack([rows[f] for f in faces]).astype(np.float32)
         ident = None
         if can_identify:
-            ident = leave_one_out(v, owners, names, method, lambda n, m=model: gallery.threshold(m, method, people=n))
-        ver = verification(v, owners, pipeline.threshold(model))
+            ident = leave_one_out(v, owners, names, method, lambda n, m=spec: gallery.threshold(m, method, people=n))
+        ver = verification(v, owners, pipeline.threshold(spec))
         report_progress(progress, step, total, f"{model}: timing {timed} faces")
         try:
-            ms, n = ms_per_face(gallery, model, faces, timed)
+            ms, n = ms_per_face(gallery, spec, faces, timed)
         except ModelUnavailableError:
             ms, n = None, 0
-        scores.append(ModelScore(model, ident, ver, ms, n, lfw_figures(pipeline, model), gallery.flip(model)))
+        scores.append(ModelScore(model, ident, ver, ms, n, lfw_figures(pipeline, spec), gallery.flip(spec)))
     report_progress(progress, total, total, "done")
     if not any(s.timed for s in scores):
         notes.append("No stored face region could be timed (faces enrolled before regions were kept).")

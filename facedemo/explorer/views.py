@@ -105,13 +105,13 @@ def gallery_views(gallery, models: Sequence[str] | None = None) -> list[ModelVie
         raise GalleryError("The gallery is empty; enroll or import some people first.")
     views = []
     for name in names:
-        vectors, people, ids, thumbs = gallery.embeddings(name)
+        spec = gallery.pipeline.spec(name)  # resolved once for the vectors and the threshold
+        vectors, people, ids, thumbs = gallery.embeddings(spec)
         if len(vectors) == 0:
             raise GalleryError(
                 f"Nobody in the gallery is embedded with {name} yet: enroll someone, and every available model embeds them."
             )
-        model = gallery.pipeline.spec(name).name
-        views.append(model_view(model, vectors, people, ids, thumbs, gallery.pipeline.threshold(model)))
+        views.append(model_view(spec.name, vectors, people, ids, thumbs, gallery.pipeline.threshold(spec)))
     return views
 
 

@@ -14,8 +14,6 @@ lock so that two people clicking at once cannot interleave a duplicate check wit
 from __future__ import annotations
 
 import re
-import shutil
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -25,16 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import params
-from ..errors import GalleryError, ModelUnavailableError, UnknownPersonError
-from ..models.adapter import trained_on
+from ..errors import GalleryError, UnknownPersonError
 from ..models.registry import MODELS
-from ..pipeline import Pipeline
+from ..pipeline import ModelRef, Pipeline
 from ..progress import Progress
-from ..progress import report as report_progress
 from ..rules import DEFAULT_METHOD
-from ..vectors import centroid
 from ..vision.images import ImageInput, image_sha
+from . import backfill
 from . import enroll as enrollment
+from .backfill import BackfillReport
+from .centroids import refresh_centroids
 from .identify import (
     IdentifyComparison,
     IdentifyResult,
@@ -44,8 +42,9 @@ from .identify import (
     search_context,
 )
 from .names import box_json, name_key, validate_name
-from .regions import now, region_face
+from .regions import now
 from .store import FaceRecord, FaceStore, ModelRecord, PersonRecord, record_id
+from .trained import drop_trained_on
 
 
 @dataclass(frozen=True)
@@ -140,38 +139,6 @@ class FaceRemoval:
         }
 
 
-@dataclass(frozen=True)
-class BackfillReport:
-    """A model filled in from the stored face regions."""
-
-    model: str
-    added: int = 0
-    without_region: int = 0  # faces enrolled before regions were kept: their photos must be imported again
-    seconds: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.added / self.seconds if self.seconds > 0 else 0.0
-
-    def note(self) -> str | None:
-        if not self.without_region:
-            return None
-        return (
-            f"{self.without_region} face(s) were enrolled before facedemo kept face regions, so {self.model} cannot embed them "
-            "without their photos: import those photos again to add them."
-        )
-
-    def to_json(self) -> dict:
-        return {
-            "model": self.model,
-            "added": self.added,
-            "without_region": self.without_region,
-            "seconds": round(self.seconds, 3),
-            "faces_per_s": round(self.rate, 2),
-            "note": self.note(),
-        }
-
-
 class GalleryView:
     """A gallery read, never written: its people, faces and embeddings, and identification against it.
 
@@ -189,16 +156,15 @@ class GalleryView:
         self.store = store
         self.fixed_threshold = params.threshold(threshold)
 
-    def model_name(self, model: str | None = None) -> str:
+    def model_name(self, model: ModelRef = None) -> str:
         return self.pipeline.spec(model).name
 
     # -- how this gallery embeds -------------------------------------------------------------------
-    def flip(self, model: str | None = None) -> bool:
+    def flip(self, model: ModelRef = None) -> bool:
         """Whether faces are embedded with test-time flip for ``model`` in this gallery: the way its stored
         vectors were (every vector compared with them must be made alike), else the pipeline's."""
-        spec = self.pipeline.spec(
-            model
-        )  # a spec stays a spec: the shared gallery's pipeline may not know a visitor's model
+        # a spec stays a spec: the shared gallery's pipeline may not know a visitor's model
+        spec = self.pipeline.spec(model)
         recorded = self.store.flip(spec.name)
         return self.pipeline.flip(spec) if recorded is None else recorded
 
@@ -236,10 +202,11 @@ class GalleryView:
         for m in models:
             for r in self.store.vectors(m)[0]:
                 counts[r.person_id][m] += 1
+        wanted = None if model is None else self.model_name(model)  # resolved once, not once per person
         people = []
         for pid, p in persons.items():
             per_model = {m: counts[pid][m] for m in models}
-            if model is not None and not per_model.get(self.model_name(model)):
+            if wanted is not None and not per_model.get(wanted):
                 continue
             thumb = self.store.thumb_path(first[pid].id) if pid in first else None
             people.append(Person(pid, p.name, len(photos[pid]), thumb, per_model))
@@ -274,10 +241,10 @@ class GalleryView:
 
     def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
         """Every stored vector of one model with its person's name, its face id and thumbnail (the explorer's)."""
-        model = self.model_name(model)
-        records, vectors = self.store.vectors(model, embeddings=True)
+        spec = self.pipeline.spec(model)
+        records, vectors = self.store.vectors(spec.name, embeddings=True)
         if not records:
-            return np.zeros((0, self.pipeline.spec(model).dim), np.float32), [], [], []
+            return np.zeros((0, spec.dim), np.float32), [], [], []
         names = self.persons()
         return (
             vectors,
@@ -291,9 +258,9 @@ class GalleryView:
         return vectors
 
     # -- identification (identify.py) ------------------------------------------------------------------
-    def threshold(self, model: str | None = None, method: str = DEFAULT_METHOD, people: int | None = None) -> float:
+    def threshold(self, model: ModelRef = None, method: str = DEFAULT_METHOD, people: int | None = None) -> float:
         """The threshold an identification with ``method`` uses here (see ``identify.search_context``)."""
-        return search_context(self.pipeline, [self], self.model_name(model), method, people=people).threshold
+        return search_context(self.pipeline, [self], model, method, people=people).threshold
 
     def identify(
         self,
@@ -462,7 +429,7 @@ class Gallery(GalleryView):
                 hashes = {f.image_sha for f in faces} | {
                     image_sha(p) for f in faces for p in self.store.face_files(f.id)
                 }
-                trained = self._drop_trained_on(person.id)
+                trained = drop_trained_on(self, person.id)
                 # The commit point: once the person's row is gone they are gone for every reader, and what
                 # follows (their faces, vectors, centroids, files) is what a repair on the next open removes too.
                 self.store.delete_persons([person.id])
@@ -495,7 +462,7 @@ class Gallery(GalleryView):
                 )
             with self.store.writing("remove a face", erase=True):
                 hashes = {record.image_sha} | {image_sha(p) for p in self.store.face_files(record.id)}
-                trained = self._drop_trained_on(person.id)
+                trained = drop_trained_on(self, person.id)
                 # The commit point, as in ``delete``: once the face's registry row is gone it is gone for every
                 # reader, and its vectors, files and the person's stale centroids are what a repair removes too.
                 self.store.delete_faces([record.id])
@@ -514,25 +481,6 @@ class Gallery(GalleryView):
             tuple(sorted(s.name for s in trained)),
             frozenset(hashes),
         )
-
-    def _drop_trained_on(self, person_id: str) -> list:
-        """Delete the fine-tuned models learnt from this person's faces (folder, vectors, loaded copy): what a
-        delete and a face's removal both take with them. Returns their specs."""
-        trained = self._trained_on(person_id)
-        for spec in trained:
-            self.pipeline.unload(spec.folder)
-            shutil.rmtree(spec.folder, ignore_errors=True)
-            self.store.drop_model(spec.name)
-        return trained
-
-    def _trained_on(self, person_id: str):
-        """The fine-tuned models this pipeline sees that were trained on this gallery with ``person_id``."""
-        found = []
-        for spec in self.pipeline.user_models().values():
-            record = trained_on(spec.folder) if spec.folder else None
-            if record is not None and record[0] == (self.store.namespace or "") and person_id in record[1]:
-                found.append(spec)
-        return found
 
     def rename(self, old: str, new: str) -> int:
         """One person's new name, in every model at once; the old name leaves the files as a deleted one does."""
@@ -568,68 +516,17 @@ class Gallery(GalleryView):
                 self.refresh_centroids(m, sorted(held))
 
     def refresh_centroids(self, model: str, person_ids: Sequence[str]) -> None:
-        persons = self.persons()
-        wanted = set(person_ids)
-        if len(wanted) > 20:  # many people (an import, a migration): one read of the model's vectors, grouped
-            records, vectors = self.store.vectors(model, embeddings=True)
-            grouped: dict[str, list] = defaultdict(list)
-            for r, v in zip(records, vectors):
-                if r.person_id in wanted:
-                    grouped[r.person_id].append(v)
-            held = {pid: np.stack(vs) for pid, vs in grouped.items()}
-        else:
-            held = {pid: self.vectors_of(model, pid) for pid in wanted}
-        update = {}
-        for pid in person_ids:
-            vectors = held.get(pid)
-            update[pid] = (
-                (persons[pid].name, centroid(vectors))
-                if pid in persons and vectors is not None and len(vectors)
-                else None
-            )
-        if update:
-            self.store.set_centroids(model, update)
+        """Recompute these people's centroids for ``model`` from their stored vectors (``centroids.py``)."""
+        refresh_centroids(self, model, person_ids)
 
     def clear(self) -> None:
         with self.store.lock:
             self.store.drop()
 
     # -- a model that came later ----------------------------------------------------------------------
-    def backfill(self, model: str | None = None, progress: Progress | None = None, batch: int = 32) -> BackfillReport:
-        """Embed with ``model`` every enrolled face it holds no vector of, from the stored face regions (no
-        original photo is needed): a fine-tuned model, the CASIA model after its conversion, or
-        facenet-vggface2 once its weights are there."""
-        model = self.model_name(model)
-        started = time.perf_counter()
-        with self.store.lock:
-            held = {r.face_id for r in self.store.vectors(model)[0]}
-            todo = [f for f in self.store.faces() if f.id not in held]
-        with_region = [f for f in todo if f.region is not None and f.landmarks]
-        report = BackfillReport(model, 0, len(todo) - len(with_region))
-        if not with_region:
-            return report
-        self.pipeline.embedder(model)  # unavailable: ModelUnavailableError before any work
-        flip = self.flip(model)
-        report_progress(progress, 0, len(with_region), f"adding faces to {model}")
-        done = 0
-        for start in range(0, len(with_region), batch):
-            part = with_region[start : start + batch]
-            kept, crops = [], []
-            for f in part:
-                region = self.store.region(f.id)
-                if region is None:
-                    report = BackfillReport(model, report.added, report.without_region + 1)
-                    continue
-                crops.append(self.pipeline.aligned(region, region_face(f), model))
-                kept.append(f)
-            if kept:
-                vectors = self.pipeline.embed_crops(model, crops, flip)
-                with self.store.lock:
-                    self.write_vectors(model, kept, vectors, flip)
-                report = BackfillReport(model, report.added + len(kept), report.without_region)
-            done += len(part)
-            report_progress(progress, done, len(with_region), f"{model}: {done} of {len(with_region)} faces")
-        return BackfillReport(model, report.added, report.without_region, time.perf_counter() - started)
+    def backfill(self, model: ModelRef = None, progress: Progress | None = None, batch: int = 32) -> BackfillReport:
+        """Embed with ``model`` every enrolled face it holds no vector of (``backfill.backfill``)."""
+        return backfill.backfill(self, model, progress, batch)
 
     def write_vectors(
         self,
@@ -652,12 +549,5 @@ class Gallery(GalleryView):
                 self.refresh_centroids(model, sorted({f.person_id for f in faces}))
 
     def fill_in(self, models: Sequence[str], progress: Progress | None = None) -> dict[str, BackfillReport]:
-        """Fill in every model of ``models`` that lacks faces (``backfill``); unavailable ones are left out."""
-        done = {}
-        for model in models:
-            if self.missing(model):
-                try:
-                    done[model] = self.backfill(model, progress)
-                except ModelUnavailableError:
-                    continue
-        return done
+        """Fill in every model of ``models`` that lacks faces (``backfill.fill_in``); unavailable ones are left out."""
+        return backfill.fill_in(self, models, progress)

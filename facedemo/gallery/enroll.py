@@ -28,6 +28,7 @@ from ..errors import (
     TooManyFacesError,
 )
 from ..files import scratch
+from ..models.base import ModelSpec
 from ..progress import Progress
 from ..progress import report as report_progress
 from ..vision.detect import Face
@@ -191,8 +192,9 @@ def _guarded(gallery, name, chosen, model, confirm, odd, searched) -> tuple[list
     if not check_odd and confirm:
         return chosen, []
     for m in gallery.enroll_models():
+        spec = gallery.pipeline.spec(m)  # resolved once for the flip, the crops and the vectors
         try:
-            made = _vectors(gallery, m, chosen, gallery.flip(m))
+            made = _vectors(gallery, spec, chosen, gallery.flip(spec))
         except ModelUnavailableError:  # storing it says so; the checks use the models that can run
             continue
         chosen = [replace(item, embeddings={**item.embeddings, m: v}) for item, v in zip(chosen, made)]
@@ -291,9 +293,10 @@ def write_faces(
         regions.append(region)
     notes, embedded = [], {}
     for model in gallery.enroll_models():
-        flip = gallery.flip(model)
+        spec = gallery.pipeline.spec(model)  # resolved once for the flip, the crops and the vectors
+        flip = gallery.flip(spec)
         try:
-            embedded[model] = (_vectors(gallery, model, [item for item, _ in items], flip), flip)
+            embedded[model] = (_vectors(gallery, spec, [item for item, _ in items], flip), flip)
         except ModelUnavailableError as exc:
             notes.append(
                 f"Not embedded with {model} yet ({exc}); it is filled in from the stored faces once it can run."
@@ -338,14 +341,15 @@ def store_embedded(gallery, model: str, rows: Sequence[tuple], flip: bool | None
     return records
 
 
-def _vectors(gallery, model: str, items: Sequence[FaceToEnroll], flip: bool) -> np.ndarray:
+def _vectors(gallery, spec: ModelSpec, items: Sequence[FaceToEnroll], flip: bool) -> np.ndarray:
     """One model's vectors of the items: brought along, else aligned from the photo and embedded in batches."""
     pipeline = gallery.pipeline
+    model = spec.name
     missing = [i for i, item in enumerate(items) if model not in item.embeddings]
     vectors: list = [items[i].embeddings.get(model) for i in range(len(items))]
     if missing:
-        crops = [pipeline.aligned(items[i].image, items[i].face, model) for i in missing]
-        for i, vector in zip(missing, pipeline.embed_crops(model, crops, flip)):
+        crops = [pipeline.aligned(items[i].image, items[i].face, spec) for i in missing]
+        for i, vector in zip(missing, pipeline.embed_crops(spec, crops, flip)):
             vectors[i] = vector
     return np.stack(vectors)
 

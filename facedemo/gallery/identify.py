@@ -248,7 +248,7 @@ def identify_faces(
         for gallery in healed:
             gallery.reindex(ctx.model)
         if healed:
-            ctx = search_context(pipeline, galleries, model, method, threshold, people)
+            ctx = search_context(pipeline, galleries, ctx.spec, method, threshold, people)
     active = [(g, n, flip) for g, n, flip in zip(galleries, ctx.counts, ctx.flips) if n > 0]
     if not active:
         return IdentifyResult(

