@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..services import SWEEP_S, Services
 from . import album_tab, explore_tab, finetune_tab, gallery_tab, identify_tab, verify_tab
-from .common import atomic_output_cache, model_choices, models_note, session_of
+from .common import atomic_output_cache, bound, model_choices, models_note, session_of
 from .refusals import refuse_in_words, refuse_missing_values
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -136,6 +136,27 @@ ACCESSIBLE_NAMES = """() => {
 }"""
 
 
+def refresh_models(services: Services, count: int, request: gr.Request = None):
+    """Model lists are read when a page opens and after a fine-tune, so new models appear everywhere
+    (in public mode, a visitor's own models only on their page); ``count`` dropdowns take them."""
+    choices = model_choices(services, session_of(request))
+    return [gr.update(choices=choices)] * count
+
+
+def adopt(services: Services, key, request: gr.Request = None):
+    return services.adopt(session_of(request), key)
+
+
+def tick(services: Services, explorer: explore_tab.ExplorerState):
+    """The status line, and its timer, which stops once everything is loaded."""
+    text = readiness_note(services, explorer)
+    return text, gr.Timer(active=not text.startswith(READY))
+
+
+def leave(services: Services, request: gr.Request):
+    services.leave(session_of(request))  # their gallery stays for its time to live: a reload finds it
+
+
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
     explorer = explorer or explore_tab.ExplorerState()
     atomic_output_cache()  # two identical outputs at once must not rewrite a file being served
@@ -173,42 +194,32 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
                 base, finetuned = finetune_tab.render(services, explorer)
                 dropdowns.append(base)
 
-        def refresh_models(request: gr.Request = None):
-            """Model lists are read when a page opens and after a fine-tune, so new models appear everywhere
-            (in public mode, a visitor's own models only on their page)."""
-            choices = model_choices(services, session_of(request))
-            return [gr.update(choices=choices)] * len(dropdowns)
+        refreshed = bound(refresh_models, services, len(dropdowns))
 
         # Public mode: the browser keeps its visitor's key (localStorage, ``gr.BrowserState``), so a reload finds
         # the same private gallery; the model lists are read once the page is theirs.
         # (Its encryption key is new with each start, and so is every gallery: a restart purges them.)
         if public:
             visitor_key = gr.BrowserState(None)
-
-            def adopt(key, request: gr.Request = None):
-                return services.adopt(session_of(request), key)
-
-            opened = demo.load(adopt, visitor_key, visitor_key, api_visibility="private", queue=False)
-            opened.then(refresh_models, None, dropdowns, api_visibility="private")
+            opened = demo.load(bound(adopt, services), visitor_key, visitor_key, api_visibility="private", queue=False)
+            opened.then(refreshed, None, dropdowns, api_visibility="private")
         else:
-            demo.load(refresh_models, None, dropdowns, api_visibility="private")
+            demo.load(refreshed, None, dropdowns, api_visibility="private")
         demo.load(None, None, None, js=ONE_MESSAGE_AT_A_TIME, api_visibility="private")
         demo.load(None, None, None, js=ACCESSIBLE_NAMES, api_visibility="private")
         # The status line updates itself until everything is loaded, then its timer stops.
         ticker = gr.Timer(2.0)
-
-        def tick():
-            text = readiness_note(services, explorer)
-            return text, gr.Timer(active=not text.startswith(READY))
-
-        ticker.tick(tick, None, [readiness, ticker], api_visibility="private", queue=False, show_progress="hidden")
-        finetuned.then(refresh_models, None, dropdowns, api_visibility="private")
-
-        def leave(request: gr.Request):
-            services.leave(session_of(request))  # their gallery stays for its time to live: a reload finds it
-
+        ticker.tick(
+            bound(tick, services, explorer),
+            None,
+            [readiness, ticker],
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
+        finetuned.then(refreshed, None, dropdowns, api_visibility="private")
         if public:
-            demo.unload(leave)
+            demo.unload(bound(leave, services))
     if public:
         services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
         services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import inspect
 import logging
 import re
+import typing
 from pathlib import Path
 
 import gradio as gr
 
 from ..errors import FaceDemoError, InvalidParameterError, ModelUnavailableError
-from ..services import Services
+from ..services import Services, on_gpu
 
 log = logging.getLogger("facedemo.ui")
 
@@ -100,6 +102,33 @@ def user_errors(fn):
             ) from None
 
     return wrapper
+
+
+def bound(handler, *first):
+    """``handler`` with its first arguments given (``services``, a tab's state), as gradio can read it.
+
+    Not ``functools.partial``: gradio finds a ``gr.Request`` parameter by the handler's type hints, and it
+    reads a partial's from its ``__call__``, which has none, so the request would come as None. This keeps
+    the handler's name, hints and signature less the arguments given; the hints are resolved here, so one that
+    cannot be (gradio would then pass no request, silently) fails when the page is built."""
+    typing.get_type_hints(handler)
+    signature = inspect.signature(handler)
+
+    @functools.wraps(handler)
+    def call(*args, **kwargs):
+        return handler(*first, *args, **kwargs)
+
+    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(first) :])
+    return call
+
+
+def gpu_bound(handler, *first):
+    """A heavy handler bound as ``bound`` does, then run with a GPU (``on_gpu``) and its errors said in words.
+
+    ``on_gpu`` wraps the bound function, not the handler: on ZeroGPU, ``spaces.GPU`` sends the arguments to
+    its worker process, so only the event's values go (``Services`` holds locks and cannot travel).
+    ``user_errors`` stays outside it, as it was around every heavy handler."""
+    return user_errors(on_gpu(bound(handler, *first)))
 
 
 # The height a note keeps for the progress drawn on it while its action runs (gradio's bar and its text); an

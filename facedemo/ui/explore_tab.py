@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -29,13 +30,15 @@ from ..explorer import (
     warm_up_umap,
 )
 from ..explorer.figures import verdicts_figure
-from ..services import Services, on_gpu
+from ..services import Services
 from ..words import counted
 from . import scoreboard
 from .common import (
     PROGRESS_ROOM,
+    bound,
     clear_on_change,
     default_model,
+    gpu_bound,
     gradio_progress,
     model_choices,
     page_json,
@@ -141,9 +144,135 @@ class ExplorerState:
         return self._cached(key, lambda: services.scoreboard(session, None, method, progress))
 
 
-def render(services: Services, state: ExplorerState) -> None:
-    scoreboard.render(services, state)  # first on the tab: which model wins on what, on this gallery
-    choices = model_choices(services)
+def explore_gallery(
+    services: Services,
+    state: ExplorerState,
+    names=None,
+    how="auto",
+    source="yours",
+    request: gr.Request = None,
+    progress=gr.Progress(),
+):
+    """The models picked (none: the default one) on the visitor's gallery or, in public mode, the demo
+    gallery: the maps, the histograms, the ROC, the metrics and the summary."""
+    names = [n for n in (names or [default_model(services)]) if n][:2]
+    if source not in (None, "", "yours", "demo"):
+        raise InvalidParameterError("The gallery to explore is 'yours' or 'demo'.")
+    demo = services.public and source == "demo"
+    names = [services.pipeline_for(session_of(request)).spec(n).name for n in names]  # the visitor's own too
+    gallery = services.shared() if demo else services.gallery(session_of(request))
+    lead = ""
+    if demo:  # filled in for every model at start-up; a visitor only reads it
+        lead = f"The shared demo gallery ({counted(len(gallery.store.persons()), 'person', 'people')}).  \n"
+    else:
+        services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
+    if services.public and not demo and not any(gallery.store.count(n) for n in names):
+        shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
+        if any(shared.store.count(n) for n in names):
+            gallery = shared
+            lead = (
+                "Your own gallery is empty, so this is the shared demo gallery "
+                f"({counted(len(shared.store.persons()), 'person', 'people')}); "
+                "enroll people on the Gallery tab to explore yours.  \n"
+            )
+    if not all(gallery.store.count(n) for n in names):
+        return (EMPTY_NOTE, *[None] * 6, {})
+    views = [state.explore(gallery, n, how or "auto") for n in names]
+    maps = [v.projection for v in views] + [None]
+    hists = [v.histogram for v in views] + [None]
+    curves = {v.model: v.view.metrics.roc for v in views if v.view.metrics is not None}
+    roc = roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None
+    table = metrics_table([v.view.row() for v in views])
+    return (
+        lead + "  \n".join(v.note for v in views),
+        maps[0],
+        maps[1],
+        hists[0],
+        hists[1],
+        roc,
+        table,
+        {v.model: v.to_json() for v in views},
+    )
+
+
+@user_errors
+def open_set(services: Services, names=None, size="1000"):
+    """Every model picked (none: every model with curves) in one DET figure at one gallery size: a colour
+    per model, a dash per decision method."""
+    size = params.number(size or 1000, "The number of people enrolled", 1, 10**6, integer=True)
+    curves, note = services.open_set_comparison(int(size), [n for n in (names or []) if n])
+    drawn = ", ".join(dict.fromkeys(c["model"] for c in curves))
+    return note, det_figure(
+        curves,
+        f"Open-set identification with {int(size):,} people enrolled: {drawn}",
+        services.settings.target_fpir,
+    )
+
+
+@user_errors
+def robustness(services: Services, metric="accuracy"):
+    result = services.robustness()
+    lines = [
+        f"{describe_pairs(result.pairs_file)} ({result.pairs:,}), the second photo of each degraded before detection; "
+        "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
+        "machine's own run)."
+    ]
+    lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
+    lines += left_out_lines(result)
+    # each model's reason as the page says it: no download URL, server path or setting name (#35)
+    return "\n".join(lines), robustness_figure(result, metric or "accuracy"), page_json(result.to_json())
+
+
+def disagreements(services: Services, source="gallery", hardest=10, request: gr.Request = None, progress=gr.Progress()):
+    """The gallery's own pairs (a visitor's own in public mode) or LFW View 1's test pairs, judged by every
+    model: a note, two models' distances, the hardest pairs and the disagreements, the JSON."""
+    hardest = params.hardest(10 if hardest in (None, "") else hardest)
+    if source not in DISAGREEMENT_SOURCES:
+        raise InvalidParameterError(
+            f"Pick the pairs to judge: {' or '.join(repr(k) for k in DISAGREEMENT_SOURCES)}, not {str(source)[:40]!r}."
+        )
+    session = session_of(request)
+    if source == "lfw":
+        if not services.has_lfw():
+            return NO_LFW, None, "", None
+        bar = gradio_progress(progress)  # the first run embeds 2,000 photos per model: minutes on a CPU
+
+        def per_model(label):
+            return lambda done, total, message="": bar(done, total, f"{label}: {message}" if message else label)
+
+        result = services.lfw_disagreements(hardest=hardest, progress_for=per_model)
+    else:
+        empty = gallery_empty_state(services.gallery(session).people(), services.public)
+        if empty:
+            return empty, None, "", None
+        try:
+            result = services.gallery_disagreements(session, hardest=hardest)
+        except GalleryError as exc:  # nothing to judge yet: say what to enroll, without an error badge
+            return (
+                f"{exc} Enroll at least two people, each with two photos or more, on the Gallery tab.",
+                None,
+                "",
+                None,
+            )
+    figure = verdicts_figure(result) if len(result.models) >= 2 else None
+    return disagreement_note(result), figure, disagreement_tiles(result, hardest), disagreement_json(result)
+
+
+def cost_note(services: Services, source="gallery"):
+    """Before the click: what the LFW pairs will cost when their embeddings are not cached yet."""
+    photos, seconds = services.lfw_cost() if source == "lfw" else (0, 0.0)
+    if seconds <= 10:
+        return ""
+    if services.public and seconds > params.MAX_REQUEST_CPU_S:
+        return f"LFW's pairs are not embedded on this server yet ({photos:,} photo embeddings), so they cannot be judged here."
+    return (
+        f"**This takes a while**: the first run embeds {photos:,} LFW photos (counted once per model), about "
+        f"{seconds:.0f} s of CPU on this machine; after that it answers in a second, for everyone."
+    )
+
+
+def maps_layout(services: Services, choices) -> SimpleNamespace:
+    """The models, projection and gallery to explore; the maps, histograms, ROC, metrics and summary."""
     default = default_model(services)
     with gr.Row():
         models = gr.Dropdown(
@@ -182,6 +311,15 @@ def render(services: Services, state: ExplorerState) -> None:
         roc = gr.Plot(label="ROC on every pair of gallery faces", min_width=340)
         table = gr.Plot(label="Metrics", min_width=340)
     summary = gr.JSON(label="Summary")
+    return SimpleNamespace(
+        inputs=[models, method, which],
+        button=button,
+        shown=[note, map_a, map_b, hist_a, hist_b, roc, table, summary],
+    )
+
+
+def open_set_layout(services: Services, choices) -> SimpleNamespace:
+    """The DET curves measured on LFW, every model picked in one figure."""
     with gr.Accordion("Open-set identification on LFW: FNIR at FPIR for each decision method", open=False):
         with gr.Row():
             det_models = gr.Dropdown(
@@ -196,6 +334,11 @@ def render(services: Services, state: ExplorerState) -> None:
             det_button = gr.Button("Show the DET curves", scale=1)
         det_note = gr.Markdown(min_height=PROGRESS_ROOM)
         det_plot = gr.Plot(label="DET: strangers named (FPIR) against enrolled people missed or misnamed (FNIR)")
+    return SimpleNamespace(inputs=[det_models, det_size], button=det_button, shown=[det_note, det_plot])
+
+
+def robustness_layout() -> SimpleNamespace:
+    """The robustness curves measured on LFW."""
     with gr.Accordion(
         "Robustness on LFW: every model under blur, darkness, low resolution, JPEG, occlusion, grayscale, noise",
         open=False,
@@ -208,6 +351,11 @@ def render(services: Services, state: ExplorerState) -> None:
         rob_note = gr.Markdown(min_height=PROGRESS_ROOM)
         rob_plot = gr.Plot(label="One panel per condition, one line per model; severity 0 is the clean pairs")
         rob_json = gr.JSON(label="Figures (as `eval robustness --json`)")
+    return SimpleNamespace(inputs=[rob_metric], button=rob_button, shown=[rob_note, rob_plot, rob_json])
+
+
+def disagreements_layout(services: Services) -> SimpleNamespace:
+    """Where the models disagree, on the gallery's pairs or LFW's; what LFW's first run costs, said before."""
     with gr.Accordion(
         "Where the models disagree: each model's hardest mistakes, and the pairs they judge differently", open=False
     ):
@@ -232,132 +380,35 @@ def render(services: Services, state: ExplorerState) -> None:
         dis_tiles = gr.HTML(elem_id="dis-tiles")
         dis_json = gr.JSON(label="Disagreements (JSON)")
 
-    @user_errors
-    @on_gpu
-    def run(names=None, how="auto", source="yours", request: gr.Request = None, progress=gr.Progress()):
-        names = [n for n in (names or [default]) if n][:2]
-        if source not in (None, "", "yours", "demo"):
-            raise InvalidParameterError("The gallery to explore is 'yours' or 'demo'.")
-        demo = services.public and source == "demo"
-        names = [services.pipeline_for(session_of(request)).spec(n).name for n in names]  # the visitor's own too
-        gallery = services.shared() if demo else services.gallery(session_of(request))
-        lead = ""
-        if demo:  # filled in for every model at start-up; a visitor only reads it
-            lead = f"The shared demo gallery ({counted(len(gallery.store.persons()), 'person', 'people')}).  \n"
-        else:
-            services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
-        if services.public and not demo and not any(gallery.store.count(n) for n in names):
-            shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
-            if any(shared.store.count(n) for n in names):
-                gallery = shared
-                lead = (
-                    "Your own gallery is empty, so this is the shared demo gallery "
-                    f"({counted(len(shared.store.persons()), 'person', 'people')}); "
-                    "enroll people on the Gallery tab to explore yours.  \n"
-                )
-        if not all(gallery.store.count(n) for n in names):
-            return (EMPTY_NOTE, *[None] * 6, {})
-        views = [state.explore(gallery, n, how or "auto") for n in names]
-        maps = [v.projection for v in views] + [None]
-        hists = [v.histogram for v in views] + [None]
-        curves = {v.model: v.view.metrics.roc for v in views if v.view.metrics is not None}
-        roc = roc_figure(curves, title="ROC on every pair of gallery faces") if curves else None
-        table = metrics_table([v.view.row() for v in views])
-        return (
-            lead + "  \n".join(v.note for v in views),
-            maps[0],
-            maps[1],
-            hists[0],
-            hists[1],
-            roc,
-            table,
-            {v.model: v.to_json() for v in views},
-        )
-
-    @user_errors
-    def open_set(names=None, size="1000"):
-        """Every model picked (none: every model with curves) in one DET figure at one gallery size: a colour
-        per model, a dash per decision method."""
-        size = params.number(size or 1000, "The number of people enrolled", 1, 10**6, integer=True)
-        curves, note = services.open_set_comparison(int(size), [n for n in (names or []) if n])
-        drawn = ", ".join(dict.fromkeys(c["model"] for c in curves))
-        return note, det_figure(
-            curves,
-            f"Open-set identification with {int(size):,} people enrolled: {drawn}",
-            services.settings.target_fpir,
-        )
-
-    @user_errors
-    def robustness(metric="accuracy"):
-        result = services.robustness()
-        lines = [
-            f"{describe_pairs(result.pairs_file)} ({result.pairs:,}), the second photo of each degraded before detection; "
-            "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
-            "machine's own run)."
-        ]
-        lines += [f"- **{name}**: {shown_reason(reason)}" for name, reason in result.unavailable.items()]
-        lines += left_out_lines(result)
-        # each model's reason as the page says it: no download URL, server path or setting name (#35)
-        return "\n".join(lines), robustness_figure(result, metric or "accuracy"), page_json(result.to_json())
-
-    @user_errors
-    @on_gpu
-    def disagreements(source="gallery", hardest=10, request: gr.Request = None, progress=gr.Progress()):
-        """The gallery's own pairs (a visitor's own in public mode) or LFW View 1's test pairs, judged by every
-        model: a note, two models' distances, the hardest pairs and the disagreements, the JSON."""
-        hardest = params.hardest(10 if hardest in (None, "") else hardest)
-        if source not in DISAGREEMENT_SOURCES:
-            raise InvalidParameterError(
-                f"Pick the pairs to judge: {' or '.join(repr(k) for k in DISAGREEMENT_SOURCES)}, not {str(source)[:40]!r}."
-            )
-        session = session_of(request)
-        if source == "lfw":
-            if not services.has_lfw():
-                return NO_LFW, None, "", None
-            bar = gradio_progress(progress)  # the first run embeds 2,000 photos per model: minutes on a CPU
-
-            def per_model(label):
-                return lambda done, total, message="": bar(done, total, f"{label}: {message}" if message else label)
-
-            result = services.lfw_disagreements(hardest=hardest, progress_for=per_model)
-        else:
-            empty = gallery_empty_state(services.gallery(session).people(), services.public)
-            if empty:
-                return empty, None, "", None
-            try:
-                result = services.gallery_disagreements(session, hardest=hardest)
-            except GalleryError as exc:  # nothing to judge yet: say what to enroll, without an error badge
-                return (
-                    f"{exc} Enroll at least two people, each with two photos or more, on the Gallery tab.",
-                    None,
-                    "",
-                    None,
-                )
-        figure = verdicts_figure(result) if len(result.models) >= 2 else None
-        return disagreement_note(result), figure, disagreement_tiles(result, hardest), disagreement_json(result)
-
-    shown = [note, map_a, map_b, hist_a, hist_b, roc, table, summary]
-    explored = button.click(run, [models, method, which], shown, api_name="explore")
-    clear_on_change([models, method, which], shown, ["", *[None] * 7], [explored])
-    det_button.click(open_set, [det_models, det_size], [det_note, det_plot], api_name="open_set")
-    rob_button.click(robustness, [rob_metric], [rob_note, rob_plot, rob_json], api_name="robustness")
-    split = [dis_note, dis_plot, dis_tiles, dis_json]
-    judged = dis_button.click(
-        disagreements, [dis_source, dis_hardest], split, api_name="disagreements", preprocess=False
+    return SimpleNamespace(
+        inputs=[dis_source, dis_hardest],
+        button=dis_button,
+        cost=dis_cost,
+        shown=[dis_note, dis_plot, dis_tiles, dis_json],
     )
-    clear_on_change([dis_source, dis_hardest], split, ["", None, "", None], [judged])
 
-    def cost_note(source="gallery"):
-        """Before the click: what the LFW pairs will cost when their embeddings are not cached yet."""
-        photos, seconds = services.lfw_cost() if source == "lfw" else (0, 0.0)
-        if seconds <= 10:
-            return ""
-        if services.public and seconds > params.MAX_REQUEST_CPU_S:
-            return f"LFW's pairs are not embedded on this server yet ({photos:,} photo embeddings), so they cannot be judged here."
-        return (
-            f"**This takes a while**: the first run embeds {photos:,} LFW photos (counted once per model), about "
-            f"{seconds:.0f} s of CPU on this machine; after that it answers in a second, for everyone."
-        )
 
-    dis_source.change(cost_note, dis_source, dis_cost, api_visibility="private", queue=False)
-    return models
+def wire(services: Services, state: ExplorerState, maps, det, rob, dis) -> None:
+    explored = maps.button.click(
+        gpu_bound(explore_gallery, services, state), maps.inputs, maps.shown, api_name="explore"
+    )
+    clear_on_change(maps.inputs, maps.shown, ["", *[None] * 7], [explored])
+    det.button.click(bound(open_set, services), det.inputs, det.shown, api_name="open_set")
+    rob.button.click(bound(robustness, services), rob.inputs, rob.shown, api_name="robustness")
+    judged = dis.button.click(
+        gpu_bound(disagreements, services), dis.inputs, dis.shown, api_name="disagreements", preprocess=False
+    )
+    clear_on_change(dis.inputs, dis.shown, ["", None, "", None], [judged])
+    source = dis.inputs[0]
+    source.change(bound(cost_note, services), source, dis.cost, api_visibility="private", queue=False)
+
+
+def render(services: Services, state: ExplorerState) -> None:
+    scoreboard.render(services, state)  # first on the tab: which model wins on what, on this gallery
+    choices = model_choices(services)
+    maps = maps_layout(services, choices)
+    det = open_set_layout(services, choices)
+    rob = robustness_layout()
+    dis = disagreements_layout(services)
+    wire(services, state, maps, det, rob, dis)
+    return maps.inputs[0]

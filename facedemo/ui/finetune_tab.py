@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 
 from .. import params
 from ..explorer import explore
 from ..explorer.figures import training_curves_figure
-from ..services import Services, on_gpu
+from ..services import Services
 from ..training import LOSSES, saved_report
 from ..vision.degrade import CONDITIONS, SEVERITIES
 from ..words import counted
-from .common import PROGRESS_ROOM, default_model, model_choices, session_of, user_errors
+from .common import PROGRESS_ROOM, bound, default_model, gpu_bound, model_choices, session_of, user_errors
 from .explore_tab import ExplorerState
 
 ROWS = ("loss", "mean_pos_distance", "mean_neg_distance", "accuracy", "val", "far", "val_at_far", "auc", "threshold")
@@ -65,7 +67,86 @@ def fine_tuned(pipeline) -> list[str]:
     return [s.name for s in pipeline.models() if pipeline.spec(s.name).base is not None]
 
 
-def render(services: Services, state: ExplorerState):
+def fine_tune(
+    services: Services,
+    base_name=None,
+    new_name="",
+    n_epochs=30,
+    loss_name="triplet",
+    condition_name=NO_CONDITION,
+    level=3,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+):
+    # The event runs with preprocess=False: gradio's Slider compares a text epoch count with its bounds and
+    # fails with a TypeError; these give the sentence. Text inputs arrive raw too, so anything else an API
+    # client sends (a list, a number) is read as text, which the core then refuses by name.
+    base_name, new_name, loss_name, condition_name = (
+        None if v is None else str(v) for v in (base_name, new_name, loss_name, condition_name)
+    )
+    n_epochs = params.epochs(n_epochs)
+    augment = None
+    if condition_name and condition_name != NO_CONDITION:
+        level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
+        augment = f"{condition_name}:{level}"
+    session = session_of(request)
+    answer = services.finetune(
+        session,
+        base_name or None,
+        new_name or "",
+        n_epochs,
+        loss=loss_name or "triplet",
+        augment=augment,
+        progress=lambda done, total, message="": progress((done, total), desc=message),
+    )
+    result, gallery = answer.result, services.gallery(session)
+    # the people it never trained on, and only them: a face it trained on says nothing of what it learnt
+    before = explore(gallery, result.base, "auto", people=result.held_out)
+    after = explore(gallery, result.name, before.method, people=result.held_out)
+    text = (
+        f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
+        f"{result.val_people} held out; {trained(result)} "
+        + (
+            "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery (after your time on the demo, or with **Delete everything of mine**)."
+            if services.public
+            else "It is now in every model list and identifies against this gallery."
+        )
+    )
+    if result.verdict():
+        text += f"\n\nOn the held-out people: {result.verdict()}"
+    versus = result.versus_base()
+    judged = f"**{versus['text']}**"
+    if services.lfw_test_pairs() is None:
+        judged += " LFW is not on this machine, so this compares them on the held-out people only."
+    if answer.notes:
+        text += "\n\n" + " ".join(answer.notes)
+    saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
+    saved_json.pop("saved_in", None)  # a server path: the page names the model, not its folder
+    figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
+    return (
+        judged + "\n\n" + text,  # the verdict first: what a person came to learn
+        report_rows(saved_json["before"], saved_json["after"]),
+        figure,
+        before.projection,
+        after.projection,
+        before.histogram,
+        after.histogram,
+        gr.update(choices=fine_tuned(gallery.pipeline), value=result.name),
+        saved_json,
+    )
+
+
+@user_errors
+def curves_of(services: Services, model_name=None, request: gr.Request = None):
+    saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
+    figure = training_curves_figure(
+        saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch")
+    )
+    return figure, report_rows(saved_json["before"], saved_json["after"])
+
+
+def layout(services: Services) -> SimpleNamespace:
+    """What to train and how, the before/after figures and the report; a saved model's curves below."""
     gr.Markdown(
         "Train a small head on top of a model's embeddings on the people in your gallery, with FaceNet's triplet "
         "loss (semi-hard mining) or ArcFace's angular margin, optionally **for a condition** (darkness, blur, "
@@ -101,90 +182,20 @@ def render(services: Services, state: ExplorerState):
             show = gr.Button("Show its curves")
         saved_curves = gr.Plot(label="Training curves")
         saved_table = gr.Dataframe(headers=["metric", "before", "after"], label="Its report", interactive=False)
-
-    @user_errors
-    @on_gpu
-    def run(
-        base_name=None,
-        new_name="",
-        n_epochs=30,
-        loss_name="triplet",
-        condition_name=NO_CONDITION,
-        level=3,
-        request: gr.Request = None,
-        progress=gr.Progress(),
-    ):
-        # The event runs with preprocess=False: gradio's Slider compares a text epoch count with its bounds and
-        # fails with a TypeError; these give the sentence. Text inputs arrive raw too, so anything else an API
-        # client sends (a list, a number) is read as text, which the core then refuses by name.
-        base_name, new_name, loss_name, condition_name = (
-            None if v is None else str(v) for v in (base_name, new_name, loss_name, condition_name)
-        )
-        n_epochs = params.epochs(n_epochs)
-        augment = None
-        if condition_name and condition_name != NO_CONDITION:
-            level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
-            augment = f"{condition_name}:{level}"
-        session = session_of(request)
-        answer = services.finetune(
-            session,
-            base_name or None,
-            new_name or "",
-            n_epochs,
-            loss=loss_name or "triplet",
-            augment=augment,
-            progress=lambda done, total, message="": progress((done, total), desc=message),
-        )
-        result, gallery = answer.result, services.gallery(session)
-        # the people it never trained on, and only them: a face it trained on says nothing of what it learnt
-        before = explore(gallery, result.base, "auto", people=result.held_out)
-        after = explore(gallery, result.name, before.method, people=result.held_out)
-        text = (
-            f"Saved **{result.name}** ({result.loss} loss{', for ' + augment if augment else ''}): {result.train_people} people trained, "
-            f"{result.val_people} held out; {trained(result)} "
-            + (
-                "It is now in your model lists (and nobody else's) and identifies against your gallery; it is deleted with your gallery (after your time on the demo, or with **Delete everything of mine**)."
-                if services.public
-                else "It is now in every model list and identifies against this gallery."
-            )
-        )
-        if result.verdict():
-            text += f"\n\nOn the held-out people: {result.verdict()}"
-        versus = result.versus_base()
-        judged = f"**{versus['text']}**"
-        if services.lfw_test_pairs() is None:
-            judged += " LFW is not on this machine, so this compares them on the held-out people only."
-        if answer.notes:
-            text += "\n\n" + " ".join(answer.notes)
-        saved_json = result.to_json()  # the figures as they are saved with the model, so both views agree
-        saved_json.pop("saved_in", None)  # a server path: the page names the model, not its folder
-        figure = training_curves_figure(saved_json["history"], f"{result.name}: training curves", result.best_epoch)
-        return (
-            judged + "\n\n" + text,  # the verdict first: what a person came to learn
-            report_rows(saved_json["before"], saved_json["after"]),
-            figure,
-            before.projection,
-            after.projection,
-            before.histogram,
-            after.histogram,
-            gr.update(choices=fine_tuned(gallery.pipeline), value=result.name),
-            saved_json,
-        )
-
-    @user_errors
-    def curves_of(model_name=None, request: gr.Request = None):
-        saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
-        figure = training_curves_figure(
-            saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch")
-        )
-        return figure, report_rows(saved_json["before"], saved_json["after"])
-
-    event = button.click(
-        run,
-        [base, name, epochs, loss, condition, severity],
-        [note, table, curves, map_before, map_after, hist_before, hist_after, saved, report],
-        api_name="finetune",
-        preprocess=False,
+    return SimpleNamespace(
+        inputs=[base, name, epochs, loss, condition, severity],
+        button=button,
+        results=[note, table, curves, map_before, map_after, hist_before, hist_after, saved, report],
+        saved=saved,
+        show=show,
+        saved_results=[saved_curves, saved_table],
     )
-    show.click(curves_of, [saved], [saved_curves, saved_table], api_name="finetune_curves")
-    return base, event
+
+
+def render(services: Services, state: ExplorerState):
+    ui = layout(services)
+    event = ui.button.click(
+        gpu_bound(fine_tune, services), ui.inputs, ui.results, api_name="finetune", preprocess=False
+    )
+    ui.show.click(bound(curves_of, services), [ui.saved], ui.saved_results, api_name="finetune_curves")
+    return ui.inputs[0], event

@@ -10,8 +10,8 @@ import gradio as gr
 
 from ..explorer.scoreboard import check_method
 from ..rules import distance_methods
-from ..services import Services, on_gpu
-from .common import clear_on_change, gradio_progress, inline_tiles, page_json, session_of, shown_reason, user_errors
+from ..services import Services
+from .common import clear_on_change, gpu_bound, gradio_progress, inline_tiles, page_json, session_of, shown_reason
 
 BEST = "★"
 INTRO = (
@@ -85,6 +85,26 @@ def scoreboard_tiles(board) -> str:
     return title + inline_tiles(items, "No thumbnail of these faces is kept.")
 
 
+def gallery_words(services: Services) -> str:
+    return "your private gallery" if services.public else "the gallery"
+
+
+def score(services: Services, state, how=None, request: gr.Request = None, progress=gr.Progress()):
+    """Every model scored on the visitor's gallery (``state``, the Explorer's cache, keeps the board)."""
+    how = check_method(how or distance_methods()[0])  # refused before anything is read or measured
+    session = session_of(request)
+    if not services.gallery(session).people():
+        return (
+            f"Nobody is enrolled in {gallery_words(services)} yet. Enroll two or more people, a few photos each, "
+            "on the Gallery tab; then every model is scored on their faces.",
+            "",
+            "",
+            None,
+        )
+    board = state.scoreboard(services, session, how, gradio_progress(progress))
+    return scoreboard_note(board), scoreboard_table(board), scoreboard_tiles(board), page_json(board.to_json())
+
+
 def render(services: Services, state) -> None:
     """The scoreboard's controls and results; ``state`` (the Explorer's cache) keeps a board until the
     gallery changes."""
@@ -97,30 +117,13 @@ def render(services: Services, state) -> None:
             scale=3,
         )
         button = gr.Button("Score every model", variant="primary", scale=1)
-    whose = "your private gallery" if services.public else "the gallery"
+    whose = gallery_words(services)
     note = gr.Markdown(INTRO.format(whose=whose, best=BEST), elem_id="scoreboard-note")
     table = gr.HTML(elem_id="scoreboard-table")
     tiles = gr.HTML(elem_id="scoreboard-tiles")
     with gr.Accordion("Scoreboard (JSON, as `scoreboard --json`)", open=False):
         record = gr.JSON(label="Scoreboard")
-
-    @user_errors
-    @on_gpu
-    def score(how=None, request: gr.Request = None, progress=gr.Progress()):
-        how = check_method(how or distance_methods()[0])  # refused before anything is read or measured
-        session = session_of(request)
-        if not services.gallery(session).people():
-            return (
-                f"Nobody is enrolled in {whose} yet. Enroll two or more people, a few photos each, on the Gallery "
-                "tab; then every model is scored on their faces.",
-                "",
-                "",
-                None,
-            )
-        board = state.scoreboard(services, session, how, gradio_progress(progress))
-        return scoreboard_note(board), scoreboard_table(board), scoreboard_tiles(board), page_json(board.to_json())
-
     shown = [note, table, tiles, record]
     # preprocess=False: an API caller's method that is not a choice gets the core's sentence, not gradio's
-    scored = button.click(score, [method], shown, api_name="scoreboard", preprocess=False)
+    scored = button.click(gpu_bound(score, services, state), [method], shown, api_name="scoreboard", preprocess=False)
     clear_on_change([method], shown, [INTRO.format(whose=whose, best=BEST), "", "", None], [scored])

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import html
+from types import SimpleNamespace
 
 import gradio as gr
 from PIL import Image
 
 from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
 from ..models import distributions
-from ..services import Services, on_gpu
+from ..services import Services
 from .common import (
     PROGRESS_ROOM,
     clear_on_change,
     default_model,
+    gpu_bound,
     model_choices,
     page_json,
     photo_input,
     require_image,
     session_of,
     shown_reason,
-    user_errors,
 )
 from .compare_view import score_sentence, score_text, verify_rows
 
@@ -95,7 +96,40 @@ def calibrated_if_blank(limit):
         return limit
 
 
-def render(services: Services, examples: dict) -> None:
+def verify(services: Services, a, b, model_name=None, limit=None, request: gr.Request = None):
+    a, b = require_image(a, "photo A"), require_image(b, "photo B")
+    result, first, second = services.pipeline_for(session_of(request)).verify(
+        a, b, model_name or None, calibrated_if_blank(limit)
+    )
+    record = distributions.load(result.model, services.settings.home)
+    figure = verify_figure(result.model, result.distance, result.threshold, record)
+    return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
+
+
+def compare(services: Services, a, b, request: gr.Request = None):
+    """Every available model on the same two faces: a row per model, a distribution panel per model."""
+    a, b = require_image(a, "photo A"), require_image(b, "photo B")
+    result = services.pipeline_for(session_of(request)).compare_models(a, b)
+    rows = [
+        (r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home)) for r in result.results
+    ]
+    return (
+        compare_html(result),
+        side_by_side(result.first.crop, result.second.crop),
+        compare_figure(rows),
+        page_json(result.to_json()),
+    )
+
+
+def explain(services: Services, a, b, request: gr.Request = None):
+    """Every model this visitor can use, its occlusion map of the pair (the square over face A)."""
+    a, b = require_image(a, "photo A"), require_image(b, "photo B")
+    explanation = services.explain(a, b, session_of(request))
+    return explain_caption(explanation), occlusion_figure(explanation), explanation.to_json()
+
+
+def inputs_layout(services: Services, examples: dict) -> SimpleNamespace:
+    """The two photos, the model and threshold, the three buttons and the examples."""
     with gr.Row():
         image_a = photo_input("Photo A", "verify-a")
         image_b = photo_input("Photo B", "verify-b")
@@ -112,6 +146,20 @@ def render(services: Services, examples: dict) -> None:
     explain_status = gr.Markdown(elem_id="verify-explain-status", min_height=PROGRESS_ROOM)
     if examples.get("verify"):
         gr.Examples(examples["verify"], inputs=[image_a, image_b], label="Examples")
+    return SimpleNamespace(
+        image_a=image_a,
+        image_b=image_b,
+        model=model,
+        threshold=threshold,
+        button=button,
+        compare_button=compare_button,
+        explain_button=explain_button,
+        explain_status=explain_status,
+    )
+
+
+def results_layout() -> SimpleNamespace:
+    """The verdict, the aligned faces, the distribution and the JSON; then the occlusion maps."""
     verdict = gr.HTML(elem_id="verify-verdict")
     with gr.Row():
         crops = gr.Image(
@@ -132,59 +180,43 @@ def render(services: Services, examples: dict) -> None:
         explain_note = gr.Markdown(elem_id="verify-explain-note")
         explain_plot = gr.Plot(label="Occlusion maps: one column per model", elem_id="verify-explain-plot")
         explain_json = gr.JSON(label="Occlusion maps (JSON)")
+    return SimpleNamespace(results=[verdict, crops, plot, result_json], maps=[explain_note, explain_plot, explain_json])
 
-    @user_errors
-    @on_gpu
-    def verify(a, b, model_name=None, limit=None, request: gr.Request = None):
-        a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result, first, second = services.pipeline_for(session_of(request)).verify(
-            a, b, model_name or None, calibrated_if_blank(limit)
-        )
-        record = distributions.load(result.model, services.settings.home)
-        figure = verify_figure(result.model, result.distance, result.threshold, record)
-        return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
 
-    @user_errors
-    @on_gpu
-    def compare(a, b, request: gr.Request = None):
-        """Every available model on the same two faces: a row per model, a distribution panel per model."""
-        a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        result = services.pipeline_for(session_of(request)).compare_models(a, b)
-        rows = [
-            (r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home))
-            for r in result.results
-        ]
-        return (
-            compare_html(result),
-            side_by_side(result.first.crop, result.second.crop),
-            compare_figure(rows),
-            page_json(result.to_json()),
-        )
-
-    @user_errors
-    @on_gpu
-    def explain(a, b, request: gr.Request = None):
-        """Every model this visitor can use, its occlusion map of the pair (the square over face A)."""
-        a, b = require_image(a, "photo A"), require_image(b, "photo B")
-        explanation = services.explain(a, b, session_of(request))
-        return explain_caption(explanation), occlusion_figure(explanation), explanation.to_json()
-
-    results = [verdict, crops, plot, result_json]
-    verified = button.click(verify, [image_a, image_b, model, threshold], results, api_name="verify", preprocess=False)
-    compared = compare_button.click(compare, [image_a, image_b], results, api_name="compare", preprocess=False)
+def wire(services: Services, ui: SimpleNamespace, out: SimpleNamespace) -> None:
+    photos = [ui.image_a, ui.image_b]
+    verified = ui.button.click(
+        gpu_bound(verify, services),
+        [*photos, ui.model, ui.threshold],
+        out.results,
+        api_name="verify",
+        preprocess=False,
+    )
+    compared = ui.compare_button.click(
+        gpu_bound(compare, services), photos, out.results, api_name="compare", preprocess=False
+    )
     # A new photo, example, model or threshold: the verdict shown was another pair's, so it goes.
-    clear_on_change([image_a, image_b, model, threshold], results, ["", None, None, None], [verified, compared])
-    maps = [explain_note, explain_plot, explain_json]
-    explained = explain_button.click(
-        explain, [image_a, image_b], maps, api_name="explain", preprocess=False, show_progress_on=[explain_status]
+    clear_on_change([*photos, ui.model, ui.threshold], out.results, ["", None, None, None], [verified, compared])
+    explained = ui.explain_button.click(
+        gpu_bound(explain, services),
+        photos,
+        out.maps,
+        api_name="explain",
+        preprocess=False,
+        show_progress_on=[ui.explain_status],
     )
     explained.success(
         lambda: "The occlusion maps are below, under **Where each model looks**.",
         None,
-        explain_status,
+        ui.explain_status,
         api_visibility="private",
         queue=False,
     )
     # The maps cover every model at its calibrated threshold: only another photo makes them another pair's.
-    clear_on_change([image_a, image_b], [*maps, explain_status], ["", None, None, ""], [explained])
-    return model
+    clear_on_change(photos, [*out.maps, ui.explain_status], ["", None, None, ""], [explained])
+
+
+def render(services: Services, examples: dict) -> None:
+    ui = inputs_layout(services, examples)
+    wire(services, ui, results_layout())
+    return ui.model
