@@ -290,3 +290,59 @@ def test_the_store_parts_sit_below_the_gallery_that_uses_them():
     assert not wrong, "\n".join(wrong)
     # the rule can fail: the gallery's core reaches the store, so the store reaching core would be a cycle
     assert "facedemo.gallery.store" in reachable(edges, "facedemo.gallery.core")
+
+
+# What the dashboard may take from below the use cases: names and words (choices, their descriptions, a
+# file's hash), never behaviour. Everything a tab does goes through ``services`` (the façade and its use
+# cases) and ``explorer`` (the figures).
+UI_VOCABULARY = {
+    "facedemo.gallery.cluster": {"CLUSTER_METHODS", "DEFAULT_CLUSTER_METHOD"},
+    "facedemo.vision.images": {"image_sha"},
+    "facedemo.evaluation.pairs": {"describe_pairs"},
+    "facedemo.training": {"LOSSES"},
+    "facedemo.vision.degrade": {"CONDITIONS", "SEVERITIES"},
+    "facedemo.gallery.identify": {"size_note"},
+    "facedemo.rules": {"DEFAULT_METHOD", "described", "methods", "distance_methods"},
+}
+
+
+def test_the_ui_imports_only_the_use_cases_the_figures_and_words():
+    allowed = {"services", "explorer", "ui"} | {c for c, layer in LAYERS.items() if layer == 0}
+    wrong = []
+    for module, path in KNOWN.items():
+        if component(module) != "ui":
+            continue
+        for target, names, line in imports_of(module, path):
+            if not target.startswith("facedemo.") or component(target) in allowed:
+                continue
+            extra = set(names) - UI_VOCABULARY.get(target, set())
+            if extra or not names:
+                wrong.append(f"{path.name}:{line} takes {sorted(extra) or target} from {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_ui_never_runs_the_pipeline_itself():
+    """A tab hands the request's pipeline to a use case; it calls none of its methods (the façade's
+    ``pipeline_for`` and ``request`` are where a request's pipeline and galleries come from)."""
+
+    def through_pipeline(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id == "pipeline"
+        if isinstance(node, ast.Attribute):
+            return node.attr == "pipeline" or through_pipeline(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            return node.func.attr == "pipeline_for"
+        return False
+
+    wrong = []
+    for module, path in KNOWN.items():
+        if component(module) != "ui":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and through_pipeline(node.func.value)
+            ):
+                wrong.append(f"{path.name}:{node.lineno} calls {ast.unparse(node.func)}")
+    assert not wrong, "\n".join(wrong)

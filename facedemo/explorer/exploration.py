@@ -7,6 +7,7 @@ Built on ``views`` (views and metrics) and ``figures`` (plotly); no gradio here.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -121,3 +122,17 @@ def explore(gallery, model: str | None = None, method: str = "auto", people=None
         parts.append(view.note)
     parts.append(f"the map: {projection_text(projection.layout.meta)}")
     return Exploration(name, used, projection, histogram, "; ".join(parts) + ".", view)
+
+
+def gallery_digest(gallery, model: str) -> str:
+    """What a model's figures depend on in the gallery: the exact stored faces, their people's names and the
+    model's threshold (a cache of figures keys on it, so any change invalidates them)."""
+    records = gallery.store.vectors(model)[0] if gallery.store.count(model) else []
+    names = {p.id: p.name for p in gallery.store.persons()} if records else {}
+    faces = ",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records))
+    return hashlib.sha256(f"{faces}|{gallery.pipeline.threshold(model)!r}".encode()).hexdigest()
+
+
+def held_models(gallery, models) -> list[str]:
+    """The models of ``models`` that hold faces of ``gallery``."""
+    return [m for m in models if gallery.store.count(m)]

@@ -7,16 +7,21 @@ in ``services.usecases`` and ``services.lfw`` that take what the façade built.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
 from .. import params
+from ..errors import FaceDemoError, ModelUnavailableError
 from ..files import purge_stale_scratch
 from ..gallery import ChromaStore, Gallery, GalleryView, open_store
+from ..models import ModelStatus
+from ..models.registry import DEFAULT_ORDER, prepare
 from ..pipeline import Pipeline
 from ..settings import SHARED_LFW, Settings
 from .visitors import Visitors
 
+log = logging.getLogger("facedemo.services")
 YOURS, DEMO = "your gallery", "demo gallery"  # where a name comes from, in public mode (results say it)
 
 
@@ -144,5 +149,41 @@ class Services:
         searched = (gallery, self.shared()) if self.public else (gallery,)
         return Request(self.pipeline_for(session), gallery, searched, self.settings)
 
+    def models(self, session: str | None = None) -> list[ModelStatus]:
+        """Every model a page may offer, with why each unavailable one cannot run: in public mode with a session,
+        the visitor's own fine-tuned models too, and nobody else's."""
+        return (self.pipeline_for(session) if self.public and session else self.pipeline).models()
+
     def available_models(self, session: str | None = None) -> list[str]:
         return [s.name for s in self.pipeline_for(session).models() if s.available]
+
+    def default_model(self) -> str | None:
+        """The model a page starts with; None where no model can run here (the page's list says why)."""
+        try:
+            return self.pipeline.default_model()
+        except ModelUnavailableError:
+            return None
+
+    def readiness(self) -> dict[str, bool]:
+        """What has loaded since start-up (``warm_up``): the face detector and each model an enrollment embeds with."""
+        return self.pipeline.readiness()
+
+    def device_description(self) -> str:
+        """Where the models run, in words ("CPU (2 threads)", "CUDA: NVIDIA H100 ...")."""
+        return self.pipeline.device.description
+
+    def warm_up(self) -> None:
+        """Start-up's work, for a background thread: fetch the weights of a model that only a download gives,
+        where the network allows (facenet-vggface2 on a Space; offline it stays unavailable, with its reason),
+        then load the default model, the face detector and every model an enrollment embeds with."""
+        for status in self.pipeline.models():
+            if not status.available and status.name in DEFAULT_ORDER:
+                try:
+                    prepare(self.pipeline.spec(status.name), self.settings)
+                except FaceDemoError as exc:  # the page's model list says why it cannot run
+                    log.info("%s stays unavailable: %s", status.name, exc)
+        self.pipeline.embedder()
+        _ = self.pipeline.detector  # built now, not on the first request
+        for name, done in self.pipeline.readiness().items():
+            if not done and name != "face detector":
+                self.pipeline.embedder(name)

@@ -16,18 +16,29 @@ from ..errors import UnknownPersonError
 from ..evaluation import read_pairs
 from ..evaluation.disagreement import DEFAULT_HARDEST, Disagreements
 from ..evaluation.embed import uncached
-from ..gallery import Gallery, IdentifyResult
+from ..gallery import Gallery, GalleryView, IdentifyResult
 from ..gallery.album import Album, cluster_album
 from ..gallery.archive import photo_count
 from ..gallery.cluster import DEFAULT_CLUSTER_METHOD
 from ..gallery.identify import IdentifyComparison, compare_models, identify_faces, load_faces
-from ..pipeline import Explanation
+from ..pipeline import ChosenFace, Explanation, ModelComparison, Pipeline, VerifyResult
 from ..progress import Progress
 from ..rules import DEFAULT_METHOD
-from ..training import Augment, FinetuneResult, finetune_gallery
+from ..training import Augment, FinetuneResult, finetune_gallery, saved_report
 from ..vision.images import ImageInput, frames_note
 from .facade import YOURS, Request
 from .lfw import LFW_CPU_S_PER_PHOTO, lfw_test_pairs
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A 1:1 verification as the dashboard shows it: the verdict, the two chosen faces and the model's
+    distance distributions on LFW (None for a model never calibrated)."""
+
+    result: VerifyResult
+    first: ChosenFace
+    second: ChosenFace
+    distributions: dict | None
 
 
 @dataclass(frozen=True)
@@ -147,10 +158,60 @@ def album(request: Request, sources, model: str | None = None, method: str | Non
     )
 
 
-def explain(request: Request, a: ImageInput, b: ImageInput, models=None, grid: int | None = None) -> Explanation:
+def verify(pipeline: Pipeline, a: ImageInput, b: ImageInput, model: str | None = None, threshold=None) -> Verified:
+    """Are the faces of two photos the same person, with the distributions the distance is drawn on. A 1:1
+    question needs no gallery: it takes the request's pipeline (``Services.pipeline_for``)."""
+    result, first, second = pipeline.verify(a, b, model, threshold)
+    return Verified(result, first, second, pipeline.read_distributions(result.model))
+
+
+def compare_verify(pipeline: Pipeline, a: ImageInput, b: ImageInput) -> tuple[ModelComparison, dict[str, dict | None]]:
+    """The same pair verified by every model this visitor can use, with each model's distributions."""
+    result = pipeline.compare_models(a, b)
+    return result, {r.model: pipeline.read_distributions(r.model) for r in result.results}
+
+
+def explain(pipeline: Pipeline, a: ImageInput, b: ImageInput, models=None, grid: int | None = None) -> Explanation:
     """Where each model this visitor can use looks on a pair (``Pipeline.explain``); draw it with
     ``explorer.figures.occlusion_figure``."""
-    return request.pipeline.explain(a, b, models, grid)
+    return pipeline.explain(a, b, models, grid)
+
+
+@dataclass(frozen=True)
+class ExploredGallery:
+    """The gallery the Explorer draws, and why that one.
+
+    Attributes:
+        gallery: the visitor's own, or (public mode) the demo gallery.
+        models: the models asked for, by their resolved names (a visitor's own fine-tuned ones too).
+        which: "yours", "demo" (asked for), or "demo instead" (the visitor's own holds no faces of them yet).
+        people: how many people ``gallery`` holds when it is the demo's (0 otherwise: not counted).
+        complete: whether every model holds faces of ``gallery`` (else there is nothing to draw).
+    """
+
+    gallery: GalleryView
+    models: list[str]
+    which: str
+    people: int
+    complete: bool
+
+
+def gallery_to_explore(request: Request, models, demo: bool, progress=None) -> ExploredGallery:
+    """The gallery the Explorer draws for ``models``: the visitor's own, with the models that came after its
+    faces filled in first, or in public mode the demo gallery, asked for or because theirs is empty (the demo
+    gallery is filled in for every model at start-up; a visitor only reads it)."""
+    names = [request.pipeline.spec(n).name for n in models]
+    if request.shared is not None and demo:
+        which, gallery = "demo", request.shared
+    else:
+        which, gallery = "yours", request.gallery
+        fill_in([gallery], names, progress)
+        shared = request.shared
+        if shared is not None and not any(gallery.store.count(n) for n in names):
+            if any(shared.store.count(n) for n in names):
+                which, gallery = "demo instead", shared
+    people = len(gallery.store.persons()) if which != "yours" else 0
+    return ExploredGallery(gallery, names, which, people, all(gallery.store.count(n) for n in names))
 
 
 def gallery_disagreements(request: Request, models=None, hardest: int = DEFAULT_HARDEST) -> Disagreements:
@@ -169,6 +230,16 @@ def scoreboard(request: Request, models=None, method: str | None = None, progres
 
     fill_in([request.gallery], list(models) if models else available_models(request), progress)
     return scored(request.gallery, models, method or DEFAULT_METHOD, progress)
+
+
+def fine_tuned(pipeline: Pipeline) -> list[str]:
+    """The fine-tuned models ``pipeline`` sees (in public mode, the visitor's own)."""
+    return [s.name for s in pipeline.models() if pipeline.spec(s.name).base is not None]
+
+
+def fine_tune_report(pipeline: Pipeline, name: str) -> dict:
+    """What a fine-tuned model's run saved beside it: its curves, and its figures before and after."""
+    return saved_report(pipeline, name)
 
 
 def _public_finetune_bounds(gallery: Gallery, base, augment, general) -> tuple[float, object, list[str]]:
@@ -235,15 +306,22 @@ __all__ = [
     "FinetuneAnswer",
     "album",
     "available_models",
+    "Verified",
     "compare_identify",
+    "compare_verify",
     "enroll",
     "explain",
     "fill_in",
+    "fine_tune_report",
+    "fine_tuned",
     "finetune",
+    "ExploredGallery",
     "gallery_disagreements",
+    "gallery_to_explore",
     "identify",
     "mine",
     "photos_allowed",
     "scoreboard",
     "shared_names",
+    "verify",
 ]

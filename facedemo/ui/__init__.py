@@ -33,7 +33,7 @@ READY = "**Ready**"
 
 def readiness_note(services: Services, explorer: explore_tab.ExplorerState) -> str:
     """One line: what has loaded since start-up (``warm_up`` loads it in the background) and what has not."""
-    parts = services.pipeline.readiness()
+    parts = services.readiness()
     parts["UMAP"] = explorer.ready()
     waiting = [name for name, done in parts.items() if not done]
     if not waiting:
@@ -144,7 +144,7 @@ def refresh_models(services: Services, count: int, request: gr.Request = None):
 
 
 def adopt(services: Services, key, request: gr.Request = None):
-    return services.adopt(session_of(request), key)
+    return services.visitors.adopt(session_of(request), key)
 
 
 def tick(services: Services, explorer: explore_tab.ExplorerState):
@@ -154,7 +154,7 @@ def tick(services: Services, explorer: explore_tab.ExplorerState):
 
 
 def leave(services: Services, request: gr.Request):
-    services.leave(session_of(request))  # their gallery stays for its time to live: a reload finds it
+    services.visitors.leave(session_of(request))  # their gallery stays for its time to live: a reload finds it
 
 
 def build_app(services: Services, explorer: explore_tab.ExplorerState | None = None) -> gr.Blocks:
@@ -173,7 +173,7 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
     with gr.Blocks(title="facedemo: see how a face model behaves", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# facedemo\nVerify two faces, name every face in a group photo, enroll people and look inside the "
-            f"embedding space. Device: **{services.pipeline.device.description}**."
+            f"embedding space. Device: **{services.device_description()}**."
         )
         readiness = gr.Markdown(readiness_note(services, explorer), elem_id="readiness")
         with gr.Accordion("Models", open=False):
@@ -221,8 +221,8 @@ def build_app(services: Services, explorer: explore_tab.ExplorerState | None = N
         if public:
             demo.unload(bound(leave, services))
     if public:
-        services.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
-        services.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
+        services.visitors.on_forget(explorer.forget)  # the Explorer's cache holds visitors' maps: they go with them
+        services.visitors.start_expiry()  # purges what an earlier run left, then sweeps idle visitors
     refuse_missing_values(demo)  # a request short of values gets the inputs it takes, not {"error": null}
     return demo
 
@@ -242,18 +242,17 @@ def serve(demo: gr.Blocks, services: Services, **options):
 
 
 def warm_up(services: Services, explorer: explore_tab.ExplorerState) -> threading.Thread:
-    """Load the default model and JIT-compile UMAP in the background, so the first page is up at once
-    and the first Explorer click does not wait ~16 s for numba."""
+    """Load the models (``Services.warm_up``) and JIT-compile UMAP in the background, so the first page is up at
+    once and the first Explorer click does not wait for numba."""
 
     def run():
         try:
-            services.pipeline.embedder()
-            _ = services.pipeline.detector  # built now, not on the first request
-            for name, done in services.pipeline.readiness().items():  # every enrollment embeds with each
-                if not done and name != "face detector":
-                    services.pipeline.embedder(name)
-            explorer.warm_up()
+            services.warm_up()
         except Exception:  # warming is best effort; the real call reports any error to the user
+            pass
+        try:
+            explorer.warm_up()
+        except Exception:
             pass
 
     thread = threading.Thread(target=run, name="facedemo-warm-up", daemon=True)

@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..errors import InvalidParameterError
 from ..gallery.cluster import CLUSTER_METHODS, DEFAULT_CLUSTER_METHOD
-from ..services import Services
+from ..services import Services, usecases
 from .common import (
     PROGRESS_ROOM,
     bound,
@@ -106,15 +106,16 @@ def cluster(
     if not paths:
         raise InvalidParameterError("Add some photos (or a zip of them) first.")
     close_album(previous)  # the old album's unpacked photos and thumbnails go as soon as it is replaced
-    current = services.album(
+    visit = services.request(session_of(request))
+    current = usecases.album(
+        visit,
         paths,
-        session_of(request),
         _value(model_name) or None,
         _value(how) or None,
         progress=lambda done, total, message="": progress((done, total), desc=message or "Finding faces"),
     )
     groups = current.groups()
-    people = [p.name for p in services.gallery(session_of(request)).people()]
+    people = [p.name for p in visit.gallery.people()]
     text = (
         f"**{len(current.faces)}** face(s) in **{current.images}** photo(s), grouped into **{len(groups)}** "
         f"group(s) ({current.method}, threshold {current.threshold:.3f})."

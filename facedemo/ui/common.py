@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import FaceDemoError, InvalidParameterError, ModelUnavailableError
+from ..errors import FaceDemoError, InvalidParameterError
 from ..services import Services, on_gpu
 
 log = logging.getLogger("facedemo.ui")
@@ -22,19 +22,15 @@ log = logging.getLogger("facedemo.ui")
 def model_choices(services: Services, session: str | None = None) -> list[tuple[str, str]]:
     """Every model (in public mode with a session: the visitor's own fine-tuned ones too), with the
     unavailable ones labelled so the user sees why they cannot be picked."""
-    pipeline = services.pipeline_for(session) if services.public and session else services.pipeline
     choices = []
-    for status in pipeline.models():
+    for status in services.models(session):
         label = status.name if status.available else f"{status.name} (unavailable)"
         choices.append((label, status.name))
     return choices
 
 
 def default_model(services: Services) -> str | None:
-    try:
-        return services.pipeline.default_model()
-    except ModelUnavailableError:  # no model can run here: the dropdown starts empty and says why in its list
-        return None
+    return services.default_model()  # None: no model can run here, and the dropdown's list says why
 
 
 HIDDEN_REASON = "unavailable here (the Models list at the top of the page says why)"
@@ -64,7 +60,7 @@ def page_json(record):
 
 def models_note(services: Services) -> str:
     lines = []
-    for s in services.pipeline.models():
+    for s in services.models():
         lines.append(
             f"- **{s.name}** ({s.dim}-d): "
             + (

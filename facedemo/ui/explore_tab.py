@@ -8,7 +8,6 @@ changes (the key is the exact set of stored face ids).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from types import SimpleNamespace
@@ -23,6 +22,8 @@ from ..explorer import (
     Exploration,
     det_figure,
     explore,
+    gallery_digest,
+    held_models,
     metrics_table,
     robustness_figure,
     roc_figure,
@@ -30,7 +31,7 @@ from ..explorer import (
     warm_up_umap,
 )
 from ..explorer.figures import verdicts_figure
-from ..services import Services
+from ..services import Services, lfw, usecases
 from ..words import counted
 from . import scoreboard
 from .common import (
@@ -104,15 +105,6 @@ class ExplorerState:
         with self._lock:
             return {k[0] for k in self._cache}
 
-    @staticmethod
-    def digest(gallery, model: str) -> str:
-        """What a model's result depends on in the gallery: the exact stored faces and their people's names."""
-        records = gallery.store.vectors(model)[0] if gallery.store.count(model) else []
-        names = {p.id: p.name for p in gallery.store.persons()} if records else {}
-        return hashlib.sha256(
-            ",".join(sorted(f"{r.id}:{names.get(r.person_id, '')}" for r in records)).encode()
-        ).hexdigest()
-
     def _cached(self, key, compute, keep: bool = True):
         with self._lock:
             if key in self._cache:
@@ -128,20 +120,19 @@ class ExplorerState:
 
     def explore(self, gallery, model: str, method: str) -> Exploration:
         wanted = method if method != "auto" else ("umap" if umap_ready() else "auto")
-        key = (getattr(gallery.store, "namespace", None), model, wanted, self.digest(gallery, model))
-        key += (gallery.pipeline.threshold(model),)
+        key = (getattr(gallery.store, "namespace", None), model, wanted, gallery_digest(gallery, model))
         # an "auto" answer may be a stop-gap PCA: do not keep it
         return self._cached(key, lambda: explore(gallery, model, wanted), keep=wanted != "auto")
 
     def scoreboard(self, services: Services, session: str | None, method: str, progress=None):
-        """Every model scored on the visitor's own gallery (``Services.scoreboard``), kept until it changes."""
-        gallery = services.gallery(session)
-        models = services.available_models(session)
-        services.ready([gallery], models, progress)  # first, so that the key is the gallery as scored
-        held = [m for m in models if gallery.store.count(m)]
+        """Every model scored on the visitor's own gallery (``usecases.scoreboard``), kept until it changes."""
+        visit = services.request(session)
+        gallery = visit.gallery
+        models = usecases.available_models(visit)
+        usecases.fill_in([gallery], models, progress)  # first, so that the key is the gallery as scored
         key = (getattr(gallery.store, "namespace", None), "scoreboard", method)
-        key += tuple((m, self.digest(gallery, m), gallery.pipeline.threshold(m)) for m in held)
-        return self._cached(key, lambda: services.scoreboard(session, None, method, progress))
+        key += tuple((m, gallery_digest(gallery, m)) for m in held_models(gallery, models))
+        return self._cached(key, lambda: usecases.scoreboard(visit, None, method, progress))
 
 
 def explore_gallery(
@@ -158,24 +149,16 @@ def explore_gallery(
     names = [n for n in (names or [default_model(services)]) if n][:2]
     if source not in (None, "", "yours", "demo"):
         raise InvalidParameterError("The gallery to explore is 'yours' or 'demo'.")
-    demo = services.public and source == "demo"
-    names = [services.pipeline_for(session_of(request)).spec(n).name for n in names]  # the visitor's own too
-    gallery = services.shared() if demo else services.gallery(session_of(request))
-    lead = ""
-    if demo:  # filled in for every model at start-up; a visitor only reads it
-        lead = f"The shared demo gallery ({counted(len(gallery.store.persons()), 'person', 'people')}).  \n"
-    else:
-        services.ready([gallery], names, gradio_progress(progress))  # a model that came later is filled in first
-    if services.public and not demo and not any(gallery.store.count(n) for n in names):
-        shared = services.shared()  # filled in for every model at start-up; a visitor only reads it
-        if any(shared.store.count(n) for n in names):
-            gallery = shared
-            lead = (
-                "Your own gallery is empty, so this is the shared demo gallery "
-                f"({counted(len(shared.store.persons()), 'person', 'people')}); "
-                "enroll people on the Gallery tab to explore yours.  \n"
-            )
-    if not all(gallery.store.count(n) for n in names):
+    visit = services.request(session_of(request))
+    chosen = usecases.gallery_to_explore(visit, names, source == "demo", gradio_progress(progress))
+    gallery, names, people = chosen.gallery, chosen.models, counted(chosen.people, "person", "people")
+    lead = {
+        "yours": "",
+        "demo": f"The shared demo gallery ({people}).  \n",
+        "demo instead": f"Your own gallery is empty, so this is the shared demo gallery ({people}); "
+        "enroll people on the Gallery tab to explore yours.  \n",
+    }[chosen.which]
+    if not chosen.complete:
         return (EMPTY_NOTE, *[None] * 6, {})
     views = [state.explore(gallery, n, how or "auto") for n in names]
     maps = [v.projection for v in views] + [None]
@@ -200,7 +183,7 @@ def open_set(services: Services, names=None, size="1000"):
     """Every model picked (none: every model with curves) in one DET figure at one gallery size: a colour
     per model, a dash per decision method."""
     size = params.number(size or 1000, "The number of people enrolled", 1, 10**6, integer=True)
-    curves, note = services.open_set_comparison(int(size), [n for n in (names or []) if n])
+    curves, note = lfw.open_set_comparison(services.pipeline, int(size), [n for n in (names or []) if n])
     drawn = ", ".join(dict.fromkeys(c["model"] for c in curves))
     return note, det_figure(
         curves,
@@ -211,7 +194,7 @@ def open_set(services: Services, names=None, size="1000"):
 
 @user_errors
 def robustness(services: Services, metric="accuracy"):
-    result = services.robustness()
+    result = lfw.robustness(services.pipeline)
     lines = [
         f"{describe_pairs(result.pairs_file)} ({result.pairs:,}), the second photo of each degraded before detection; "
         "accuracy at each model's calibrated threshold (measured once and shipped with facedemo, or this "
@@ -233,20 +216,23 @@ def disagreements(services: Services, source="gallery", hardest=10, request: gr.
         )
     session = session_of(request)
     if source == "lfw":
-        if not services.has_lfw():
+        if not lfw.has_lfw():
             return NO_LFW, None, "", None
         bar = gradio_progress(progress)  # the first run embeds 2,000 photos per model: minutes on a CPU
 
         def per_model(label):
             return lambda done, total, message="": bar(done, total, f"{label}: {message}" if message else label)
 
-        result = services.lfw_disagreements(hardest=hardest, progress_for=per_model)
+        result = lfw.lfw_disagreements(
+            services.pipeline, services.flights, services.public, hardest=hardest, progress_for=per_model
+        )
     else:
-        empty = gallery_empty_state(services.gallery(session).people(), services.public)
+        visit = services.request(session)
+        empty = gallery_empty_state(visit.gallery.people(), services.public)
         if empty:
             return empty, None, "", None
         try:
-            result = services.gallery_disagreements(session, hardest=hardest)
+            result = usecases.gallery_disagreements(visit, hardest=hardest)
         except GalleryError as exc:  # nothing to judge yet: say what to enroll, without an error badge
             return (
                 f"{exc} Enroll at least two people, each with two photos or more, on the Gallery tab.",
@@ -260,7 +246,7 @@ def disagreements(services: Services, source="gallery", hardest=10, request: gr.
 
 def cost_note(services: Services, source="gallery"):
     """Before the click: what the LFW pairs will cost when their embeddings are not cached yet."""
-    photos, seconds = services.lfw_cost() if source == "lfw" else (0, 0.0)
+    photos, seconds = lfw.lfw_cost(services.pipeline) if source == "lfw" else (0, 0.0)
     if seconds <= 10:
         return ""
     if services.public and seconds > params.MAX_REQUEST_CPU_S:
@@ -324,7 +310,7 @@ def open_set_layout(services: Services, choices) -> SimpleNamespace:
         with gr.Row():
             det_models = gr.Dropdown(
                 choices,
-                value=[s.name for s in services.pipeline.models() if s.available],
+                value=services.available_models(),
                 multiselect=True,
                 label="Models (every one by default, one colour each)",
                 scale=3,
@@ -359,11 +345,16 @@ def disagreements_layout(services: Services) -> SimpleNamespace:
     with gr.Accordion(
         "Where the models disagree: each model's hardest mistakes, and the pairs they judge differently", open=False
     ):
-        lfw = services.has_lfw()
-        sources = [(label, key) for key, label in DISAGREEMENT_SOURCES.items() if key == "gallery" or lfw]
+        lfw_here = lfw.has_lfw()
+        sources = [(label, key) for key, label in DISAGREEMENT_SOURCES.items() if key == "gallery" or lfw_here]
         with gr.Row():
             dis_source = gr.Radio(
-                sources, value="gallery", label="Pairs", info=None if lfw else NO_LFW, scale=3, elem_id="dis-source"
+                sources,
+                value="gallery",
+                label="Pairs",
+                info=None if lfw_here else NO_LFW,
+                scale=3,
+                elem_id="dis-source",
             )
             dis_hardest = gr.Number(
                 value=10, minimum=1, maximum=params.MAX_HARDEST, precision=0, label="Hardest pairs to show", scale=1

@@ -9,8 +9,8 @@ import gradio as gr
 from .. import params
 from ..explorer import explore
 from ..explorer.figures import training_curves_figure
-from ..services import Services
-from ..training import LOSSES, saved_report
+from ..services import Services, lfw, usecases
+from ..training import LOSSES
 from ..vision.degrade import CONDITIONS, SEVERITIES
 from ..words import counted
 from .common import PROGRESS_ROOM, bound, default_model, gpu_bound, model_choices, session_of, user_errors
@@ -63,10 +63,6 @@ def trained(result) -> str:
     return f"{epochs}; none did better on the held-out people than where it started, so it is kept as it started."
 
 
-def fine_tuned(pipeline) -> list[str]:
-    return [s.name for s in pipeline.models() if pipeline.spec(s.name).base is not None]
-
-
 def fine_tune(
     services: Services,
     base_name=None,
@@ -90,14 +86,15 @@ def fine_tune(
         level = params.number(level, "The severity", SEVERITIES[0], SEVERITIES[-1], integer=True)
         augment = f"{condition_name}:{level}"
     session = session_of(request)
-    answer = services.finetune(
-        session,
+    answer = usecases.finetune(
+        services.request(session),
         base_name or None,
         new_name or "",
         n_epochs,
         loss=loss_name or "triplet",
         augment=augment,
         progress=lambda done, total, message="": progress((done, total), desc=message),
+        lfw_root=services.lfw_root,
     )
     result, gallery = answer.result, services.gallery(session)
     # the people it never trained on, and only them: a face it trained on says nothing of what it learnt
@@ -116,7 +113,7 @@ def fine_tune(
         text += f"\n\nOn the held-out people: {result.verdict()}"
     versus = result.versus_base()
     judged = f"**{versus['text']}**"
-    if services.lfw_test_pairs() is None:
+    if lfw.lfw_test_pairs(services.lfw_root) is None:
         judged += " LFW is not on this machine, so this compares them on the held-out people only."
     if answer.notes:
         text += "\n\n" + " ".join(answer.notes)
@@ -131,14 +128,14 @@ def fine_tune(
         after.projection,
         before.histogram,
         after.histogram,
-        gr.update(choices=fine_tuned(gallery.pipeline), value=result.name),
+        gr.update(choices=usecases.fine_tuned(gallery.pipeline), value=result.name),
         saved_json,
     )
 
 
 @user_errors
 def curves_of(services: Services, model_name=None, request: gr.Request = None):
-    saved_json = saved_report(services.pipeline_for(session_of(request)), model_name or "")
+    saved_json = usecases.fine_tune_report(services.pipeline_for(session_of(request)), model_name or "")
     figure = training_curves_figure(
         saved_json.get("history", []), f"{model_name}: training curves", saved_json.get("best_epoch")
     )
@@ -178,7 +175,9 @@ def layout(services: Services) -> SimpleNamespace:
     report = gr.JSON(label="Report (as the CLI's --json)")
     with gr.Accordion("A saved fine-tuned model's curves", open=False):
         with gr.Row():
-            saved = gr.Dropdown(fine_tuned(services.pipeline), label="Fine-tuned model", allow_custom_value=True)
+            saved = gr.Dropdown(
+                usecases.fine_tuned(services.pipeline), label="Fine-tuned model", allow_custom_value=True
+            )
             show = gr.Button("Show its curves")
         saved_curves = gr.Plot(label="Training curves")
         saved_table = gr.Dataframe(headers=["metric", "before", "after"], label="Its report", interactive=False)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from .. import params
 from ..errors import FaceDemoError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
-from ..services import Services
+from ..services import Services, usecases
 from ..words import duration
 from .common import (
     PROGRESS_ROOM,
@@ -92,7 +92,7 @@ def ask_or_forget(services: Services, pending, request: gr.Request = None):
             gr.update(value="Delete all my people and models for good?"),
             True,
         )
-    services.forget(session_of(request))
+    services.visitors.forget(session_of(request))
     return (
         "Deleted everything you enrolled and fine-tuned: your people, their faces, embeddings and thumbnails, "
         "and your models.",
@@ -103,9 +103,10 @@ def ask_or_forget(services: Services, pending, request: gr.Request = None):
 
 def enrolled(services: Services, person_name, files, request, confirm=False, odd=None):
     paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-    services.photos_allowed(paths)  # public mode: what one request may embed
-    result = services.enroll(
-        session_of(request),
+    visit = services.request(session_of(request))
+    usecases.photos_allowed(visit, paths)  # public mode: what one request may embed
+    result = usecases.enroll(
+        visit,
         person_name or "",
         paths,
         labels=[Path(p).name for p in paths],
@@ -192,7 +193,7 @@ def list_faces(services: Services, name, request: gr.Request = None):
     """The API's listing of one person's faces (their ids are what `/remove_face` takes)."""
     if not name:
         raise InvalidParameterError("Give the person whose faces to list.")
-    services.mine(session_of(request), name)  # a shared person's faces are the demo gallery's
+    usecases.mine(services.request(session_of(request)), name)  # a shared person's faces are the demo gallery's
     return faces_listing(services, name, request)
 
 
@@ -205,7 +206,7 @@ def faces_of_picked(services: Services, name, request: gr.Request = None):
 
 
 def removed(services: Services, name, face_id, request) -> str:
-    done = services.mine(session_of(request), name).remove_face(name, face_id)
+    done = usecases.mine(services.request(session_of(request)), name).remove_face(name, face_id)
     forget_uploads(done.hashes)  # the photo as uploaded to enroll it, gradio's copies
     models = (
         f" The model(s) fine-tuned on **{done.person}**'s faces went with it: **{', '.join(done.models)}**."
@@ -258,9 +259,10 @@ def refresh_after_remove(services: Services, name, pending, request: gr.Request 
 @user_errors
 def import_zip(services: Services, path, request: gr.Request = None, progress=gr.Progress()):
     path = require_file(path, "a zip file")
-    services.photos_allowed([path])  # public mode: what one request may embed
+    visit = services.request(session_of(request))
+    usecases.photos_allowed(visit, [path])  # public mode: what one request may embed
     progress(0, desc="Unpacking")
-    report = gallery_of(services, request).import_archive(
+    report = visit.gallery.import_archive(
         path, progress=lambda done, total, message="": progress((done, total), desc=message or "Importing")
     )
     text = f"Imported **{report.added}** face(s) of **{len(report.enrolled)}** people; {report.duplicates} already there; {len(report.skipped)} skipped."
@@ -275,12 +277,12 @@ def import_zip(services: Services, path, request: gr.Request = None, progress=gr
 def rename(services: Services, old, new, request: gr.Request = None):
     if not old:
         raise InvalidParameterError("Pick the person to rename.")
-    count = services.mine(session_of(request), old).rename(old, new or "")
+    count = usecases.mine(services.request(session_of(request)), old).rename(old, new or "")
     return f"Renamed **{old}** to **{new.strip()}** ({count} face(s))."
 
 
 def erase(services: Services, name, request) -> str:
-    done = services.mine(session_of(request), name).delete(name)
+    done = usecases.mine(services.request(session_of(request)), name).delete(name)
     forget_uploads(done.hashes)  # the photos uploaded to enroll them, the thumbnails served: gradio's copies
     models = (
         f" The model(s) fine-tuned on their faces went with them: **{', '.join(done.models)}**." if done.models else ""
@@ -306,7 +308,9 @@ def ask_or_delete(services: Services, name, pending, request: gr.Request = None)
     if not name:
         raise InvalidParameterError("Pick the person to delete first.")
     if pending != name:
-        services.mine(session_of(request), name)  # an unknown (or shared) name is said now, not after asking
+        usecases.mine(
+            services.request(session_of(request)), name
+        )  # an unknown (or shared) name is said now, not after asking
         return (
             f"Click **Delete {name} for good?** to delete every photo and embedding of **{name}**; "
             "pick another person to cancel.",

@@ -12,7 +12,7 @@ from .. import params
 from ..errors import InvalidParameterError, LooksLikeSomeoneError
 from ..gallery.identify import size_note
 from ..rules import DEFAULT_METHOD, described, methods
-from ..services import Services
+from ..services import Services, usecases
 from .common import (
     clear_on_change,
     default_model,
@@ -77,10 +77,10 @@ def identify(
     progress=gr.Progress(),
 ):
     path = require_image(path, "a photo")
-    session = session_of(request)
-    picture, result = services.identify(
+    visit = services.request(session_of(request))
+    picture, result = usecases.identify(
+        visit,
         path,
-        session,
         model_name or None,
         3 if k in (None, "") else k,
         how or DEFAULT_METHOD,
@@ -89,7 +89,7 @@ def identify(
     boxes = [(shown_box(m.face.box, picture.size), face_label(i, m)) for i, m in enumerate(result.faces, 1)]
     unknown_first = sorted(range(len(result.faces)), key=lambda i: result.faces[i].name is not None)
     choices = [(face_label(i + 1, result.faces[i]), i) for i in unknown_first]
-    people = [p.name for p in services.gallery(session).people()]
+    people = [p.name for p in visit.gallery.people()]
     # The picker starts on an unknown face, never on one the gallery names (the user picks that one).
     unknown = [i for i in unknown_first if result.faces[i].name is None]
     return (
@@ -105,9 +105,9 @@ def identify(
 def compare(services: Services, path, k=3, how=DEFAULT_METHOD, request: gr.Request = None, progress=gr.Progress()):
     """Every model with people enrolled on the same photo: a row per model and face."""
     path = require_image(path, "a photo")
-    comparison = services.compare_identify(
+    comparison = usecases.compare_identify(
+        services.request(session_of(request)),
         path,
-        session_of(request),
         3 if k in (None, "") else k,
         how or DEFAULT_METHOD,
         progress=gradio_progress(progress),
@@ -125,8 +125,13 @@ def enrolled(services: Services, path, index, person, request, confirm: bool) ->
     if index in (None, ""):
         raise InvalidParameterError("Identify the photo first, then pick the face to enroll.")
     index = params.face_index(index)
-    result = services.enroll(
-        session_of(request), person or "", [path], face_index=index, labels=["identify upload"], confirm=confirm
+    result = usecases.enroll(
+        services.request(session_of(request)),
+        person or "",
+        [path],
+        face_index=index,
+        labels=["identify upload"],
+        confirm=confirm,
     )
     if result.duplicates:
         return f"That face is already enrolled as **{result.duplicates[0].person}**."

@@ -9,8 +9,7 @@ import gradio as gr
 from PIL import Image
 
 from ..explorer.figures import compare_figure, occlusion_figure, verify_figure
-from ..models import distributions
-from ..services import Services
+from ..services import Services, usecases
 from .common import (
     PROGRESS_ROOM,
     clear_on_change,
@@ -98,21 +97,18 @@ def calibrated_if_blank(limit):
 
 def verify(services: Services, a, b, model_name=None, limit=None, request: gr.Request = None):
     a, b = require_image(a, "photo A"), require_image(b, "photo B")
-    result, first, second = services.pipeline_for(session_of(request)).verify(
-        a, b, model_name or None, calibrated_if_blank(limit)
-    )
-    record = distributions.load(result.model, services.settings.home)
-    figure = verify_figure(result.model, result.distance, result.threshold, record)
-    return verdict_html(result), side_by_side(first.crop, second.crop), figure, result.to_json()
+    pipeline = services.pipeline_for(session_of(request))
+    done = usecases.verify(pipeline, a, b, model_name or None, calibrated_if_blank(limit))
+    result = done.result
+    figure = verify_figure(result.model, result.distance, result.threshold, done.distributions)
+    return verdict_html(result), side_by_side(done.first.crop, done.second.crop), figure, result.to_json()
 
 
 def compare(services: Services, a, b, request: gr.Request = None):
     """Every available model on the same two faces: a row per model, a distribution panel per model."""
     a, b = require_image(a, "photo A"), require_image(b, "photo B")
-    result = services.pipeline_for(session_of(request)).compare_models(a, b)
-    rows = [
-        (r.model, r.distance, r.threshold, distributions.load(r.model, services.settings.home)) for r in result.results
-    ]
+    result, records = usecases.compare_verify(services.pipeline_for(session_of(request)), a, b)
+    rows = [(r.model, r.distance, r.threshold, records[r.model]) for r in result.results]
     return (
         compare_html(result),
         side_by_side(result.first.crop, result.second.crop),
@@ -124,7 +120,7 @@ def compare(services: Services, a, b, request: gr.Request = None):
 def explain(services: Services, a, b, request: gr.Request = None):
     """Every model this visitor can use, its occlusion map of the pair (the square over face A)."""
     a, b = require_image(a, "photo A"), require_image(b, "photo B")
-    explanation = services.explain(a, b, session_of(request))
+    explanation = usecases.explain(services.pipeline_for(session_of(request)), a, b)
     return explain_caption(explanation), occlusion_figure(explanation), explanation.to_json()
 
 
