@@ -2,7 +2,7 @@
 their plotly figures (UMAP/PCA maps, distance histograms, ROC, tables), the standalone HTML report, and the
 dashboard's one-model exploration."""
 
-from .exploration import Exploration, explore, umap_ready, warm_up_umap
+from .exploration import Exploration, explore, gallery_digest, held_models, umap_ready, warm_up_umap
 from .figures import (
     ROBUSTNESS_METRICS,
     FigureError,
@@ -38,6 +38,8 @@ __all__ = [
     "report_html",
     "robustness_figure",
     "roc_figure",
+    "gallery_digest",
+    "held_models",
     "umap_ready",
     "verify_figure",
     "warm_up_umap",
