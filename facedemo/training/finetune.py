@@ -159,6 +159,7 @@ def finetune(
 
 
 def _check_full(pipeline, spec, data) -> None:
+    """Refuse a full fine-tune that cannot run, before anything is embedded."""
     # full mode trains InceptionResnetV1's last block (loop.TRAINABLE_BLOCKS); dlib-resnet's torch module
     # is another network, without them
     module = getattr(pipeline.embedder(spec), "module", None)
@@ -193,6 +194,8 @@ def _adapter_people(
 def _finetune_adapter(
     pipeline, spec, name, data, val, epochs, seed, progress, general, loss, augment, cache_dir, cpu_budget_s
 ) -> FinetuneResult:
+    """``adapter`` mode: a head trained on the base's embeddings; its weights are saved, model.json is left
+    to the caller (written last)."""
     import torch
 
     train, held, skipped = _adapter_people(pipeline, spec, data, val, seed, progress)
