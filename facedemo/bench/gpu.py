@@ -321,6 +321,89 @@ def _dlib(pipeline: Pipeline, images: list, batches: list[int], repeats: int) ->
     return report
 
 
+def _pipeline_with_weights(device: str, tmp: Path, notes: list[str]) -> tuple[Settings, Pipeline, str]:
+    """The pipeline for MODEL with its real weights, else with random ones written to ``tmp`` (noted)."""
+    settings = Settings.from_env(device=device, model=MODEL)
+    pipeline = Pipeline(settings)
+    status = {s.name: s for s in pipeline.models()}[MODEL]
+    if status.available:
+        return settings, pipeline, "real weights"
+    path = random_facenet_weights(tmp)
+    settings = Settings.from_env(device=device, model=MODEL, facenet_weights={MODEL: str(path)})
+    notes.append(
+        f"{MODEL} weights are not on this machine ({status.reason}); random weights: timings hold, agreement figures say little"
+    )
+    return settings, Pipeline(settings), "random weights"
+
+
+def _mtcnn_by_chunk(detector: Detector, decoded: list, chunks: list[int], dev: str) -> dict:
+    """MTCNN images/s by chunk, on the decoded LFW photos."""
+    mtcnn: dict = {}
+    for chunk in chunks:
+
+        def detect_all(chunk=chunk):
+            for i in range(0, len(decoded), chunk):
+                detector.detect_many(decoded[i : i + chunk])
+
+        mtcnn[str(chunk)] = round(len(decoded) / _timed(detect_all, dev, 1), 2)
+    return mtcnn
+
+
+def _end_to_end(pipeline: Pipeline, paths: list[Path], chunk: int, dev: str) -> tuple[dict, list]:
+    """Decode, detect, align and embed every photo at ``chunk``: the figures and the results."""
+    start = time.perf_counter()
+    results = pipeline.analyze_many([str(p) for p in paths], MODEL, chunk=chunk)
+    _sync(dev)
+    seconds = time.perf_counter() - start
+    faces = sum(len(r.faces) for r in results)
+    figures = {
+        "images": len(paths),
+        "faces": faces,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(len(paths) / seconds, 2),
+        "chunk": chunk,
+    }
+    return figures, results
+
+
+def _pipeline_embed(pipeline: Pipeline, crops: list, batches: list[int], dev: str, repeats: int) -> dict:
+    """The pipeline's own embedder on real crops, repeated up to the largest batch."""
+    many = (crops * (max(batches) // len(crops) + 1))[: max(max(batches), len(crops))]
+    embed_s = _timed(lambda: pipeline.embed_crops(MODEL, many), dev, repeats)
+    return {
+        "faces": len(many),
+        "seconds": round(embed_s, 3),
+        "faces_per_s": round(len(many) / embed_s, 1),
+    }
+
+
+def _group_latency(pipeline: Pipeline, group_paths: list[Path], dev: str, repeats: int) -> list:
+    """``Pipeline.analyze`` on each group photo: its size, faces found and median seconds."""
+    from PIL import Image
+
+    group_photos = []
+    for path in group_paths:
+        with Image.open(path) as im:
+            megapixels = round(im.width * im.height / 1e6, 2)
+        found: list = []
+        latency = _timed(lambda: found.append(len(pipeline.analyze(str(path), MODEL)[1])), dev, repeats)
+        group_photos.append(
+            {"photo": path.name, "megapixels": megapixels, "faces": found[-1], "seconds": round(latency, 4)}
+        )
+    return group_photos
+
+
+def _detection_vs_cpu(settings: Settings, detector: Detector, decoded: list, dev: str) -> dict:
+    """The device's detections against a CPU detector's with the same settings (on a CPU, against itself)."""
+    ours = detector.detect_many(decoded)
+    if dev == "cpu":
+        cpu = ours
+    else:
+        s = settings
+        cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction).detect_many(decoded)
+    return _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
+
+
 def bench_gpu(
     device: str = "cuda",
     batches: list[int] | None = None,
@@ -332,7 +415,6 @@ def bench_gpu(
 ) -> GpuReport:
     """Measure every part of the GPU path on ``device`` (``cuda``, ``cuda:N`` or ``cpu``)."""
     import torch
-    from PIL import Image
 
     from ..models.facenet import load_state_dict
 
@@ -346,21 +428,9 @@ def bench_gpu(
     notes: list[str] = []
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env(device=device, model=MODEL)
-        pipeline = Pipeline(settings)
-        status = {s.name: s for s in pipeline.models()}[MODEL]
-        weights = "real weights"
-        if not status.available:
-            path = random_facenet_weights(Path(tmp))
-            settings = Settings.from_env(device=device, model=MODEL, facenet_weights={MODEL: str(path)})
-            pipeline = Pipeline(settings)
-            weights = "random weights"
-            notes.append(
-                f"{MODEL} weights are not on this machine ({status.reason}); random weights: timings hold, agreement figures say little"
-            )
+        settings, pipeline, weights = _pipeline_with_weights(device, Path(tmp), notes)
         dev = pipeline.device.device
         embedder = pipeline.embedder(MODEL)
-        spec = embedder.spec
         state = load_state_dict(embedder.weights_file)
         if dev == "cpu":
             notes.append(
@@ -368,72 +438,20 @@ def bench_gpu(
             )
 
         raw = _raw(state, dev, batches, repeats)
-
-        # MTCNN by chunk, on the decoded LFW photos.
         decoded = [pipeline.load(str(p)) for p in paths]
-        detector = pipeline.detector
-        mtcnn: dict = {}
-        for chunk in chunks:
-
-            def detect_all(chunk=chunk):
-                for i in range(0, len(decoded), chunk):
-                    detector.detect_many(decoded[i : i + chunk])
-
-            mtcnn[str(chunk)] = round(len(decoded) / _timed(detect_all, dev, 1), 2)
-
-        # End to end, at the largest chunk.
-        chunk = max(chunks)
-        start = time.perf_counter()
-        results = pipeline.analyze_many([str(p) for p in paths], MODEL, chunk=chunk)
-        _sync(dev)
-        seconds = time.perf_counter() - start
-        faces = sum(len(r.faces) for r in results)
-        end_to_end = {
-            "images": len(paths),
-            "faces": faces,
-            "seconds": round(seconds, 3),
-            "images_per_s": round(len(paths) / seconds, 2),
-            "chunk": chunk,
-        }
-
-        # The pipeline's own embedder on real crops, repeated up to the largest batch.
+        mtcnn = _mtcnn_by_chunk(pipeline.detector, decoded, chunks, dev)
+        end_to_end, results = _end_to_end(pipeline, paths, max(chunks), dev)
         crops = [f.crop for r in results for f in r.faces]
         if not crops:
             raise NoFaceError("No face was found in the benchmark images: pass --folder with face photos.")
-        many = (crops * (max(batches) // len(crops) + 1))[: max(max(batches), len(crops))]
-        embed_s = _timed(lambda: pipeline.embed_crops(MODEL, many), dev, repeats)
-        pipeline_embed = {
-            "faces": len(many),
-            "seconds": round(embed_s, 3),
-            "faces_per_s": round(len(many) / embed_s, 1),
-        }
-
+        pipeline_embed = _pipeline_embed(pipeline, crops, batches, dev, repeats)
         pixels = np.stack([np.asarray(c.convert("RGB")) for c in crops])
         embedding_agreement = _agreement(state, dev, pixels)
-
-        group_photos = []
-        for path in group_paths:
-            with Image.open(path) as im:
-                megapixels = round(im.width * im.height / 1e6, 2)
-            found: list = []
-            latency = _timed(lambda: found.append(len(pipeline.analyze(str(path), MODEL)[1])), dev, repeats)
-            group_photos.append(
-                {"photo": path.name, "megapixels": megapixels, "faces": found[-1], "seconds": round(latency, 4)}
-            )
+        group_photos = _group_latency(pipeline, group_paths, dev, repeats)
         if not group_paths:
             notes.append(f"no group photos at {group_root}: group latency not measured")
-
-        naive = _naive(paths, embedder.module, dev, spec)
-
-        ours = detector.detect_many(decoded)
-        if dev == "cpu":
-            cpu = ours
-        else:
-            s = settings
-            cpu = Detector("cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction).detect_many(
-                decoded
-            )
-        detection = _detection_agreement(ours, cpu, "CPU vs itself" if dev == "cpu" else f"{dev} vs CPU")
+        naive = _naive(paths, embedder.module, dev, embedder.spec)
+        detection = _detection_vs_cpu(settings, pipeline.detector, decoded, dev)
         dlib = _dlib(pipeline, decoded[:64], batches, repeats)
         del state
         if dev.startswith("cuda"):

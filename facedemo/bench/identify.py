@@ -333,66 +333,28 @@ def bench_open_set(
         pipeline, photos, spec.name, progress=lambda d, t, m: log(f"{d}/{t} {m}") if d % 256 == 0 or d == t else None
     )
     vec = embedded.vectors
-    names = list(split.gallery)
-    index = {n: i for i, n in enumerate(names)}
-    g_paths = [p for n in names for p in split.gallery[n]]
-    g_vectors = np.stack([vec[p] for p in g_paths])
-    g_owner = np.array([index[p.parent.name] for p in g_paths])
-    centroids = np.stack([centroid(g_vectors[g_owner == i]) for i in range(len(names))])
+    pool = _GalleryPool.of(split, vec)
     calib = np.stack([vec[p] for p in split.calibration])
     distance_rules = [r for r in RULES.values() if r.from_distances]
-
-    def columns(rule, searches: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The distances of ``searches`` to what ``rule`` compares with among the first n people, and each
-        column's person index."""
-        if rule.compares_with == "centroids":
-            return distance_matrix(searches, centroids[:n]), np.arange(n)
-        kept = g_owner < n
-        return distance_matrix(searches, g_vectors[kept]), g_owner[kept]
-
-    # the impostor tails: calibration strangers against every person of the pool
-    tails = {}
-    for rule in (r for r in distance_rules if r.fits_tail):
-        scores = rule.person_scores(*columns(rule, calib, len(names)), len(names))
-        tails[rule.name] = fit_impostor_tail(scores.ravel()).to_json()
+    tails = _impostor_tails(pool, calib, distance_rules)
     probe_people = [n for n in split.probes]
     q_vectors = np.stack([vec[split.probes[n]] for n in probe_people] + [vec[p] for p in split.strangers])
-    truth_all = np.array([index[n] for n in probe_people] + [-1] * len(split.strangers))
+    truth_all = np.array([pool.index[n] for n in probe_people] + [-1] * len(split.strangers))
     fixed_limit = pipeline.threshold(spec, "identify")
     curves, adaptive, fixed = {}, [], []
     for n in sizes:
         keep = truth_all < n  # mated searches of the first n people, and every stranger
         q, truth = q_vectors[keep], np.where(truth_all[keep] >= 0, truth_all[keep], -1)
-        mated = truth >= 0
-        searched = {rule.name: columns(rule, q, n) for rule in distance_rules}
+        searched = {rule.name: pool.columns(rule, q, n) for rule in distance_rules}
         row = [rule_det(rule, *searched[rule.name], n, truth, fixed_limit) for rule in distance_rules]
         if classifier and "classifier" in RULES:
-            log(f"training the classifier on {n} people + {len(calib)} strangers ...")
-            cols = g_owner < n
-            trained = train_classifier(g_vectors[cols], [names[i] for i in g_owner[cols]], calib)
-            probs, none = trained.probabilities(q)
-            order = np.array([index[p] for p in trained.people])
-            best = order[probs.argmax(1)]
-            p_best = probs.max(1)
-            score = np.where(p_best > none, 1.0 - p_best, NEVER)
-            row.append(det(Searches.of(score[mated], best[mated] == truth[mated], score[~mated]), "classifier"))
+            row.append(_classifier_curve(pool, calib, q, truth, n, log))
         curves[n] = row
         for rule in (r for r in distance_rules if r.fits_tail):
             scores = rule.person_scores(*searched[rule.name], n)
-            best, score = scores.argmin(1), scores.min(1)
             limit = open_set_threshold(tails[rule.name], n, target)
             for out, t in ((adaptive, limit), (fixed, fixed_limit)):
-                s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
-                out.append(
-                    {
-                        "people": n,
-                        "method": rule.name,
-                        "threshold": round(t, 4),
-                        "fpir": round(s.fpir(t), 5),
-                        "fnir": round(s.fnir(t), 4),
-                        "expected_fpir": round(expected_fpir(tails[rule.name], n, t), 5),
-                    }
-                )
+                out.append(_threshold_row(scores, truth, n, rule.name, tails[rule.name], t))
     in_gallery = _through_gallery(pipeline, spec.name, split, vec, sizes, tails, target, log)
     return OpenSetBench(
         spec.name,
@@ -407,6 +369,78 @@ def bench_open_set(
         len(embedded.failures),
         time.perf_counter() - began,
     )
+
+
+@dataclass(frozen=True)
+class _GalleryPool:
+    """The open-set gallery as arrays: every enrolled photo's vector and its person's index, and each
+    person's centroid; a gallery of the first n people is the rows whose owner is below n."""
+
+    names: list[str]
+    index: dict[str, int]
+    vectors: np.ndarray
+    owner: np.ndarray
+    centroids: np.ndarray
+
+    @classmethod
+    def of(cls, split: OpenSetSplit, vec: dict) -> _GalleryPool:
+        names = list(split.gallery)
+        index = {n: i for i, n in enumerate(names)}
+        g_paths = [p for n in names for p in split.gallery[n]]
+        g_vectors = np.stack([vec[p] for p in g_paths])
+        g_owner = np.array([index[p.parent.name] for p in g_paths])
+        centroids = np.stack([centroid(g_vectors[g_owner == i]) for i in range(len(names))])
+        return cls(names, index, g_vectors, g_owner, centroids)
+
+    def columns(self, rule, searches: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The distances of ``searches`` to what ``rule`` compares with among the first n people, and each
+        column's person index."""
+        if rule.compares_with == "centroids":
+            return distance_matrix(searches, self.centroids[:n]), np.arange(n)
+        kept = self.owner < n
+        return distance_matrix(searches, self.vectors[kept]), self.owner[kept]
+
+
+def _impostor_tails(pool: _GalleryPool, calib: np.ndarray, distance_rules: list) -> dict[str, dict]:
+    """The impostor tails: calibration strangers against every person of the pool, for each rule that
+    fits its own."""
+    tails = {}
+    for rule in (r for r in distance_rules if r.fits_tail):
+        scores = rule.person_scores(*pool.columns(rule, calib, len(pool.names)), len(pool.names))
+        tails[rule.name] = fit_impostor_tail(scores.ravel()).to_json()
+    return tails
+
+
+def _classifier_curve(
+    pool: _GalleryPool, calib: np.ndarray, q: np.ndarray, truth: np.ndarray, n: int, log: Log
+) -> DetCurve:
+    """The classifier's DET curve on a gallery of the first n people, trained with the calibration
+    strangers as its "none of them" class."""
+    log(f"training the classifier on {n} people + {len(calib)} strangers ...")
+    mated = truth >= 0
+    cols = pool.owner < n
+    trained = train_classifier(pool.vectors[cols], [pool.names[i] for i in pool.owner[cols]], calib)
+    probs, none = trained.probabilities(q)
+    order = np.array([pool.index[p] for p in trained.people])
+    best = order[probs.argmax(1)]
+    p_best = probs.max(1)
+    score = np.where(p_best > none, 1.0 - p_best, NEVER)
+    return det(Searches.of(score[mated], best[mated] == truth[mated], score[~mated]), "classifier")
+
+
+def _threshold_row(scores: np.ndarray, truth: np.ndarray, n: int, method: str, tail: dict, t: float) -> dict:
+    """What threshold ``t`` gives one rule on a gallery of n people: FPIR, FNIR and the tail's expected FPIR."""
+    mated = truth >= 0
+    best, score = scores.argmin(1), scores.min(1)
+    s = Searches.of(score[mated], best[mated] == truth[mated], score[~mated])
+    return {
+        "people": n,
+        "method": method,
+        "threshold": round(t, 4),
+        "fpir": round(s.fpir(t), 5),
+        "fnir": round(s.fnir(t), 4),
+        "expected_fpir": round(expected_fpir(tail, n, t), 5),
+    }
 
 
 def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> list[dict]:

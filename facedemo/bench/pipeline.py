@@ -57,11 +57,32 @@ def _engine(embedder) -> str:
     return "ONNX Runtime" if getattr(embedder, "engine", "torch") == "onnx" else "torch"
 
 
-def bench_pipeline(images: str | None, limit: int, model: str, device: str | None) -> dict:
+def _naive_loop(paths: list[Path], model: str, embedder, naive, dev) -> tuple[int, float]:
+    """facenet-pytorch's README loop over ``paths``: one margin crop per image, embedded unbatched by
+    ``embedder``'s torch network (facenet) or by ``naive`` (dlib). The faces embedded and the seconds."""
     import torch
     from facenet_pytorch import MTCNN
     from PIL import Image
 
+    mtcnn = MTCNN(image_size=embedder.spec.input_size, margin=embedder.spec.crop_margin, device=dev.device)
+    naive_faces = 0
+    start = time.perf_counter()
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        crop = mtcnn(img)
+        if crop is None:
+            continue
+        if model.startswith("facenet"):
+            with torch.no_grad():
+                embedder.module(crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32))
+        else:
+            face = ((crop.permute(1, 2, 0).numpy() * 128 + 127.5).clip(0, 255)).astype("uint8")
+            naive.embed([Image.fromarray(face)])
+        naive_faces += 1
+    return naive_faces, time.perf_counter() - start
+
+
+def bench_pipeline(images: str | None, limit: int, model: str, device: str | None) -> dict:
     paths = bench_images(images, limit)
     settings = Settings.from_env(device=device)
     weights_note = "real weights"
@@ -85,24 +106,7 @@ def bench_pipeline(images: str | None, limit: int, model: str, device: str | Non
         naive = _dlib_reference(embedder) if model.startswith("dlib") else embedder
         # facenet's naive loop calls the torch network itself, whichever engine the pipeline runs
         naive_engine = _engine(naive) if model.startswith("dlib") else "torch"
-        mtcnn = MTCNN(image_size=embedder.spec.input_size, margin=embedder.spec.crop_margin, device=dev.device)
-        naive_faces = 0
-        start = time.perf_counter()
-        for path in paths:
-            img = Image.open(path).convert("RGB")
-            crop = mtcnn(img)
-            if crop is None:
-                continue
-            if model.startswith("facenet"):
-                with torch.no_grad():
-                    embedder.module(
-                        crop.unsqueeze(0).to(dev.device, dtype=torch.float16 if dev.fp16 else torch.float32)
-                    )
-            else:
-                face = ((crop.permute(1, 2, 0).numpy() * 128 + 127.5).clip(0, 255)).astype("uint8")
-                naive.embed([Image.fromarray(face)])
-            naive_faces += 1
-        naive_s = time.perf_counter() - start
+        naive_faces, naive_s = _naive_loop(paths, model, embedder, naive, dev)
 
         start = time.perf_counter()
         results = pipeline.analyze_many([str(p) for p in paths], model)

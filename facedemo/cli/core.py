@@ -8,6 +8,14 @@ from .common import add_pipeline_args, pipeline_from
 
 
 def register(sub) -> None:
+    _register_models(sub)
+    _register_detect(sub)
+    _register_verify(sub)
+    _register_explain(sub)
+    _register_bench(sub)
+
+
+def _register_models(sub) -> None:
     p = sub.add_parser(
         "models",
         help="list the face models and whether each can run here; `models prepare NAME` fetches or converts a model's weights now",
@@ -22,11 +30,15 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_models)
 
+
+def _register_detect(sub) -> None:
     p = sub.add_parser("detect", help="find the faces in an image")
     p.add_argument("image")
     add_pipeline_args(p, model=False, embeds=False)
     p.set_defaults(handler=cmd_detect)
 
+
+def _register_verify(sub) -> None:
     p = sub.add_parser("verify", help="are the faces in two images the same person?")
     p.add_argument("image_a")
     p.add_argument("image_b")
@@ -39,6 +51,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_verify)
 
+
+def _register_explain(sub) -> None:
     p = sub.add_parser(
         "explain",
         help="where each model looks on a pair: how much hiding each region of one face moves its distance to the other",
@@ -53,8 +67,20 @@ def register(sub) -> None:
     add_pipeline_args(p, model=False)
     p.set_defaults(handler=cmd_explain)
 
+
+def _register_bench(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bench = p.add_subparsers(dest="bench", required=True)
+    _register_bench_pipeline(bench)
+    _register_bench_gpu(bench)
+    _register_bench_flip(bench)
+    _register_bench_cpu(bench)
+    _register_bench_load(bench)
+    _register_bench_visitors(bench)
+    _register_bench_elsewhere(bench)
+
+
+def _register_bench_pipeline(bench) -> None:
     b = bench.add_parser("pipeline", help="naive facenet-pytorch loop vs this pipeline, on the same images")
     b.add_argument(
         "--images", help="folder of images (searched recursively); default: 256 photos from ../shared/faces/lfw"
@@ -80,6 +106,9 @@ def register(sub) -> None:
     b.add_argument("--no-compare", action="store_true", help="with --profile: only the settings in force, no 'before'")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_pipeline)
+
+
+def _register_bench_gpu(bench) -> None:
     b = bench.add_parser(
         "gpu",
         help="the GPU path end to end: raw InceptionResnetV1 fp32/fp16/bf16 faces/s, pipeline embed, MTCNN by chunk, LFW images/s, group-photo latency, the naive loop, fp16 and device-vs-CPU agreement",
@@ -100,6 +129,9 @@ def register(sub) -> None:
     b.add_argument("--repeats", type=int, default=3, help="timed runs per figure, median reported (default 3)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_gpu)
+
+
+def _register_bench_flip(bench) -> None:
     b = bench.add_parser(
         "flip", help="what test-time flip costs: the same aligned LFW faces embedded without and with it, ms per face"
     )
@@ -112,6 +144,9 @@ def register(sub) -> None:
     b.add_argument("--device")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_flip)
+
+
+def _register_bench_cpu(bench) -> None:
     b = bench.add_parser(
         "cpu",
         help="torch vs ONNX Runtime on the CPU, the same aligned LFW faces in one run: ms per face per model, and 1, 2, 4 callers embedding a batch at once, with the ratios",
@@ -128,6 +163,9 @@ def register(sub) -> None:
     )
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_cpu)
+
+
+def _register_bench_load(bench) -> None:
     b = bench.add_parser(
         "load",
         help="many clients at once against a running dashboard (loopback only): errors, p50/p95 per endpoint, requests/s",
@@ -138,6 +176,9 @@ def register(sub) -> None:
     b.add_argument("--seconds", type=float, default=300.0, help="stop sending after this long")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_load)
+
+
+def _register_bench_visitors(bench) -> None:
     b = bench.add_parser(
         "visitors",
         help="public mode's memory per visitor: waves of visitors store a small gallery and expire; resident MB after each wave",
@@ -155,6 +196,10 @@ def register(sub) -> None:
     b.add_argument("--gallery", help="gallery folder (default: a temporary one)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cmd_bench_visitors)
+
+
+def _register_bench_elsewhere(bench) -> None:
+    """`bench gallery`, `bench identify`, `bench seam` and `bench cluster` live with the commands they measure."""
     from . import gallery  # bench gallery lives with the gallery commands
 
     if hasattr(gallery, "register_bench"):

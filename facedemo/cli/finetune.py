@@ -53,8 +53,6 @@ def register(sub) -> None:
 
 
 def cmd_finetune(args) -> int:
-    from tqdm import tqdm
-
     from .. import params
     from ..gallery.store import check_model_name
     from ..training import finetune
@@ -66,19 +64,8 @@ def cmd_finetune(args) -> int:
     check_model_name(args.name)
     params.epochs(args.epochs)
     pipeline = pipeline_from(args)
-    bars: dict[str, tqdm] = {}
-
-    def progress(done: int, total: int, message: str) -> None:
-        kind = "train" if message.startswith("epoch") else "embed"
-        bar = bars.get(kind) or bars.setdefault(
-            kind, tqdm(total=total, desc="training" if kind == "train" else "embedding", file=sys.stderr, leave=False)
-        )
-        if bar.total != total:
-            bar.reset(total)
-        bar.n = done
-        bar.set_postfix_str(message if kind == "train" else "")
-        bar.refresh()
-
+    bars: dict = {}
+    progress = _progress_bars(bars)
     try:
         general = (args.general, args.general_root or args.general.parent) if args.general else None
         result = finetune(
@@ -98,6 +85,30 @@ def cmd_finetune(args) -> int:
     finally:
         for bar in bars.values():
             bar.close()
+    emit(args, result.to_json(), _report_text(result, augment, args.general))
+    return 0
+
+
+def _progress_bars(bars: dict):
+    """A progress callback that draws one bar for training epochs and one for embedding, kept in ``bars``."""
+    from tqdm import tqdm
+
+    def progress(done: int, total: int, message: str) -> None:
+        kind = "train" if message.startswith("epoch") else "embed"
+        bar = bars.get(kind) or bars.setdefault(
+            kind, tqdm(total=total, desc="training" if kind == "train" else "embedding", file=sys.stderr, leave=False)
+        )
+        if bar.total != total:
+            bar.reset(total)
+        bar.n = done
+        bar.set_postfix_str(message if kind == "train" else "")
+        bar.refresh()
+
+    return progress
+
+
+def _report_text(result, augment, general: Path | None) -> str:
+    """What a person reads: before/after on the held-out people, the slices, the epochs and the verdict."""
     b, a = result.before, result.after
     rows = [f"{'held-out people, clean':<24}{'before':>10}{'after':>10}"]
     for key in (
@@ -113,9 +124,9 @@ def cmd_finetune(args) -> int:
     ):
         rows.append(f"  {key:<22}{b[key]:>10.4f}{a[key]:>10.4f}")
     sections = [("slice", f"held-out people, one photo of each pair {augment.label if augment else ''}")]
-    if args.general:
+    if general:
         sections += [
-            ("general", f"general pairs ({args.general.name})"),
+            ("general", f"general pairs ({general.name})"),
             ("general_slice", f"general pairs, second photo {augment.label if augment else ''}"),
         ]
     for key, title in sections:
@@ -128,7 +139,7 @@ def cmd_finetune(args) -> int:
         f"{h['epoch']:>5}{h['train_loss']:>12.4f}{h['val_loss']:>15.4f}{h['val_mean_pos_distance']:>10.4f}{h['val_mean_neg_distance']:>10.4f}"
         for h in result.history
     ]
-    text = (
+    return (
         f"Saved {result.name} ({result.mode} on {result.base}, {result.loss} loss"
         f"{', for ' + augment.label if augment else ''}) in {result.path}\n"
         f"{result.train_people} training people, {result.val_people} validation people never trained on; "
@@ -137,5 +148,3 @@ def cmd_finetune(args) -> int:
         + (f"\n{result.verdict()}" if result.verdict() else "")
         + f"\n{result.versus_base()['text']}"
     )
-    emit(args, result.to_json(), text)
-    return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfirmationNeeded, ImageError, InvalidParameterError, LooksLikeSomeoneError, OddPhotosError
 from ..rules import DEFAULT_METHOD, described, methods
+from .common import add_pipeline_args
 
 
 def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
@@ -21,8 +22,14 @@ def _add_store_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
 
 
 def register(sub) -> None:
-    from .common import add_pipeline_args
+    _register_enroll(sub)
+    _register_import(sub)
+    _register_identify(sub)
+    _register_backfill(sub)
+    _register_people(sub)
 
+
+def _register_enroll(sub) -> None:
     p = sub.add_parser("enroll", help="add photos of one person to the gallery")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -55,6 +62,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_enroll)
 
+
+def _register_import(sub) -> None:
     p = sub.add_parser(
         "import", help="enroll a folder-per-identity tree, or a zip of one (folders starting with '_' are skipped)"
     )
@@ -63,6 +72,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_import)
 
+
+def _register_identify(sub) -> None:
     p = sub.add_parser("identify", help="name every face in an image")
     p.add_argument("image")
     p.add_argument("--top-k", type=int, default=3, help="candidates to list per face (default 3)")
@@ -88,6 +99,8 @@ def register(sub) -> None:
     add_pipeline_args(p)
     p.set_defaults(handler=cmd_identify)
 
+
+def _register_backfill(sub) -> None:
     p = sub.add_parser(
         "backfill",
         help="embed every enrolled face with a model that has none of them yet (a model added after the "
@@ -98,6 +111,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_backfill)
 
+
+def _register_people(sub) -> None:
     p = sub.add_parser(
         "people",
         help="list the people in the gallery; `people delete NAME`, `people rename OLD NEW`, `people faces NAME`, "
@@ -108,16 +123,29 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_people)
     actions = p.add_subparsers(dest="action", parser_class=type(p))
+    _register_people_delete(actions)
+    _register_people_faces(actions)
+    _register_people_remove_face(actions)
+    _register_people_rename(actions)
+
+
+def _register_people_delete(actions) -> None:
     d = actions.add_parser("delete", help="remove a person: every embedding and every thumbnail")
     d.add_argument("name")
     _add_store_args(d, nested=True)
     d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     d.set_defaults(handler=cmd_delete)
+
+
+def _register_people_faces(actions) -> None:
     f = actions.add_parser("faces", help="list one person's enrolled faces (with the ids remove-face takes)")
     f.add_argument("name")
     _add_store_args(f, nested=True)
     f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     f.set_defaults(handler=cmd_faces)
+
+
+def _register_people_remove_face(actions) -> None:
     f = actions.add_parser(
         "remove-face", help="remove one face of a person (a wrong photo): its embeddings, region and thumbnail"
     )
@@ -126,6 +154,9 @@ def register(sub) -> None:
     _add_store_args(f, nested=True)
     f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     f.set_defaults(handler=cmd_remove_face)
+
+
+def _register_people_rename(actions) -> None:
     r = actions.add_parser("rename", help="rename a person")
     r.add_argument("old")
     r.add_argument("new")

@@ -668,64 +668,10 @@ def verdicts_figure(result, x_model: str | None = None, y_model: str | None = No
     return fig
 
 
-def pair_caption(pair, models: Sequence[str], lines: bool = False) -> str:
+def pair_caption(pair, models: Sequence[str]) -> str:
     """``Ada Lovelace | Ada Lovelace (same person): dlib-resnet 0.52 different, facenet-casia-webface 0.81 same``
-    (LFW's folder names with spaces); ``lines``: an HTML line per model, for a figure."""
+    (LFW's folder names with spaces)."""
     label = "same person" if pair.pair.same else "different people"
     names = " | ".join(n.replace("_", " ") for n in pair.pair.names)
     verdicts = [f"{m} {pair.distances[m]:.2f} {'same' if pair.same_person[m] else 'different'}" for m in models]
-    if lines:
-        return "<br>".join(html.escape(part) for part in [f"{names} ({label})", *verdicts])
     return f"{names} ({label}): {', '.join(verdicts)}"
-
-
-def pair_thumbnails(pairs, models: Sequence[str] | None = None) -> list[tuple[str, str]]:
-    """``(image path, caption)`` for both faces of each pair (``PairVerdicts``), A then B, for a gallery of
-    thumbnails (``gr.Gallery``); a face without a picture is left out."""
-    items = []
-    for number, p in enumerate(pairs, start=1):
-        caption = pair_caption(p, list(models or p.distances))
-        for side, image in zip("AB", p.pair.images):
-            if image:
-                items.append((image, f"{number}{side}. {caption}"))
-    return items
-
-
-def hard_pairs_figure(pairs, models: Sequence[str] | None = None, title: str = "", size: int = 112) -> go.Figure:
-    """The two faces of each pair side by side, a row per pair, its label and every model's distance and
-    verdict beside it."""
-    from PIL import Image, ImageOps
-
-    from ..errors import ImageError
-    from ..vision.images import load_image
-
-    pairs = list(pairs)
-    if not pairs:
-        raise FigureError("There are no such pairs to show.")
-    fig = go.Figure()
-    blank = Image.new("RGB", (size, size), (235, 235, 235))
-    for row, p in enumerate(pairs):
-        for side, image in enumerate(p.pair.images):
-            try:
-                picture = ImageOps.fit(load_image(image), (size, size)) if image else blank
-            except ImageError:
-                picture = blank
-            fig.add_trace(go.Image(z=np.asarray(picture), x0=side * (size + 4), y0=row * (size + 8), hoverinfo="skip"))
-        fig.add_annotation(
-            x=2 * size + 16,
-            y=row * (size + 8) + size / 2,
-            text=pair_caption(p, list(models or p.distances), lines=True),
-            showarrow=False,
-            xanchor="left",
-            align="left",
-        )
-    fig.update_xaxes(visible=False, range=[0, 2 * size + 16 + 380])
-    fig.update_yaxes(visible=False, range=[len(pairs) * (size + 8), 0], scaleanchor="x")
-    fig.update_layout(
-        title=title or None,
-        height=60 + len(pairs) * (size + 8),
-        width=2 * size + 420,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        template="plotly_white",
-    )
-    return fig

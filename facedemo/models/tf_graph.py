@@ -232,6 +232,101 @@ def _check_conv_geometry(conv: torch.nn.Conv2d, attrs: dict[str, list[str]], whe
         raise ValueError(f"{where}: torch (kernel, stride, padding) {got} != graph {want}")
 
 
+class _StateDict:
+    """The state_dict being filled: each graph weight layer taken at most once, each torch key put at most
+    once and with the torch shape, and nothing left over on either side at the end."""
+
+    def __init__(self, blobs: dict[str, tuple[str, list[np.ndarray]]], template: dict[str, torch.Tensor]):
+        self.blobs = blobs
+        self.template = template
+        self.out: dict[str, torch.Tensor] = {}
+        self.used: set[str] = set()
+
+    def take(self, layer: str, want_type: str, n_blobs: int) -> list[np.ndarray]:
+        if layer not in self.blobs:
+            raise ValueError(f"graph has no weight layer {layer!r}")
+        if layer in self.used:
+            raise ValueError(f"graph layer {layer!r} mapped twice")
+        kind, arrays = self.blobs[layer]
+        if kind != want_type or len(arrays) != n_blobs:
+            raise ValueError(f"{layer!r}: expected {want_type} with {n_blobs} blobs, got {kind} with {len(arrays)}")
+        self.used.add(layer)
+        return arrays
+
+    def put(self, key: str, value: np.ndarray | torch.Tensor) -> None:
+        if key not in self.template:
+            raise ValueError(f"{key!r} is not a key of InceptionResnetV1's state_dict")
+        if key in self.out:
+            raise ValueError(f"{key!r} filled twice")
+        ref = self.template[key]
+        tensor = torch.as_tensor(value).to(ref.dtype).clone()
+        if tuple(tensor.shape) != tuple(ref.shape):
+            raise ValueError(f"{key}: graph shape {tuple(tensor.shape)} != torch shape {tuple(ref.shape)}")
+        self.out[key] = tensor
+
+    def complete(self) -> dict[str, torch.Tensor]:
+        missing = sorted(set(self.template) - set(self.out))
+        unused = sorted(set(self.blobs) - self.used)
+        if missing or unused:
+            raise ValueError(f"unfilled torch keys: {missing}; unused graph weight layers: {unused}")
+        return {key: self.out[key] for key in self.template}  # torch's own key order
+
+
+def _fill_basic_convs(state: _StateDict, model, mapping: Mapping, attrs: dict) -> None:
+    """BN-folded convs -> BasicConv2d (bias-free conv + identity-plus-bias BatchNorm2d)."""
+    for prefix, tf_scope in mapping.basic.items():
+        layer = f"{tf_scope}/Conv2D"
+        weight, bias = state.take(layer, "Convolution", 2)
+        _check_conv_geometry(model.get_submodule(f"{prefix}.conv"), attrs.get(layer, {}), layer)
+        bn = model.get_submodule(f"{prefix}.bn")
+        if bn.eps != BN_EPS:
+            raise ValueError(f"{prefix}.bn.eps is {bn.eps}, expected {BN_EPS}")
+        channels = bias.shape[0]
+        state.put(f"{prefix}.conv.weight", weight)
+        state.put(f"{prefix}.bn.weight", np.ones(channels, np.float32))
+        state.put(f"{prefix}.bn.bias", bias)
+        state.put(f"{prefix}.bn.running_mean", np.zeros(channels, np.float32))
+        state.put(f"{prefix}.bn.running_var", np.full(channels, 1.0 - BN_EPS, np.float32))
+        state.put(f"{prefix}.bn.num_batches_tracked", torch.tensor(0))
+
+
+def _fill_residual_convs(state: _StateDict, model, mapping: Mapping, attrs: dict) -> None:
+    """Residual up-projection convs keep their real bias; the residual scale must agree."""
+    for prefix, tf_block in mapping.residual.items():
+        layer = f"{tf_block}/Conv2d_1x1/Conv2D"
+        weight, bias = state.take(layer, "Convolution", 2)
+        _check_conv_geometry(model.get_submodule(f"{prefix}.conv2d"), attrs.get(layer, {}), layer)
+        state.put(f"{prefix}.conv2d.weight", weight)
+        state.put(f"{prefix}.conv2d.bias", bias)
+        graph_scale = _scalar_attr(attrs, f"{tf_block}/mul", "scale")
+        torch_scale = float(model.get_submodule(prefix).scale)
+        if abs(graph_scale - torch_scale) > 5e-7:
+            raise ValueError(f"{tf_block}/mul scales by {graph_scale}, torch {prefix} by {torch_scale}")
+
+
+def _fill_bottleneck(state: _StateDict, model, mapping: Mapping, attrs: dict) -> None:
+    """Bottleneck: InnerProduct weight is already [out, in]; BatchNorm blobs are mean, var, beta."""
+    torch_lin, tf_lin = mapping.linear
+    (weight,) = state.take(tf_lin, "InnerProduct", 1)
+    state.put(f"{torch_lin}.weight", weight)
+
+    torch_bn, tf_bn = mapping.batchnorm
+    bn_attrs = attrs.get(tf_bn, {})
+    if bn_attrs.get("has_weight") != ["0"] or bn_attrs.get("has_bias") != ["1"]:
+        raise ValueError(f"{tf_bn}: expected has_weight=0, has_bias=1, got {bn_attrs}")
+    graph_eps = _scalar_attr(attrs, tf_bn, "eps")
+    if abs(graph_eps - model.last_bn.eps) > 5e-10 or abs(graph_eps - BN_EPS) > 5e-10:
+        raise ValueError(f"{tf_bn}: eps {graph_eps} != torch last_bn eps {model.last_bn.eps}")
+    mean, var, beta = state.take(tf_bn, "BatchNorm", 3)
+    if not np.all(var > 0):
+        raise ValueError(f"{tf_bn}: second blob is not a variance (non-positive entries)")
+    state.put(f"{torch_bn}.weight", np.ones_like(beta))
+    state.put(f"{torch_bn}.bias", beta)
+    state.put(f"{torch_bn}.running_mean", mean)
+    state.put(f"{torch_bn}.running_var", var)
+    state.put(f"{torch_bn}.num_batches_tracked", torch.tensor(0))
+
+
 def convert(pb_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read ``graph_final.pb`` with cv2.dnn and return a complete ``InceptionResnetV1`` state_dict.
 
@@ -251,88 +346,12 @@ def convert(pb_path: str | os.PathLike) -> dict[str, torch.Tensor]:
     attrs = _read_attributes(net)
 
     model = InceptionResnetV1(pretrained=None, classify=False).eval()
-    template = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
-
-    def take(layer: str, want_type: str, n_blobs: int) -> list[np.ndarray]:
-        if layer not in blobs:
-            raise ValueError(f"graph has no weight layer {layer!r}")
-        if layer in used:
-            raise ValueError(f"graph layer {layer!r} mapped twice")
-        kind, arrays = blobs[layer]
-        if kind != want_type or len(arrays) != n_blobs:
-            raise ValueError(f"{layer!r}: expected {want_type} with {n_blobs} blobs, got {kind} with {len(arrays)}")
-        used.add(layer)
-        return arrays
-
-    def put(key: str, value: np.ndarray | torch.Tensor) -> None:
-        if key not in template:
-            raise ValueError(f"{key!r} is not a key of InceptionResnetV1's state_dict")
-        if key in out:
-            raise ValueError(f"{key!r} filled twice")
-        ref = template[key]
-        tensor = torch.as_tensor(value).to(ref.dtype).clone()
-        if tuple(tensor.shape) != tuple(ref.shape):
-            raise ValueError(f"{key}: graph shape {tuple(tensor.shape)} != torch shape {tuple(ref.shape)}")
-        out[key] = tensor
-
+    state = _StateDict(blobs, model.state_dict())
     mapping = mapping_table()
-
-    # BN-folded convs -> BasicConv2d (bias-free conv + identity-plus-bias BatchNorm2d).
-    for prefix, tf_scope in mapping.basic.items():
-        layer = f"{tf_scope}/Conv2D"
-        weight, bias = take(layer, "Convolution", 2)
-        _check_conv_geometry(model.get_submodule(f"{prefix}.conv"), attrs.get(layer, {}), layer)
-        bn = model.get_submodule(f"{prefix}.bn")
-        if bn.eps != BN_EPS:
-            raise ValueError(f"{prefix}.bn.eps is {bn.eps}, expected {BN_EPS}")
-        channels = bias.shape[0]
-        put(f"{prefix}.conv.weight", weight)
-        put(f"{prefix}.bn.weight", np.ones(channels, np.float32))
-        put(f"{prefix}.bn.bias", bias)
-        put(f"{prefix}.bn.running_mean", np.zeros(channels, np.float32))
-        put(f"{prefix}.bn.running_var", np.full(channels, 1.0 - BN_EPS, np.float32))
-        put(f"{prefix}.bn.num_batches_tracked", torch.tensor(0))
-
-    # Residual up-projection convs keep their real bias; the residual scale must agree.
-    for prefix, tf_block in mapping.residual.items():
-        layer = f"{tf_block}/Conv2d_1x1/Conv2D"
-        weight, bias = take(layer, "Convolution", 2)
-        _check_conv_geometry(model.get_submodule(f"{prefix}.conv2d"), attrs.get(layer, {}), layer)
-        put(f"{prefix}.conv2d.weight", weight)
-        put(f"{prefix}.conv2d.bias", bias)
-        graph_scale = _scalar_attr(attrs, f"{tf_block}/mul", "scale")
-        torch_scale = float(model.get_submodule(prefix).scale)
-        if abs(graph_scale - torch_scale) > 5e-7:
-            raise ValueError(f"{tf_block}/mul scales by {graph_scale}, torch {prefix} by {torch_scale}")
-
-    # Bottleneck: InnerProduct weight is already [out, in]; BatchNorm blobs are mean, var, beta.
-    torch_lin, tf_lin = mapping.linear
-    (weight,) = take(tf_lin, "InnerProduct", 1)
-    put(f"{torch_lin}.weight", weight)
-
-    torch_bn, tf_bn = mapping.batchnorm
-    bn_attrs = attrs.get(tf_bn, {})
-    if bn_attrs.get("has_weight") != ["0"] or bn_attrs.get("has_bias") != ["1"]:
-        raise ValueError(f"{tf_bn}: expected has_weight=0, has_bias=1, got {bn_attrs}")
-    graph_eps = _scalar_attr(attrs, tf_bn, "eps")
-    if abs(graph_eps - model.last_bn.eps) > 5e-10 or abs(graph_eps - BN_EPS) > 5e-10:
-        raise ValueError(f"{tf_bn}: eps {graph_eps} != torch last_bn eps {model.last_bn.eps}")
-    mean, var, beta = take(tf_bn, "BatchNorm", 3)
-    if not np.all(var > 0):
-        raise ValueError(f"{tf_bn}: second blob is not a variance (non-positive entries)")
-    put(f"{torch_bn}.weight", np.ones_like(beta))
-    put(f"{torch_bn}.bias", beta)
-    put(f"{torch_bn}.running_mean", mean)
-    put(f"{torch_bn}.running_var", var)
-    put(f"{torch_bn}.num_batches_tracked", torch.tensor(0))
-
-    missing = sorted(set(template) - set(out))
-    unused = sorted(set(blobs) - used)
-    if missing or unused:
-        raise ValueError(f"unfilled torch keys: {missing}; unused graph weight layers: {unused}")
-    return {key: out[key] for key in template}  # torch's own key order
+    _fill_basic_convs(state, model, mapping, attrs)
+    _fill_residual_convs(state, model, mapping, attrs)
+    _fill_bottleneck(state, model, mapping, attrs)
+    return state.complete()
 
 
 def opencv_net(pb_path: str | os.PathLike) -> cv2.dnn.Net:

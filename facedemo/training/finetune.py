@@ -138,8 +138,6 @@ def finetune(
     whose faces trained it (a gallery's namespace and person ids), kept in model.json so that deleting one
     of those people deletes the model too. ``cpu_budget_s``: the adapter's training stops once it has spent
     that much CPU (``loop.train_loop``; a public request's bound)."""
-    import torch
-
     loss, epochs = check_loss(loss), params.epochs(epochs)
     augment = augment if isinstance(augment, Augment) or augment is None else Augment.parse(augment)
     spec = pipeline.spec(base)
@@ -148,20 +146,36 @@ def finetune(
     taken = [s.name for s in pipeline.models()] + list(pipeline.user_models())
     name = validate_model_name(name, taken)
     if mode == "full":
-        # full mode trains InceptionResnetV1's last block (loop.TRAINABLE_BLOCKS); dlib-resnet's torch module
-        # is another network, without them
-        module = getattr(pipeline.embedder(spec), "module", None)
-        if module is None or not all(hasattr(module, block) for block in TRAINABLE_BLOCKS):
-            raise TrainingError(
-                f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter)."
-            )
-        if isinstance(data, LabelledEmbeddings):
-            raise TrainingError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
+        _check_full(pipeline, spec, data)
         result = _finetune_full(pipeline, spec, name, data, val, epochs, seed, progress, loss, augment)
-        _save_record(result, spec, seed, trained_on)
-        return result
-    if mode != "adapter":
+    elif mode != "adapter":
         raise InvalidParameterError(f"Unknown mode '{mode}': use adapter or full.")
+    else:
+        result = _finetune_adapter(
+            pipeline, spec, name, data, val, epochs, seed, progress, general, loss, augment, cache_dir, cpu_budget_s
+        )
+    _save_record(result, spec, seed, trained_on)
+    return result
+
+
+def _check_full(pipeline, spec, data) -> None:
+    """Refuse a full fine-tune that cannot run, before anything is embedded."""
+    # full mode trains InceptionResnetV1's last block (loop.TRAINABLE_BLOCKS); dlib-resnet's torch module
+    # is another network, without them
+    module = getattr(pipeline.embedder(spec), "module", None)
+    if module is None or not all(hasattr(module, block) for block in TRAINABLE_BLOCKS):
+        raise TrainingError(
+            f"Full fine-tuning needs a facenet-* model; {spec.name} can only be adapted (use --mode adapter)."
+        )
+    if isinstance(data, LabelledEmbeddings):
+        raise TrainingError("Full fine-tuning needs the photos themselves, not stored embeddings; give a folder.")
+
+
+def _adapter_people(
+    pipeline, spec, data, val, seed: int, progress
+) -> tuple[LabelledEmbeddings, LabelledEmbeddings, list]:
+    """The training and held-out people's embeddings (a quarter of ``data``'s people when ``val`` is None),
+    and the photos skipped for want of a face."""
     train = data if isinstance(data, LabelledEmbeddings) else embed_folder(pipeline, Path(data), spec, progress)
     skipped = list(train.skipped)
     if val is None:
@@ -174,6 +188,17 @@ def finetune(
             raise TrainingError(
                 f"The validation people must not be in the training data; both have {', '.join(sorted(overlap)[:5])}."
             )
+    return train, held, skipped
+
+
+def _finetune_adapter(
+    pipeline, spec, name, data, val, epochs, seed, progress, general, loss, augment, cache_dir, cpu_budget_s
+) -> FinetuneResult:
+    """``adapter`` mode: a head trained on the base's embeddings; its weights are saved, model.json is left
+    to the caller (written last)."""
+    import torch
+
+    train, held, skipped = _adapter_people(pipeline, spec, data, val, seed, progress)
     base_threshold = pipeline.threshold(spec)
     before = pair_report(held.vectors, held.names, base_threshold)
     fit, val_set, held_slice = train, held, None
@@ -198,21 +223,14 @@ def finetune(
             apply_head(head, held.vectors), apply_head(head, held_slice.vectors), held.names, threshold
         )
     if general is not None:
-        before["general"], after["general"] = general_report(
-            pipeline, spec.name, head, *general, thresholds=(base_threshold, threshold), progress=progress
-        )
-        before["general_source"] = Path(general[0]).name
-        if augment:
-            before["general_slice"], after["general_slice"] = general_report(
-                pipeline, spec.name, head, *general, chip_degradation=augment.held_out()
-            )
+        _general_reports(pipeline, spec, head, general, augment, (base_threshold, threshold), progress, before, after)
     folder = models_dir(pipeline.models_home) / name
     folder.mkdir(parents=True, exist_ok=False)
     torch.save(head.state_dict(), folder / ADAPTER_WEIGHTS)
-    result = FinetuneResult(
+    return FinetuneResult(
         name,
         spec.name,
-        mode,
+        "adapter",
         folder,
         len(history),
         best_epoch,
@@ -229,8 +247,19 @@ def finetune(
         epochs,
         cpu_budget_s,
     )
-    _save_record(result, spec, seed, trained_on)
-    return result
+
+
+def _general_reports(pipeline, spec, head, general, augment, thresholds, progress, before: dict, after: dict) -> None:
+    """What the fine-tune costs elsewhere: the general pairs before and after (and their degraded slice
+    with a condition), added to ``before`` and ``after``."""
+    before["general"], after["general"] = general_report(
+        pipeline, spec.name, head, *general, thresholds=thresholds, progress=progress
+    )
+    before["general_source"] = Path(general[0]).name
+    if augment:
+        before["general_slice"], after["general_slice"] = general_report(
+            pipeline, spec.name, head, *general, chip_degradation=augment.held_out()
+        )
 
 
 def _save_record(result: FinetuneResult, spec, seed: int, trained_on: dict | None = None) -> None:

@@ -63,57 +63,24 @@ def train_loop(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     names = np.asarray(names)
-    people = sorted(set(names.tolist()))
-    rows_of = {p: np.flatnonzero(names == p) for p in people}
-    usable = [p for p in people if len(rows_of[p]) >= 2]
-    if len(usable) < 2:
-        raise TrainingError("Fine-tuning needs at least two training people with two or more photos each.")
+    people, rows_of, usable = _people_rows(names)
     label_index = {p: i for i, p in enumerate(people)}
-    params = [p for p in module.parameters() if p.requires_grad]
-    criterion = None
-    if loss == "arcface":
-        module.eval()
-        criterion = arcface_head(_class_centres(forward, names, people)).to(next(iter(params)).device)
-        params += list(criterion.parameters())
-    optimiser = torch.optim.Adam(params, lr=lr, weight_decay=1e-4)
-
-    def validate() -> tuple[float, float, float]:
-        module.eval()
-        with torch.inference_mode():
-            d, same = all_pairs(val_embed(), val_names)
-        stats = distance_stats(d, same)
-        return contrastive_loss(d, same), stats.mean_pos, stats.mean_neg
-
-    def snapshot():
-        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    criterion, optimiser = _optimiser(module, forward, names, people, loss, lr)
 
     started = time.process_time()
-    best = (validate()[0], 0, snapshot())
+    best = (_validate(module, val_embed, val_names)[0], 0, _snapshot(module))
     history, waited = [], 0
     steps = max(1, len(names) // (people_per_batch * faces_per_person))
     for epoch in range(1, epochs + 1):
         (set_train or module.train)()
         total, counted = 0.0, 0
         for _ in range(steps):
-            batch_people = rng.choice(usable, size=min(people_per_batch, len(usable)), replace=False)
-            rows = np.concatenate(
-                [
-                    rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False)
-                    for p in batch_people
-                ]
-            )
+            rows = _sample_batch(rng, usable, rows_of, people_per_batch, faces_per_person)
             labels = torch.tensor([label_index[names[r]] for r in rows])
-            embeddings = forward(rows)
-            if criterion is None:
-                value, n = semi_hard_triplet_loss(embeddings, labels.to(embeddings.device))
-            else:
-                value, n = criterion(embeddings, labels.to(embeddings.device))
-            optimiser.zero_grad()
-            value.backward()
-            optimiser.step()
-            total += float(value.detach())
+            value, n = _step(forward(rows), labels, criterion, optimiser)
+            total += value
             counted += n
-        current, mean_pos, mean_neg = validate()
+        current, mean_pos, mean_neg = _validate(module, val_embed, val_names)
         history.append(
             {
                 "epoch": epoch,
@@ -130,7 +97,7 @@ def train_loop(
         if progress:
             progress(epoch, epochs, f"epoch {epoch}: validation loss {current:.4f}")
         if current < best[0] - 1e-5:
-            best, waited = (current, epoch, snapshot()), 0
+            best, waited = (current, epoch, _snapshot(module)), 0
         else:
             waited += 1
             if waited >= patience:
@@ -140,6 +107,66 @@ def train_loop(
     module.load_state_dict(best[2])
     module.eval()
     return history, best[1]
+
+
+def _people_rows(names: np.ndarray) -> tuple[list[str], dict, list[str]]:
+    """The training people (sorted), each one's rows, and those with two or more faces (a batch needs two)."""
+    people = sorted(set(names.tolist()))
+    rows_of = {p: np.flatnonzero(names == p) for p in people}
+    usable = [p for p in people if len(rows_of[p]) >= 2]
+    if len(usable) < 2:
+        raise TrainingError("Fine-tuning needs at least two training people with two or more photos each.")
+    return people, rows_of, usable
+
+
+def _optimiser(module, forward, names: np.ndarray, people: list[str], loss: str, lr: float):
+    """Adam over the module's trainable weights, and for ArcFace its head (started at the class centres)
+    too: the head, or None for the triplet loss, and the optimiser."""
+    import torch
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    criterion = None
+    if loss == "arcface":
+        module.eval()
+        criterion = arcface_head(_class_centres(forward, names, people)).to(next(iter(params)).device)
+        params += list(criterion.parameters())
+    return criterion, torch.optim.Adam(params, lr=lr, weight_decay=1e-4)
+
+
+def _validate(module, val_embed, val_names: Sequence[str]) -> tuple[float, float, float]:
+    """The held-out people's contrastive loss and mean same-person / different-person distance."""
+    import torch
+
+    module.eval()
+    with torch.inference_mode():
+        d, same = all_pairs(val_embed(), val_names)
+    stats = distance_stats(d, same)
+    return contrastive_loss(d, same), stats.mean_pos, stats.mean_neg
+
+
+def _snapshot(module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _sample_batch(rng, usable: list[str], rows_of: dict, people_per_batch: int, faces_per_person: int) -> np.ndarray:
+    """The rows of one batch: P people drawn from those with two or more faces, up to K faces each."""
+    batch_people = rng.choice(usable, size=min(people_per_batch, len(usable)), replace=False)
+    return np.concatenate(
+        [rng.choice(rows_of[p], size=min(faces_per_person, len(rows_of[p])), replace=False) for p in batch_people]
+    )
+
+
+def _step(embeddings, labels, criterion, optimiser) -> tuple[float, int]:
+    """One optimiser step on a batch's embeddings: its loss, and the loss's count (active triplets, or
+    faces ArcFace classified right)."""
+    if criterion is None:
+        value, n = semi_hard_triplet_loss(embeddings, labels.to(embeddings.device))
+    else:
+        value, n = criterion(embeddings, labels.to(embeddings.device))
+    optimiser.zero_grad()
+    value.backward()
+    optimiser.step()
+    return float(value.detach()), n
 
 
 # ArcFace's margin first pushes every face off its person's centre, and on a small set (one batch an
