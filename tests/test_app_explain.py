@@ -183,12 +183,14 @@ def test_lfw_disagreements_through_the_app(app, shared_faces, tmp_path, monkeypa
     lines = (shared_faces / "lfw" / "pairsDevTest.txt").read_text().splitlines()
     small = tmp_path / "pairsDevTest.txt"
     small.write_text("\n".join(["3", *lines[1:4], *lines[501:504]]) + "\n")
-    whole = type(services).lfw_disagreements
+    from facedemo.services import lfw
 
-    def six_pairs(**options):
-        return whole(services, root=shared_faces / "lfw", pairs_file=str(small), **options)
+    whole = lfw.lfw_disagreements
 
-    monkeypatch.setattr(services, "lfw_disagreements", six_pairs)
+    def six_pairs(pipeline, flights, public, **options):
+        return whole(pipeline, flights, public, root=shared_faces / "lfw", pairs_file=str(small), **options)
+
+    monkeypatch.setattr(lfw, "lfw_disagreements", six_pairs)
     note, plot, tiles, record = Client(url, verbose=False).predict("lfw", 3, api_name="/disagreements")
     assert record["pairs"] == 6 and record["source"] == "pairsDevTest.txt"
     assert "**6** pairs of LFW View 1 test pairs: 3 of the same person, 3 of different people." in note

@@ -169,7 +169,8 @@ def test_public_mode_refuses_more_photos_in_one_request_than_it_may_embed(settin
         assert services.gallery(client.session_hash).people() == []
     finally:
         demo.close()
-    Services(replace(settings, gallery_dir=tmp_path / "private")).photos_allowed([archive, *photos])  # not public
+    private = Services(replace(settings, gallery_dir=tmp_path / "private"))
+    usecases.photos_allowed(private.request(None), [archive, *photos])  # not public: no bound
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from test_app import EXAMPLES, launch
 from test_browser import browser, upload  # noqa: F401  (browser is a fixture)
 
 from facedemo.errors import UnknownPersonError
-from facedemo.services import DEMO, VISITOR_KEY, YOURS, Services
+from facedemo.services import DEMO, VISITOR_KEY, YOURS, Services, usecases
 
 
 @pytest.fixture()
@@ -23,52 +23,52 @@ def public(settings, tmp_path):
 
 
 def test_a_browser_keeps_its_gallery_across_reloads_and_no_other_browser_sees_it(public):
-    key = public.adopt("page-1", None)  # a browser without a key is given one
+    key = public.visitors.adopt("page-1", None)  # a browser without a key is given one
     assert VISITOR_KEY.match(key)
-    public.enroll("page-1", "Eileen Collins", [EXAMPLES / "astronaut.jpg"])
-    public.leave("page-1")  # the page reloads: its session hash changes, the browser's key does not
-    assert public.adopt("page-2", key) == key
+    usecases.enroll(public.request("page-1"), "Eileen Collins", [EXAMPLES / "astronaut.jpg"])
+    public.visitors.leave("page-1")  # the page reloads: its session hash changes, the browser's key does not
+    assert public.visitors.adopt("page-2", key) == key
     assert [p.name for p in public.gallery("page-2").people()] == ["Eileen Collins"]
     # Another browser (no key, or one it made up) has a gallery of its own.
-    assert public.adopt("page-3", None) != key
+    assert public.visitors.adopt("page-3", None) != key
     assert public.gallery("page-3").people() == []
-    assert public.adopt("page-4", "not a key") != "not a key"
+    assert public.visitors.adopt("page-4", "not a key") != "not a key"
     assert public.gallery("page-4").people() == []
     # Asked to, the visitor's people go at once; the browser's next page finds an empty gallery.
-    public.forget("page-2")
-    public.adopt("page-5", key)
+    public.visitors.forget("page-2")
+    public.visitors.adopt("page-5", key)
     assert public.gallery("page-5").people() == []
     assert [p.name for p in public.shared().people()] == ["Grace Hopper"]
 
 
 def test_a_shared_person_is_the_demo_gallerys_and_says_so(public):
-    public.adopt("page", None)
+    public.visitors.adopt("page", None)
     for change in (
-        lambda: public.mine("page", "Grace Hopper").delete("Grace Hopper"),
-        lambda: public.mine("page", "Grace Hopper").rename("Grace Hopper", "Somebody"),
+        lambda: usecases.mine(public.request("page"), "Grace Hopper").delete("Grace Hopper"),
+        lambda: usecases.mine(public.request("page"), "Grace Hopper").rename("Grace Hopper", "Somebody"),
     ):
         with pytest.raises(UnknownPersonError, match="belongs to the demo gallery"):
             change()
     with pytest.raises(UnknownPersonError, match="Nobody called 'Nobody'"):
-        public.mine("page", "Nobody")
+        usecases.mine(public.request("page"), "Nobody")
     assert [p.name for p in public.shared().people()] == ["Grace Hopper"]
 
 
 def test_results_say_which_gallery_a_name_comes_from(public):
-    public.adopt("page", None)
-    own = public.enroll("page", "Eileen Collins", [EXAMPLES / "astronaut.jpg"])
+    public.visitors.adopt("page", None)
+    own = usecases.enroll(public.request("page"), "Eileen Collins", [EXAMPLES / "astronaut.jpg"])
     assert not any("demo gallery has" in n for n in own.notes)
-    _, result = public.identify(EXAMPLES / "astronaut.jpg", "page")
+    _, result = usecases.identify(public.request("page"), EXAMPLES / "astronaut.jpg")
     assert [(f.name, f.gallery) for f in result.faces] == [("Eileen Collins", YOURS)]
-    _, result = public.identify(EXAMPLES / "hopper.jpg", "page")
+    _, result = usecases.identify(public.request("page"), EXAMPLES / "hopper.jpg")
     assert [(f.name, f.gallery) for f in result.faces] == [("Grace Hopper", DEMO)]
     assert result.faces[0].who == "Grace Hopper (demo gallery)"
     assert result.to_json()["faces"][0]["gallery"] == DEMO
 
     # The visitor's own Grace Hopper: told at enrollment, and both are candidates, each with its gallery.
-    twin = public.enroll("page", "Grace Hopper", [EXAMPLES / "hopper.jpg"])
+    twin = usecases.enroll(public.request("page"), "Grace Hopper", [EXAMPLES / "hopper.jpg"])
     assert any("The demo gallery has a **Grace Hopper** too" in n for n in twin.notes)
-    _, result = public.identify(EXAMPLES / "hopper.jpg", "page")
+    _, result = usecases.identify(public.request("page"), EXAMPLES / "hopper.jpg")
     face = result.faces[0]
     assert face.name == "Grace Hopper" and face.gallery in (YOURS, DEMO)
     assert {(c.name, c.gallery) for c in face.candidates} >= {("Grace Hopper", YOURS), ("Grace Hopper", DEMO)}

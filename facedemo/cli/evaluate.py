@@ -219,11 +219,12 @@ def cmd_explore(args) -> int:
 
 
 def cmd_scoreboard(args) -> int:
+    from ..services import usecases
     from .common import emit, progress_bar
 
     progress = progress_bar("step", "scoreboard")
     try:
-        board = _services(args).scoreboard(None, args.model, args.method, progress)
+        board = usecases.scoreboard(_services(args).request(None), args.model, args.method, progress)
     finally:
         progress.close()
     emit(args, board.to_json(), scoreboard_text(board))

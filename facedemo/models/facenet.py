@@ -119,7 +119,8 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
         spec.dim,
         False,
         f"{spec.name}'s weights need a network connection the first time (about 110 MB) and are not on this "
-        f"machine yet: `python -m facedemo models prepare {spec.name}` downloads them. "
+        "machine yet; the dashboard fetches them at start-up where it can. "
+        f"`python -m facedemo models prepare {spec.name}` downloads them now. "
         f"{how_to_provide(spec)}{offline_way(spec, graph)}",
     )
 

@@ -155,7 +155,7 @@ class Services:
         return (self.pipeline_for(session) if self.public and session else self.pipeline).models()
 
     def available_models(self, session: str | None = None) -> list[str]:
-        return [s.name for s in self.pipeline_for(session).models() if s.available]
+        return [s.name for s in self.models(session) if s.available]
 
     def default_model(self) -> str | None:
         """The model a page starts with; None where no model can run here (the page's list says why)."""

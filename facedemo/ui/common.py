@@ -37,12 +37,12 @@ HIDDEN_REASON = "unavailable here (the Models list at the top of the page says w
 
 
 def shown_reason(reason: str, fallback: str = HIDDEN_REASON) -> str:
-    """A model's reason for not running as the page shows it: its sentences up to the first that names a file
-    or an address on this server (a weights path, a download URL: the command line's business), or, when the
-    first one does, ``fallback`` (a pointer to the Models list)."""
+    """A model's reason for not running as the page shows it: its sentences up to the first that names a file,
+    an address on this server or a command (a weights path, a download URL, `python -m ...`: the command
+    line's business), or, when the first one does, ``fallback`` (a pointer to the Models list)."""
     kept = []
     for sentence in re.split(r"(?<=[.!?])\s+", str(reason).strip()):
-        if "/" in sentence or "\\" in sentence:
+        if "/" in sentence or "\\" in sentence or "python -m" in sentence:
             break
         kept.append(sentence)
     return " ".join(kept) or fallback
