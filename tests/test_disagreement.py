@@ -157,7 +157,7 @@ def test_the_services_front_door(shared_faces, both, tmp_path):
     services = Services(replace(both.settings, gallery_dir=tmp_path / "gallery"))
     examples = Path(__file__).resolve().parent.parent / "facedemo" / "ui" / "examples"
     explanation = usecases.explain(
-        services.request(None), examples / "astronaut.jpg", examples / "astronaut_2.jpg", grid=3
+        services.pipeline_for(None), examples / "astronaut.jpg", examples / "astronaut_2.jpg", grid=3
     )
     assert {m.model for m in explanation.maps} == set(MODELS) and all(m.same_person for m in explanation.maps)
     cast = shared_faces / "bbt_faceapi"
