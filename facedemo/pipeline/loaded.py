@@ -20,7 +20,7 @@ from ..models import distributions
 from ..models.base import Aligner, Embedder, ModelSpec, ModelStatus
 from ..models.registry import (
     DEFAULT_ORDER,
-    MODELS,
+    base_models,
     build_embedder,
     get_spec,
     list_models,
@@ -79,8 +79,9 @@ class LoadedModels:
         with self._lock:
             names = {name for name, folder in self._embedders if folder is None}
             parts = {"face detector": self._detector is not None}
+        base = base_models(self.settings)
         for status in list_models(self.settings):
-            if status.available and status.name in MODELS:
+            if status.available and status.name in base:
                 parts[status.name] = status.name in names
         return parts
 
@@ -93,8 +94,10 @@ class LoadedModels:
                 del self._embedders[key]
 
     def user_models(self) -> dict[str, ModelSpec]:
-        """The fine-tuned models this pipeline sees (see ``with_models_home``)."""
-        return user_models(self.settings.home, self.models_home)
+        """The models this pipeline sees besides the built-in ones: those declared in FACEDEMO_MODELS and the
+        fine-tuned ones (see ``with_models_home``)."""
+        declared = {k: v for k, v in base_models(self.settings).items() if v.declared is not None}
+        return {**declared, **user_models(self.settings.home, self.models_home)}
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
