@@ -9,10 +9,12 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -142,6 +144,17 @@ def test_models_json_lists_a_declared_model_and_the_cli_refuses_a_broken_one(tmp
     assert refused.returncode != 0 and "is not valid TOML" in refused.stderr and "Traceback" not in refused.stderr
 
 
+@pytest.fixture(scope="module")
+def casia_as_data(tmp_path_factory, casia_settings):
+    """The CASIA FaceNet exported to ONNX (``onnx_engine.export``, checked against torch) and declared as data:
+    the declaration's file and its tables."""
+    folder = tmp_path_factory.mktemp("declared")
+    module = Pipeline(casia_settings).embedder(CASIA).module  # the torch network, whichever engine runs it
+    onnx_engine.export(module, standardised, 160, folder / "casia.onnx", 2)
+    (folder / "models.toml").write_text(CASIA_AS_DATA)
+    return folder / "models.toml", tuple(tomllib.loads(CASIA_AS_DATA)["model"])
+
+
 def lfw_photos(shared_faces, count=8):
     people = sorted(p for p in (shared_faces / "lfw").iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) >= 2)
     return [sorted(person.glob("*.jpg"))[:2] for person in people[:: len(people) // count][:count]]
@@ -149,12 +162,9 @@ def lfw_photos(shared_faces, count=8):
 
 @pytest.mark.shared
 @pytest.mark.slow  # the export of InceptionResnetV1 (~6 s) and two models over 16 LFW photos
-def test_the_casia_facenet_declared_as_onnx_is_the_built_in_model(shared_faces, monkeypatch, tmp_path, home):
-    builtin = Pipeline(Settings.from_env(device="cpu", home=home))
-    module = builtin.embedder(CASIA).module  # the torch network, whichever engine runs it
-    onnx_engine.export(module, standardised, 160, tmp_path / "casia.onnx", 2)
-    settings, _ = settings_with(monkeypatch, tmp_path, CASIA_AS_DATA, home)
-    pipeline = Pipeline(settings)
+def test_the_casia_facenet_declared_as_onnx_is_the_built_in_model(shared_faces, casia_as_data, casia_settings):
+    path, tables = casia_as_data
+    pipeline = Pipeline(replace(casia_settings, models_file=path, declared_models=tables))
     assert {s.name: s for s in pipeline.models()}["casia-onnx"].available
 
     chips = {CASIA: [], "casia-onnx": []}
@@ -173,3 +183,27 @@ def test_the_casia_facenet_declared_as_onnx_is_the_built_in_model(shared_faces, 
         verdicts = {r.model: r for r in comparison.results}
         assert verdicts["casia-onnx"].same_person == verdicts[CASIA].same_person
         assert abs(verdicts["casia-onnx"].distance - verdicts[CASIA].distance) < 1e-3
+
+
+@pytest.mark.slow  # the export (~6 s), an app, an enrollment with three models
+def test_a_declared_model_runs_beside_the_built_in_ones_in_the_app(casia_as_data, casia_settings, tmp_path):
+    """Verify's "Compare every model" and Identify's compare, through the app's API: the declared model has its
+    row beside the built-in ones, with the built-in CASIA model's verdicts and names."""
+    from gradio_client import Client
+    from test_app import launch, photo
+
+    path, tables = casia_as_data
+    demo, services, url = launch(replace(casia_settings, models_file=path, declared_models=tables), tmp_path / "g")
+    try:
+        client = Client(url, verbose=False)
+        *_, verified = client.predict(photo("astronaut.jpg"), photo("astronaut_2.jpg"), api_name="/compare")
+        client.predict("Eileen Collins", [photo("astronaut.jpg")], api_name="/enroll")
+        *_, identified = client.predict(photo("group.jpg"), 3, "centroid", api_name="/identify_compare")
+    finally:
+        demo.close()
+    rows = {row["model"]: row for row in verified["models"]}
+    assert {"casia-onnx", CASIA, "dlib-resnet"} <= set(rows)
+    assert rows["casia-onnx"]["same_person"] == rows[CASIA]["same_person"] is True
+    assert abs(rows["casia-onnx"]["distance"] - rows[CASIA]["distance"]) < 1e-3
+    named = {row["model"]: [face["name"] for face in row["faces"]] for row in identified["models"]}
+    assert named["casia-onnx"] == named[CASIA] == ["Eileen Collins", None]
