@@ -205,5 +205,9 @@ def test_a_declared_model_runs_beside_the_built_in_ones_in_the_app(casia_as_data
     assert {"casia-onnx", CASIA, "dlib-resnet"} <= set(rows)
     assert rows["casia-onnx"]["same_person"] == rows[CASIA]["same_person"] is True
     assert abs(rows["casia-onnx"]["distance"] - rows[CASIA]["distance"]) < 1e-3
+    assert any(
+        "uncalibrated" in note and "calibrate --model casia-onnx" in note for note in rows["casia-onnx"]["notes"]
+    )
+    assert not any("uncalibrated" in note for note in rows[CASIA]["notes"])
     named = {row["model"]: [face["name"] for face in row["faces"]] for row in identified["models"]}
     assert named["casia-onnx"] == named[CASIA] == ["Eileen Collins", None]

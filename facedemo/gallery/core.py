@@ -355,7 +355,7 @@ class Gallery(GalleryView):
 
     # -- which models a face is embedded with ----------------------------------------------------------
     def enroll_models(self) -> list[str]:
-        """Every available built-in model (or those ``Settings.gallery_models`` names) and every other
+        """Every available built-in or declared model (or those ``Settings.gallery_models`` names) and every other
         model this gallery already holds (a fine-tuned one in use), so that each of them sees every face."""
         statuses = {s.name: s for s in self.pipeline.models()}
         wanted = self.models or self.pipeline.settings.gallery_models

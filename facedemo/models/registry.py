@@ -19,7 +19,7 @@ from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepar
 from .declared import declared_specs
 from .dlib_resnet import DlibFamily
 from .facenet import FacenetFamily
-from .onnx_model import OnnxModelFamily
+from .onnx_model import OnnxModelFamily, calibration_words
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -117,6 +117,11 @@ def list_models(settings, *homes) -> list[ModelStatus]:
     its status."""
     specs = {**base_models(settings), **user_models(settings.home, *homes)}
     return [model_status(spec, settings) for spec in specs.values()]
+
+
+def uncalibrated(spec: ModelSpec, settings) -> str | None:
+    """For a declared model with no calibration of its own, which threshold it uses, in words; else None."""
+    return calibration_words(spec, settings) if spec.declared is not None else None
 
 
 def build_embedder(spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:

@@ -25,6 +25,7 @@ from ..models.registry import (
     get_spec,
     list_models,
     native_aligner,
+    uncalibrated,
     user_models,
     weights_fingerprint,
 )
@@ -176,6 +177,11 @@ class LoadedModels:
     def threshold(self, model: ModelRef = None, task: str = "verify") -> float:
         """The threshold in force for a model: ``verify`` (1:1) or the stricter ``identify`` (1:N)."""
         return threshold_for(self.spec(model), self.settings.home, task)
+
+    def calibration_note(self, model: ModelRef = None) -> str | None:
+        """For a model with no calibration of its own (a declared ONNX model), which threshold it uses and
+        how to measure one, in words; None for a calibrated model. Reads the thresholds files."""
+        return uncalibrated(self.spec(model), self.settings)
 
     def read_distributions(self, model: ModelRef = None) -> dict | None:
         """The model's same/different distance histograms on LFW (the user's calibration, else the shipped
