@@ -211,3 +211,30 @@ def test_a_declared_model_runs_beside_the_built_in_ones_in_the_app(casia_as_data
     assert not any("uncalibrated" in note for note in rows[CASIA]["notes"])
     named = {row["model"]: [face["name"] for face in row["faces"]] for row in identified["models"]}
     assert named["casia-onnx"] == named[CASIA] == ["Eileen Collins", None]
+
+
+@pytest.mark.shared
+@pytest.mark.slow  # 12 cast photos enrolled with three models, then scored
+def test_the_scoreboard_scores_a_declared_model_like_the_built_in_one(
+    shared_faces, casia_as_data, casia_settings, tmp_path
+):
+    """Every enrolled face is embedded with the declared model too, the scoreboard gives it the built-in
+    CASIA model's figures on the same gallery (the same network, run from its declaration), and the Explorer
+    has its faces to draw."""
+    from facedemo.services import Services, usecases
+
+    path, tables = casia_as_data
+    settings = replace(casia_settings, models_file=path, declared_models=tables, gallery_dir=tmp_path / "g")
+    services = Services(replace(settings, model=None, public=False))
+    cast = shared_faces / "bbt_faceapi"
+    for person in ("amy", "howard", "leonard", "penny"):
+        services.owned().enroll(person, sorted((cast / person).glob("*.png"))[:3], confirm=True)
+    board = usecases.scoreboard(services.request(None)).to_json()
+    scores = {m["model"]: m for m in board["models"]}
+    assert {"casia-onnx", CASIA, "dlib-resnet"} <= set(scores)
+    ours, theirs = scores["casia-onnx"], scores[CASIA]
+    assert ours["identification"]["correct"] == theirs["identification"]["correct"]
+    assert abs(ours["verification"]["auc"] - theirs["verification"]["auc"]) < 1e-3
+    explored = usecases.gallery_to_explore(services.request(None), ["casia-onnx", CASIA], demo=False)
+    assert explored.complete and explored.models == ["casia-onnx", CASIA]  # what the Explorer draws
+    assert explored.gallery.store.count("casia-onnx") == explored.gallery.store.count(CASIA) == 12
