@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from PIL import Image
 
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -238,3 +239,43 @@ def test_the_scoreboard_scores_a_declared_model_like_the_built_in_one(
     explored = usecases.gallery_to_explore(services.request(None), ["casia-onnx", CASIA], demo=False)
     assert explored.complete and explored.models == ["casia-onnx", CASIA]  # what the Explorer draws
     assert explored.gallery.store.count("casia-onnx") == explored.gallery.store.count(CASIA) == 12
+
+
+def test_a_graph_from_a_url_is_downloaded_once_and_checked(monkeypatch, tmp_path, home):
+    """A URL with its sha256: `models prepare` downloads it (a real HTTP server on this machine) into
+    $FACEDEMO_HOME/downloads; a file whose sha256 differs is not kept, and says so."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    digest = hashlib.sha256(tiny_graph(served / "tiny.onnx").read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/tiny.onnx"
+    try:
+        toml = f'[[model]]\nname = "web"\nonnx = "{url}"\nsha256 = "{digest}"\ndim = 3\ninput_size = 112\n\n'
+        toml += f'[[model]]\nname = "forged"\nonnx = "{url}"\nsha256 = "{"0" * 64}"\ndim = 3\ninput_size = 112\n'
+        settings, path = settings_with(monkeypatch, tmp_path, toml, tmp_path / "home")
+        pipeline = Pipeline(settings)
+        before = {s.name: s for s in pipeline.models()}
+        assert not before["web"].available and "models prepare web" in before["web"].reason
+        from facedemo.errors import ModelUnavailableError
+        from facedemo.models.registry import prepare
+
+        done = prepare(pipeline.spec("web"), settings)
+        assert done.action == "downloaded" and done.path.parent == tmp_path / "home" / "downloads"
+        assert {s.name: s for s in pipeline.models()}["web"].available
+        assert prepare(pipeline.spec("web"), settings).action == "present"  # once
+        assert pipeline.embedder("web").embed([Image.new("RGB", (112, 112), (10, 20, 30))]).shape == (1, 3)
+        with pytest.raises(
+            ModelUnavailableError, match=f"{path}: model 'forged': the file downloaded from .* has sha256"
+        ):
+            prepare(pipeline.spec("forged"), settings)
+        assert not {s.name: s for s in pipeline.models()}["forged"].available
+    finally:
+        server.shutdown()
+        server.server_close()
