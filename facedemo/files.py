@@ -33,6 +33,23 @@ def atomic_path(target: str | Path, suffix: str = ".part") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def download(url: str, target: str | Path, timeout_s: float) -> Path:
+    """Fetch ``url`` into ``target``: bounded by ``timeout_s`` per network wait, written to a temporary file
+    and renamed, so an interrupted download never leaves a broken file. Raises ``OSError`` (``URLError``
+    is one) or ``TimeoutError``; the caller says what failed in its own words."""
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "facedemo"})
+    with (
+        atomic_path(target) as tmp,
+        urllib.request.urlopen(request, timeout=timeout_s) as response,
+        open(tmp, "wb") as out,
+    ):
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+    return Path(target)
+
+
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file's bytes, read once per version of the file (its path, size and mtime) in a process:
     what weights are keyed on, the same on every machine that has the same bytes."""

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import tomllib
+
 from . import params
 from .errors import InvalidParameterError
 
@@ -71,6 +73,32 @@ def _env_choice(name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _env_models() -> tuple[Path | None, tuple[dict, ...]]:
+    """FACEDEMO_MODELS: a TOML file of ``[[model]]`` tables declaring ONNX face models (docs/MODELS.md),
+    read once here; each table is checked by ``models.declared``, where a wrong one makes that model
+    unavailable with a sentence. A file that cannot be read as such tables is a sentence here."""
+    value = (os.environ.get("FACEDEMO_MODELS") or "").strip()
+    if not value:
+        return None, ()
+    path = Path(value).expanduser()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameterError(f"FACEDEMO_MODELS names {path}, which does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameterError(f"FACEDEMO_MODELS names {path}, which cannot be read ({exc}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidParameterError(f"FACEDEMO_MODELS: {path} is not valid TOML ({exc}).") from None
+    tables = data.get("model", [])
+    unknown = sorted(set(data) - {"model"})
+    if unknown or not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InvalidParameterError(
+            f"FACEDEMO_MODELS: {path} should hold only [[model]] tables"
+            + (f", not {', '.join(unknown)}." if unknown else ".")
+        )
+    return path, tuple(tables)
+
+
 def on_spaces() -> bool:
     """Running as a Hugging Face Space (the platform sets SPACE_ID)."""
     return bool(os.environ.get("SPACE_ID"))
@@ -130,6 +158,9 @@ class Settings:
     facenet_weights: dict[str, str] = field(default_factory=dict)
     download_timeout_s: float = 20.0
     home: Path = field(default_factory=default_home)
+    # ONNX face models a user declares (FACEDEMO_MODELS, docs/MODELS.md): the file and its [[model]] tables.
+    models_file: Path | None = None
+    declared_models: tuple[dict, ...] = ()
     # Faces per embedder call; None follows the device (32 on CPU, 256 on CUDA). FACEDEMO_BATCH_SIZE overrides.
     batch_size: int | None = None
     # Processes that run dlib's descriptor (it cannot batch, holds the GIL and uses one core): None or 1 = in
@@ -204,6 +235,7 @@ class Settings:
         ):
             if os.environ.get(var):
                 weights[name] = os.environ[var]
+        models_file, declared_models = _env_models()
         base = cls(
             device=os.environ.get("FACEDEMO_DEVICE", "auto"),
             cpu_threads=_env_int("FACEDEMO_CPU_THREADS", 0, 0, 1024),
@@ -217,6 +249,8 @@ class Settings:
             facenet_weights=weights,
             download_timeout_s=_env_float("FACEDEMO_DOWNLOAD_TIMEOUT", 20.0, 0.0, 3600.0, low_open=True),
             home=default_home(),
+            models_file=models_file,
+            declared_models=declared_models,
             batch_size=_env_int("FACEDEMO_BATCH_SIZE", 0, 0, 65_536) or None,
             dlib_workers=_env_int("FACEDEMO_DLIB_WORKERS", 0, 0, 256) or None,
             dlib_engine=_env_choice("FACEDEMO_DLIB_ENGINE", DLIB_ENGINES),

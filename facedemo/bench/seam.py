@@ -23,6 +23,7 @@ from ..errors import ImageError, NoFaceError, TooManyFacesError
 from ..gallery.core import Gallery
 from ..gallery.enroll import store_embedded
 from ..gallery.store import ChromaStore, make_client
+from ..models.registry import base_models
 from ..pipeline import Pipeline
 
 Log = Callable[[str], None]
@@ -150,11 +151,8 @@ def bench_seam(
 def _enroll_costs(pipeline: Pipeline, photos: list[Path], log: Log) -> tuple[dict, dict]:
     """Seconds per photo to enroll with one model and with every available one, in turn, then the
     backfill rate of the second model into the one-model gallery."""
-    every = [
-        s.name
-        for s in pipeline.models()
-        if s.available and s.name in ("dlib-resnet", "facenet-casia-webface", "facenet-vggface2")
-    ]
+    base = base_models(pipeline.settings)  # built-in and declared models, not fine-tuned ones
+    every = [s.name for s in pipeline.models() if s.available and s.name in base]
     first = pipeline.spec(None).name
     timings: dict[str, list] = {"one model": [], "every model": []}
     galleries = {}

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import params
 from ..errors import GalleryError, UnknownPersonError
-from ..models.registry import MODELS
+from ..models.registry import base_models
 from ..pipeline import ModelRef, Pipeline
 from ..progress import Progress
 from ..rules import DEFAULT_METHOD
@@ -355,11 +355,12 @@ class Gallery(GalleryView):
 
     # -- which models a face is embedded with ----------------------------------------------------------
     def enroll_models(self) -> list[str]:
-        """Every available built-in model (or those ``Settings.gallery_models`` names) and every other
+        """Every available built-in or declared model (or those ``Settings.gallery_models`` names) and every other
         model this gallery already holds (a fine-tuned one in use), so that each of them sees every face."""
         statuses = {s.name: s for s in self.pipeline.models()}
         wanted = self.models or self.pipeline.settings.gallery_models
-        builtin = [n for n, s in statuses.items() if s.available and n in MODELS and (not wanted or n in wanted)]
+        base = base_models(self.pipeline.settings)
+        builtin = [n for n, s in statuses.items() if s.available and n in base and (not wanted or n in wanted)]
         held = [m for m in self.store.models() if m in statuses and statuses[m].available]
         return list(dict.fromkeys(builtin + held)) or [self.model_name()]
 

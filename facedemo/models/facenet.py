@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +24,7 @@ from PIL import Image
 
 from ..errors import ModelUnavailableError
 from ..files import atomic_path
+from ..files import download as fetch
 from ..settings import torch_home
 from .base import Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 from .onnx_engine import CpuEngine
@@ -142,15 +142,8 @@ def download(spec: ModelSpec, timeout_s: float) -> Path:
     """Fetch the weights into facenet-pytorch's cache: bounded by ``timeout_s`` per network wait,
     written to a temporary file and renamed, so an interrupted download never leaves a broken file."""
     target = cache_path(spec)
-    request = urllib.request.Request(spec.url, headers={"User-Agent": "facedemo"})
     try:
-        with (
-            atomic_path(target) as tmp,
-            urllib.request.urlopen(request, timeout=timeout_s) as response,
-            open(tmp, "wb") as out,
-        ):
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
+        fetch(spec.url, target, timeout_s)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise ModelUnavailableError(
             f"Downloading the {spec.name} weights failed ({exc}). {how_to_provide(spec)}"

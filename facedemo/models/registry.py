@@ -13,13 +13,13 @@ from pathlib import Path
 
 from ..errors import UnknownModelError
 from ..files import file_sha256
+from ..vision.align import DLIB_TEMPLATE, FACENET_TEMPLATE
 from .adapter import AdapterFamily, read_specs
 from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
+from .declared import declared_specs
 from .dlib_resnet import DlibFamily
 from .facenet import FacenetFamily
-
-FACENET_TEMPLATE = ((0.3082, 0.3962), (0.6918, 0.3962), (0.5000, 0.5829), (0.3248, 0.7463), (0.6752, 0.7463))
-DLIB_TEMPLATE = ((0.3144, 0.3012), (0.6856, 0.3012), (0.5000, 0.5199), (0.3400, 0.7055), (0.6600, 0.7055))
+from .onnx_model import OnnxModelFamily, calibration_words
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -73,7 +73,15 @@ MODELS: dict[str, ModelSpec] = {
 # (facenet-vggface2: 99.65% published; then the figures measured here, docs/EVALUATION.md).
 DEFAULT_ORDER = ("facenet-vggface2", "dlib-resnet", "facenet-casia-webface")
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (FacenetFamily(), DlibFamily(), AdapterFamily())}
+FAMILIES: dict[str, ModelFamily] = {
+    family.name: family for family in (FacenetFamily(), DlibFamily(), AdapterFamily(), OnnxModelFamily())
+}
+
+
+def base_models(settings) -> dict[str, ModelSpec]:
+    """The built-in models and the ONNX models ``settings`` declares (FACEDEMO_MODELS): the models every
+    comparison and every enrolled face go through, fine-tuned ones aside."""
+    return {**MODELS, **declared_specs(settings, taken=MODELS)}
 
 
 def user_models(*homes) -> dict[str, ModelSpec]:
@@ -105,9 +113,15 @@ def model_status(spec: ModelSpec, settings) -> ModelStatus:
 
 
 def list_models(settings, *homes) -> list[ModelStatus]:
-    """Every built-in model and every fine-tuned one under ``settings.home`` and ``homes``, with its status."""
-    specs = {**MODELS, **user_models(settings.home, *homes)}
+    """Every built-in and declared model and every fine-tuned one under ``settings.home`` and ``homes``, with
+    its status."""
+    specs = {**base_models(settings), **user_models(settings.home, *homes)}
     return [model_status(spec, settings) for spec in specs.values()]
+
+
+def uncalibrated(spec: ModelSpec, settings) -> str | None:
+    """For a declared model with no calibration of its own, which threshold it uses, in words; else None."""
+    return calibration_words(spec, settings) if spec.declared is not None else None
 
 
 def build_embedder(spec: ModelSpec, settings, device, base: Embedder | None = None) -> Embedder:

@@ -20,11 +20,12 @@ from ..models import distributions
 from ..models.base import Aligner, Embedder, ModelSpec, ModelStatus
 from ..models.registry import (
     DEFAULT_ORDER,
-    MODELS,
+    base_models,
     build_embedder,
     get_spec,
     list_models,
     native_aligner,
+    uncalibrated,
     user_models,
     weights_fingerprint,
 )
@@ -79,8 +80,9 @@ class LoadedModels:
         with self._lock:
             names = {name for name, folder in self._embedders if folder is None}
             parts = {"face detector": self._detector is not None}
+        base = base_models(self.settings)
         for status in list_models(self.settings):
-            if status.available and status.name in MODELS:
+            if status.available and status.name in base:
                 parts[status.name] = status.name in names
         return parts
 
@@ -93,8 +95,10 @@ class LoadedModels:
                 del self._embedders[key]
 
     def user_models(self) -> dict[str, ModelSpec]:
-        """The fine-tuned models this pipeline sees (see ``with_models_home``)."""
-        return user_models(self.settings.home, self.models_home)
+        """The models this pipeline sees besides the built-in ones: those declared in FACEDEMO_MODELS and the
+        fine-tuned ones (see ``with_models_home``)."""
+        declared = {k: v for k, v in base_models(self.settings).items() if v.declared is not None}
+        return {**declared, **user_models(self.settings.home, self.models_home)}
 
     # -- building blocks, each made once -------------------------------------------------------
     @property
@@ -173,6 +177,11 @@ class LoadedModels:
     def threshold(self, model: ModelRef = None, task: str = "verify") -> float:
         """The threshold in force for a model: ``verify`` (1:1) or the stricter ``identify`` (1:N)."""
         return threshold_for(self.spec(model), self.settings.home, task)
+
+    def calibration_note(self, model: ModelRef = None) -> str | None:
+        """For a model with no calibration of its own (a declared ONNX model), which threshold it uses and
+        how to measure one, in words; None for a calibrated model. Reads the thresholds files."""
+        return uncalibrated(self.spec(model), self.settings)
 
     def read_distributions(self, model: ModelRef = None) -> dict | None:
         """The model's same/different distance histograms on LFW (the user's calibration, else the shipped

@@ -71,7 +71,9 @@ def verify(
         chosen.append((ChosenFace(image, face, embedded.crop, embedded.embedding, count, note), ms))
     (first, ms_a), (second, ms_b) = chosen
     limit = pipeline.threshold(spec) if threshold is None else threshold
-    notes = [n for n in (first.note, second.note) if n]
+    notes = [
+        n for n in (first.note, second.note, None if threshold is not None else pipeline.calibration_note(spec)) if n
+    ]
     record = pipeline.read_distributions(spec)
     result = compare(spec.name, first.embedding, second.embedding, limit, notes, record, (ms_a + ms_b) / 2)
     return result, first, second
@@ -102,7 +104,7 @@ def compare_models(pipeline, a: ImageInput, b: ImageInput, models: Sequence[str]
             unavailable[spec.name] = str(exc)
             continue
         crops = crops or (ea, eb)
-        notes = [n for n in (note_a, note_b) if n]
+        notes = [n for n in (note_a, note_b, pipeline.calibration_note(spec)) if n]
         record = pipeline.read_distributions(spec)
         results.append(
             compare(spec.name, ea.embedding, eb.embedding, pipeline.threshold(spec), notes, record, (ms_a + ms_b) / 2)

@@ -12,6 +12,15 @@ from .detect import Face
 
 ALIGNMENTS = ("similarity", "crop", "native")
 
+# Where MTCNN's 5 landmarks (left eye, right eye, nose, mouth's left and right corners) go in a model's
+# input, as fractions of its side. FaceNet's and dlib's were derived by scripts/derive_templates.py on 300
+# LFW photos; ArcFace's is insightface's reference template for its 112x112 crops (``arcface_dst``).
+FACENET_TEMPLATE = ((0.3082, 0.3962), (0.6918, 0.3962), (0.5000, 0.5829), (0.3248, 0.7463), (0.6752, 0.7463))
+DLIB_TEMPLATE = ((0.3144, 0.3012), (0.6856, 0.3012), (0.5000, 0.5199), (0.3400, 0.7055), (0.6600, 0.7055))
+ARCFACE_112 = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041))
+ARCFACE_TEMPLATE = tuple((x / 112.0, y / 112.0) for x, y in ARCFACE_112)
+TEMPLATES = {"facenet": FACENET_TEMPLATE, "dlib": DLIB_TEMPLATE, "arcface": ARCFACE_TEMPLATE}
+
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` onto ``dst``.
