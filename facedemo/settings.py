@@ -20,6 +20,8 @@ SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
 SHARED_LFW = SHARED_FACES / "lfw"
 DLIB_ENGINES = ("torch", "dlib")
 CPU_ENGINES = ("onnx", "torch")
+# The face detectors a user can choose (vision/detectors.py), the default first.
+DETECTORS = ("mtcnn", "dlib-hog", "dlib-cnn")
 
 
 def _env_number(name: str, default: float, low: float, high: float, integer: bool = False, low_open: bool = False):
@@ -114,6 +116,9 @@ class Settings:
     # Photos whose shorter side is at most min_face_size / fraction (500 px at 0.04: LFW, most cast photos)
     # are never shrunk. Why 0.04 and not more: docs/BENCHMARKS.md, "Detection that scales with the photo".
     min_face_fraction: float = 0.04
+    # Which detector finds the faces: one of DETECTORS (vision/detectors.py; compared in docs/BENCHMARKS.md,
+    # "Face detectors"). FACEDEMO_DETECTOR overrides.
+    detector: str = "mtcnn"
     # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
     # images are downscaled to max_side before detection, and boxes are mapped back.
     max_pixels: int = 64_000_000
@@ -210,6 +215,7 @@ class Settings:
             min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20, 1, 10_000),
             min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90, 0.0, 1.0),
             min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04, 0.0, 1.0),
+            detector=_env_choice("FACEDEMO_DETECTOR", DETECTORS),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000, 1, 1_000_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             flip=_env_switch("FACEDEMO_FLIP"),

@@ -32,8 +32,10 @@ def _register_models(sub) -> None:
 
 
 def _register_detect(sub) -> None:
-    p = sub.add_parser("detect", help="find the faces in an image")
+    p = sub.add_parser("detect", help="find the faces in an image, with one face detector or every one")
     p.add_argument("image")
+    p.add_argument("--detector", help="mtcnn (default: FACEDEMO_DETECTOR, else mtcnn), dlib-hog or dlib-cnn")
+    p.add_argument("--compare", action="store_true", help="every detector on the photo: its faces, scores and ms")
     add_pipeline_args(p, model=False, embeds=False)
     p.set_defaults(handler=cmd_detect)
 
@@ -251,19 +253,37 @@ def cmd_prepare(args, pipeline) -> int:
 
 
 def cmd_detect(args) -> int:
+    from ..services import usecases
     from .common import emit
 
     pipeline = pipeline_from(args)
-    image = pipeline.load(args.image)
-    faces = pipeline.detect(image)
-    text = [
-        f"{len(faces)} face(s) in {args.image} ({image.width}x{image.height}, device: {pipeline.device.description})"
-    ]
-    for i, f in enumerate(faces, 1):
-        x1, y1, x2, y2 = f.box
-        text.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})  score {f.score:.3f}")
-    emit(args, {"faces": [f.to_json() for f in faces]}, "\n".join(text))
+    if args.compare:
+        comparison = usecases.compare_detectors(pipeline, args.image)
+        text = [f"{args.image} ({comparison.size[0]}x{comparison.size[1]}), every face detector:"]
+        for run in comparison.runs:
+            text.append(f"{run.detector:<9} " + (f"not run: {run.error}" if run.error else _detected(run)))
+            text.extend(_face_lines(run.faces, indent="    ") if not run.error else [])
+        emit(args, comparison.to_json(), "\n".join(text))
+        return 0
+    run = usecases.detect_with(pipeline, args.image, args.detector)
+    text = [f"{args.image}: {_detected(run)} with {run.detector} (device: {pipeline.device.description})"]
+    emit(
+        args,
+        {"detector": run.detector, "ms": round(run.ms, 1), "faces": [f.to_json() for f in run.faces]},
+        "\n".join(text + _face_lines(run.faces)),
+    )
     return 0
+
+
+def _detected(run) -> str:
+    return f"{len(run.faces)} face(s) in {run.ms:.0f} ms"
+
+
+def _face_lines(faces, indent: str = "  ") -> list[str]:
+    return [
+        f"{indent}{i}. box ({f.box[0]:.0f}, {f.box[1]:.0f}, {f.box[2]:.0f}, {f.box[3]:.0f})  score {f.score:.3f}"
+        for i, f in enumerate(faces, 1)
+    ]
 
 
 def cmd_verify(args) -> int:
