@@ -266,7 +266,9 @@ def cmd_detect(args) -> int:
         emit(args, comparison.to_json(), "\n".join(text))
         return 0
     run = usecases.detect_with(pipeline, args.image, args.detector)
-    text = [f"{args.image}: {_detected(run)} with {run.detector} (device: {pipeline.device.description})"]
+    text = [
+        f"{len(run.faces)} face(s) in {args.image} ({run.detector}, {run.ms:.0f} ms, device: {pipeline.device.description})"
+    ]
     emit(
         args,
         {"detector": run.detector, "ms": round(run.ms, 1), "faces": [f.to_json() for f in run.faces]},
