@@ -119,6 +119,10 @@ class Settings:
     # Which detector finds the faces: one of DETECTORS (vision/detectors.py; compared in docs/BENCHMARKS.md,
     # "Face detectors"). FACEDEMO_DETECTOR overrides.
     detector: str = "mtcnn"
+    # A black border of this share of the photo's width and height on each side before detection (0 = none):
+    # faces cut by the photo's edge are then found whole, for about twice the detection time (docs/BENCHMARKS.md,
+    # "Face detectors"). FACEDEMO_EDGE_BORDER overrides.
+    edge_border: float = 0.0
     # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
     # images are downscaled to max_side before detection, and boxes are mapped back.
     max_pixels: int = 64_000_000
@@ -216,6 +220,7 @@ class Settings:
             min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90, 0.0, 1.0),
             min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04, 0.0, 1.0),
             detector=_env_choice("FACEDEMO_DETECTOR", DETECTORS),
+            edge_border=_env_float("FACEDEMO_EDGE_BORDER", 0.0, 0.0, 1.0),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000, 1, 1_000_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             flip=_env_switch("FACEDEMO_FLIP"),

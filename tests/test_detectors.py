@@ -114,3 +114,21 @@ def test_dashboard_handler_draws_every_detector(settings, tmp_path):
     assert all(isinstance(p, Image.Image) and p.size == (949, 512) for p, _ in pictures)
     assert [r["detector"] for r in record["detectors"]] == list(DETECTORS)
     assert all(r["count"] >= 2 and r["ms"] > 0 for r in record["detectors"]) and "| mtcnn | 2 |" in table
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_a_border_finds_the_faces_cut_by_the_edge(shared_faces, pipeline, settings):
+    """The cast photos cropped through their outer faces: MTCNN misses most of the cut faces, and finds them
+    all on the photo inside a black border (FACEDEMO_EDGE_BORDER)."""
+    from dataclasses import replace
+
+    from facedemo.bench.detectors import cut_faces_found, edge_cuts, group_photos
+    from facedemo.pipeline import Pipeline
+
+    images = {p.name: pipeline.load(p) for p in group_photos(str(shared_faces / "bbt_faceapi" / "_group_photos"))}
+    cuts = edge_cuts({n: pipeline.detect(i) for n, i in images.items()}, images)
+    plain, total, _ = cut_faces_found(pipeline.detect, cuts)
+    with_border = Pipeline(replace(settings, edge_border=0.25))
+    found, _, _ = cut_faces_found(with_border.detect, cuts)
+    assert total >= 6 and plain < found == total, (plain, found, total)

@@ -79,7 +79,21 @@ def _register_bench(sub) -> None:
     _register_bench_cpu(bench)
     _register_bench_load(bench)
     _register_bench_visitors(bench)
+    _register_bench_detectors(bench)
     _register_bench_elsewhere(bench)
+
+
+def _register_bench_detectors(bench) -> None:
+    b = bench.add_parser(
+        "detectors",
+        help="every face detector: ms per photo at 0.3, 1 and 4 MP, faces on the group photos (and with a border), faces on LFW",
+    )
+    b.add_argument("--lfw", type=int, default=50, help="LFW photos (one face each) to count faces on")
+    b.add_argument("--repeats", type=int, default=3, help="timed runs per photo size (the median is shown)")
+    b.add_argument("--groups", help="a folder of group photos (default: ../shared's and the dashboard's examples)")
+    b.add_argument("--detector", action="append", help="only this detector (repeatable)")
+    add_pipeline_args(b, model=False, embeds=False)
+    b.set_defaults(handler=cmd_bench_detectors)
 
 
 def _register_bench_pipeline(bench) -> None:
@@ -434,6 +448,15 @@ def cmd_bench_cpu(args) -> int:
         Settings.from_env(), args.model, args.images, args.limit, args.repeats, tuple(args.callers), args.batch
     )
     emit(args, report.to_json(), report.text())
+    return 0
+
+
+def cmd_bench_detectors(args) -> int:
+    from ..bench.detectors import bench_detectors, text, to_json
+    from .common import emit
+
+    results = bench_detectors(pipeline_from(args), args.detector, args.lfw, args.repeats, args.groups)
+    emit(args, to_json(results), text(results))
     return 0
 
 

@@ -147,13 +147,55 @@ class DlibDetector:
         return Face(box=box, score=float(score), landmarks=mtcnn_points(parts))
 
 
-def build_detector(name: str, device, settings) -> Detector | DlibDetector:
-    """The detector ``name`` (see ``DETECTORS``) with the settings' limits."""
-    name = check_detector(name)
+def bordered(image: Image.Image, fraction: float) -> tuple[Image.Image, tuple[int, int]]:
+    """The photo inside a black border of ``fraction`` of its width and height on each side, and its offset."""
+    dx, dy = round(image.width * fraction), round(image.height * fraction)
+    canvas = Image.new("RGB", (image.width + 2 * dx, image.height + 2 * dy))
+    canvas.paste(image.convert("RGB"), (dx, dy))
+    return canvas, (dx, dy)
+
+
+def detect_bordered(detector, image: Image.Image, fraction: float = 0.25) -> list[Face]:
+    """Faces found on the photo inside a black border, mapped back to the photo: a face cut by the photo's
+    edge is found whole (its box may reach outside the photo), as MTCNN does not look past an edge."""
+    canvas, (dx, dy) = bordered(image, fraction)
+    return [
+        Face(
+            box=(f.box[0] - dx, f.box[1] - dy, f.box[2] - dx, f.box[3] - dy),
+            score=f.score,
+            landmarks=tuple((x - dx, y - dy) for x, y in f.landmarks),
+        )
+        for f in detector.detect(canvas)
+    ]
+
+
+class BorderedDetector:
+    """A detector run on each photo inside a black border (``FACEDEMO_EDGE_BORDER``), boxes mapped back."""
+
+    def __init__(self, inner, fraction: float):
+        self.inner, self.fraction = inner, fraction
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        return detect_bordered(self.inner, image, self.fraction)
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Face]]:
+        return [self.detect(image) for image in images]
+
+    def working_image(self, image: Image.Image) -> tuple[Image.Image, float]:
+        return self.inner.working_image(bordered(image, self.fraction)[0])
+
+
+def build_detector(name: str, device, settings) -> Detector | DlibDetector | BorderedDetector:
+    """The detector ``name`` (see ``DETECTORS``) with the settings' limits, and their border if they ask for
+    one (the smallest face that matters stays a share of the photo's side, not of the bordered one's)."""
+    name, s = check_detector(name), settings
+    border = s.edge_border
+    fraction = s.min_face_fraction / (1 + 2 * border)
     if name == "mtcnn":
-        s = settings
-        return Detector(device, s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction)
-    return DlibDetector(name.removeprefix("dlib-"), settings.max_side, settings.min_face_fraction)
+        detector = Detector(device, s.min_face_size, s.min_face_score, s.max_side, fraction)
+    else:
+        detector = DlibDetector(name.removeprefix("dlib-"), s.max_side, fraction)
+    return BorderedDetector(detector, border) if border > 0 else detector
 
 
 @dataclass(frozen=True)
