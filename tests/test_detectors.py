@@ -132,3 +132,21 @@ def test_a_border_finds_the_faces_cut_by_the_edge(shared_faces, pipeline, settin
     with_border = Pipeline(replace(settings, edge_border=0.25))
     found, _, _ = cut_faces_found(with_border.detect, cuts)
     assert total >= 6 and plain < found == total, (plain, found, total)
+
+
+@pytest.mark.slow
+def test_the_api_compares_detectors_on_the_group_photo(settings, tmp_path):
+    """The dashboard's /compare_detectors through gradio_client: a picture per detector, with its caption."""
+    client_module = pytest.importorskip("gradio_client")
+    from test_app import launch
+
+    demo, _, url = launch(settings, tmp_path / "gallery", public=True)
+    try:
+        client = client_module.Client(url, verbose=False)
+        pictures, table, record = client.predict(client_module.handle_file(str(GROUP)), api_name="/compare_detectors")
+        assert [p["caption"].split(":")[0] for p in pictures] == list(DETECTORS)
+        assert [r["detector"] for r in record["detectors"]] == list(DETECTORS) and "| dlib-hog | 3 |" in table
+        with pytest.raises(Exception, match="Photo: a web address cannot be used here"):
+            client.predict(client_module.handle_file("http://127.0.0.1:9/a.jpg"), api_name="/compare_detectors")
+    finally:
+        demo.close()
