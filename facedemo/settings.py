@@ -22,6 +22,8 @@ SHARED_FACES = REPO_ROOT.parent / "shared" / "faces"
 SHARED_LFW = SHARED_FACES / "lfw"
 DLIB_ENGINES = ("torch", "dlib")
 CPU_ENGINES = ("onnx", "torch")
+# The face detectors a user can choose (vision/detectors.py), the default first.
+DETECTORS = ("mtcnn", "dlib-hog", "dlib-cnn")
 
 
 def _env_number(name: str, default: float, low: float, high: float, integer: bool = False, low_open: bool = False):
@@ -142,6 +144,13 @@ class Settings:
     # Photos whose shorter side is at most min_face_size / fraction (500 px at 0.04: LFW, most cast photos)
     # are never shrunk. Why 0.04 and not more: docs/BENCHMARKS.md, "Detection that scales with the photo".
     min_face_fraction: float = 0.04
+    # Which detector finds the faces: one of DETECTORS (vision/detectors.py; compared in docs/BENCHMARKS.md,
+    # "Face detectors"). FACEDEMO_DETECTOR overrides.
+    detector: str = "mtcnn"
+    # A black border of this share of the photo's width and height on each side before detection (0 = none):
+    # faces cut by the photo's edge are then found whole, for about twice the detection time (docs/BENCHMARKS.md,
+    # "Face detectors"). FACEDEMO_EDGE_BORDER overrides.
+    edge_border: float = 0.0
     # Decoding: images above this many pixels are refused (decompression bombs); larger-than-needed
     # images are downscaled to max_side before detection, and boxes are mapped back.
     max_pixels: int = 64_000_000
@@ -242,6 +251,8 @@ class Settings:
             min_face_size=_env_int("FACEDEMO_MIN_FACE_SIZE", 20, 1, 10_000),
             min_face_score=_env_float("FACEDEMO_MIN_FACE_SCORE", 0.90, 0.0, 1.0),
             min_face_fraction=_env_float("FACEDEMO_MIN_FACE_FRACTION", 0.04, 0.0, 1.0),
+            detector=_env_choice("FACEDEMO_DETECTOR", DETECTORS),
+            edge_border=_env_float("FACEDEMO_EDGE_BORDER", 0.0, 0.0, 1.0),
             max_pixels=_env_int("FACEDEMO_MAX_PIXELS", 64_000_000, 1, 1_000_000_000),
             alignment=os.environ.get("FACEDEMO_ALIGNMENT") or None,
             flip=_env_switch("FACEDEMO_FLIP"),

@@ -32,8 +32,10 @@ def _register_models(sub) -> None:
 
 
 def _register_detect(sub) -> None:
-    p = sub.add_parser("detect", help="find the faces in an image")
+    p = sub.add_parser("detect", help="find the faces in an image, with one face detector or every one")
     p.add_argument("image")
+    p.add_argument("--detector", help="mtcnn (default: FACEDEMO_DETECTOR, else mtcnn), dlib-hog or dlib-cnn")
+    p.add_argument("--compare", action="store_true", help="every detector on the photo: its faces, scores and ms")
     add_pipeline_args(p, model=False, embeds=False)
     p.set_defaults(handler=cmd_detect)
 
@@ -77,7 +79,21 @@ def _register_bench(sub) -> None:
     _register_bench_cpu(bench)
     _register_bench_load(bench)
     _register_bench_visitors(bench)
+    _register_bench_detectors(bench)
     _register_bench_elsewhere(bench)
+
+
+def _register_bench_detectors(bench) -> None:
+    b = bench.add_parser(
+        "detectors",
+        help="every face detector: ms per photo at 0.3, 1 and 4 MP, faces on the group photos (and with a border), faces on LFW",
+    )
+    b.add_argument("--lfw", type=int, default=50, help="LFW photos (one face each) to count faces on")
+    b.add_argument("--repeats", type=int, default=3, help="timed runs per photo size (the median is shown)")
+    b.add_argument("--groups", help="a folder of group photos (default: ../shared's and the dashboard's examples)")
+    b.add_argument("--detector", action="append", help="only this detector (repeatable)")
+    add_pipeline_args(b, model=False, embeds=False)
+    b.set_defaults(handler=cmd_bench_detectors)
 
 
 def _register_bench_pipeline(bench) -> None:
@@ -251,19 +267,39 @@ def cmd_prepare(args, pipeline) -> int:
 
 
 def cmd_detect(args) -> int:
+    from ..services import usecases
     from .common import emit
 
     pipeline = pipeline_from(args)
-    image = pipeline.load(args.image)
-    faces = pipeline.detect(image)
+    if args.compare:
+        comparison = usecases.compare_detectors(pipeline, args.image)
+        text = [f"{args.image} ({comparison.size[0]}x{comparison.size[1]}), every face detector:"]
+        for run in comparison.runs:
+            text.append(f"{run.detector:<9} " + (f"not run: {run.error}" if run.error else _detected(run)))
+            text.extend(_face_lines(run.faces, indent="    ") if not run.error else [])
+        emit(args, comparison.to_json(), "\n".join(text))
+        return 0
+    run = usecases.detect_with(pipeline, args.image, args.detector)
     text = [
-        f"{len(faces)} face(s) in {args.image} ({image.width}x{image.height}, device: {pipeline.device.description})"
+        f"{len(run.faces)} face(s) in {args.image} ({run.detector}, {run.ms:.0f} ms, device: {pipeline.device.description})"
     ]
-    for i, f in enumerate(faces, 1):
-        x1, y1, x2, y2 = f.box
-        text.append(f"  {i}. box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})  score {f.score:.3f}")
-    emit(args, {"faces": [f.to_json() for f in faces]}, "\n".join(text))
+    emit(
+        args,
+        {"detector": run.detector, "ms": round(run.ms, 1), "faces": [f.to_json() for f in run.faces]},
+        "\n".join(text + _face_lines(run.faces)),
+    )
     return 0
+
+
+def _detected(run) -> str:
+    return f"{len(run.faces)} face(s) in {run.ms:.0f} ms"
+
+
+def _face_lines(faces, indent: str = "  ") -> list[str]:
+    return [
+        f"{indent}{i}. box ({f.box[0]:.0f}, {f.box[1]:.0f}, {f.box[2]:.0f}, {f.box[3]:.0f})  score {f.score:.3f}"
+        for i, f in enumerate(faces, 1)
+    ]
 
 
 def cmd_verify(args) -> int:
@@ -412,6 +448,15 @@ def cmd_bench_cpu(args) -> int:
         Settings.from_env(), args.model, args.images, args.limit, args.repeats, tuple(args.callers), args.batch
     )
     emit(args, report.to_json(), report.text())
+    return 0
+
+
+def cmd_bench_detectors(args) -> int:
+    from ..bench.detectors import bench_detectors, text, to_json
+    from .common import emit
+
+    results = bench_detectors(pipeline_from(args), args.detector, args.lfw, args.repeats, args.groups)
+    emit(args, to_json(results), text(results))
     return 0
 
 

@@ -33,6 +33,7 @@ from ..models.thresholds import threshold_for
 from ..settings import Settings
 from ..vision.align import ALIGNMENTS
 from ..vision.detect import Detector
+from ..vision.detectors import DETECTORS, DetectorRun, DlibDetector, build_detector, check_detector, timed_detect
 
 ModelRef = str | ModelSpec | None  # a model's name, its spec, or None for the default model
 
@@ -56,7 +57,7 @@ class LoadedModels:
             )
         self._lock = threading.RLock()
         self._device: DeviceInfo | None = None
-        self._detector: Detector | None = None
+        self._detectors: dict[str, Detector | DlibDetector] = {}
         self._embedders: dict[str, Embedder] = {}
         self._aligners: dict[str, Aligner] = {}  # each model's "native" alignment
 
@@ -79,7 +80,7 @@ class LoadedModels:
         built-in model (fine-tuned ones load in a moment on their base)."""
         with self._lock:
             names = {name for name, folder in self._embedders if folder is None}
-            parts = {"face detector": self._detector is not None}
+            parts = {"face detector": self.settings.detector in self._detectors}
         base = base_models(self.settings)
         for status in list_models(self.settings):
             if status.available and status.name in base:
@@ -116,14 +117,30 @@ class LoadedModels:
         return 16 if self.device.is_cuda else 4
 
     @property
-    def detector(self) -> Detector:
+    def detector(self) -> Detector | DlibDetector:
+        """The settings' face detector (``FACEDEMO_DETECTOR``), built on first use."""
+        return self.detector_named(self.settings.detector)
+
+    def detector_named(self, name: str | None) -> Detector | DlibDetector:
+        """The face detector ``name`` (None: the settings' one), built on first use; an unknown name is a sentence."""
+        key = check_detector(name or self.settings.detector)
         with self._lock:
-            if self._detector is None:
-                s = self.settings
-                self._detector = Detector(
-                    self.device.device, s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction
-                )
-            return self._detector
+            if key not in self._detectors:
+                self._detectors[key] = build_detector(key, self.device.device, self.settings)
+            return self._detectors[key]
+
+    def compare_detectors(self, image, names=None) -> list[DetectorRun]:
+        """Every detector (or those named) on one photo: its faces and milliseconds, each built before its
+        clock starts; one that cannot be built here says why instead."""
+        runs = []
+        for name in [check_detector(n) for n in names] if names else list(DETECTORS):
+            try:
+                detector = self.detector_named(name)
+            except ModelUnavailableError as exc:
+                runs.append(DetectorRun(name, (), 0.0, str(exc)))
+                continue
+            runs.append(timed_detect(name, detector, image))
+        return runs
 
     def spec(self, model: ModelRef = None) -> ModelSpec:
         """The spec of a model name (fine-tuned models included), or of the default model."""

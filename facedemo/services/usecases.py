@@ -25,6 +25,7 @@ from ..pipeline import ChosenFace, Explanation, ModelComparison, Pipeline, Verif
 from ..progress import Progress
 from ..rules import DEFAULT_METHOD
 from ..training import Augment, FinetuneResult, finetune_gallery, saved_report
+from ..vision.detectors import DetectorRun, check_detector, draw_faces, timed_detect
 from ..vision.images import ImageInput, frames_note
 from .facade import YOURS, Request
 from .lfw import LFW_CPU_S_PER_PHOTO, lfw_test_pairs
@@ -325,3 +326,30 @@ __all__ = [
     "shared_names",
     "verify",
 ]
+
+
+@dataclass(frozen=True)
+class DetectorComparison:
+    """Every face detector on one photo: each one's faces and milliseconds, and the photo drawn with its faces."""
+
+    runs: tuple[DetectorRun, ...]
+    pictures: tuple[Image.Image, ...]
+    size: tuple[int, int]
+
+    def to_json(self) -> dict:
+        return {"size": list(self.size), "detectors": [run.to_json() for run in self.runs]}
+
+
+def compare_detectors(pipeline: Pipeline, image: ImageInput, names=None) -> DetectorComparison:
+    """The photo through every detector (or those named), timed one after the other, each drawn on a copy."""
+    picture = pipeline.load(image)
+    runs = pipeline.compare_detectors(picture, names)
+    return DetectorComparison(tuple(runs), tuple(draw_faces(picture, run.faces) for run in runs), picture.size)
+
+
+def detect_with(pipeline: Pipeline, image: ImageInput, name: str | None = None) -> DetectorRun:
+    """One detector's faces on a photo (None: the settings' detector), timed; an unknown or unavailable
+    detector is a sentence."""
+    picture = pipeline.load(image)
+    name = check_detector(name or pipeline.settings.detector)
+    return timed_detect(name, pipeline.detector_named(name), picture)

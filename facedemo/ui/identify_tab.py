@@ -13,6 +13,7 @@ from ..errors import InvalidParameterError, LooksLikeSomeoneError
 from ..gallery.identify import size_note
 from ..rules import DEFAULT_METHOD, described, methods
 from ..services import Services, usecases
+from . import detectors_view
 from .common import (
     clear_on_change,
     default_model,
@@ -300,4 +301,5 @@ def render(services: Services, examples: dict, people_changed: gr.State) -> None
     running = wire_identify(services, ui)
     wire_enroll(services, ui, people_changed)
     wire_clearing(ui, list(running))
+    detectors_view.render(services)
     return ui.model
