@@ -112,8 +112,8 @@ class LoadedModels:
     @property
     def photo_chunk(self) -> int:
         """How many photos an import or an album detects and embeds at once: batches pay on a GPU; on a CPU
-        a batch of 4 keeps the progress bar moving a few photos at a time (not 16), for about 10% of the
-        speed (an album of 64 LFW photos on 2 cores: 36.7 / 38.5 photos/s in 16s, 32.6 / 34.8 in 4s)."""
+        a batch of 4 keeps the progress bar moving a few photos at a time (not 16), for a little speed
+        (docs/BENCHMARKS.md, "a batch is now 4 photos")."""
         return 16 if self.device.is_cuda else 4
 
     @property
