@@ -130,6 +130,7 @@ class FakeGallery:
         return [SimpleNamespace(name=n) for n in sorted({n for _, names in self.data.values() for n in names})]
 
     def embeddings(self, model):
+        model = getattr(model, "name", model)  # the explorer hands over the spec it resolved, as to the real gallery
         vectors, names = self.data[model]
         return (
             vectors,

@@ -239,7 +239,7 @@ class GalleryView:
             for f in sorted(registry, key=lambda f: (f.enrolled_at, f.image, f.id))
         ]
 
-    def embeddings(self, model: str | None = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
+    def embeddings(self, model: ModelRef = None) -> tuple[np.ndarray, list[str], list[str], list[Path | None]]:
         """Every stored vector of one model with its person's name, its face id and thumbnail (the explorer's)."""
         spec = self.pipeline.spec(model)
         records, vectors = self.store.vectors(spec.name, embeddings=True)
