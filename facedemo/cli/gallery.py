@@ -123,46 +123,28 @@ def _register_people(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_people)
     actions = p.add_subparsers(dest="action", parser_class=type(p))
-    _register_people_delete(actions)
-    _register_people_faces(actions)
-    _register_people_remove_face(actions)
-    _register_people_rename(actions)
+    for action, arguments, text, handler in (
+        ("delete", ("name",), "remove a person: every embedding and every thumbnail", cmd_delete),
+        ("faces", ("name",), "list one person's enrolled faces (with the ids remove-face takes)", cmd_faces),
+        (
+            "remove-face",
+            ("name", "face_id"),
+            "remove one face of a person (a wrong photo): its embeddings, region and thumbnail",
+            cmd_remove_face,
+        ),
+        ("rename", ("old", "new"), "rename a person", cmd_rename),
+    ):
+        _register_person_action(actions, action, arguments, text, handler)
 
 
-def _register_people_delete(actions) -> None:
-    d = actions.add_parser("delete", help="remove a person: every embedding and every thumbnail")
-    d.add_argument("name")
-    _add_store_args(d, nested=True)
-    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    d.set_defaults(handler=cmd_delete)
-
-
-def _register_people_faces(actions) -> None:
-    f = actions.add_parser("faces", help="list one person's enrolled faces (with the ids remove-face takes)")
-    f.add_argument("name")
-    _add_store_args(f, nested=True)
-    f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    f.set_defaults(handler=cmd_faces)
-
-
-def _register_people_remove_face(actions) -> None:
-    f = actions.add_parser(
-        "remove-face", help="remove one face of a person (a wrong photo): its embeddings, region and thumbnail"
-    )
-    f.add_argument("name")
-    f.add_argument("face_id", metavar="FACE_ID")
-    _add_store_args(f, nested=True)
-    f.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    f.set_defaults(handler=cmd_remove_face)
-
-
-def _register_people_rename(actions) -> None:
-    r = actions.add_parser("rename", help="rename a person")
-    r.add_argument("old")
-    r.add_argument("new")
-    _add_store_args(r, nested=True)
-    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    r.set_defaults(handler=cmd_rename)
+def _register_person_action(actions, action: str, arguments, text: str, handler) -> None:
+    """One of ``people``'s actions on a person: its positional arguments, the store's options and --json."""
+    a = actions.add_parser(action, help=text)
+    for argument in arguments:
+        a.add_argument(argument, **({"metavar": "FACE_ID"} if argument == "face_id" else {}))
+    _add_store_args(a, nested=True)
+    a.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    a.set_defaults(handler=handler)
 
 
 def register_bench(bench) -> None:
