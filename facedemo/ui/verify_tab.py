@@ -44,10 +44,15 @@ def compare_html(comparison) -> str:
         f"<div style='opacity:.7'>{html.escape(m)}: {html.escape(shown_reason(why))}</div>"
         for m, why in comparison.unavailable.items()
     )
-    notes = "".join(
-        f"<div style='opacity:.8'>{html.escape(n)}</div>"
+    # What every model's verdict says (which faces were compared) once; what one model says of itself (a
+    # declared model's "uncalibrated" and the command that calibrates it) under its name.
+    shared = [
+        n
         for n in (comparison.results[0].notes if comparison.results else ())
-    )
+        if all(n in r.notes for r in comparison.results)
+    ]
+    own = [f"{r.model}: {n}" for r in comparison.results for n in r.notes if n not in shared]
+    notes = "".join(f"<div style='opacity:.8'>{html.escape(n)}</div>" for n in shared + own)
     return (
         f"<div class='verdict' style='padding:8px 14px'>{verify_rows(comparison)}"
         f"{score_sentence()}{notes}{missing}</div>"
