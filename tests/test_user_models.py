@@ -279,3 +279,64 @@ def test_a_graph_from_a_url_is_downloaded_once_and_checked(monkeypatch, tmp_path
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow  # the export (~6 s), an app with three models, a real Chromium
+def test_a_declared_model_beside_the_built_in_ones_in_a_real_browser(casia_as_data, casia_settings, tmp_path):
+    """What a researcher sees in the browser after declaring their model: Verify's "Compare every model" has
+    its verdict beside the built-in ones, saying it is uncalibrated; once someone is enrolled, the Explorer
+    draws its embeddings beside the built-in CASIA model's."""
+    from test_app import EXAMPLES, launch
+    from test_browser import chromium_path
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path, tables = casia_as_data
+    demo, services, url = launch(replace(casia_settings, models_file=path, declared_models=tables), tmp_path / "g")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        try:
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+            page.get_by_role("tab", name="Verify").click()
+            for side, photo in (("verify-a", "astronaut.jpg"), ("verify-b", "astronaut_2.jpg")):
+                page.locator(f"#{side} input[type=file]").set_input_files(str(EXAMPLES / photo))
+                page.locator(f"#{side} img[src*='astronaut']").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(1000)  # the photos' change events answered before the click (test_browser)
+            page.get_by_role("button", name="Compare every model").click()
+            verdict = page.locator("#verify-verdict")
+            verdict.get_by_text("casia-onnx").first.wait_for(timeout=180_000)
+            text = verdict.inner_text()
+            assert "facenet-casia-webface" in text and "dlib-resnet" in text
+            assert "uncalibrated" in text and "calibrate --model casia-onnx" in text
+
+            services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
+            page.get_by_role("tab", name="Explorer").click()
+            picker = page.get_by_label("Models (pick two to compare)")
+            picker.click()
+            page.get_by_role("option", name="casia-onnx").click()
+            page.keyboard.press("Escape")
+            page.get_by_role("button", name="Explore", exact=True).click()
+            page.get_by_text("casia-onnx: embeddings").first.wait_for(timeout=180_000)
+        finally:
+            page.screenshot(path=str(tmp_path / "last.png"), full_page=True)  # what the page showed, for a failure
+            browser.close()
+            demo.close()
+
+
+def test_the_built_in_models_are_declared_as_data(tmp_path):
+    """builtin.toml is where the built-in models come from (their unchanged figures: tests/test_shipped_data.py
+    matches every shipped calibration on keys made of the specs' template, margin and input size); an edit
+    there is an edit of the model, and a wrong table is a sentence naming the file."""
+    from facedemo.models.declared import BUILTIN, builtin_specs
+    from facedemo.models.registry import DEFAULT_ORDER, MODELS
+
+    specs, order = builtin_specs()
+    assert specs == MODELS and order == DEFAULT_ORDER == ("facenet-vggface2", "dlib-resnet", "facenet-casia-webface")
+    edited = tmp_path / "builtin.toml"
+    edited.write_text(BUILTIN.read_text().replace("margin = 30", "margin = 24"))
+    assert builtin_specs(edited)[0]["dlib-resnet"].crop_margin == 24 != MODELS["dlib-resnet"].crop_margin
+    edited.write_text(BUILTIN.read_text().replace("margin = 30", "margni = 30"))
+    with pytest.raises(ValueError, match=r"builtin.toml: model 'dlib-resnet' has unknown field 'margni'"):
+        builtin_specs(edited)
