@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -99,6 +100,16 @@ def _env_models() -> tuple[Path | None, tuple[dict, ...]]:
             + (f", not {', '.join(unknown)}." if unknown else ".")
         )
     return path, tuple(tables)
+
+
+# A model's weights file named by a setting: FACEDEMO_<NAME>_WEIGHTS, the model's name in capitals with "_" for
+# "-" (FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS for facenet-casia-webface).
+WEIGHTS_SETTING = re.compile(r"FACEDEMO_([A-Z0-9_]+)_WEIGHTS")
+
+
+def weights_setting(model: str) -> str:
+    """The environment variable that names ``model``'s weights file."""
+    return f"FACEDEMO_{model.upper().replace('-', '_')}_WEIGHTS"
 
 
 def on_spaces() -> bool:
@@ -237,13 +248,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        weights = {}
-        for name, var in (
-            ("facenet-vggface2", "FACEDEMO_FACENET_VGGFACE2_WEIGHTS"),
-            ("facenet-casia-webface", "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS"),
-        ):
-            if os.environ.get(var):
-                weights[name] = os.environ[var]
+        weights = {
+            match[1].lower().replace("_", "-"): value
+            for var, value in os.environ.items()
+            if value and (match := WEIGHTS_SETTING.fullmatch(var))
+        }
         models_file, declared_models = _env_models()
         base = cls(
             device=os.environ.get("FACEDEMO_DEVICE", "auto"),

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import NoFaceError
+from ..models.registry import MODELS
 from ..pipeline import Pipeline
 from ..settings import Settings
 from ..vision.detect import central_face
 from .pipeline import bench_images
 
 ENGINES = ("torch", "onnx")
-MODELS = ("facenet-casia-webface", "dlib-resnet", "facenet-vggface2")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def bench_cpu(
     pipelines = {engine: Pipeline(replace(settings, cpu_engine=engine)) for engine in ENGINES}
     probe = pipelines["torch"]
     statuses = {s.name: s for s in pipelines["onnx"].models()}
-    wanted = list(models) if models else [m for m in MODELS if m in statuses]
+    wanted = list(models) if models else [m for m in MODELS if m in statuses]  # the built-in ones: torch and ONNX
     unavailable = {m: statuses[m].reason for m in wanted if m in statuses and not statuses[m].available}
     unavailable.update({m: "not a model here" for m in wanted if m not in statuses})
     found = []

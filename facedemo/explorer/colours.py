@@ -7,13 +7,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-# The built-in models keep these for good (plotly's first three: a reader who learnt "dlib-resnet is blue"
-# on one figure finds it blue on the next).
-BUILT_IN = {
-    "dlib-resnet": "#636EFA",
-    "facenet-casia-webface": "#EF553B",
-    "facenet-vggface2": "#00CC96",
-}
+from ..models.registry import MODELS
+
+# The built-in models keep the colour their declaration gives (models/builtin.toml: plotly's first three; a
+# reader who learnt "dlib-resnet is blue" on one figure finds it blue on the next).
+BUILT_IN = {name: spec.colour for name, spec in MODELS.items() if spec.colour}
 # Any other model (a fine-tuned one) gets one of these, picked by a hash of its name: stable across runs
 # and processes (Python's own hash() is salted per process), and never a built-in model's colour.
 OTHERS = (

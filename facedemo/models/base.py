@@ -42,7 +42,7 @@ class Declared:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # a key of registry.FAMILIES: "facenet" | "dlib" | "adapter"
+    family: str  # a key of registry.FAMILIES: "facenet" | "dlib" | "adapter" | "onnx"
     dim: int
     input_size: int
     # Where MTCNN's 5 landmarks go in the model's input, as fractions of input_size
@@ -70,6 +70,7 @@ class ModelSpec:
     folder: Path | None = None  # a fine-tuned model: the folder holding its files
     mode: str | None = None  # a fine-tuned model: "adapter" (a head on the base) or "full" (whole network)
     declared: Declared | None = None  # an ONNX model declared in FACEDEMO_MODELS (family "onnx")
+    colour: str | None = None  # a built-in model's colour in every figure (explorer/colours.py)
 
     @property
     def stacks_on_base(self) -> bool:

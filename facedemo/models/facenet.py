@@ -25,14 +25,9 @@ from PIL import Image
 from ..errors import ModelUnavailableError
 from ..files import atomic_path
 from ..files import download as fetch
-from ..settings import torch_home
+from ..settings import torch_home, weights_setting
 from .base import Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 from .onnx_engine import CpuEngine
-
-ENV_VARS = {
-    "facenet-vggface2": "FACEDEMO_FACENET_VGGFACE2_WEIGHTS",
-    "facenet-casia-webface": "FACEDEMO_FACENET_CASIA_WEBFACE_WEIGHTS",
-}
 
 
 def cache_path(spec: ModelSpec) -> Path:
@@ -48,7 +43,7 @@ def configured_path(spec: ModelSpec, settings) -> Path | None:
 def how_to_provide(spec: ModelSpec) -> str:
     return (
         f"Download {spec.url} on a machine with internet access and save it as {cache_path(spec)}, "
-        f"or set {ENV_VARS.get(spec.name, 'the weights setting')} to the file's path."
+        f"or set {weights_setting(spec.name)} to the file's path."
     )
 
 
@@ -101,7 +96,10 @@ def status(spec: ModelSpec, settings) -> ModelStatus:
         if explicit.is_file():
             return ModelStatus(spec.name, spec.dim, True, None)
         return ModelStatus(
-            spec.name, spec.dim, False, f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist."
+            spec.name,
+            spec.dim,
+            False,
+            f"The weights file {explicit} (from {weights_setting(spec.name)}) does not exist.",
         )
     if cache_path(spec).is_file():
         return ModelStatus(spec.name, spec.dim, True, None)
@@ -163,7 +161,7 @@ def prepare(spec: ModelSpec, settings) -> Prepared:
     start = time.monotonic()
     explicit = configured_path(spec, settings)
     if explicit is not None and not explicit.is_file():
-        raise ModelUnavailableError(f"The weights file {explicit} (from {ENV_VARS[spec.name]}) does not exist.")
+        raise ModelUnavailableError(f"The weights file {explicit} (from {weights_setting(spec.name)}) does not exist.")
     for path in (explicit, cache_path(spec)):
         if path is not None and path.is_file():
             return Prepared(spec.name, path, "present", "already on this machine", 0.0, path.stat().st_size)

