@@ -22,6 +22,7 @@ from ..gallery.classifier import train as train_classifier
 from ..gallery.core import Gallery
 from ..gallery.enroll import store_embedded
 from ..gallery.store import open_store
+from ..models import data
 from ..models.thresholds import expected_fpir, open_set_threshold
 from ..pipeline import EmbeddedFace, Pipeline
 from ..rules import RULES, methods
@@ -451,7 +452,7 @@ def _through_gallery(pipeline, model, split, vec, sizes, tails, target, log) -> 
     out = []
     with tempfile.TemporaryDirectory(prefix="facedemo-openset-") as tmp:
         home = Path(tmp) / "home"
-        write_json(home / "openset.json", {model: {"tails": tails}})
+        write_json(data.mine(home, "openset"), {model: {"tails": tails}})
         gallery = Gallery.open(
             Pipeline(replace(pipeline.settings, home=home, target_fpir=target)),
             open_store(Path(tmp) / "g", namespace=None),

@@ -12,6 +12,7 @@ from ..errors import DataUnavailableError, GalleryError, InvalidParameterError
 from ..evaluation.calibration import CALIBRATION_PAIRS, check_far
 from ..evaluation.disagreement import DEFAULT_HARDEST
 from ..evaluation.robustness import DEFAULT_PAIRS as DEFAULT_ROBUSTNESS_PAIRS
+from ..models import data
 from ..rules import distance_methods
 from ..settings import SHARED_LFW as DEFAULT_LFW
 from ..settings import default_gallery_dir
@@ -454,7 +455,7 @@ def calibrate_the_rest(pipeline, name: str, root: Path, far: float) -> list[tupl
     report = bench_open_set(pipeline, root, [10, 100, 1000], model=name, log=log)
     saved = save_open_set_calibration(home, report.model, report.tails, report.target_fpir, report.curves)
     written = [("open-set tails and DET curves", str(saved))]
-    written.append(("strangers' vectors", str(save_strangers(pipeline, name, root, home / "strangers"))))
+    written.append(("strangers' vectors", str(save_strangers(pipeline, name, root, data.mine(home, "strangers")))))
     path = resolve_pairs(root, DEFAULT_ROBUSTNESS_PAIRS)
     result = evaluate_robustness(
         pipeline,
@@ -475,31 +476,27 @@ def ship(pipeline, name: str, far: float) -> list[tuple[str, str]]:
     its shipped copy."""
     import shutil
 
-    from ..evaluation.robustness import SHIPPED as ROBUSTNESS
     from ..files import read_json, update_json
-    from ..gallery.classifier import SHIPPED_STRANGERS
-    from ..models.distributions import SHIPPED as DISTRIBUTIONS
-    from ..models.thresholds import OPEN_SET
-    from ..models.thresholds import SHIPPED as THRESHOLDS
 
     home = Path(pipeline.settings.home)
     copied = []
-    for shipped, options in (
-        (THRESHOLDS, {"indent": 2, "sort_keys": True}),
-        (DISTRIBUTIONS, {}),
-        (OPEN_SET, {"indent": 1}),
+    for kind, options in (
+        ("thresholds", {"indent": 2, "sort_keys": True}),
+        ("distributions", {}),
+        ("openset", {"indent": 1}),
     ):
-        record = read_json(home / shipped.name).get(name)
+        record = read_json(data.mine(home, kind)).get(name)
         if record:
-            update_json(shipped, name, record, **options)
-            copied.append((f"shipped {shipped.name}", str(shipped)))
-    SHIPPED_STRANGERS.mkdir(parents=True, exist_ok=True)
-    copied.append(("shipped strangers", str(shutil.copy(home / "strangers" / f"{name}.npz", SHIPPED_STRANGERS))))
-    ROBUSTNESS.mkdir(parents=True, exist_ok=True)
-    for old in ROBUSTNESS.glob(f"{name}-*.json"):  # figures of other weights or pairs: replaced
+            update_json(data.shipped(kind), name, record, **options)
+            copied.append((f"shipped {data.shipped(kind).name}", str(data.shipped(kind))))
+    strangers, robustness = data.shipped("strangers"), data.shipped("robustness")
+    strangers.mkdir(parents=True, exist_ok=True)
+    copied.append(("shipped strangers", str(shutil.copy(data.mine(home, "strangers") / f"{name}.npz", strangers))))
+    robustness.mkdir(parents=True, exist_ok=True)
+    for old in robustness.glob(f"{name}-*.json"):  # figures of other weights or pairs: replaced
         old.unlink()
-    for file in (home / "robustness").glob(f"{name}-*.json"):
+    for file in data.mine(home, "robustness").glob(f"{name}-*.json"):
         record = read_json(file)
         if record.get("far_target") == far and record.get("clean"):
-            copied.append(("shipped robustness figures", str(shutil.copy(file, ROBUSTNESS))))
+            copied.append(("shipped robustness figures", str(shutil.copy(file, robustness))))
     return copied

@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.metrics import det_curve
 
 from ..files import update_json
+from ..models import data
 from ..rules import DecisionRule
 from .metrics import MetricsError
 
@@ -201,4 +202,4 @@ def save_open_set_calibration(
         "command": "python -m facedemo bench identify --open-set --save-calibration",
         "curves": {str(n): [c.to_json() for c in cs] for n, cs in curves.items()},
     }
-    return update_json(Path(home) / "openset.json", model, record, indent=1)
+    return update_json(data.mine(home, "openset"), model, record, indent=1)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..files import read_json, write_json
+from ..models import data
 from ..models.registry import weights_fingerprint
 from ..progress import Progress
 from ..vision.degrade import CONDITIONS, DEFAULT_SEVERITIES, check_severity, condition
@@ -35,7 +36,6 @@ from .pairs import Pair, PairsFileError
 
 DEGRADED = "second"  # which photo of each pair is degraded: pair.b
 DEFAULT_PAIRS = "pairsDevTest.txt"  # LFW View 1's test half: independent of the thresholds' calibration
-FOLDER = "robustness"
 
 
 @dataclass(frozen=True)
@@ -142,14 +142,14 @@ def pairs_digest(pairs: Sequence[Pair]) -> str:
 def results_file(home: Path, model: str, key: str, pairs: Sequence[Pair], threshold: float, far: float) -> Path:
     """Where a model's figures for these pairs are saved on this machine: named by what they depend on."""
     digest = hashlib.sha1(json.dumps([key, pairs_digest(pairs), round(threshold, 9), far]).encode()).hexdigest()[:16]
-    return Path(home) / FOLDER / f"{model}-{digest}.json"
+    return data.mine(home, "robustness") / f"{model}-{digest}.json"
 
 
 # The figures of the built-in models on LFW View 1's test pairs ship with facedemo
 # (``python -m facedemo calibrate --all --ship`` regenerates them): a machine without LFW (a Space) draws them
 # at once. They are matched on what they depend on, with the weights named by their content
 # (``portable_key``), so other weights never match them; a user's own file always wins.
-SHIPPED = Path(__file__).resolve().parent.parent / "data" / FOLDER
+SHIPPED = data.shipped("robustness")
 
 
 def shipped_record(model: str, key: str, threshold: float, far: float, pairs: Sequence[Pair] | None) -> dict:

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..errors import DataUnavailableError, GalleryError
 from ..evaluation.embed import embed_images, portable_key
+from ..models import data
 from ..settings import SHARED_LFW
 from ..vectors import l2_normalise
 from ..vision.images import identity_folders, list_images
@@ -131,7 +132,7 @@ class Classifiers:
         return self._strangers[(model, flip)]
 
 
-SHIPPED_STRANGERS = Path(__file__).resolve().parent.parent / "data" / "strangers"
+SHIPPED_STRANGERS = data.shipped("strangers")
 
 
 def strangers_key(pipeline, model: str, flip: bool) -> str:
@@ -144,12 +145,12 @@ def shipped_strangers(pipeline, model: str, flip: bool) -> np.ndarray | None:
     shipped ones), when they were embedded exactly as this pipeline embeds (same weights' content, alignment,
     detector and flip: ``portable_key``), else None."""
     key = strangers_key(pipeline, model, flip)
-    for folder in (Path(pipeline.settings.home) / "strangers", SHIPPED_STRANGERS):  # your own run wins
+    for folder in data.places(pipeline.settings.home, "strangers"):  # your own run wins
         path = folder / f"{model}.npz"
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                if str(data["key"]) == key:
-                    return data["vectors"].astype(np.float32)
+            with np.load(path, allow_pickle=False) as saved:
+                if str(saved["key"]) == key:
+                    return saved["vectors"].astype(np.float32)
     return None
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..files import read_json, update_json
+from . import data
 
-SHIPPED = Path(__file__).resolve().parent.parent / "data" / "distributions.json"
+SHIPPED = data.shipped("distributions")
 
 
 def histogram_record(same: np.ndarray, different: np.ndarray, bins: int = 60, source: str = "") -> dict:
@@ -30,7 +31,7 @@ def histogram_record(same: np.ndarray, different: np.ndarray, bins: int = 60, so
 
 
 def load(model: str, home: Path | None = None) -> dict | None:
-    for path in ([Path(home) / "distributions.json"] if home else []) + [SHIPPED]:
+    for path in data.places(home, "distributions"):
         record = read_json(path).get(model)
         if record:
             return record
@@ -39,7 +40,7 @@ def load(model: str, home: Path | None = None) -> dict | None:
 
 def save(model: str, record: dict, home: Path) -> Path:
     """One model's histograms into the user's file, atomically (beside its calibrated thresholds)."""
-    return update_json(Path(home) / "distributions.json", model, record)
+    return update_json(data.mine(home, "distributions"), model, record)
 
 
 # -- one scale for every model -----------------------------------------------------------------------

@@ -13,18 +13,19 @@ from pathlib import Path
 from statistics import NormalDist
 
 from ..files import read_json, update_json
+from . import data
 from .base import ModelSpec
 
-SHIPPED = Path(__file__).resolve().parent.parent / "data" / "thresholds.json"
+SHIPPED = data.shipped("thresholds")
 
 
 def user_file(home: Path) -> Path:
-    return Path(home) / "thresholds.json"
+    return data.mine(home, "thresholds")
 
 
 def calibration(spec: ModelSpec, home: Path) -> dict | None:
     """The calibration record in force for a model (threshold, far, source), or None for the default."""
-    for path in (user_file(home), SHIPPED):
+    for path in data.places(home, "thresholds"):
         record = read_json(path).get(spec.name)
         if isinstance(record, dict) and isinstance(record.get("threshold"), (int, float)):
             return {**record, "file": str(path)}
@@ -51,13 +52,13 @@ def save_calibration(name: str, record: dict, home: Path) -> Path:
 
 
 # -- open-set identification: a threshold that follows the gallery's size ------------------------------
-OPEN_SET = SHIPPED.parent / "openset.json"
+OPEN_SET = data.shipped("openset")
 
 
 def open_set_record(spec: ModelSpec, home: Path) -> dict | None:
     """A model's open-set calibration (impostor tails, and the DET curves measured with them), from the
     user's ``$FACEDEMO_HOME/openset.json`` or the shipped ``facedemo/data/openset.json``."""
-    for path in (Path(home) / "openset.json", OPEN_SET):
+    for path in data.places(home, "openset"):
         record = read_json(path).get(spec.name)
         if isinstance(record, dict) and isinstance(record.get("tails"), dict):
             return {**record, "file": str(path)}
