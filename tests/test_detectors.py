@@ -150,3 +150,22 @@ def test_the_api_compares_detectors_on_the_group_photo(settings, tmp_path):
             client.predict(client_module.handle_file("http://127.0.0.1:9/a.jpg"), api_name="/compare_detectors")
     finally:
         demo.close()
+
+
+def test_another_detector_or_a_border_never_reuses_mtcnns_data(pipeline):
+    """Cached detections and embeddings, and the shipped data (strangers' vectors, robustness figures), are keyed
+    on the detector that found the faces: MTCNN's shipped strangers apply to MTCNN's faces only."""
+    from dataclasses import replace
+
+    from facedemo.evaluation.embed import detector_key
+    from facedemo.gallery.classifier import shipped_strangers
+    from facedemo.pipeline import Pipeline
+
+    model = "dlib-resnet"
+    keys = {detector_key(pipeline.settings)}
+    assert shipped_strangers(pipeline, model, pipeline.flip(model)) is not None  # MTCNN: the shipped ones apply
+    for change in ({"detector": "dlib-hog"}, {"detector": "dlib-cnn"}, {"edge_border": 0.25}):
+        other = Pipeline(replace(pipeline.settings, **change))
+        keys.add(detector_key(other.settings))
+        assert shipped_strangers(other, model, other.flip(model)) is None, change
+    assert len(keys) == 4

@@ -50,9 +50,13 @@ class EmbeddedImages:
 
 
 def detector_key(settings) -> str:
+    """What a face's detection depends on: the detector and its limits, and the border it works in. MTCNN
+    without a border keeps the key the shipped data was measured with; another detector (FACEDEMO_DETECTOR)
+    or a border (FACEDEMO_EDGE_BORDER) finds other boxes, so it never reuses that data or those caches."""
+    border = f"-border{settings.edge_border:g}" if settings.edge_border else ""
     return (
-        f"mtcnn-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
-        f"-frac{settings.min_face_fraction:g}"
+        f"{settings.detector}-min{settings.min_face_size}-score{settings.min_face_score:g}-side{settings.max_side}"
+        f"-frac{settings.min_face_fraction:g}{border}"
     )
 
 
