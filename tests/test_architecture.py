@@ -25,6 +25,8 @@ LAYERS = {
     "params": 0,
     # words: counting things in a sentence ("1 face", "3 people"), for every layer that writes one
     "words": 0,
+    # runtime: ONNX Runtime sessions on the CPU, for the detector's networks (vision) and the embedders' (models)
+    "runtime": 0,
     "vision": 1,
     "models": 2,
     "pipeline": 3,

@@ -13,8 +13,6 @@ The same function of the same weights: the cache keys (``weights_file``) are the
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from ..files import atomic_path, file_sha256
+from ..runtime import cpu_threads, missing, open_session
 from ..vectors import l2_normalise
 from .base import ModelSpec
 
@@ -38,38 +37,10 @@ CHECK_BATCH = 8
 Prepare = Callable[[np.ndarray], np.ndarray]  # (n, h, w, 3) uint8 RGB -> the network's NCHW float32 input
 
 
-def missing() -> str | None:
-    """None when ONNX Runtime can run here, else what to install."""
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed (`pip install -r requirements.txt`)"
-    return None
-
-
 def onnx_file(weights: Path) -> Path:
     """The exported graph of these weights: beside them, named by their content and the export's version."""
     weights = Path(weights)
     return weights.with_name(f"{weights.stem}-{file_sha256(weights)[:16]}-ort{EXPORT_VERSION}.onnx")
-
-
-def cpu_threads(settings) -> int:
-    """Threads for one session: the setting, else the cores this process may use."""
-    if settings.cpu_threads:
-        return settings.cpu_threads
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def open_session(path: Path, threads: int):
-    """One session on the CPU with ``threads`` intra-op threads that sleep rather than spin when idle
-    (the detector's torch threads want the same cores between two batches)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites, not for a user
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def check_pixels(size: int, seed: int = 0) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import missing, open_session
 from .base import Declared
-from .onnx_engine import missing, open_session
 
 
 def is_url(onnx: str) -> bool:

@@ -20,10 +20,10 @@ from PIL import Image
 
 from ..errors import ModelUnavailableError
 from ..files import download, file_sha256
+from ..runtime import cpu_threads, missing, open_session
 from ..vectors import l2_normalise
 from .base import Declared, Embedder, ModelFamily, ModelSpec, ModelStatus, Prepared
 from .declared import DEFAULT_THRESHOLD
-from .onnx_engine import cpu_threads, missing, open_session
 from .onnx_graph import GraphFacts, GraphProblem, download_file, graph_facts, graph_file
 from .thresholds import calibration
 
