@@ -169,3 +169,44 @@ def test_another_detector_or_a_border_never_reuses_mtcnns_data(pipeline):
         keys.add(detector_key(other.settings))
         assert shipped_strangers(other, model, other.flip(model)) is None, change
     assert len(keys) == 4
+
+
+@pytest.mark.slow  # exports and checks three networks, then two engines on the group photos
+def test_mtcnn_on_onnx_runtime_finds_torchs_faces(pipeline, tmp_path, monkeypatch):
+    """On a CPU MTCNN's three networks run on ONNX Runtime (vision/mtcnn_onnx.py), exported once into
+    $TORCH_HOME and checked against torch: the same faces, boxes, landmarks and scores as torch's, on the
+    dashboard's examples and the group photos of ../shared when it is there. A cached export that is broken
+    is exported again; FACEDEMO_CPU_ENGINE=torch keeps torch."""
+    from dataclasses import replace
+
+    from facedemo.pipeline import Pipeline
+    from facedemo.settings import SHARED_FACES
+    from facedemo.vision.detect import Detector
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # a fresh export, checked on the way
+    s = pipeline.settings
+    limits = (s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction)
+    onnx, torch = Detector("cpu", *limits, "onnx", 2), Detector("cpu", *limits, "torch", 2)
+    assert (onnx.engine, onnx.engine_note, torch.engine) == ("onnx", None, "torch")
+    exported = sorted(tmp_path.glob("facedemo/mtcnn-*/*.onnx"))
+    assert [p.name for p in exported] == ["onet.onnx", "pnet.onnx", "rnet.onnx"]
+
+    groups = SHARED_FACES / "bbt_faceapi" / "_group_photos"
+    photos = sorted(GROUP.parent.glob("*.jpg")) + (sorted(groups.iterdir()) if groups.is_dir() else [])
+    faces = 0
+    for path in photos:
+        image = Image.open(path).convert("RGB")
+        ours, theirs = onnx.detect(image), torch.detect(image)
+        assert len(ours) == len(theirs), path.name
+        for a, b in zip(ours, theirs):
+            assert np.abs(np.subtract(a.box, b.box)).max() < 1e-3, path.name
+            assert np.abs(np.subtract(a.landmarks, b.landmarks)).max() < 1e-3, path.name
+            assert abs(a.score - b.score) < 1e-5, path.name
+        faces += len(ours)
+    assert faces >= 4  # group.jpg's two astronauts, the others' faces
+
+    exported[1].write_bytes(b"not a graph")  # a broken cache: exported again, not an error
+    again = Detector("cpu", *limits, "onnx", 2)
+    assert again.engine == "onnx" and exported[1].stat().st_size > 1000
+    assert Pipeline(s).detector.engine == "onnx"  # the default on a CPU with onnxruntime
+    assert Pipeline(replace(s, cpu_engine="torch")).detector.engine == "torch"

@@ -9,6 +9,7 @@ model on first use, ``fetch_weights_id`` may download its weights).
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ from ..settings import Settings
 from ..vision.align import ALIGNMENTS
 from ..vision.detect import Detector
 from ..vision.detectors import DETECTORS, DetectorRun, DlibDetector, build_detector, check_detector, timed_detect
+
+log = logging.getLogger(__name__)
 
 ModelRef = str | ModelSpec | None  # a model's name, its spec, or None for the default model
 
@@ -127,6 +130,9 @@ class LoadedModels:
         with self._lock:
             if key not in self._detectors:
                 self._detectors[key] = build_detector(key, self.device.device, self.settings)
+                note = getattr(self._detectors[key], "engine_note", None)
+                if note:  # it still works, on torch: said once, where an operator looks
+                    log.warning(note)
             return self._detectors[key]
 
     def compare_detectors(self, image, names=None) -> list[DetectorRun]:

@@ -79,6 +79,8 @@ class Detector:
         min_score: float = 0.90,
         max_side: int = 1600,
         min_face_fraction: float = 0.0,
+        engine: str = "torch",
+        threads: int = 1,
     ):
         from facenet_pytorch import MTCNN
 
@@ -88,6 +90,34 @@ class Detector:
         self.max_side = max_side
         self.min_face_fraction = min_face_fraction
         self._mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, device=device, select_largest=False)
+        self.engine, self.engine_note = "torch", None
+        if engine == "onnx" and not str(device).startswith("cuda"):
+            self._run_on_onnx(threads)
+
+    def _run_on_onnx(self, threads: int) -> None:
+        """MTCNN's three networks on ONNX Runtime (``mtcnn_onnx``); torch's stay when that cannot be, with
+        the reason in ``engine_note``."""
+        from ..runtime import missing
+
+        reason = missing()
+        if reason is None:
+            try:
+                from .mtcnn_onnx import onnx_nets
+
+                nets = onnx_nets(self._mtcnn, threads)
+            except ImportError as exc:
+                reason = f"exporting it needs {exc.name or 'onnx'} (`pip install -r requirements.txt`)"
+            except OSError as exc:  # e.g. a read-only cache folder
+                reason = f"its export cannot be written ({exc.strerror or exc})"
+            except Exception as exc:  # the exporter and onnxruntime raise their own types: torch still works
+                reason = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
+            else:
+                for name, net in nets.items():
+                    delattr(self._mtcnn, name)  # a torch child module, replaced by a plain callable
+                    setattr(self._mtcnn, name, net)
+                self.engine = "onnx"
+                return
+        self.engine_note = f"MTCNN runs on torch, not ONNX Runtime: {reason}"
 
     def detect(self, image: Image.Image) -> list[Face]:
         return self.detect_many([image])[0]

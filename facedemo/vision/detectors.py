@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidParameterError, ModelUnavailableError
+from ..runtime import cpu_threads
 from ..settings import DETECTORS
 from .detect import Detector, Face
 
@@ -192,7 +193,8 @@ def build_detector(name: str, device, settings) -> Detector | DlibDetector | Bor
     border = s.edge_border
     fraction = s.min_face_fraction / (1 + 2 * border)
     if name == "mtcnn":
-        detector = Detector(device, s.min_face_size, s.min_face_score, s.max_side, fraction)
+        engine, threads = s.cpu_engine_name(), cpu_threads(s)
+        detector = Detector(device, s.min_face_size, s.min_face_score, s.max_side, fraction, engine, threads)
     else:
         detector = DlibDetector(name.removeprefix("dlib-"), s.max_side, fraction)
     return BorderedDetector(detector, border) if border > 0 else detector
