@@ -170,3 +170,93 @@ def text(results: list[DetectorBench]) -> str:
 
 def to_json(results: list[DetectorBench]) -> list[dict]:
     return [asdict(r) for r in results]
+
+
+@dataclass(frozen=True)
+class EngineBench:
+    """MTCNN on torch and on ONNX Runtime (``vision/mtcnn_onnx.py``), on the same photos in one run."""
+
+    ms_by_megapixels: dict[str, dict[str, float]]  # engine -> size -> median ms per photo
+    group_ms: dict[str, float]  # engine -> ms for all the group photos
+    lfw_ms: dict[str, float]  # engine -> median ms per LFW photo
+    photos: int  # group and LFW photos compared
+    same_counts: bool  # every photo has as many faces on both engines
+    worst_box_px: float  # the largest difference of a box coordinate, in the photo's pixels
+    onnx_note: str | None  # why ONNX Runtime did not run, if it did not
+
+    def ratio(self) -> float:
+        return self.group_ms["torch"] / self.group_ms["onnx"]
+
+    def text(self) -> str:
+        sizes = list(self.ms_by_megapixels["torch"])
+        lines = [f"{'engine':<7}" + "".join(f"{mp + ' MP':>10}" for mp in sizes) + f"{'groups ms':>11}{'LFW ms':>8}"]
+        for engine in ("torch", "onnx"):
+            lines.append(
+                f"{engine:<7}"
+                + "".join(f"{self.ms_by_megapixels[engine][mp]:>10.0f}" for mp in sizes)
+                + f"{self.group_ms[engine]:>11.0f}{self.lfw_ms[engine]:>8.1f}"
+            )
+        lines.append(
+            f"torch / onnx on the group photos: {self.ratio():.2f}x; {self.photos} photos, "
+            f"{'the same faces on each' if self.same_counts else 'NOT the same faces on each'}, "
+            f"boxes within {self.worst_box_px:.1e} px"
+        )
+        return "\n".join(lines + ([self.onnx_note] if self.onnx_note else []))
+
+
+def bench_mtcnn_engines(pipeline: Pipeline, lfw: int = 50, repeats: int = 3, groups: str | None = None) -> EngineBench:
+    """MTCNN's networks on torch and on ONNX Runtime, timed alternately on the same photos (the ratio of one
+    run holds where the milliseconds move with the machine's load), and their faces compared."""
+    from ..runtime import cpu_threads
+    from ..vision.detect import Detector
+
+    s = pipeline.settings
+    detectors = {
+        engine: Detector(
+            "cpu", s.min_face_size, s.min_face_score, s.max_side, s.min_face_fraction, engine, cpu_threads(s)
+        )
+        for engine in ("torch", "onnx")
+    }
+    photos = group_photos(groups)
+    images = [pipeline.load(p) for p in photos]
+    sizes = {f"{mp:g}": resized(images[0], mp) for mp in MEGAPIXELS}
+    lfw_photos = random.Random(0).sample(sorted(SHARED_LFW.glob("*/*.jpg")), lfw) if SHARED_LFW.is_dir() else []
+    lfw_images = [pipeline.load(p) for p in lfw_photos]
+    by_mp = {engine: {} for engine in detectors}
+    group_ms = dict.fromkeys(detectors, 0.0)
+    lfw_times = {engine: [] for engine in detectors}
+    found = {engine: [] for engine in detectors}
+    for detector in detectors.values():
+        detector.detect(images[0])  # warm up
+    for mp, image in sizes.items():
+        for engine, detector in detectors.items():
+            by_mp[engine][mp] = _median_ms(lambda d=detector, i=image: d.detect(i), repeats)
+    for image in images + lfw_images:
+        for engine, detector in detectors.items():
+            start = time.perf_counter()
+            found[engine].append(detector.detect(image))
+            ms = 1000 * (time.perf_counter() - start)
+            if len(found[engine]) <= len(images):
+                group_ms[engine] += ms
+            else:
+                lfw_times[engine].append(ms)
+    same = all(len(a) == len(b) for a, b in zip(found["torch"], found["onnx"]))
+    worst = max(
+        (
+            abs(x - y)
+            for a, b in zip(found["torch"], found["onnx"])
+            if len(a) == len(b)
+            for fa, fb in zip(a, b)
+            for x, y in zip(fa.box, fb.box)
+        ),
+        default=0.0,
+    )
+    return EngineBench(
+        by_mp,
+        group_ms,
+        {e: statistics.median(t) if t else 0.0 for e, t in lfw_times.items()},
+        len(images) + len(lfw_images),
+        same,
+        float(worst),
+        detectors["onnx"].engine_note,
+    )

@@ -92,6 +92,11 @@ def _register_bench_detectors(bench) -> None:
     b.add_argument("--repeats", type=int, default=3, help="timed runs per photo size (the median is shown)")
     b.add_argument("--groups", help="a folder of group photos (default: ../shared's and the dashboard's examples)")
     b.add_argument("--detector", action="append", help="only this detector (repeatable)")
+    b.add_argument(
+        "--mtcnn-engines",
+        action="store_true",
+        help="instead: MTCNN's networks on torch and on ONNX Runtime, on the same photos (ms, ratio, the same boxes?)",
+    )
     add_pipeline_args(b, model=False, embeds=False)
     b.set_defaults(handler=cmd_bench_detectors)
 
@@ -452,9 +457,15 @@ def cmd_bench_cpu(args) -> int:
 
 
 def cmd_bench_detectors(args) -> int:
-    from ..bench.detectors import bench_detectors, text, to_json
+    from ..bench.detectors import bench_detectors, bench_mtcnn_engines, text, to_json
     from .common import emit
 
+    if args.mtcnn_engines:
+        from dataclasses import asdict
+
+        report = bench_mtcnn_engines(pipeline_from(args), args.lfw, args.repeats, args.groups)
+        emit(args, {**asdict(report), "ratio": round(report.ratio(), 3)}, report.text())
+        return 0
     results = bench_detectors(pipeline_from(args), args.detector, args.lfw, args.repeats, args.groups)
     emit(args, to_json(results), text(results))
     return 0
