@@ -21,6 +21,14 @@ class Registry:
     def __init__(self, collections: Collections, files: FaceFiles):
         self.collections, self.files = collections, files
 
+    def _upsert(self, collection: str, ids: list[str], metadatas: list[dict], doing: str) -> None:
+        """Records with no vector of their own (a placeholder: Chroma wants one), in batches Chroma takes."""
+        col = self.collections.get(None, collection)
+        with chroma_errors(doing):
+            for start in range(0, len(ids), BATCH):
+                part = ids[start : start + BATCH]
+                col.upsert(ids=part, embeddings=[PLACEHOLDER] * len(part), metadatas=metadatas[start : start + BATCH])
+
     # -- people -----------------------------------------------------------------------------------
     def persons(self, ids: Sequence[str] = ()) -> list[PersonRecord]:
         col = self.collections.get(None, PERSONS, create=False)
@@ -42,15 +50,8 @@ class Registry:
         if not persons:
             return
         check_text([{"name": p.name} for p in persons])
-        col = self.collections.get(None, PERSONS)
-        with chroma_errors("store the people"):
-            for start in range(0, len(persons), BATCH):
-                part = persons[start : start + BATCH]
-                col.upsert(
-                    ids=[p.id for p in part],
-                    embeddings=[PLACEHOLDER] * len(part),
-                    metadatas=[{"name": p.name, "created_at": p.created_at} for p in part],
-                )
+        metadatas = [{"name": p.name, "created_at": p.created_at} for p in persons]
+        self._upsert(PERSONS, [p.id for p in persons], metadatas, "store the people")
 
     def delete_persons(self, ids: Sequence[str]) -> None:
         col = self.collections.get(None, PERSONS, create=False)
@@ -90,15 +91,7 @@ class Registry:
         check_text(metadatas)  # before any file: a record Chroma refuses would leave files nothing deletes
         for face, thumb, region in zip(faces, thumbs, regions):
             self.files.write(face.id, thumb, region)
-        col = self.collections.get(None, REGISTRY)
-        with chroma_errors("store the faces"):
-            for start in range(0, len(faces), BATCH):
-                part = faces[start : start + BATCH]
-                col.upsert(
-                    ids=[f.id for f in part],
-                    embeddings=[PLACEHOLDER] * len(part),
-                    metadatas=metadatas[start : start + BATCH],
-                )
+        self._upsert(REGISTRY, [f.id for f in faces], metadatas, "store the faces")
 
     def delete_faces(self, ids: Sequence[str]) -> None:
         """Thumbnails and regions go first: if the process dies half-way, the records are still there to delete again."""
