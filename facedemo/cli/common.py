@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InvalidParameterError
+from ..models.registry import DEFAULT_ORDER
 from ..pipeline import Pipeline
 from ..settings import Settings
 
@@ -16,7 +17,7 @@ def add_pipeline_args(parser: argparse.ArgumentParser, model: bool = True, embed
     if model:
         parser.add_argument(
             "--model",
-            help="model name (see `models`); default: the first available of facenet-vggface2, dlib-resnet, facenet-casia-webface",
+            help="model name (see `models`); default: the first available of " + ", ".join(DEFAULT_ORDER),
         )
     parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
     parser.add_argument(
