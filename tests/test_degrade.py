@@ -77,7 +77,7 @@ def test_sunglasses_cover_the_eyes_and_a_mask_the_mouth(photo):
 
 def test_layout_follows_the_landmarks_of_an_aligned_chip():
     # facenet's 5-point template in a 160-px chip: the eyes sit higher than in an LFW photo.
-    from facedemo.models.registry import FACENET_TEMPLATE
+    from facedemo.vision.align import FACENET_TEMPLATE
 
     chip = FaceLayout.from_landmarks([(x * 160, y * 160) for x, y in FACENET_TEMPLATE], (160, 160))
     assert abs(chip.eye_y - FACENET_TEMPLATE[0][1]) < 1e-6 and chip.eye_left < 0.3 < 0.7 < chip.eye_right
