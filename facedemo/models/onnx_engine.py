@@ -14,7 +14,6 @@ The same function of the same weights: the cache keys (``weights_file``) are the
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..files import atomic_path, file_sha256
-from ..runtime import cpu_threads, missing, open_session
+from ..runtime import cached_session, cpu_threads, export_failure, export_graph, missing, open_session
 from ..vectors import l2_normalise
 from .base import ModelSpec
 
@@ -71,22 +70,9 @@ def export(module, prepare: Prepare, size: int, target: Path, threads: int):
     vectors on the check batch; the file is renamed into place only then. Raises ``ValueError`` with the
     figures when it does not. About 6 s for InceptionResnetV1 on 2 cores, most of it torch's first forward
     passes (the trace and the check), once per weights file."""
-    import torch
-
     x = prepare(check_pixels(size))
     with atomic_path(target) as tmp:
-        with warnings.catch_warnings():  # the TorchScript exporter is deprecated; it needs no onnxscript
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (torch.from_numpy(x[:2]),),
-                str(tmp),
-                dynamo=False,
-                input_names=["pixels"],
-                output_names=["vectors"],
-                dynamic_axes={"pixels": {0: "faces"}, "vectors": {0: "faces"}},
-                opset_version=OPSET,
-            )
+        export_graph(module, x[:2], tmp, ["vectors"], {"pixels": {0: "faces"}, "vectors": {0: "faces"}}, OPSET)
         session = open_session(tmp, threads)
         cosine, diff = agreement(run_torch(module, x), session.run(None, {"pixels": x})[0])
         if cosine < MIN_COSINE or diff > MAX_ABS_DIFF:
@@ -100,13 +86,7 @@ def export(module, prepare: Prepare, size: int, target: Path, threads: int):
 def load_or_export(module, prepare: Prepare, size: int, weights: Path, threads: int):
     """The session of the cached export of ``weights``; exported (and checked) when there is none, or when
     the file there does not load (truncated, or written by another exporter)."""
-    target = onnx_file(weights)
-    if target.is_file():
-        try:
-            return open_session(target, threads)
-        except Exception:  # onnxruntime's errors have no common base: any failure to load means export again
-            target.unlink(missing_ok=True)
-    return export(module, prepare, size, target, threads)
+    return cached_session(onnx_file(weights), threads, lambda target: export(module, prepare, size, target, threads))
 
 
 class OnnxEmbedder:
@@ -181,14 +161,8 @@ class CpuEngine:
                 module = torch_embedder.module
                 session = load_or_export(module, prepare, torch_embedder.spec.input_size, source, cpu_threads(settings))
                 return OnnxEmbedder(torch_embedder.spec, torch_embedder, session, onnx_file(source), prepare)
-            except ImportError as exc:
-                reason = f"exporting it needs {exc.name or 'onnx'} (`pip install -r requirements.txt`)"
-            except OSError as exc:  # e.g. a read-only folder beside the weights
-                reason = f"its export cannot be written beside {source.name} ({exc.strerror or exc})"
-            except (ValueError, RuntimeError) as exc:
-                reason = str(exc).splitlines()[0][:300]
             except Exception as exc:  # the exporter and onnxruntime raise their own types: torch still works
-                reason = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
+                reason = export_failure(exc, f"beside {source.name}")
         self._fallbacks[key] = reason
         return torch_embedder
 

@@ -97,7 +97,7 @@ class Detector:
     def _run_on_onnx(self, threads: int) -> None:
         """MTCNN's three networks on ONNX Runtime (``mtcnn_onnx``); torch's stay when that cannot be, with
         the reason in ``engine_note``."""
-        from ..runtime import missing
+        from ..runtime import export_failure, missing
 
         reason = missing()
         if reason is None:
@@ -105,12 +105,8 @@ class Detector:
                 from .mtcnn_onnx import onnx_nets
 
                 nets = onnx_nets(self._mtcnn, threads)
-            except ImportError as exc:
-                reason = f"exporting it needs {exc.name or 'onnx'} (`pip install -r requirements.txt`)"
-            except OSError as exc:  # e.g. a read-only cache folder
-                reason = f"its export cannot be written ({exc.strerror or exc})"
             except Exception as exc:  # the exporter and onnxruntime raise their own types: torch still works
-                reason = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
+                reason = export_failure(exc, "into $TORCH_HOME/facedemo")
             else:
                 for name, net in nets.items():
                     delattr(self._mtcnn, name)  # a torch child module, replaced by a plain callable

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..files import atomic_path
-from ..runtime import open_session
+from ..runtime import cached_session, export_graph, open_session
 from ..settings import torch_home
 
 EXPORT_VERSION = 1
@@ -85,21 +84,11 @@ def export_one(module, name: str, target: Path, threads: int):
     import torch
 
     example, checks, outputs = NETS[name]
-    axes = {"pixels": {0: "n", 2: "h", 3: "w"} if name == "pnet" else {0: "n"}}
-    axes.update({out: ({0: "n", 2: "h", 3: "w"} if name == "pnet" else {0: "n"}) for out in outputs})
+    spatial = {0: "n", 2: "h", 3: "w"} if name == "pnet" else {0: "n"}  # P-Net takes any photo size
     with atomic_path(target) as tmp:
-        with warnings.catch_warnings():  # the TorchScript exporter is deprecated; it needs no onnxscript
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (torch.from_numpy(check_inputs(example, 0)),),
-                str(tmp),
-                dynamo=False,
-                input_names=["pixels"],
-                output_names=list(outputs),
-                dynamic_axes=axes,
-                opset_version=OPSET,
-            )
+        export_graph(
+            module, check_inputs(example, 0), tmp, outputs, dict.fromkeys(("pixels", *outputs), spatial), OPSET
+        )
         session = open_session(tmp, threads)
         for seed, shape in enumerate(checks, 1):
             x = check_inputs(shape, seed)
@@ -122,12 +111,8 @@ def onnx_nets(mtcnn, threads: int) -> dict[str, OnnxNet]:
     nets = {}
     for name in NETS:
         module = getattr(mtcnn, name).eval()
-        target = folder / f"{name}.onnx"
-        session = None
-        if target.is_file():
-            try:
-                session = open_session(target, threads)
-            except Exception:  # onnxruntime's errors have no common base: any failure to load means export again
-                target.unlink(missing_ok=True)
-        nets[name] = OnnxNet(session or export_one(module, name, target, threads), next(module.parameters()).dtype)
+        session = cached_session(
+            folder / f"{name}.onnx", threads, lambda t, m=module, n=name: export_one(m, n, t, threads)
+        )
+        nets[name] = OnnxNet(session, next(module.parameters()).dtype)
     return nets
