@@ -223,23 +223,18 @@ def bench_mtcnn_engines(pipeline: Pipeline, lfw: int = 50, repeats: int = 3, gro
     lfw_photos = random.Random(0).sample(sorted(SHARED_LFW.glob("*/*.jpg")), lfw) if SHARED_LFW.is_dir() else []
     lfw_images = [pipeline.load(p) for p in lfw_photos]
     by_mp = {engine: {} for engine in detectors}
-    group_ms = dict.fromkeys(detectors, 0.0)
-    lfw_times = {engine: [] for engine in detectors}
-    found = {engine: [] for engine in detectors}
     for detector in detectors.values():
         detector.detect(images[0])  # warm up
     for mp, image in sizes.items():
         for engine, detector in detectors.items():
             by_mp[engine][mp] = _median_ms(lambda d=detector, i=image: d.detect(i), repeats)
+    found = {engine: [] for engine in detectors}  # faces of every photo, groups then LFW
+    times = {engine: [] for engine in detectors}  # ms of every photo, alternating engines photo by photo
     for image in images + lfw_images:
         for engine, detector in detectors.items():
             start = time.perf_counter()
             found[engine].append(detector.detect(image))
-            ms = 1000 * (time.perf_counter() - start)
-            if len(found[engine]) <= len(images):
-                group_ms[engine] += ms
-            else:
-                lfw_times[engine].append(ms)
+            times[engine].append(1000 * (time.perf_counter() - start))
     same = all(len(a) == len(b) for a, b in zip(found["torch"], found["onnx"]))
     worst = max(
         (
@@ -251,10 +246,11 @@ def bench_mtcnn_engines(pipeline: Pipeline, lfw: int = 50, repeats: int = 3, gro
         ),
         default=0.0,
     )
+    groups = len(images)
     return EngineBench(
         by_mp,
-        group_ms,
-        {e: statistics.median(t) if t else 0.0 for e, t in lfw_times.items()},
+        {e: sum(t[:groups]) for e, t in times.items()},
+        {e: statistics.median(t[groups:]) if t[groups:] else 0.0 for e, t in times.items()},
         len(images) + len(lfw_images),
         same,
         float(worst),

@@ -90,9 +90,7 @@ def builtin_specs(file: Path = BUILTIN) -> tuple[dict[str, ModelSpec], tuple[str
 
 def builtin(table: dict) -> tuple[ModelSpec, int]:
     """One built-in model's spec and its default rank (``builtin.toml``)."""
-    unknown = sorted(set(table) - BUILTIN_FIELDS)
-    if unknown:
-        raise Wrong(f"has unknown field {', '.join(repr(u) for u in unknown)}")
+    known_fields(table, BUILTIN_FIELDS)
     size = input_size(table.get("input_size"))
     limit = table.get("identify_threshold")
     spec = ModelSpec(
@@ -145,9 +143,7 @@ def one_spec(table: dict, file: Path, index: int, settings) -> ModelSpec:
 
 
 def parse(table: dict, file: Path, name: str, settings) -> ModelSpec:
-    unknown = sorted(set(table) - FIELDS)
-    if unknown:
-        raise Wrong(f"has unknown field {', '.join(repr(u) for u in unknown)} (known: {', '.join(sorted(FIELDS))})")
+    known_fields(table, FIELDS)
     if not isinstance(table.get("name"), str) or not table["name"].strip():
         raise Wrong('needs a name: name = "my-model"')
     onnx = text(table, "onnx", None)
@@ -186,6 +182,12 @@ def parse(table: dict, file: Path, name: str, settings) -> ModelSpec:
         url=onnx if is_url(onnx) else None,
         declared=declared,
     )
+
+
+def known_fields(table: dict, fields: set[str]) -> None:
+    unknown = sorted(set(table) - fields)
+    if unknown:
+        raise Wrong(f"has unknown field {', '.join(repr(u) for u in unknown)} (known: {', '.join(sorted(fields))})")
 
 
 def graph_dim(declared: Declared, size: int, dim: int, settings) -> int:
