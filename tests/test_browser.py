@@ -190,14 +190,7 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
         )
         assert "facenet-casia-webface" in page.locator("#identify-table").inner_text()
 
-        page.get_by_role("tab", name="Explorer").click()
-        picker = page.get_by_label("Models (pick two to compare)")
-        picker.click()
-        page.get_by_role("option", name="facenet-casia-webface").click()
-        page.keyboard.press("Escape")
-        page.get_by_role("button", name="Explore", exact=True).click()
-        for model in models:
-            page.get_by_text(f"{model}: embeddings").first.wait_for(timeout=180_000)
+        explore_beside(page, "facenet-casia-webface", models)
         assert page.locator(".js-plotly-plot").count() >= 4  # two maps and two histograms at least
 
         page.get_by_role("tab", name="Gallery").click()
@@ -232,6 +225,17 @@ def test_one_enrollment_reaches_every_model_in_a_real_browser(browser, casia_set
         )  # what the page showed at the end, for a failure
         page.close()
         demo.close()
+
+
+def explore_beside(page, model: str, shown) -> None:
+    """On the Explorer, add ``model`` to the picked models, explore, and wait for each of ``shown``'s maps."""
+    page.get_by_role("tab", name="Explorer").click()
+    page.get_by_label("Models (pick two to compare)").click()
+    page.get_by_role("option", name=model).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Explore", exact=True).click()
+    for each in shown:
+        page.get_by_text(f"{each}: embeddings").first.wait_for(timeout=180_000)
 
 
 def upload_many(page, elem_id: str, paths) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tomllib
 from PIL import Image
+from test_browser import browser, explore_beside, upload  # noqa: F401  (browser is a fixture)
 
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -283,46 +284,36 @@ def test_a_graph_from_a_url_is_downloaded_once_and_checked(monkeypatch, tmp_path
 
 @pytest.mark.browser
 @pytest.mark.slow  # the export (~6 s), an app with three models, a real Chromium
-def test_a_declared_model_beside_the_built_in_ones_in_a_real_browser(casia_as_data, casia_settings, tmp_path):
+def test_a_declared_model_beside_the_built_in_ones_in_a_real_browser(browser, casia_as_data, casia_settings, tmp_path):  # noqa: F811
     """What a researcher sees in the browser after declaring their model: Verify's "Compare every model" has
     its verdict beside the built-in ones, saying it is uncalibrated; once someone is enrolled, the Explorer
-    draws its embeddings beside the built-in CASIA model's."""
+    draws its embeddings beside the built-in dlib-resnet's."""
     from test_app import EXAMPLES, launch
-    from test_browser import chromium_path
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     path, tables = casia_as_data
     demo, services, url = launch(replace(casia_settings, models_file=path, declared_models=tables), tmp_path / "g")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        try:
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
-            page.get_by_role("tab", name="Verify").click()
-            for side, photo in (("verify-a", "astronaut.jpg"), ("verify-b", "astronaut_2.jpg")):
-                page.locator(f"#{side} input[type=file]").set_input_files(str(EXAMPLES / photo))
-                page.locator(f"#{side} img[src*='astronaut']").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(1000)  # the photos' change events answered before the click (test_browser)
-            page.get_by_role("button", name="Compare every model").click()
-            verdict = page.locator("#verify-verdict")
-            verdict.get_by_text("casia-onnx").first.wait_for(timeout=180_000)
-            text = verdict.inner_text()
-            assert "facenet-casia-webface" in text and "dlib-resnet" in text
-            assert "uncalibrated" in text and "calibrate --model casia-onnx" in text
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Verify").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Verify").click()
+        for side, photo in (("verify-a", "astronaut.jpg"), ("verify-b", "astronaut_2.jpg")):
+            upload(page, side, EXAMPLES / photo)
+            page.locator(f"#{side} img[src*='astronaut']").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # the photos' change events answered before the click (test_browser)
+        page.get_by_role("button", name="Compare every model").click()
+        verdict = page.locator("#verify-verdict")
+        verdict.get_by_text("casia-onnx").first.wait_for(timeout=180_000)
+        text = verdict.inner_text()
+        assert "facenet-casia-webface" in text and "dlib-resnet" in text
+        assert "uncalibrated" in text and "calibrate --model casia-onnx" in text
 
-            services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
-            page.get_by_role("tab", name="Explorer").click()
-            picker = page.get_by_label("Models (pick two to compare)")
-            picker.click()
-            page.get_by_role("option", name="casia-onnx").click()
-            page.keyboard.press("Escape")
-            page.get_by_role("button", name="Explore", exact=True).click()
-            page.get_by_text("casia-onnx: embeddings").first.wait_for(timeout=180_000)
-        finally:
-            page.screenshot(path=str(tmp_path / "last.png"), full_page=True)  # what the page showed, for a failure
-            browser.close()
-            demo.close()
+        services.owned().enroll("Eileen Collins", [EXAMPLES / "astronaut.jpg", EXAMPLES / "astronaut_2.jpg"])
+        explore_beside(page, "casia-onnx", ["dlib-resnet", "casia-onnx"])
+    finally:
+        page.screenshot(path=str(tmp_path / "last.png"), full_page=True)  # what the page showed, for a failure
+        page.close()
+        demo.close()
 
 
 def test_the_built_in_models_are_declared_as_data(tmp_path):
